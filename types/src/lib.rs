@@ -1,0 +1,20 @@
+//! Revenant's IO-free vocabulary: validated names and ids, oplog entries and
+//! their versioned codec, lease / invocation / result records and config
+//! structs. Nothing here touches tokio or NATS, so the replay state machine and
+//! everything that decodes the wire can be unit-tested on its own.
+//!
+//! Layout:
+//! - [`names`]: component, worker and executor names (`[A-Za-z0-9_-]{1,128}`) and [`WorkerId`].
+//! - [`oplog`]: the oplog entry enum, indexes, host-call payloads.
+//! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
+//! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
+//! - [`config`]: the NATS-facing options shared by executor, router and CLI.
+
+pub mod codec;
+pub mod config;
+pub mod names;
+pub mod oplog;
+pub mod records;
+
+pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};
+pub use oplog::{OplogEntry, OplogIndex};

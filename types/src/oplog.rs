@@ -1,0 +1,238 @@
+//! The oplog: a worker's append-only journal. Every invocation, every result of
+//! a non-deterministic host call and every status change is an [`OplogEntry`].
+//! Recovery replays it: recorded invocations are re-run and journaled host calls
+//! return their recorded responses.
+//!
+//! Compatibility: entries are stored with [`crate::codec`] (named MessagePack
+//! fields, so fields can be added with `#[serde(default)]` and variants
+//! appended). Never rename or remove a variant or field; the golden files in
+//! `types/tests/golden/` fail the build when an old entry stops decoding.
+
+use serde::{Deserialize, Serialize};
+
+/// 1-based position of an entry in its worker's oplog. Stable across batching:
+/// a message holding several entries records the index of its first one.
+pub type OplogIndex = u64;
+
+/// Milliseconds since the Unix epoch, as seen by the executor that wrote the entry.
+pub type TimestampMs = u64;
+
+/// How a host call is journaled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Durability {
+    /// Reads the outside world (clocks, random): replay returns the recorded value.
+    ReadRemote,
+    /// Changes the outside world (HTTP, RPC, KV write): bracketed by
+    /// `BeginRemoteWrite` / `EndRemoteWrite`; repeated on recovery when the end is missing.
+    WriteRemote,
+    /// Not journaled (ephemeral); kept for introspection only.
+    Ephemeral,
+}
+
+/// A recorded HTTP request (method, URL, headers, body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpRequestRecord {
+    pub method: String,
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// A recorded HTTP response: status, headers and the full body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpResponseRecord {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    #[serde(with = "serde_bytes")]
+    pub body: Vec<u8>,
+}
+
+/// The request or response of a journaled host call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HostValue {
+    Unit,
+    U64(u64),
+    /// `wasi:random/insecure-seed` and similar pairs.
+    U64Pair(u64, u64),
+    Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
+    Datetime { seconds: u64, nanoseconds: u32 },
+    Text(String),
+    HttpRequest(HttpRequestRecord),
+    HttpResponse(HttpResponseRecord),
+    /// The call failed; the guest saw this error.
+    Error(String),
+}
+
+/// The outcome of an invocation, as answered to callers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InvocationOutcome {
+    /// JSON text of the returned value.
+    Ok(String),
+    Err(ErrorBody),
+}
+
+/// The JSON error object `{ "kind": "...", "message": "..." }` callers receive.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub kind: String,
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { kind: kind.into(), message: message.into() }
+    }
+}
+
+/// W3C trace context carried with an invocation.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceContext {
+    pub traceparent: Option<String>,
+    pub tracestate: Option<String>,
+}
+
+/// One journal entry. Variants are only ever appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OplogEntry {
+    /// The worker was created: fixes its component version, args and env for life.
+    Create {
+        at: TimestampMs,
+        component_version: u64,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+    /// An invocation began. `args` is the JSON array of arguments as received.
+    InvocationStarted {
+        at: TimestampMs,
+        idempotency_key: String,
+        function: String,
+        args: String,
+        #[serde(default)]
+        trace: TraceContext,
+    },
+    /// A journaled host call and what it returned.
+    HostCall {
+        function: String,
+        request: HostValue,
+        response: HostValue,
+        durability: Durability,
+    },
+    /// The invocation finished; `outcome` is what every caller with its key gets.
+    InvocationCompleted {
+        at: TimestampMs,
+        idempotency_key: String,
+        outcome: InvocationOutcome,
+        /// Guest fuel/time spent is not journaled; this is wall time for introspection.
+        #[serde(default)]
+        duration_us: u64,
+    },
+    /// A trap or host fault; `retry` is the attempt number it ends (1-based).
+    Error { at: TimestampMs, message: String, retry: u32 },
+    Suspended { at: TimestampMs },
+    Resumed { at: TimestampMs },
+    Interrupted { at: TimestampMs },
+    Exited { at: TimestampMs },
+    /// An invocation was queued behind the running one.
+    PendingInvocation { at: TimestampMs, idempotency_key: String, function: String },
+    PromiseCreated { at: TimestampMs, promise: u64 },
+    PromiseCompleted { at: TimestampMs, promise: u64, #[serde(with = "serde_bytes")] data: Vec<u8> },
+    TimerScheduled { at: TimestampMs, fire_at: TimestampMs, subject: String },
+    /// An outgoing side effect is about to happen (e.g. an HTTP request).
+    BeginRemoteWrite { function: String, request: HostValue },
+    /// Its response; `begin` is the index of the matching `BeginRemoteWrite`.
+    EndRemoteWrite { begin: OplogIndex, response: HostValue },
+    BeginAtomicRegion,
+    EndAtomicRegion { begin: OplogIndex },
+    /// A snapshot covering every entry up to `covers` is stored under `object`.
+    Snapshot { at: TimestampMs, object: String, covers: OplogIndex },
+    UpdatePending { at: TimestampMs, target_version: u64 },
+    UpdateSucceeded { at: TimestampMs, version: u64 },
+    UpdateFailed { at: TimestampMs, version: u64, message: String },
+    /// A line the guest wrote to stdout/stderr or logged (introspection only; not replayed).
+    Log { at: TimestampMs, stream: String, message: String },
+}
+
+impl OplogEntry {
+    /// The kebab-case kind name, as shown by `worker oplog`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Create { .. } => "create",
+            Self::InvocationStarted { .. } => "invocation-started",
+            Self::HostCall { .. } => "host-call",
+            Self::InvocationCompleted { .. } => "invocation-completed",
+            Self::Error { .. } => "error",
+            Self::Suspended { .. } => "suspended",
+            Self::Resumed { .. } => "resumed",
+            Self::Interrupted { .. } => "interrupted",
+            Self::Exited { .. } => "exited",
+            Self::PendingInvocation { .. } => "pending-invocation",
+            Self::PromiseCreated { .. } => "promise-created",
+            Self::PromiseCompleted { .. } => "promise-completed",
+            Self::TimerScheduled { .. } => "timer-scheduled",
+            Self::BeginRemoteWrite { .. } => "begin-remote-write",
+            Self::EndRemoteWrite { .. } => "end-remote-write",
+            Self::BeginAtomicRegion => "begin-atomic-region",
+            Self::EndAtomicRegion { .. } => "end-atomic-region",
+            Self::Snapshot { .. } => "snapshot",
+            Self::UpdatePending { .. } => "update-pending",
+            Self::UpdateSucceeded { .. } => "update-succeeded",
+            Self::UpdateFailed { .. } => "update-failed",
+            Self::Log { .. } => "log",
+        }
+    }
+
+    /// A one-line human summary of the entry.
+    pub fn summary(&self) -> String {
+        fn short(s: &str) -> String {
+            const MAX: usize = 120;
+            if s.chars().count() > MAX {
+                let cut: String = s.chars().take(MAX).collect();
+                format!("{cut}…")
+            } else {
+                s.to_owned()
+            }
+        }
+        match self {
+            Self::Create { component_version, args, env, .. } => {
+                format!("version {component_version}, args {args:?}, {} env vars", env.len())
+            }
+            Self::InvocationStarted { idempotency_key, function, args, .. } => {
+                format!("{function}({}) key {idempotency_key}", short(args.trim_start_matches('[').trim_end_matches(']')))
+            }
+            Self::HostCall { function, response, .. } => format!("{function} -> {}", short(&format!("{response:?}"))),
+            Self::InvocationCompleted { idempotency_key, outcome, .. } => match outcome {
+                InvocationOutcome::Ok(v) => format!("ok {} (key {idempotency_key})", short(v)),
+                InvocationOutcome::Err(e) => format!("error {}: {} (key {idempotency_key})", e.kind, short(&e.message)),
+            },
+            Self::Error { message, retry, .. } => format!("attempt {retry}: {}", short(message)),
+            Self::PendingInvocation { idempotency_key, function, .. } => format!("{function} key {idempotency_key}"),
+            Self::PromiseCreated { promise, .. } => format!("promise {promise}"),
+            Self::PromiseCompleted { promise, data, .. } => format!("promise {promise}, {} bytes", data.len()),
+            Self::TimerScheduled { fire_at, subject, .. } => format!("fires at {fire_at} on {subject}"),
+            Self::BeginRemoteWrite { function, request } => match request {
+                HostValue::HttpRequest(r) => format!("{function} {} {}", r.method, short(&r.uri)),
+                other => format!("{function} {}", short(&format!("{other:?}"))),
+            },
+            Self::EndRemoteWrite { begin, response } => match response {
+                HostValue::HttpResponse(r) => format!("begin {begin}: status {}, {} bytes", r.status, r.body.len()),
+                other => format!("begin {begin}: {}", short(&format!("{other:?}"))),
+            },
+            Self::EndAtomicRegion { begin } => format!("begin {begin}"),
+            Self::Snapshot { object, covers, .. } => format!("{object} covers 1..={covers}"),
+            Self::UpdatePending { target_version, .. } => format!("to version {target_version}"),
+            Self::UpdateSucceeded { version, .. } => format!("version {version}"),
+            Self::UpdateFailed { version, message, .. } => format!("version {version}: {}", short(message)),
+            Self::Log { stream, message, .. } => format!("{stream}: {}", short(message.trim_end())),
+            Self::Suspended { .. }
+            | Self::Resumed { .. }
+            | Self::Interrupted { .. }
+            | Self::Exited { .. }
+            | Self::BeginAtomicRegion => String::new(),
+        }
+    }
+}
