@@ -1,1 +1,30 @@
-//! placeholder
+//! The Revenant executor: hosts durable workers. It owns the wasmtime engine
+//! and the on-disk cache of compiled components, the durable host functions
+//! that journal every non-deterministic WASI call, replay of a worker's oplog,
+//! the per-worker mailboxes that run invocations one at a time, and shard
+//! ownership through the lease manager. It does not speak NATS itself: every
+//! subject, stream and bucket goes through `revenant-nats`.
+//!
+//! Layout:
+//! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
+//! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
+//! - [`exports`]: exported functions with WIT signatures, import checks.
+//! - [`values`]: the one JSON/WAVE ↔ WIT value mapping.
+//! - [`durable`]: the journal and the durable host functions (clocks, random, stdio, HTTP).
+//! - [`replay`]: the pure replay plan computed from an oplog.
+//! - [`worker`]: one live worker: instance, invocation, recovery.
+//! - [`components`]: component upload, metadata and loading.
+//! - [`runtime`]: the service: shards, consumers, mailboxes, replies, dead letters.
+
+pub mod components;
+pub mod config;
+pub mod durable;
+pub mod engine;
+pub mod exports;
+pub mod replay;
+pub mod runtime;
+pub mod values;
+pub mod worker;
+
+pub use config::ExecutorOptions;
+pub use runtime::{Executor, run};

@@ -1,1 +1,35 @@
-//! placeholder
+//! Revenant's NATS layer, and the only crate that imports `async_nats`. It owns
+//! every wire name of the NATS contract (streams, buckets, subjects, keys,
+//! headers), provisions the streams and buckets idempotently, stores oplogs
+//! with fenced appends and reads them back in order, and manages shard leases.
+//! It does not run workers, route HTTP or interpret oplog entries; the IO-free
+//! types (names, entries, records, the codec) live in [`revenant_types`].
+//!
+//! Layout:
+//! - [`names`]: [`Namespace`] and every typed name constructor.
+//! - [`headers`]: header name constants.
+//! - [`error`]: [`Error`], [`AppendError`], [`LeaseError`].
+//! - [`client`]: [`Nats`], the connection bound to a namespace; [`client::shard_of`].
+//! - [`provision`]: idempotent create-or-verify of every stream and bucket.
+//! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
+//! - [`lease`]: [`LeaseManager`] and [`Lease`].
+
+pub mod client;
+pub mod error;
+pub mod headers;
+pub mod invocations;
+pub mod lease;
+pub mod names;
+pub mod oplog;
+pub mod provision;
+pub mod registry;
+
+pub use async_nats;
+pub use revenant_types;
+
+pub use client::Nats;
+pub use error::{AppendError, Error, LeaseError, Result};
+pub use lease::{Lease, LeaseLoss, LeaseManager};
+pub use names::Namespace;
+pub use oplog::{OplogRead, OplogStore, ReadStrategy};
+pub use provision::ProvisionReport;

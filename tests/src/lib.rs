@@ -1,1 +1,36 @@
-//! placeholder
+//! Revenant's integration-test harness, used by every crate's integration
+//! tests: real nats-server processes (never mocks), started on free loopback
+//! ports with temporary stores and cleaned up on drop, plus small helpers for
+//! polling with a deadline instead of sleeping and hoping.
+//!
+//! Layout:
+//! - [`nats_server`]: [`NatsServer`] (single JetStream server, restartable) and
+//!   [`NatsCluster`] (JetStream cluster on loopback).
+//! - [`wait_until`]: poll an async condition until a deadline.
+
+pub mod nats_server;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+pub use nats_server::{NatsCluster, NatsServer, Node, nats_server_binary};
+
+/// Polls `check` every 20 ms until it returns `Some`, panicking with `what`
+/// after `timeout`.
+pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

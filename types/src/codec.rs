@@ -20,7 +20,9 @@ pub enum CodecError {
     Encode(#[from] rmp_serde::encode::Error),
     #[error("could not decode record (expected a Revenant MessagePack envelope): {0}")]
     Decode(#[from] rmp_serde::decode::Error),
-    #[error("record has schema version {found}, newer than this build understands ({max}); upgrade Revenant")]
+    #[error(
+        "record has schema version {found}, newer than this build understands ({max}); upgrade Revenant"
+    )]
     TooNew { found: u16, max: u16 },
 }
 
@@ -32,7 +34,6 @@ struct EnvelopeOut<'a, T> {
 
 #[derive(Deserialize)]
 struct EnvelopeIn<T> {
-    v: u16,
     d: T,
 }
 
@@ -43,14 +44,20 @@ struct VersionOnly {
 
 /// Encodes `record` in the current envelope.
 pub fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, CodecError> {
-    Ok(rmp_serde::to_vec_named(&EnvelopeOut { v: SCHEMA_VERSION, d: record })?)
+    Ok(rmp_serde::to_vec_named(&EnvelopeOut {
+        v: SCHEMA_VERSION,
+        d: record,
+    })?)
 }
 
 /// Decodes a record written by this or any older schema version.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     let VersionOnly { v } = rmp_serde::from_slice(bytes)?;
     if v > SCHEMA_VERSION {
-        return Err(CodecError::TooNew { found: v, max: SCHEMA_VERSION });
+        return Err(CodecError::TooNew {
+            found: v,
+            max: SCHEMA_VERSION,
+        });
     }
     // Version 1 is the only one so far; a v2 would match on `v` here and migrate.
     let env: EnvelopeIn<T> = rmp_serde::from_slice(bytes)?;
@@ -78,13 +85,26 @@ mod tests {
 
     #[test]
     fn round_trips_and_refuses_newer_versions() {
-        let batch = OplogBatch { first: 7, entries: vec![OplogEntry::Suspended { at: 1 }] };
+        let batch = OplogBatch {
+            first: 7,
+            entries: vec![OplogEntry::Suspended { at: 1 }],
+        };
         let bytes = encode(&batch).unwrap();
         assert_eq!(decode::<OplogBatch>(&bytes).unwrap(), batch);
 
-        let newer = rmp_serde::to_vec_named(&EnvelopeOut { v: SCHEMA_VERSION + 1, d: &batch }).unwrap();
-        assert!(matches!(decode::<OplogBatch>(&newer), Err(CodecError::TooNew { .. })));
-        assert!(matches!(decode::<OplogBatch>(b"not msgpack"), Err(CodecError::Decode(_))));
+        let newer = rmp_serde::to_vec_named(&EnvelopeOut {
+            v: SCHEMA_VERSION + 1,
+            d: &batch,
+        })
+        .unwrap();
+        assert!(matches!(
+            decode::<OplogBatch>(&newer),
+            Err(CodecError::TooNew { .. })
+        ));
+        assert!(matches!(
+            decode::<OplogBatch>(b"not msgpack"),
+            Err(CodecError::Decode(_))
+        ));
     }
 
     #[test]
@@ -93,11 +113,23 @@ mod tests {
         #[derive(Serialize)]
         #[serde(rename_all = "kebab-case")]
         enum Old {
-            InvocationStarted { at: u64, idempotency_key: String, function: String, args: String },
+            InvocationStarted {
+                at: u64,
+                idempotency_key: String,
+                function: String,
+                args: String,
+            },
         }
-        let old = Old::InvocationStarted { at: 1, idempotency_key: "k".into(), function: "f".into(), args: "[]".into() };
+        let old = Old::InvocationStarted {
+            at: 1,
+            idempotency_key: "k".into(),
+            function: "f".into(),
+            args: "[]".into(),
+        };
         let bytes = rmp_serde::to_vec_named(&EnvelopeOut { v: 1, d: &old }).unwrap();
         let entry: OplogEntry = decode(&bytes).unwrap();
-        assert!(matches!(entry, OplogEntry::InvocationStarted { trace, .. } if trace == Default::default()));
+        assert!(
+            matches!(entry, OplogEntry::InvocationStarted { trace, .. } if trace == Default::default())
+        );
     }
 }

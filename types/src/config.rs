@@ -64,6 +64,9 @@ pub struct LeaseOptions {
 
 impl Default for LeaseOptions {
     fn default() -> Self {
-        Self { ttl_ms: 3_000, renew_every_ms: 1_000 }
+        Self {
+            ttl_ms: 3_000,
+            renew_every_ms: 1_000,
+        }
     }
 }

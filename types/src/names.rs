@@ -14,12 +14,19 @@ pub const MAX_NAME_LEN: usize = 128;
 pub enum NameError {
     #[error("{what} name is empty; expected 1 to 128 characters of [A-Za-z0-9_-]")]
     Empty { what: &'static str },
-    #[error("{what} name is {len} characters long; expected at most 128 characters of [A-Za-z0-9_-]")]
+    #[error(
+        "{what} name is {len} characters long; expected at most 128 characters of [A-Za-z0-9_-]"
+    )]
     TooLong { what: &'static str, len: usize },
     #[error(
         "{what} name {name:?} contains {ch:?} at position {pos}; expected only letters, digits, '_' and '-' ([A-Za-z0-9_-]{{1,128}})"
     )]
-    BadChar { what: &'static str, name: String, ch: char, pos: usize },
+    BadChar {
+        what: &'static str,
+        name: String,
+        ch: char,
+        pos: usize,
+    },
 }
 
 /// Checks `name` against `[A-Za-z0-9_-]{1,128}`; `what` names the kind in the error.
@@ -36,7 +43,12 @@ pub fn validate(what: &'static str, name: &str) -> Result<(), NameError> {
         .enumerate()
         .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_' || *c == '-'))
     {
-        return Err(NameError::BadChar { what, name: name.to_owned(), ch, pos });
+        return Err(NameError::BadChar {
+            what,
+            name: name.to_owned(),
+            ch,
+            pos,
+        });
     }
     Ok(())
 }
@@ -127,7 +139,10 @@ impl WorkerId {
 
     /// Validates both names.
     pub fn parse(component: &str, worker: &str) -> Result<Self, NameError> {
-        Ok(Self { component: ComponentName::new(component)?, worker: WorkerName::new(worker)? })
+        Ok(Self {
+            component: ComponentName::new(component)?,
+            worker: WorkerName::new(worker)?,
+        })
     }
 
     /// Parses the `<component>/<worker>` form used by the CLI and in messages.
@@ -167,10 +182,16 @@ mod tests {
 
     #[test]
     fn refuses_everything_else_with_a_clear_error() {
-        assert_eq!(WorkerName::new(""), Err(NameError::Empty { what: "worker" }));
+        assert_eq!(
+            WorkerName::new(""),
+            Err(NameError::Empty { what: "worker" })
+        );
         assert_eq!(
             ComponentName::new("x".repeat(129)),
-            Err(NameError::TooLong { what: "component", len: 129 })
+            Err(NameError::TooLong {
+                what: "component",
+                len: 129
+            })
         );
         for bad in ["a.b", "a b", "a*", "a>", "ä", "a/b"] {
             let err = WorkerName::new(bad).unwrap_err();

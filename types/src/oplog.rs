@@ -58,7 +58,10 @@ pub enum HostValue {
     /// `wasi:random/insecure-seed` and similar pairs.
     U64Pair(u64, u64),
     Bytes(#[serde(with = "serde_bytes")] Vec<u8>),
-    Datetime { seconds: u64, nanoseconds: u32 },
+    Datetime {
+        seconds: u64,
+        nanoseconds: u32,
+    },
     Text(String),
     HttpRequest(HttpRequestRecord),
     HttpResponse(HttpResponseRecord),
@@ -84,7 +87,10 @@ pub struct ErrorBody {
 
 impl ErrorBody {
     pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { kind: kind.into(), message: message.into() }
+        Self {
+            kind: kind.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -132,29 +138,87 @@ pub enum OplogEntry {
         duration_us: u64,
     },
     /// A trap or host fault; `retry` is the attempt number it ends (1-based).
-    Error { at: TimestampMs, message: String, retry: u32 },
-    Suspended { at: TimestampMs },
-    Resumed { at: TimestampMs },
-    Interrupted { at: TimestampMs },
-    Exited { at: TimestampMs },
+    /// It voids the host calls of that attempt. `fatal`: no retry follows and
+    /// the worker is failed (retries exhausted, or replay diverged).
+    Error {
+        at: TimestampMs,
+        message: String,
+        retry: u32,
+        #[serde(default)]
+        fatal: bool,
+    },
+    Suspended {
+        at: TimestampMs,
+    },
+    Resumed {
+        at: TimestampMs,
+    },
+    Interrupted {
+        at: TimestampMs,
+    },
+    Exited {
+        at: TimestampMs,
+    },
     /// An invocation was queued behind the running one.
-    PendingInvocation { at: TimestampMs, idempotency_key: String, function: String },
-    PromiseCreated { at: TimestampMs, promise: u64 },
-    PromiseCompleted { at: TimestampMs, promise: u64, #[serde(with = "serde_bytes")] data: Vec<u8> },
-    TimerScheduled { at: TimestampMs, fire_at: TimestampMs, subject: String },
+    PendingInvocation {
+        at: TimestampMs,
+        idempotency_key: String,
+        function: String,
+    },
+    PromiseCreated {
+        at: TimestampMs,
+        promise: u64,
+    },
+    PromiseCompleted {
+        at: TimestampMs,
+        promise: u64,
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+    },
+    TimerScheduled {
+        at: TimestampMs,
+        fire_at: TimestampMs,
+        subject: String,
+    },
     /// An outgoing side effect is about to happen (e.g. an HTTP request).
-    BeginRemoteWrite { function: String, request: HostValue },
+    BeginRemoteWrite {
+        function: String,
+        request: HostValue,
+    },
     /// Its response; `begin` is the index of the matching `BeginRemoteWrite`.
-    EndRemoteWrite { begin: OplogIndex, response: HostValue },
+    EndRemoteWrite {
+        begin: OplogIndex,
+        response: HostValue,
+    },
     BeginAtomicRegion,
-    EndAtomicRegion { begin: OplogIndex },
+    EndAtomicRegion {
+        begin: OplogIndex,
+    },
     /// A snapshot covering every entry up to `covers` is stored under `object`.
-    Snapshot { at: TimestampMs, object: String, covers: OplogIndex },
-    UpdatePending { at: TimestampMs, target_version: u64 },
-    UpdateSucceeded { at: TimestampMs, version: u64 },
-    UpdateFailed { at: TimestampMs, version: u64, message: String },
+    Snapshot {
+        at: TimestampMs,
+        object: String,
+        covers: OplogIndex,
+    },
+    UpdatePending {
+        at: TimestampMs,
+        target_version: u64,
+    },
+    UpdateSucceeded {
+        at: TimestampMs,
+        version: u64,
+    },
+    UpdateFailed {
+        at: TimestampMs,
+        version: u64,
+        message: String,
+    },
     /// A line the guest wrote to stdout/stderr or logged (introspection only; not replayed).
-    Log { at: TimestampMs, stream: String, message: String },
+    Log {
+        at: TimestampMs,
+        stream: String,
+        message: String,
+    },
 }
 
 impl OplogEntry {
@@ -198,36 +262,87 @@ impl OplogEntry {
             }
         }
         match self {
-            Self::Create { component_version, args, env, .. } => {
-                format!("version {component_version}, args {args:?}, {} env vars", env.len())
+            Self::Create {
+                component_version,
+                args,
+                env,
+                ..
+            } => {
+                format!(
+                    "version {component_version}, args {args:?}, {} env vars",
+                    env.len()
+                )
             }
-            Self::InvocationStarted { idempotency_key, function, args, .. } => {
-                format!("{function}({}) key {idempotency_key}", short(args.trim_start_matches('[').trim_end_matches(']')))
+            Self::InvocationStarted {
+                idempotency_key,
+                function,
+                args,
+                ..
+            } => {
+                format!(
+                    "{function}({}) key {idempotency_key}",
+                    short(args.trim_start_matches('[').trim_end_matches(']'))
+                )
             }
-            Self::HostCall { function, response, .. } => format!("{function} -> {}", short(&format!("{response:?}"))),
-            Self::InvocationCompleted { idempotency_key, outcome, .. } => match outcome {
+            Self::HostCall {
+                function, response, ..
+            } => format!("{function} -> {}", short(&format!("{response:?}"))),
+            Self::InvocationCompleted {
+                idempotency_key,
+                outcome,
+                ..
+            } => match outcome {
                 InvocationOutcome::Ok(v) => format!("ok {} (key {idempotency_key})", short(v)),
-                InvocationOutcome::Err(e) => format!("error {}: {} (key {idempotency_key})", e.kind, short(&e.message)),
+                InvocationOutcome::Err(e) => format!(
+                    "error {}: {} (key {idempotency_key})",
+                    e.kind,
+                    short(&e.message)
+                ),
             },
-            Self::Error { message, retry, .. } => format!("attempt {retry}: {}", short(message)),
-            Self::PendingInvocation { idempotency_key, function, .. } => format!("{function} key {idempotency_key}"),
+            Self::Error {
+                message,
+                retry,
+                fatal,
+                ..
+            } => {
+                format!(
+                    "attempt {retry}{}: {}",
+                    if *fatal { " (fatal)" } else { "" },
+                    short(message)
+                )
+            }
+            Self::PendingInvocation {
+                idempotency_key,
+                function,
+                ..
+            } => format!("{function} key {idempotency_key}"),
             Self::PromiseCreated { promise, .. } => format!("promise {promise}"),
-            Self::PromiseCompleted { promise, data, .. } => format!("promise {promise}, {} bytes", data.len()),
-            Self::TimerScheduled { fire_at, subject, .. } => format!("fires at {fire_at} on {subject}"),
+            Self::PromiseCompleted { promise, data, .. } => {
+                format!("promise {promise}, {} bytes", data.len())
+            }
+            Self::TimerScheduled {
+                fire_at, subject, ..
+            } => format!("fires at {fire_at} on {subject}"),
             Self::BeginRemoteWrite { function, request } => match request {
                 HostValue::HttpRequest(r) => format!("{function} {} {}", r.method, short(&r.uri)),
                 other => format!("{function} {}", short(&format!("{other:?}"))),
             },
             Self::EndRemoteWrite { begin, response } => match response {
-                HostValue::HttpResponse(r) => format!("begin {begin}: status {}, {} bytes", r.status, r.body.len()),
+                HostValue::HttpResponse(r) => {
+                    format!("begin {begin}: status {}, {} bytes", r.status, r.body.len())
+                }
                 other => format!("begin {begin}: {}", short(&format!("{other:?}"))),
             },
             Self::EndAtomicRegion { begin } => format!("begin {begin}"),
             Self::Snapshot { object, covers, .. } => format!("{object} covers 1..={covers}"),
             Self::UpdatePending { target_version, .. } => format!("to version {target_version}"),
             Self::UpdateSucceeded { version, .. } => format!("version {version}"),
-            Self::UpdateFailed { version, message, .. } => format!("version {version}: {}", short(message)),
-            Self::Log { stream, message, .. } => format!("{stream}: {}", short(message.trim_end())),
+            Self::UpdateFailed {
+                version, message, ..
+            } => format!("version {version}: {}", short(message)),
+            Self::Log {
+                stream, message, ..
+            } => format!("{stream}: {}", short(message.trim_end())),
             Self::Suspended { .. }
             | Self::Resumed { .. }
             | Self::Interrupted { .. }

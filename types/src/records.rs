@@ -112,7 +112,12 @@ pub struct ExportedFunction {
 impl ExportedFunction {
     /// `example:counter/api.{add}(value: u64) -> u64`.
     pub fn signature(&self) -> String {
-        let params = self.params.iter().map(|(n, t)| format!("{n}: {t}")).collect::<Vec<_>>().join(", ");
+        let params = self
+            .params
+            .iter()
+            .map(|(n, t)| format!("{n}: {t}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         match &self.result {
             Some(r) => format!("{}({params}) -> {r}", self.name),
             None => format!("{}({params})", self.name),

@@ -1,0 +1,83 @@
+//! Executor options. Every field has a documented default; the CLI sets them
+//! from flags and environment variables, a file can set them in kebab-case.
+
+use std::path::PathBuf;
+
+use revenant_types::config::LeaseOptions;
+use serde::{Deserialize, Serialize};
+
+/// How a trapping invocation is retried before the worker is failed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included. Default 3.
+    pub max_attempts: u32,
+    /// Delay before the first retry, ms. Default 100.
+    pub initial_delay_ms: u64,
+    /// Multiplier of the delay per retry. Default 2.
+    pub multiplier: f64,
+    /// Longest delay, ms. Default 5000.
+    pub max_delay_ms: u64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            max_attempts: 3,
+            initial_delay_ms: 100,
+            multiplier: 2.0,
+            max_delay_ms: 5_000,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The delay before retry number `retry` (1 = the first retry).
+    pub fn delay_ms(&self, retry: u32) -> u64 {
+        let d = self.initial_delay_ms as f64 * self.multiplier.powi(retry.saturating_sub(1) as i32);
+        (d as u64).min(self.max_delay_ms)
+    }
+}
+
+/// Options of one executor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ExecutorOptions {
+    /// This executor's id (lease owner). Default: `exec-<random>`.
+    pub id: Option<String>,
+    /// Compiled-component cache. Default `.revenant/cache`.
+    pub cache_dir: PathBuf,
+    /// Parent of the per-worker filesystem directories. Default: the system temp dir.
+    pub work_dir: Option<PathBuf>,
+    /// A worker idle this long is dropped from memory (recovered on its next invocation), ms. Default 60000.
+    pub idle_timeout_ms: u64,
+    /// Deadline of one invocation attempt, ms; past it the invocation fails with `deadline-exceeded`. Default 60000.
+    pub invocation_timeout_ms: u64,
+    /// Linear memory a worker may grow to, bytes. Default 256 MiB.
+    pub memory_limit_bytes: usize,
+    /// Retry policy for traps.
+    pub retry: RetryPolicy,
+    /// Shard lease timing.
+    pub lease: LeaseOptions,
+    /// Use wasmtime's pooling allocator (faster instantiation, reserves address space). Default false.
+    pub pooling: bool,
+    /// Invocations in flight per shard consumer. Default 1024.
+    pub max_in_flight: usize,
+}
+
+impl Default for ExecutorOptions {
+    fn default() -> Self {
+        Self {
+            id: None,
+            cache_dir: PathBuf::from(".revenant/cache"),
+            work_dir: None,
+            idle_timeout_ms: 60_000,
+            invocation_timeout_ms: 60_000,
+            memory_limit_bytes: 256 << 20,
+            retry: RetryPolicy::default(),
+            lease: LeaseOptions::default(),
+            pooling: false,
+            max_in_flight: 1024,
+        }
+    }
+}

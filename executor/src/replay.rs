@@ -1,0 +1,290 @@
+//! The replay plan: what recovering a worker means, computed from its oplog
+//! without any IO. The worker driver instantiates the component and re-runs
+//! [`ReplayPlan::invocations`] in order, feeding each its recorded host calls.
+//!
+//! Rules (the durability contract, ARCHITECTURE.md "Durability semantics"):
+//! - an invocation that completed `Ok` is re-run with its recorded host calls;
+//! - an `Error` entry voids the host calls of the attempt it ends, so a retry
+//!   starts from the state before the invocation and runs live;
+//! - an invocation that completed with an error outcome is not re-run: its
+//!   partial effects were discarded when the instance was rebuilt;
+//! - an invocation that started but never completed (the executor died) is the
+//!   tail: re-run with what it recorded, then carried on live;
+//! - `EndRemoteWrite` responses are looked up by their `BeginRemoteWrite` index
+//!   (their position depends on timing), so a recorded response is never fetched again.
+
+use std::collections::{HashMap, VecDeque};
+
+use revenant_types::oplog::{HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs};
+
+/// How the worker was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateInfo {
+    pub at: TimestampMs,
+    pub component_version: u64,
+    pub args: Vec<String>,
+    pub env: Vec<(String, String)>,
+}
+
+/// One invocation to re-run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReplayInvocation {
+    pub started: OplogIndex,
+    pub idempotency_key: String,
+    pub function: String,
+    pub args: String,
+    /// Host calls of the last attempt, in order (`HostCall` and `BeginRemoteWrite`).
+    pub host_calls: VecDeque<(OplogIndex, OplogEntry)>,
+    /// `None` for the tail invocation that never completed.
+    pub outcome: Option<InvocationOutcome>,
+    /// Attempts that ended in an `Error` entry.
+    pub failed_attempts: u32,
+}
+
+/// Everything recovery needs to know.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReplayPlan {
+    pub create: Option<CreateInfo>,
+    /// Invocations to re-run, in order; at most the last has no outcome.
+    pub invocations: Vec<ReplayInvocation>,
+    /// Outcome of every completed invocation, by idempotency key.
+    pub completed: HashMap<String, InvocationOutcome>,
+    /// `EndRemoteWrite` responses by the index of their `BeginRemoteWrite`.
+    pub remote_ends: HashMap<OplogIndex, HostValue>,
+    /// Set when the worker is failed (a fatal error); replay stops there.
+    pub failed: Option<String>,
+    /// Set when the guest exited.
+    pub exited: bool,
+    /// The index the next appended entry gets.
+    pub next_index: OplogIndex,
+}
+
+impl ReplayPlan {
+    /// The tail invocation that started but never completed, if any.
+    pub fn incomplete(&self) -> Option<&ReplayInvocation> {
+        self.invocations.last().filter(|i| i.outcome.is_none())
+    }
+}
+
+/// Computes the plan from the whole oplog (entries with their indexes, in order).
+pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> ReplayPlan {
+    let mut plan = ReplayPlan {
+        next_index: 1,
+        ..ReplayPlan::default()
+    };
+    let mut current: Option<ReplayInvocation> = None;
+    for (index, entry) in entries {
+        plan.next_index = index + 1;
+        match entry {
+            OplogEntry::Create {
+                at,
+                component_version,
+                args,
+                env,
+            } => {
+                plan.create = Some(CreateInfo {
+                    at,
+                    component_version,
+                    args,
+                    env,
+                });
+            }
+            OplogEntry::InvocationStarted {
+                idempotency_key,
+                function,
+                args,
+                ..
+            } => {
+                // A started invocation left open by a crash is superseded by a new start only
+                // if it is the same key (a retry after recovery); keep the newer one.
+                current = Some(ReplayInvocation {
+                    started: index,
+                    idempotency_key,
+                    function,
+                    args,
+                    host_calls: VecDeque::new(),
+                    outcome: None,
+                    failed_attempts: current
+                        .take()
+                        .map(|c| c.failed_attempts)
+                        .unwrap_or_default(),
+                });
+            }
+            entry @ (OplogEntry::HostCall { .. } | OplogEntry::BeginRemoteWrite { .. }) => {
+                if let Some(inv) = current.as_mut() {
+                    inv.host_calls.push_back((index, entry));
+                }
+            }
+            OplogEntry::EndRemoteWrite { begin, response } => {
+                plan.remote_ends.insert(begin, response);
+            }
+            OplogEntry::Error { message, fatal, .. } => {
+                if let Some(inv) = current.as_mut() {
+                    inv.host_calls.clear();
+                    inv.failed_attempts += 1;
+                }
+                if fatal {
+                    plan.failed = Some(message);
+                }
+            }
+            OplogEntry::InvocationCompleted {
+                idempotency_key,
+                outcome,
+                ..
+            } => {
+                plan.completed
+                    .insert(idempotency_key.clone(), outcome.clone());
+                match current.take() {
+                    Some(mut inv) if inv.idempotency_key == idempotency_key => {
+                        if matches!(outcome, InvocationOutcome::Ok(_)) {
+                            inv.outcome = Some(outcome);
+                            plan.invocations.push(inv);
+                        }
+                    }
+                    // A completion without its start (e.g. an answer recorded for a rejected
+                    // duplicate) has nothing to re-run.
+                    other => current = other,
+                }
+            }
+            OplogEntry::Exited { .. } => plan.exited = true,
+            _ => {}
+        }
+    }
+    if let Some(inv) = current {
+        if plan.failed.is_none() {
+            plan.invocations.push(inv);
+        }
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use revenant_types::oplog::{Durability, ErrorBody};
+
+    use super::*;
+
+    fn started(key: &str) -> OplogEntry {
+        OplogEntry::InvocationStarted {
+            at: 0,
+            idempotency_key: key.into(),
+            function: "add".into(),
+            args: "[1]".into(),
+            trace: Default::default(),
+        }
+    }
+    fn call(v: u64) -> OplogEntry {
+        OplogEntry::HostCall {
+            function: "wasi:random/random.get-random-u64".into(),
+            request: HostValue::Unit,
+            response: HostValue::U64(v),
+            durability: Durability::ReadRemote,
+        }
+    }
+    fn done(key: &str, ok: bool) -> OplogEntry {
+        OplogEntry::InvocationCompleted {
+            at: 0,
+            idempotency_key: key.into(),
+            outcome: if ok {
+                InvocationOutcome::Ok("1".into())
+            } else {
+                InvocationOutcome::Err(ErrorBody::new("trap", "boom"))
+            },
+            duration_us: 0,
+        }
+    }
+    fn indexed(entries: Vec<OplogEntry>) -> Vec<(OplogIndex, OplogEntry)> {
+        entries
+            .into_iter()
+            .enumerate()
+            .map(|(i, e)| (i as u64 + 1, e))
+            .collect()
+    }
+
+    #[test]
+    fn completed_invocations_replay_with_their_host_calls() {
+        let create = OplogEntry::Create {
+            at: 1,
+            component_version: 2,
+            args: vec![],
+            env: vec![],
+        };
+        let p = plan(indexed(vec![
+            create,
+            started("a"),
+            call(7),
+            done("a", true),
+            started("b"),
+            done("b", true),
+        ]));
+        assert_eq!(p.create.as_ref().unwrap().component_version, 2);
+        assert_eq!(p.invocations.len(), 2);
+        assert_eq!(p.invocations[0].host_calls.len(), 1);
+        assert_eq!(p.invocations[0].host_calls[0].0, 3);
+        assert!(p.incomplete().is_none());
+        assert_eq!(p.completed.len(), 2);
+        assert_eq!(p.next_index, 7);
+    }
+
+    #[test]
+    fn an_error_voids_the_attempt_and_failed_invocations_are_not_rerun() {
+        let err = |fatal| OplogEntry::Error {
+            at: 0,
+            message: "trap".into(),
+            retry: 1,
+            fatal,
+        };
+        let p = plan(indexed(vec![
+            started("a"),
+            call(1),
+            err(false),
+            call(2),
+            done("a", true),
+        ]));
+        assert_eq!(p.invocations[0].host_calls.len(), 1);
+        assert_eq!(p.invocations[0].failed_attempts, 1);
+        assert!(matches!(
+            p.invocations[0].host_calls[0].1,
+            OplogEntry::HostCall {
+                response: HostValue::U64(2),
+                ..
+            }
+        ));
+
+        let p = plan(indexed(vec![
+            started("a"),
+            err(false),
+            err(true),
+            done("a", false),
+        ]));
+        assert!(p.invocations.is_empty());
+        assert_eq!(p.failed.as_deref(), Some("trap"));
+        assert!(matches!(p.completed["a"], InvocationOutcome::Err(_)));
+    }
+
+    #[test]
+    fn the_tail_is_incomplete_and_remote_ends_are_indexed_by_begin() {
+        let begin = OplogEntry::BeginRemoteWrite {
+            function: "http".into(),
+            request: HostValue::Unit,
+        };
+        let end = OplogEntry::EndRemoteWrite {
+            begin: 3,
+            response: HostValue::U64(200),
+        };
+        let p = plan(indexed(vec![
+            started("a"),
+            done("a", true),
+            begin,
+            call(1),
+            end,
+            started("b"),
+            call(5),
+        ]));
+        // "b" superseded nothing; the begin/call after "a" belong to no invocation.
+        let tail = p.incomplete().unwrap();
+        assert_eq!(tail.idempotency_key, "b");
+        assert_eq!(tail.host_calls.len(), 1);
+        assert_eq!(p.remote_ends[&3], HostValue::U64(200));
+    }
+}

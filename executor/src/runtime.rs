@@ -1,0 +1,533 @@
+//! The executor service: claims shard leases, consumes each owned shard's
+//! invocations, hands them to per-worker mailboxes (one invocation at a time
+//! per worker, in arrival order; workers in parallel), answers and acks them,
+//! rejects bad input with an error reply plus a dead letter, bridges
+//! `<ns>.call.*.*` requests into invocations, and drops idle workers.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use revenant_nats::invocations::{InvocationMessage, InvocationRequest};
+use revenant_nats::{Lease, LeaseError, Nats, headers};
+use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::records::{ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
+use revenant_types::{ExecutorId, WorkerId};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::components::{ComponentCache, ComponentError};
+use crate::config::ExecutorOptions;
+use crate::durable::stdio::Output;
+use crate::engine;
+use crate::values;
+use crate::worker::{Worker, WorkerEnv, WorkerError, now_ms};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Engine(#[from] engine::EngineError),
+    #[error(transparent)]
+    Component(#[from] ComponentError),
+    #[error(transparent)]
+    Nats(#[from] revenant_nats::Error),
+    #[error("invalid executor id: {0}")]
+    Id(#[from] revenant_types::NameError),
+    #[error("work directory {0}: {1}")]
+    WorkDir(String, std::io::Error),
+}
+
+/// A running executor's handle.
+pub struct Executor {
+    pub id: ExecutorId,
+}
+
+/// Runs an executor until `shutdown` resolves, then releases its shards.
+pub async fn run(
+    opts: ExecutorOptions,
+    nats: Nats,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), RunError> {
+    let id =
+        ExecutorId::new(opts.id.clone().unwrap_or_else(|| {
+            format!("exec-{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
+        }))?;
+    let work_dir = opts.work_dir.clone().unwrap_or_else(std::env::temp_dir);
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| RunError::WorkDir(work_dir.display().to_string(), e))?;
+    let engine = engine::new_engine(&opts)?;
+    let components = Arc::new(ComponentCache::new(
+        engine,
+        nats.clone(),
+        opts.cache_dir.clone(),
+    )?);
+    let opts = Arc::new(opts);
+    let env = Arc::new(WorkerEnv {
+        nats: nats.clone(),
+        components,
+        opts: opts.clone(),
+        work_dir,
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
+
+    tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
+    tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
+    tasks.spawn(shard_manager(id.clone(), env, stop_rx));
+
+    shutdown.await;
+    tracing::info!(executor = %id, "executor stopping");
+    let _ = stop_tx.send(true);
+    while tasks.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// Claims every shard it can, keeps the leases renewed, runs one consumer per owned shard.
+async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, mut stop: watch::Receiver<bool>) {
+    let nats = env.nats.clone();
+    let leases = nats.leases(id.clone(), env.opts.lease.clone());
+    let shards = nats.options().shards;
+    let mut held: HashMap<u32, (Lease, watch::Sender<bool>)> = HashMap::new();
+    let mut consumers = JoinSet::new();
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(env.opts.lease.renew_every_ms.max(10)));
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = stop.changed() => break,
+        }
+        // Renew what we hold; a lost lease stops that shard's consumer and workers at once.
+        let mut lost = Vec::new();
+        for (shard, (lease, _)) in held.iter_mut() {
+            match leases.renew(lease).await {
+                Ok(()) => {}
+                Err(e) => {
+                    tracing::warn!(executor = %id, shard, error = %e, "shard lease lost");
+                    lost.push(*shard);
+                }
+            }
+        }
+        for shard in lost {
+            if let Some((_, stop_shard)) = held.remove(&shard) {
+                let _ = stop_shard.send(true);
+            }
+        }
+        // Claim free or expired shards.
+        let mut claimed = Vec::new();
+        for shard in 0..shards {
+            if held.contains_key(&shard) {
+                continue;
+            }
+            match leases.acquire(shard).await {
+                Ok(lease) => {
+                    let (tx, rx) = watch::channel(false);
+                    consumers.spawn(run_shard(shard, env.clone(), rx));
+                    held.insert(shard, (lease, tx));
+                    claimed.push(shard);
+                }
+                Err(LeaseError::HeldBy { .. }) => {}
+                Err(e) => {
+                    tracing::warn!(executor = %id, shard, error = %e, "could not claim shard")
+                }
+            }
+        }
+        if !claimed.is_empty() {
+            tracing::info!(executor = %id, shards = ?claimed, held = held.len(), "claimed shards");
+        }
+    }
+    // Graceful: stop consumers (mailboxes finish their running invocation), then release.
+    for (_, (_, tx)) in held.iter() {
+        let _ = tx.send(true);
+    }
+    while consumers.join_next().await.is_some() {}
+    for (shard, (lease, _)) in held {
+        if let Err(e) = leases.release(lease).await {
+            tracing::warn!(executor = %id, shard, error = %e, "could not release shard");
+        }
+    }
+}
+
+type Mailbox = mpsc::UnboundedSender<InvocationMessage>;
+
+/// Consumes one shard, dispatching to per-worker mailboxes.
+async fn run_shard(shard: u32, env: Arc<WorkerEnv>, mut stop: watch::Receiver<bool>) {
+    let nats = env.nats.clone();
+    let mut messages = loop {
+        match nats.shard_messages(shard, env.opts.max_in_flight).await {
+            Ok(m) => break Box::pin(m),
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "could not open shard consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    };
+    let mut mailboxes: HashMap<WorkerId, Mailbox> = HashMap::new();
+    let mut workers = JoinSet::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WorkerId>();
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(id) = done_rx.recv() => {
+                // A mailbox ended (idle, failed or fenced); drop it unless it was replaced.
+                if mailboxes.get(&id).is_some_and(|m| m.is_closed()) {
+                    mailboxes.remove(&id);
+                }
+            }
+            msg = messages.next() => {
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::warn!(shard, error = %e, "shard consumer error");
+                        continue;
+                    }
+                    None => break,
+                };
+                let id = match &msg.worker {
+                    Ok(id) => id.clone(),
+                    Err(reason) => {
+                        reject(&nats, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
+                        continue;
+                    }
+                };
+                let mut msg = Some(msg);
+                if let Some(mb) = mailboxes.get(&id) {
+                    match mb.send(msg.take().expect("message")) {
+                        Ok(()) => {}
+                        Err(mpsc::error::SendError(m)) => msg = Some(m),
+                    }
+                }
+                if let Some(m) = msg {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let _ = tx.send(m);
+                    mailboxes.insert(id.clone(), tx);
+                    workers.spawn(mailbox(id, env.clone(), rx, done_tx.clone(), stop.clone()));
+                }
+            }
+        }
+    }
+    drop(mailboxes);
+    while workers.join_next().await.is_some() {}
+}
+
+/// Answers with an error, dead-letters and terminates a message that can never succeed.
+async fn reject(nats: &Nats, msg: &InvocationMessage, error: ErrorBody) {
+    tracing::info!(subject = msg.subject(), kind = %error.kind, message = %error.message, "invocation rejected");
+    if let Some(reply) = &msg.reply_to {
+        let (status, body) = outcome_status_and_body(&InvocationOutcome::Err(error.clone()));
+        if let Err(e) = nats.reply(reply, status, body).await {
+            tracing::warn!(error = %e, "could not send rejection");
+        }
+    }
+    if let Err(e) = nats.dead_letter(msg, &error).await {
+        tracing::error!(error = %e, "could not dead-letter a rejected invocation; leaving it for redelivery");
+        return;
+    }
+    if let Err(e) = msg.term().await {
+        tracing::warn!(error = %e, "could not terminate a rejected invocation");
+    }
+}
+
+/// Publishes the outcome to the caller and to `RVN_RESULTS`, then acks.
+async fn answer(
+    nats: &Nats,
+    id: &WorkerId,
+    msg: &InvocationMessage,
+    function: &str,
+    outcome: &InvocationOutcome,
+) {
+    let record = ResultRecord {
+        worker: id.clone(),
+        function: function.to_owned(),
+        outcome: outcome.clone(),
+        completed_at: now_ms(),
+    };
+    if let Err(e) = nats.results().put(&msg.idempotency_key, &record).await {
+        tracing::warn!(worker = %id, error = %e, "could not store result");
+    }
+    if let Some(reply) = &msg.reply_to {
+        let (status, body) = outcome_status_and_body(outcome);
+        if let Err(e) = nats.reply(reply, status, body).await {
+            tracing::warn!(worker = %id, error = %e, "could not send reply");
+        }
+    }
+    if let Err(e) = msg.ack().await {
+        tracing::warn!(worker = %id, error = %e, "could not ack invocation");
+    }
+}
+
+fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
+    let mut v = serde_json::json!({ "kind": kind, "at": now_ms() });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
+        obj.extend(extra);
+    }
+    v.to_string().into_bytes()
+}
+
+/// What the worker record says about a worker, taken without holding the worker across IO.
+struct Summary {
+    id: WorkerId,
+    component_version: u64,
+    last_error: Option<String>,
+    oplog_index: u64,
+}
+
+impl Summary {
+    fn of(w: &Worker) -> Self {
+        Self {
+            id: w.id.clone(),
+            component_version: w.component_version(),
+            last_error: w.failed().map(str::to_owned),
+            oplog_index: w.oplog_index(),
+        }
+    }
+}
+
+async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatus) {
+    let existing = nats.workers().get(&worker.id).await.ok().flatten();
+    let now = now_ms();
+    let record = WorkerRecord {
+        id: worker.id.clone(),
+        status,
+        component_version: worker.component_version,
+        args: existing
+            .as_ref()
+            .map(|r| r.args.clone())
+            .unwrap_or_default(),
+        env: existing.as_ref().map(|r| r.env.clone()).unwrap_or_default(),
+        created_at: existing.as_ref().map_or(now, |r| r.created_at),
+        updated_at: now,
+        last_error: worker.last_error,
+        oplog_index: worker.oplog_index,
+        pending_invocations: 0,
+    };
+    if let Err(e) = nats.workers().put(&record).await {
+        tracing::warn!(worker = %worker.id, error = %e, "could not update worker record");
+    }
+}
+
+/// One worker's mailbox: recovers it on the first message, runs invocations in order,
+/// suspends it after the idle timeout.
+async fn mailbox(
+    id: WorkerId,
+    env: Arc<WorkerEnv>,
+    mut rx: mpsc::UnboundedReceiver<InvocationMessage>,
+    done: mpsc::UnboundedSender<WorkerId>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let nats = env.nats.clone();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Output>();
+    let events_nats = nats.clone();
+    let events_id = id.clone();
+    let events = tokio::spawn(async move {
+        while let Some(out) = out_rx.recv().await {
+            let line = String::from_utf8_lossy(&out.data).into_owned();
+            let _ = events_nats
+                .publish_event(
+                    &events_id,
+                    event(out.stream.as_str(), serde_json::json!({ "data": line })),
+                )
+                .await;
+        }
+    });
+    let idle = Duration::from_millis(env.opts.idle_timeout_ms);
+    let mut worker: Option<Worker> = None;
+    loop {
+        let msg = tokio::select! {
+            m = rx.recv() => match m { Some(m) => m, None => break },
+            _ = tokio::time::sleep(idle) => {
+                tracing::debug!(worker = %id, "idle; suspending");
+                if let Some(w) = &worker {
+                    put_status(&nats, Summary::of(w), WorkerStatus::Suspended).await;
+                }
+                break;
+            }
+            _ = stop.changed() => break,
+        };
+        if msg.body.len() > nats.options().max_payload {
+            let error = ErrorBody::new(
+                "payload-too-large",
+                format!(
+                    "invocation payload is {} bytes; the limit is {} bytes",
+                    msg.body.len(),
+                    nats.options().max_payload
+                ),
+            );
+            reject(&nats, &msg, error).await;
+            continue;
+        }
+        if worker.is_none() {
+            match Worker::recover(env.clone(), id.clone(), out_tx.clone()).await {
+                Ok(w) => {
+                    let status = if w.failed().is_some() {
+                        WorkerStatus::Failed
+                    } else {
+                        WorkerStatus::Idle
+                    };
+                    put_status(&nats, Summary::of(&w), status).await;
+                    worker = Some(w);
+                }
+                Err(WorkerError::Component(m)) => {
+                    reject(&nats, &msg, ErrorBody::new("unknown-component", m)).await;
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(worker = %id, error = %e, "could not recover worker");
+                    let _ = msg.nak(Duration::from_secs(1)).await;
+                    break;
+                }
+            }
+        }
+        let w = worker.as_mut().expect("worker recovered above");
+        if let Some(outcome) = w.completed(&msg.idempotency_key).cloned() {
+            answer(
+                &nats,
+                &id,
+                &msg,
+                msg.function.as_deref().unwrap_or_default(),
+                &outcome,
+            )
+            .await;
+            continue;
+        }
+        let prepared = prepare(w, &msg);
+        let (function, args_json) = match prepared {
+            Ok(p) => p,
+            Err(error) => {
+                reject(&nats, &msg, error).await;
+                continue;
+            }
+        };
+        let _ = nats
+            .publish_event(&id, event("invocation-started", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key })))
+            .await;
+        let was_failed = w.failed().is_some();
+        match w
+            .invoke(
+                &msg.idempotency_key,
+                &function,
+                &args_json,
+                msg.trace.clone(),
+            )
+            .await
+        {
+            Ok(outcome) => {
+                let ok = matches!(outcome, InvocationOutcome::Ok(_));
+                let _ = nats
+                    .publish_event(&id, event("invocation-finished", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key, "ok": ok })))
+                    .await;
+                answer(&nats, &id, &msg, &function, &outcome).await;
+                if !was_failed && w.failed().is_some() {
+                    put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
+                }
+            }
+            Err(e) => {
+                // Fenced or the oplog is unreachable: this executor must let go of the worker.
+                tracing::error!(worker = %id, error = %e, "dropping worker");
+                let _ = msg.nak(Duration::from_millis(200)).await;
+                break;
+            }
+        }
+    }
+    drop(worker);
+    drop(out_tx);
+    let _ = events.await;
+    rx.close();
+    // Anything queued behind is left unacked: it is redelivered to whoever owns the worker next.
+    let _ = done.send(id);
+}
+
+/// Resolves the function and types the arguments; returns (full name, JSON args array).
+fn prepare(worker: &Worker, msg: &InvocationMessage) -> Result<(String, String), ErrorBody> {
+    let component = worker.component().ok_or_else(|| {
+        ErrorBody::new(
+            "worker-failed",
+            worker
+                .failed()
+                .unwrap_or("worker has no instance")
+                .to_owned(),
+        )
+    })?;
+    let requested = msg.function.as_deref().ok_or_else(|| {
+        ErrorBody::new(
+            "missing-function",
+            format!("header {} is required: the exported function to call, e.g. pkg:ns/iface.{{fn}} or fn", headers::FUNCTION),
+        )
+    })?;
+    let export = component
+        .resolve(requested)
+        .map_err(|e| ErrorBody::new("unknown-function", e.to_string()))?;
+    let ty = component.func_type(&export.name).ok_or_else(|| {
+        ErrorBody::new(
+            "unknown-function",
+            format!("{} is not callable", export.name),
+        )
+    })?;
+    let vals = match msg.content_type.as_deref().map(|c| c.split(';').next().unwrap_or("").trim()) {
+        None | Some("") | Some(headers::CONTENT_TYPE_JSON) => {
+            let text = if msg.body.is_empty() { "[]".as_bytes() } else { &msg.body[..] };
+            let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
+                ErrorBody::new("invalid-json", format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
+            })?;
+            values::json_args_to_vals(ty, &json)
+        }
+        Some(headers::CONTENT_TYPE_WAVE) => {
+            let text = std::str::from_utf8(&msg.body)
+                .map_err(|_| ErrorBody::new("invalid-wave", "body is not UTF-8 WAVE text"))?;
+            values::wave_args_to_vals(ty, text)
+        }
+        Some(other) => {
+            return Err(ErrorBody::new(
+                "unsupported-content-type",
+                format!("content type {other:?} is not supported; expected application/json or application/wave"),
+            ));
+        }
+    }
+    .map_err(|e| ErrorBody::new("invalid-arguments", format!("{}: {e}", export.signature())))?;
+    let args = serde_json::Value::Array(vals.iter().map(values::val_to_json).collect()).to_string();
+    Ok((export.name.clone(), args))
+}
+
+/// Bridges `<ns>.call.<c>.<w>` requests into invocations whose reply goes to the requester.
+async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
+    let mut calls = match nats.call_requests().await {
+        Ok(c) => Box::pin(c),
+        Err(e) => {
+            tracing::error!(error = %e, "could not subscribe to calls");
+            return;
+        }
+    };
+    loop {
+        let call = tokio::select! {
+            c = calls.next() => match c { Some(c) => c, None => return },
+            _ = stop.changed() => return,
+        };
+        let worker = match call.worker {
+            Ok(w) => w,
+            Err(reason) => {
+                if let Some(reply) = &call.reply {
+                    let body = revenant_types::records::error_json(&ErrorBody::new(
+                        "invalid-name",
+                        reason,
+                    ));
+                    let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
+                }
+                continue;
+            }
+        };
+        let req: InvocationRequest = call.request;
+        if let Err(e) = nats.publish_invocation(&worker, &req).await {
+            if let Some(reply) = &call.reply {
+                let body = revenant_types::records::error_json(&ErrorBody::new(
+                    "unavailable",
+                    e.to_string(),
+                ));
+                let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,145 @@
+//! [`Nats`]: one connection (core client + JetStream context) bound to a
+//! namespace and its options, handing out the oplog store and lease managers.
+//! It also predicts the shard of a worker with the same hash the server's
+//! `partition()` subject transform uses, so nobody else needs to know it.
+//!
+//! Provisioning is in [`crate::provision`], the oplog in [`crate::oplog`],
+//! leases in [`crate::lease`].
+
+use async_nats::jetstream;
+use revenant_types::config::{LeaseOptions, NatsOptions};
+use revenant_types::names::{ExecutorId, WorkerId};
+
+use crate::error::{Error, Result};
+use crate::lease::LeaseManager;
+use crate::names::Namespace;
+use crate::oplog::OplogStore;
+
+/// A connection to NATS bound to one Revenant namespace. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Nats {
+    client: async_nats::Client,
+    js: jetstream::Context,
+    ns: Namespace,
+    opts: NatsOptions,
+}
+
+impl Nats {
+    /// Connects to `opts.url` (comma-separated URLs for a cluster) after
+    /// validating the namespace and shard count; makes no other NATS call.
+    pub async fn connect(opts: &NatsOptions) -> Result<Nats> {
+        let ns = Namespace::new(&opts.namespace)?;
+        if opts.shards == 0 {
+            return Err(Error::Incompatible {
+                what: "the shard count".into(),
+                field: "shards",
+                existing: "0".into(),
+                configured: "at least 1".into(),
+            });
+        }
+        let urls: Vec<&str> = opts
+            .url
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .collect();
+        let client = async_nats::ConnectOptions::new()
+            .name("revenant")
+            .connect(urls)
+            .await
+            .map_err(|source| Error::Connect {
+                url: opts.url.clone(),
+                source,
+            })?;
+        Ok(Self::from_client(client, ns, opts.clone()))
+    }
+
+    /// Wraps an existing connection (e.g. one shared with other subsystems).
+    pub fn from_client(client: async_nats::Client, ns: Namespace, opts: NatsOptions) -> Nats {
+        let js = jetstream::new(client.clone());
+        Nats {
+            client,
+            js,
+            ns,
+            opts,
+        }
+    }
+
+    /// The namespace every name is built in.
+    pub fn namespace(&self) -> &Namespace {
+        &self.ns
+    }
+
+    /// The options this connection was made with.
+    pub fn options(&self) -> &NatsOptions {
+        &self.opts
+    }
+
+    /// The core client (for publish / subscribe / request on names built by [`Namespace`]).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+
+    /// The JetStream context.
+    pub fn jetstream(&self) -> &jetstream::Context {
+        &self.js
+    }
+
+    /// The fenced oplog store.
+    pub fn oplog(&self) -> OplogStore {
+        OplogStore::new(self.clone())
+    }
+
+    /// A lease manager acting for executor `owner`.
+    pub fn leases(&self, owner: ExecutorId, opts: LeaseOptions) -> LeaseManager {
+        LeaseManager::new(self.clone(), owner, opts)
+    }
+
+    /// The shard the server's `RVN_INVOKE` transform stores `w`'s invocations under.
+    pub fn shard_of(&self, w: &WorkerId) -> u32 {
+        shard_of(w, self.opts.shards)
+    }
+
+    /// `rvn.invoke.<shard>.<c>.<w>`: where `w`'s invocations end up after the transform.
+    pub fn stored_invoke_subject(&self, w: &WorkerId) -> String {
+        self.ns.stored_invoke_subject(self.shard_of(w), w)
+    }
+}
+
+/// The server's `{{partition(shards,1,2)}}`: FNV-1a (32 bit) of the component
+/// token followed directly by the worker token (no separator), modulo `shards`.
+/// (nats-server `subjectTransform.getHashPartition`; checked against a live
+/// server by the integration tests.)
+pub fn shard_of(w: &WorkerId, shards: u32) -> u32 {
+    const OFFSET: u32 = 0x811c_9dc5;
+    const PRIME: u32 = 0x0100_0193;
+    let mut h = OFFSET;
+    for b in w
+        .component
+        .as_str()
+        .bytes()
+        .chain(w.worker.as_str().bytes())
+    {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(PRIME);
+    }
+    h % shards.max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fnv1a_matches_reference_vectors() {
+        // FNV-1a 32 of "a" is 0xe40c292c, of "foobar" 0xbf9cf968.
+        let a = WorkerId::parse("a", "_").unwrap();
+        let mut h = 0x811c_9dc5u32;
+        h ^= u32::from(b'a');
+        h = h.wrapping_mul(0x0100_0193);
+        assert_eq!(h, 0xe40c_292c);
+        let foobar = WorkerId::parse("foo", "bar").unwrap();
+        assert_eq!(shard_of(&foobar, 1000), 0xbf9c_f968 % 1000);
+        assert!(shard_of(&a, 64) < 64);
+    }
+}

@@ -1,0 +1,122 @@
+//! The crate's error types. [`Error`] is the general one; [`AppendError`] and
+//! [`LeaseError`] are the narrow enums callers branch on (a fenced append, a
+//! lease held by someone else or lost). async-nats errors are classified by
+//! their `.kind()`, never by message text; what is not worth a variant of its
+//! own is kept as the source of [`Error::Nats`], with the operation named.
+
+use revenant_types::codec::CodecError;
+use revenant_types::names::{ExecutorId, NameError};
+
+/// Any error a source can be boxed into.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// `Result` with this crate's [`Error`] by default.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What went wrong talking to NATS or provisioning Revenant's streams.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A name (namespace, component, worker, executor) is not `[A-Za-z0-9_-]{1,128}`.
+    #[error(transparent)]
+    Name(#[from] NameError),
+    /// The server could not be reached.
+    #[error(
+        "could not connect to NATS at {url}: {source}; is nats-server running (with -js) and is the URL right?"
+    )]
+    Connect {
+        url: String,
+        #[source]
+        source: async_nats::ConnectError,
+    },
+    /// The namespace's `RVN_INVOKE` stream was created with another shard count.
+    #[error(
+        "namespace {namespace:?} was provisioned with {existing} shards but the configuration asks for {configured}; \
+         the shard count is fixed per namespace: set shards = {existing}, or use a new namespace and migrate"
+    )]
+    ShardCountMismatch {
+        namespace: String,
+        existing: String,
+        configured: u32,
+    },
+    /// A stream or bucket exists with a setting JetStream cannot change in place.
+    #[error(
+        "{what} exists with {field} = {existing}, but the configuration asks for {configured}; \
+         JetStream cannot change this in place: keep the existing value or recreate {what}"
+    )]
+    Incompatible {
+        what: String,
+        field: &'static str,
+        existing: String,
+        configured: String,
+    },
+    /// A record or oplog message could not be encoded or decoded.
+    #[error(transparent)]
+    Codec(#[from] CodecError),
+    /// A stored message is not what Revenant writes.
+    #[error("{what} is malformed: {reason}")]
+    Malformed { what: String, reason: String },
+    /// A NATS / JetStream operation failed.
+    #[error("{op} failed: {source}")]
+    Nats {
+        op: String,
+        #[source]
+        source: BoxError,
+    },
+}
+
+impl Error {
+    /// Wraps an async-nats error with the operation that failed.
+    pub(crate) fn nats(op: impl Into<String>, source: impl Into<BoxError>) -> Self {
+        Self::Nats {
+            op: op.into(),
+            source: source.into(),
+        }
+    }
+}
+
+/// Why an oplog append did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    /// Another writer appended first: the subject's last sequence is not `expected`.
+    /// The caller has lost the worker (or raced a stale reader) and must drop it.
+    #[error(
+        "oplog append fenced: expected the last sequence of the worker's oplog to be {expected}, \
+         but it is {}; another executor owns this worker now",
+        actual.map_or_else(|| "something else".to_owned(), |a| a.to_string())
+    )]
+    Fenced { expected: u64, actual: Option<u64> },
+    /// The encoded batch exceeds the server's maximum message size; split it.
+    #[error(
+        "oplog batch is {bytes} bytes encoded, over the server's max payload of {max} bytes; append fewer entries per batch"
+    )]
+    TooLarge { bytes: usize, max: usize },
+    /// Anything else (connection, codec, timeout).
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+/// Why a lease operation did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum LeaseError {
+    /// Another executor holds the lease and it has not expired.
+    #[error("the lease is held by executor {owner} until {expires_at} (ms since the epoch)")]
+    HeldBy { owner: ExecutorId, expires_at: u64 },
+    /// The lease was taken over (or deleted) since it was last seen: the holder must stop at once.
+    #[error("the lease was lost: another executor wrote it since our last renewal")]
+    Lost,
+    /// Anything else (connection, codec, timeout).
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+impl From<CodecError> for LeaseError {
+    fn from(e: CodecError) -> Self {
+        Self::Other(e.into())
+    }
+}
+
+impl From<CodecError> for AppendError {
+    fn from(e: CodecError) -> Self {
+        Self::Other(e.into())
+    }
+}

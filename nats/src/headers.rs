@@ -1,0 +1,48 @@
+//! Header names of the NATS contract, as constants (Revenant's own `Rvn-*`
+//! headers and the NATS / W3C ones it relies on). Values are built by the
+//! callers; this module only owns the names.
+
+/// Exported function to invoke: `pkg:ns/iface.{fn}` or a bare `fn`.
+pub const FUNCTION: &str = "Rvn-Function";
+/// Subject the result is published to when the invocation completes.
+pub const REPLY_TO: &str = "Rvn-Reply-To";
+/// `ok` or `error`, on results.
+pub const STATUS: &str = "Rvn-Status";
+/// `application/json` (default) or `application/wave`.
+pub const CONTENT_TYPE: &str = "Content-Type";
+/// The idempotency key (JetStream dedup within its window).
+pub const MSG_ID: &str = "Nats-Msg-Id";
+/// W3C trace context.
+pub const TRACEPARENT: &str = "traceparent";
+/// W3C trace state.
+pub const TRACESTATE: &str = "tracestate";
+/// The error kind of an `error` result or a dead letter.
+pub const ERROR_KIND: &str = "Rvn-Error-Kind";
+/// Human-readable reason a dead letter was rejected.
+pub const ERROR_MESSAGE: &str = "Rvn-Error-Message";
+/// Index of the first entry of an oplog message (entries keep their index across batching).
+pub const OPLOG_FIRST_INDEX: &str = "Rvn-Oplog-Index";
+/// Number of entries in an oplog message.
+pub const OPLOG_COUNT: &str = "Rvn-Oplog-Count";
+/// The original subject of a dead letter.
+pub const ORIGINAL_SUBJECT: &str = "Rvn-Original-Subject";
+
+/// `application/json`.
+pub const CONTENT_TYPE_JSON: &str = "application/json";
+/// `application/wave`.
+pub const CONTENT_TYPE_WAVE: &str = "application/wave";
+/// `application/msgpack` (internal records).
+pub const CONTENT_TYPE_MSGPACK: &str = "application/msgpack";
+/// `Rvn-Status: ok`.
+pub const STATUS_OK: &str = "ok";
+/// `Rvn-Status: error`.
+pub const STATUS_ERROR: &str = "error";
+
+/// JetStream optimistic concurrency: the last stored sequence on the subject.
+pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+/// JetStream per-message TTL (`allow_msg_ttl` streams).
+pub const MSG_TTL: &str = "Nats-TTL";
+/// JetStream message schedule (`@at <RFC3339>`, cron forms), on `allow_msg_schedules` streams.
+pub const SCHEDULE: &str = "Nats-Schedule";
+/// Where a scheduled message is published when it fires.
+pub const SCHEDULE_TARGET: &str = "Nats-Schedule-Target";

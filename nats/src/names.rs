@@ -1,0 +1,299 @@
+//! Every NATS name Revenant uses — stream and bucket names, subjects, KV keys
+//! and object names — built by typed constructors under a [`Namespace`] prefix.
+//! Nothing outside this module formats a subject. Names are validated by
+//! [`revenant_types::names`] before they get here (a [`WorkerId`] is always
+//! token-safe), so no constructor can produce a wildcard or an extra token.
+//!
+//! This module does no IO; provisioning lives in [`crate::provision`].
+
+use revenant_types::names::{self, ComponentName, ExecutorId, WorkerId};
+use revenant_types::oplog::OplogIndex;
+
+use crate::error::Error;
+
+/// The default namespace prefix.
+pub const DEFAULT_PREFIX: &str = "rvn";
+
+/// A namespace prefix: every subject starts with `<prefix>.` and every stream
+/// and bucket with `<PREFIX>_`. Two namespaces can share one NATS deployment
+/// (prefixes that differ only in letter case share stream names, so don't).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Namespace {
+    prefix: String,
+    upper: String,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self::new(DEFAULT_PREFIX).expect("default prefix is valid")
+    }
+}
+
+impl Namespace {
+    /// Validates `prefix` against `[A-Za-z0-9_-]{1,128}`.
+    pub fn new(prefix: &str) -> Result<Self, Error> {
+        names::validate("namespace", prefix)?;
+        Ok(Self {
+            prefix: prefix.to_owned(),
+            upper: prefix.to_ascii_uppercase(),
+        })
+    }
+
+    /// The prefix as given (`rvn`).
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    fn upper(&self, what: &str) -> String {
+        format!("{}_{what}", self.upper)
+    }
+
+    // ---- streams and buckets -------------------------------------------------
+
+    /// `RVN_INVOKE`: invocation requests, stored per shard.
+    pub fn invoke_stream(&self) -> String {
+        self.upper("INVOKE")
+    }
+    /// `RVN_OPLOG`: every worker's journal.
+    pub fn oplog_stream(&self) -> String {
+        self.upper("OPLOG")
+    }
+    /// `RVN_DEAD`: rejected invocations with the reason.
+    pub fn dead_stream(&self) -> String {
+        self.upper("DEAD")
+    }
+    /// `RVN_SHARDS` KV: shard leases.
+    pub fn shards_bucket(&self) -> String {
+        self.upper("SHARDS")
+    }
+    /// `RVN_EXECUTORS` KV: executor heartbeats.
+    pub fn executors_bucket(&self) -> String {
+        self.upper("EXECUTORS")
+    }
+    /// `RVN_WORKERS` KV: worker metadata and status.
+    pub fn workers_bucket(&self) -> String {
+        self.upper("WORKERS")
+    }
+    /// `RVN_COMPONENTS`: both the KV bucket (metadata) and the object store (binaries).
+    pub fn components_bucket(&self) -> String {
+        self.upper("COMPONENTS")
+    }
+    /// `RVN_RESULTS` KV (with TTL): completed invocation results.
+    pub fn results_bucket(&self) -> String {
+        self.upper("RESULTS")
+    }
+    /// `RVN_SNAPSHOTS` object store: worker snapshots.
+    pub fn snapshots_bucket(&self) -> String {
+        self.upper("SNAPSHOTS")
+    }
+
+    // ---- subjects --------------------------------------------------------------
+
+    /// `rvn.invoke.<c>.<w>`: where invocations are published.
+    pub fn invoke_subject(&self, w: &WorkerId) -> String {
+        format!("{}.invoke.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.invoke.*.*`: every published invocation (the transform's source).
+    pub fn invoke_wildcard(&self) -> String {
+        format!("{}.invoke.*.*", self.prefix)
+    }
+    /// `rvn.invoke.{{partition(N,1,2)}}.{{wildcard(1)}}.{{wildcard(2)}}`: the transform's destination.
+    pub fn invoke_transform_dest(&self, shards: u32) -> String {
+        format!(
+            "{}.invoke.{{{{partition({shards},1,2)}}}}.{{{{wildcard(1)}}}}.{{{{wildcard(2)}}}}",
+            self.prefix
+        )
+    }
+    /// `rvn.invoke.<shard>.*.*`: one shard's invocations as stored after the transform.
+    pub fn invoke_shard_filter(&self, shard: u32) -> String {
+        format!("{}.invoke.{shard}.*.*", self.prefix)
+    }
+    /// `rvn.invoke.<shard>.<c>.<w>`: a worker's invocations as stored.
+    pub fn stored_invoke_subject(&self, shard: u32, w: &WorkerId) -> String {
+        format!(
+            "{}.invoke.{shard}.{}.{}",
+            self.prefix, w.component, w.worker
+        )
+    }
+    /// Parses `rvn.invoke.<shard>.<c>.<w>`; `None` for anything else.
+    pub fn parse_stored_invoke_subject(&self, subject: &str) -> Option<(u32, WorkerId)> {
+        let rest = self.strip(subject, "invoke")?;
+        let mut t = rest.split('.');
+        let (shard, c, w) = (t.next()?, t.next()?, t.next()?);
+        if t.next().is_some() || shard.starts_with('+') {
+            return None;
+        }
+        Some((shard.parse().ok()?, WorkerId::parse(c, w).ok()?))
+    }
+    /// `rvn.schedule.<c>.<w>.<timer>`: a durable timer's schedule message (in `RVN_INVOKE`,
+    /// which allows message schedules); purging it cancels the timer.
+    pub fn schedule_subject(&self, w: &WorkerId, timer: &str) -> Result<String, Error> {
+        names::validate("timer", timer)?;
+        Ok(format!(
+            "{}.schedule.{}.{}.{timer}",
+            self.prefix, w.component, w.worker
+        ))
+    }
+    /// `rvn.schedule.>`.
+    pub fn schedule_wildcard(&self) -> String {
+        format!("{}.schedule.>", self.prefix)
+    }
+    /// `rvn.oplog.<c>.<w>`: the worker's journal.
+    pub fn oplog_subject(&self, w: &WorkerId) -> String {
+        format!("{}.oplog.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.oplog.>`.
+    pub fn oplog_wildcard(&self) -> String {
+        format!("{}.oplog.>", self.prefix)
+    }
+    /// `rvn.dead.<c>.<w>`: dead letters of the worker.
+    pub fn dead_subject(&self, w: &WorkerId) -> String {
+        format!("{}.dead.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.dead.>`.
+    /// Where invocations whose subject names no valid worker are dead-lettered.
+    pub fn dead_invalid_subject(&self) -> String {
+        format!("{}.dead._invalid._invalid", self.prefix)
+    }
+
+    pub fn dead_wildcard(&self) -> String {
+        format!("{}.dead.>", self.prefix)
+    }
+    /// `rvn.call.<c>.<w>`: core request/reply invocation.
+    pub fn call_subject(&self, w: &WorkerId) -> String {
+        format!("{}.call.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.call.*.*`.
+    pub fn call_wildcard(&self) -> String {
+        format!("{}.call.*.*", self.prefix)
+    }
+    /// Parses `rvn.call.<c>.<w>`; `None` for anything else (including invalid names).
+    pub fn parse_call_subject(&self, subject: &str) -> Option<WorkerId> {
+        let rest = self.strip(subject, "call")?;
+        let (c, w) = rest.split_once('.')?;
+        WorkerId::parse(c, w).ok()
+    }
+    /// `rvn.events.<c>.<w>`: live output and invocation events.
+    pub fn events_subject(&self, w: &WorkerId) -> String {
+        format!("{}.events.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.events.*.*`.
+    pub fn events_wildcard(&self) -> String {
+        format!("{}.events.*.*", self.prefix)
+    }
+
+    fn strip<'a>(&self, subject: &'a str, kind: &str) -> Option<&'a str> {
+        subject
+            .strip_prefix(self.prefix.as_str())?
+            .strip_prefix('.')?
+            .strip_prefix(kind)?
+            .strip_prefix('.')
+    }
+
+    // ---- keys and objects --------------------------------------------------------
+
+    /// `shard.<n>` in `RVN_SHARDS`.
+    pub fn shard_key(shard: u32) -> String {
+        format!("shard.{shard}")
+    }
+    /// `<c>.<w>` in `RVN_WORKERS`.
+    pub fn worker_key(w: &WorkerId) -> String {
+        w.dotted()
+    }
+    /// `<executor-id>` in `RVN_EXECUTORS`.
+    pub fn executor_key(id: &ExecutorId) -> String {
+        id.as_str().to_owned()
+    }
+    /// `<c>` in the `RVN_COMPONENTS` KV (latest version's metadata).
+    pub fn component_key(c: &ComponentName) -> String {
+        c.as_str().to_owned()
+    }
+    /// `<c>/<version>` in the `RVN_COMPONENTS` object store.
+    pub fn component_object(c: &ComponentName, version: u64) -> String {
+        format!("{c}/{version}")
+    }
+    /// `<c>/<w>/<oplog-index>` in the `RVN_SNAPSHOTS` object store.
+    pub fn snapshot_object(w: &WorkerId, index: OplogIndex) -> String {
+        format!("{}/{}/{index}", w.component, w.worker)
+    }
+    /// The `RVN_RESULTS` key of an idempotency key. Keys made only of
+    /// `[A-Za-z0-9_-]` are used as they are; anything else (idempotency keys are
+    /// free text) becomes `h.x<hex of the bytes>`, which cannot collide with a
+    /// plain key because plain keys have no `.`.
+    pub fn result_key(idempotency_key: &str) -> String {
+        let plain = !idempotency_key.is_empty()
+            && idempotency_key
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if plain {
+            return idempotency_key.to_owned();
+        }
+        let mut key = String::with_capacity(3 + 2 * idempotency_key.len());
+        key.push_str("h.x");
+        for b in idempotency_key.bytes() {
+            key.push_str(&format!("{b:02x}"));
+        }
+        key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w() -> WorkerId {
+        WorkerId::parse("counter", "w-1").unwrap()
+    }
+
+    #[test]
+    fn builds_the_contract_names() {
+        let ns = Namespace::default();
+        assert_eq!(ns.invoke_stream(), "RVN_INVOKE");
+        assert_eq!(ns.snapshots_bucket(), "RVN_SNAPSHOTS");
+        assert_eq!(ns.invoke_subject(&w()), "rvn.invoke.counter.w-1");
+        assert_eq!(ns.invoke_shard_filter(7), "rvn.invoke.7.*.*");
+        assert_eq!(
+            ns.invoke_transform_dest(64),
+            "rvn.invoke.{{partition(64,1,2)}}.{{wildcard(1)}}.{{wildcard(2)}}"
+        );
+        assert_eq!(ns.oplog_subject(&w()), "rvn.oplog.counter.w-1");
+        assert_eq!(ns.call_wildcard(), "rvn.call.*.*");
+        assert_eq!(Namespace::shard_key(3), "shard.3");
+        assert_eq!(Namespace::worker_key(&w()), "counter.w-1");
+        assert_eq!(Namespace::component_object(&w().component, 2), "counter/2");
+        let other = Namespace::new("t-1").unwrap();
+        assert_eq!(other.oplog_stream(), "T-1_OPLOG");
+        assert_eq!(other.events_subject(&w()), "t-1.events.counter.w-1");
+    }
+
+    #[test]
+    fn parses_what_it_builds_and_nothing_else() {
+        let ns = Namespace::default();
+        let stored = ns.stored_invoke_subject(12, &w());
+        assert_eq!(ns.parse_stored_invoke_subject(&stored), Some((12, w())));
+        assert_eq!(
+            ns.parse_stored_invoke_subject("rvn.invoke.counter.w-1"),
+            None
+        );
+        assert_eq!(ns.parse_stored_invoke_subject("rvn.invoke.1.a.b.c"), None);
+        assert_eq!(ns.parse_stored_invoke_subject("xyz.invoke.1.a.b"), None);
+        assert_eq!(ns.parse_call_subject(&ns.call_subject(&w())), Some(w()));
+        assert_eq!(ns.parse_call_subject("rvn.call.a.b.c"), None);
+        assert_eq!(ns.parse_call_subject("rvn.calls.a.b"), None);
+        assert_eq!(
+            Namespace::new("t")
+                .unwrap()
+                .parse_call_subject("rvn.call.a.b"),
+            None
+        );
+    }
+
+    #[test]
+    fn refuses_bad_prefixes_and_encodes_free_text_keys() {
+        assert!(Namespace::new("a.b").is_err());
+        assert!(Namespace::new("").is_err());
+        assert_eq!(Namespace::result_key("key-1"), "key-1");
+        assert_eq!(Namespace::result_key("a.b"), "h.x612e62");
+        assert_eq!(Namespace::result_key(""), "h.x");
+    }
+}

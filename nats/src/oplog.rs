@@ -1,0 +1,183 @@
+//! The oplog store: each worker's journal is the subject `rvn.oplog.<c>.<w>`
+//! of the `RVN_OPLOG` stream. One message holds one [`OplogBatch`] (entries
+//! with the index of the first, in the codec envelope), so entry indexes
+//! survive batching. Appends are fenced with `Nats-Expected-Last-Subject-Sequence`:
+//! a writer that lost the worker gets [`AppendError::Fenced`] and can never
+//! interleave entries with the new owner.
+//!
+//! Reads use JetStream's batched direct get (ADR-31) by default; an ordered
+//! pull consumer is kept as an alternative ([`ReadStrategy`]) because the
+//! integration tests measure both. In a replicated stream a direct get may be
+//! answered by a follower a moment behind the leader; the fenced append is
+//! what catches such a stale read (the caller re-reads and retries).
+//!
+//! This module does not decide who may write (that is [`crate::lease`]) and
+//! does not interpret entries (that is the executor's replay).
+
+mod read;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::stream::DirectGetErrorKind;
+use revenant_types::codec::{self, OplogBatch};
+use revenant_types::names::WorkerId;
+use revenant_types::oplog::{OplogEntry, OplogIndex};
+
+use crate::client::Nats;
+use crate::error::{AppendError, Error, Result};
+use crate::headers;
+
+/// How [`OplogStore::read_with`] fetches messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ReadStrategy {
+    /// Batched direct get requests (`$JS.API.DIRECT.GET`, `batch` + `next_by_subj`). Default.
+    #[default]
+    BatchDirectGet,
+    /// An ephemeral ordered pull consumer filtered on the worker's subject.
+    OrderedConsumer,
+}
+
+/// The result of reading a worker's oplog.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OplogRead {
+    /// Entries with index >= the requested one, in order, with their indexes.
+    pub entries: Vec<(OplogIndex, OplogEntry)>,
+    /// Stream sequence of the subject's last message (0 when empty): the
+    /// `expected_last_seq` of the next append.
+    pub last_seq: u64,
+    /// The index the next appended entry gets (1 for an empty oplog).
+    pub next_index: OplogIndex,
+}
+
+/// Handle on the fenced oplog store. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct OplogStore {
+    nats: Nats,
+}
+
+impl OplogStore {
+    pub(crate) fn new(nats: Nats) -> Self {
+        Self { nats }
+    }
+
+    /// Appends `batch` as one message on `w`'s oplog subject, provided the
+    /// subject's last sequence is still `expected_last_seq` (0: the subject
+    /// must be empty). Returns the new last sequence of the subject.
+    pub async fn append(
+        &self,
+        w: &WorkerId,
+        expected_last_seq: u64,
+        batch: &OplogBatch,
+    ) -> Result<u64, AppendError> {
+        let payload = codec::encode(batch)?;
+        let max = self.nats.client().server_info().max_payload;
+        // Leave room for the subject and headers in the protocol frame.
+        if max > 0 && payload.len() + 512 > max {
+            return Err(AppendError::TooLarge {
+                bytes: payload.len(),
+                max,
+            });
+        }
+        let mut h = HeaderMap::new();
+        h.insert(
+            headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
+            expected_last_seq.to_string().as_str(),
+        );
+        h.insert(headers::OPLOG_FIRST_INDEX, batch.first.to_string().as_str());
+        h.insert(
+            headers::OPLOG_COUNT,
+            batch.entries.len().to_string().as_str(),
+        );
+        let subject = self.nats.namespace().oplog_subject(w);
+        let ack = self
+            .nats
+            .jetstream()
+            .publish_with_headers(subject, h, payload.into())
+            .await
+            .map_err(|e| self.publish_error(w, e))?;
+        match ack.await {
+            Ok(ack) => Ok(ack.sequence),
+            Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                let actual = self.last_seq(w).await.ok();
+                Err(AppendError::Fenced {
+                    expected: expected_last_seq,
+                    actual,
+                })
+            }
+            Err(e) => Err(self.publish_error(w, e)),
+        }
+    }
+
+    fn publish_error(
+        &self,
+        w: &WorkerId,
+        e: async_nats::jetstream::context::PublishError,
+    ) -> AppendError {
+        match e.kind() {
+            PublishErrorKind::MaxPayloadExceeded => AppendError::TooLarge {
+                bytes: 0,
+                max: self.nats.client().server_info().max_payload,
+            },
+            _ => AppendError::Other(Error::nats(format!("appending to the oplog of {w}"), e)),
+        }
+    }
+
+    /// Reads every entry of `w` with index >= `from` (1-based), in order, using
+    /// the default [`ReadStrategy`].
+    pub async fn read(&self, w: &WorkerId, from: OplogIndex) -> Result<OplogRead> {
+        self.read_with(w, from, ReadStrategy::default()).await
+    }
+
+    /// [`OplogStore::read`] with an explicit strategy.
+    pub async fn read_with(
+        &self,
+        w: &WorkerId,
+        from: OplogIndex,
+        strategy: ReadStrategy,
+    ) -> Result<OplogRead> {
+        let mut acc = read::Accumulator::new(w, from);
+        match strategy {
+            ReadStrategy::BatchDirectGet => read::batch_direct_get(&self.nats, w, &mut acc).await?,
+            ReadStrategy::OrderedConsumer => {
+                read::ordered_consumer(&self.nats, w, &mut acc).await?
+            }
+        }
+        Ok(acc.finish())
+    }
+
+    /// The stream sequence of `w`'s last oplog message, 0 when it has none.
+    pub async fn last_seq(&self, w: &WorkerId) -> Result<u64> {
+        let stream = self.stream().await?;
+        match stream
+            .direct_get_last_for_subject(self.nats.namespace().oplog_subject(w))
+            .await
+        {
+            Ok(msg) => Ok(msg.sequence),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(0),
+            Err(e) => Err(Error::nats(
+                format!("reading the last oplog sequence of {w}"),
+                e,
+            )),
+        }
+    }
+
+    /// Purges `w`'s whole oplog.
+    pub async fn delete(&self, w: &WorkerId) -> Result<()> {
+        let stream = self.stream().await?;
+        stream
+            .purge()
+            .filter(self.nats.namespace().oplog_subject(w))
+            .await
+            .map_err(|e| Error::nats(format!("purging the oplog of {w}"), e))?;
+        Ok(())
+    }
+
+    async fn stream(&self) -> Result<async_nats::jetstream::stream::Stream<()>> {
+        let name = self.nats.namespace().oplog_stream();
+        self.nats
+            .jetstream()
+            .get_stream_no_info(&name)
+            .await
+            .map_err(|e| Error::nats(format!("opening stream {name}"), e))
+    }
+}

@@ -1,0 +1,222 @@
+//! The two ways of reading a worker's oplog subject in order, and the
+//! accumulator that turns messages into indexed entries (checking that the
+//! batches are contiguous, and skipping batches wholly before `from` without
+//! decoding them).
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::status::StatusCode;
+use futures::StreamExt;
+use revenant_types::codec::{self, OplogBatch};
+use revenant_types::names::WorkerId;
+use revenant_types::oplog::{OplogEntry, OplogIndex};
+
+use super::OplogRead;
+use crate::client::Nats;
+use crate::error::{Error, Result};
+use crate::headers;
+
+/// Messages asked for per direct-get request.
+const BATCH: usize = 1000;
+/// How long to wait for the next message of a reply before giving up.
+const WAIT: Duration = Duration::from_secs(10);
+
+/// Collects entries from messages in stream order.
+pub(super) struct Accumulator<'a> {
+    w: &'a WorkerId,
+    from: OplogIndex,
+    entries: Vec<(OplogIndex, OplogEntry)>,
+    last_seq: u64,
+    next_index: OplogIndex,
+}
+
+impl<'a> Accumulator<'a> {
+    pub(super) fn new(w: &'a WorkerId, from: OplogIndex) -> Self {
+        Self {
+            w,
+            from: from.max(1),
+            entries: Vec::new(),
+            last_seq: 0,
+            next_index: 1,
+        }
+    }
+
+    pub(super) fn finish(self) -> OplogRead {
+        OplogRead {
+            entries: self.entries,
+            last_seq: self.last_seq,
+            next_index: self.next_index,
+        }
+    }
+
+    fn malformed(&self, seq: u64, reason: String) -> Error {
+        Error::Malformed {
+            what: format!("the oplog of {} at stream sequence {seq}", self.w),
+            reason,
+        }
+    }
+
+    fn push(&mut self, seq: u64, headers: Option<&HeaderMap>, payload: &[u8]) -> Result<()> {
+        if seq <= self.last_seq {
+            return Err(self.malformed(
+                seq,
+                format!("sequence went backwards after {}", self.last_seq),
+            ));
+        }
+        self.last_seq = seq;
+        // Skip batches that end before `from` using only the headers.
+        let header = |name: &str| headers?.get(name)?.as_str().parse::<u64>().ok();
+        if let (Some(first), Some(count)) = (
+            header(headers::OPLOG_FIRST_INDEX),
+            header(headers::OPLOG_COUNT),
+        ) && first == self.next_index
+            && first + count <= self.from
+        {
+            self.next_index = first + count;
+            return Ok(());
+        }
+        let batch: OplogBatch = codec::decode(payload)?;
+        if batch.first != self.next_index {
+            return Err(self.malformed(
+                seq,
+                format!(
+                    "expected a batch starting at index {}, found one starting at {}",
+                    self.next_index, batch.first
+                ),
+            ));
+        }
+        self.next_index = batch.next_index();
+        let from = self.from;
+        self.entries.extend(
+            (batch.first..)
+                .zip(batch.entries)
+                .filter(|(i, _)| *i >= from),
+        );
+        Ok(())
+    }
+}
+
+fn header_u64(msg: &async_nats::Message, name: &str) -> Option<u64> {
+    msg.headers.as_ref()?.get(name)?.as_str().parse().ok()
+}
+
+/// Batched direct get (ADR-31): `{"seq", "next_by_subj", "batch"}` to
+/// `$JS.API.DIRECT.GET.<stream>`; the server streams up to `batch` messages
+/// and ends with a `204 EOB` status carrying `Nats-Num-Pending`.
+pub(super) async fn batch_direct_get(
+    nats: &Nats,
+    w: &WorkerId,
+    acc: &mut Accumulator<'_>,
+) -> Result<()> {
+    let ns = nats.namespace();
+    let subject = ns.oplog_subject(w);
+    let api = format!("$JS.API.DIRECT.GET.{}", ns.oplog_stream());
+    let client = nats.client();
+    let op = || format!("reading the oplog of {w}");
+    let inbox = client.new_inbox();
+    let mut sub = client
+        .subscribe(inbox.clone())
+        .await
+        .map_err(|e| Error::nats(op(), e))?;
+    let eob = StatusCode::from_u16(204).expect("valid status");
+    let mut next_seq = 1u64;
+    loop {
+        let request =
+            serde_json::json!({ "seq": next_seq, "next_by_subj": subject, "batch": BATCH });
+        client
+            .publish_with_reply(api.clone(), inbox.clone(), request.to_string().into())
+            .await
+            .map_err(|e| Error::nats(op(), e))?;
+        let mut received = 0usize;
+        let more = loop {
+            let msg = match tokio::time::timeout(WAIT, sub.next()).await {
+                Ok(Some(msg)) => msg,
+                Ok(None) => return Err(Error::nats(op(), "the reply subscription closed")),
+                Err(_) => {
+                    return Err(Error::nats(
+                        op(),
+                        format!("no direct-get reply within {WAIT:?}"),
+                    ));
+                }
+            };
+            match msg.status {
+                None | Some(StatusCode::OK) => {
+                    let seq = header_u64(&msg, "Nats-Sequence").ok_or_else(|| {
+                        Error::nats(op(), "direct-get reply without Nats-Sequence")
+                    })?;
+                    acc.push(seq, msg.headers.as_ref(), &msg.payload)?;
+                    received += 1;
+                    next_seq = seq + 1;
+                }
+                // Nothing (more) on the subject at or after `next_seq`.
+                Some(StatusCode::NOT_FOUND) => break false,
+                Some(s) if s == eob => {
+                    let pending = header_u64(&msg, "Nats-Num-Pending");
+                    break received > 0 && pending != Some(0);
+                }
+                Some(StatusCode::NO_RESPONDERS) => {
+                    return Err(Error::nats(
+                        op(),
+                        format!(
+                            "no responders for {api}: is stream {} provisioned with allow_direct?",
+                            ns.oplog_stream()
+                        ),
+                    ));
+                }
+                Some(s) => {
+                    let what = msg.description.unwrap_or_default();
+                    return Err(Error::nats(op(), format!("direct get answered {s} {what}")));
+                }
+            }
+        };
+        if !more {
+            return Ok(());
+        }
+    }
+}
+
+/// An ephemeral ordered pull consumer on the worker's subject, drained until
+/// the server reports nothing pending.
+pub(super) async fn ordered_consumer(
+    nats: &Nats,
+    w: &WorkerId,
+    acc: &mut Accumulator<'_>,
+) -> Result<()> {
+    let ns = nats.namespace();
+    let op = || format!("reading the oplog of {w}");
+    let stream = nats
+        .jetstream()
+        .get_stream_no_info(ns.oplog_stream())
+        .await
+        .map_err(|e| Error::nats(op(), e))?;
+    let consumer = stream
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: ns.oplog_subject(w),
+            deliver_policy: DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| Error::nats(op(), e))?;
+    if consumer.cached_info().num_pending == 0 {
+        return Ok(());
+    }
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| Error::nats(op(), e))?;
+    loop {
+        let msg = match tokio::time::timeout(WAIT, messages.next()).await {
+            Ok(Some(msg)) => msg.map_err(|e| Error::nats(op(), e))?,
+            Ok(None) => return Err(Error::nats(op(), "the ordered consumer ended early")),
+            Err(_) => return Err(Error::nats(op(), format!("no message within {WAIT:?}"))),
+        };
+        let info = msg.info().map_err(|e| Error::nats(op(), e))?;
+        let (seq, pending) = (info.stream_sequence, info.pending);
+        acc.push(seq, msg.headers.as_ref(), &msg.payload)?;
+        if pending == 0 {
+            return Ok(());
+        }
+    }
+}

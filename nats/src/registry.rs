@@ -1,0 +1,286 @@
+//! Revenant's registries in KV buckets and object stores: component versions
+//! (`RVN_COMPONENTS` KV key `<component>` holds every version's metadata, the
+//! object store `<component>/<version>` the binary), worker records
+//! (`RVN_WORKERS`) and invocation results (`RVN_RESULTS`). Values travel in
+//! the versioned codec envelope.
+
+use async_nats::jetstream::kv;
+use futures::TryStreamExt;
+use revenant_types::codec;
+use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
+use revenant_types::{ComponentName, WorkerId};
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+
+use crate::error::{Error, Result};
+use crate::{Namespace, Nats};
+
+/// Every version of one component, oldest first (the KV value under `<component>`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentVersions {
+    pub versions: Vec<ComponentRecord>,
+}
+
+/// Component metadata and binaries.
+#[derive(Clone)]
+pub struct ComponentStore {
+    nats: Nats,
+}
+
+/// Worker records.
+#[derive(Clone)]
+pub struct WorkerStore {
+    nats: Nats,
+}
+
+/// Completed invocation results.
+#[derive(Clone)]
+pub struct ResultStore {
+    nats: Nats,
+}
+
+impl Nats {
+    pub fn components(&self) -> ComponentStore {
+        ComponentStore { nats: self.clone() }
+    }
+    pub fn workers(&self) -> WorkerStore {
+        WorkerStore { nats: self.clone() }
+    }
+    pub fn results(&self) -> ResultStore {
+        ResultStore { nats: self.clone() }
+    }
+
+    async fn kv(&self, bucket: String) -> Result<kv::Store> {
+        self.jetstream()
+            .get_key_value(bucket.clone())
+            .await
+            .map_err(|e| Error::nats(format!("open bucket {bucket}"), e))
+    }
+}
+
+async fn get_decoded<T: serde::de::DeserializeOwned>(
+    kv: &kv::Store,
+    key: &str,
+) -> Result<Option<(T, u64)>> {
+    match kv
+        .entry(key)
+        .await
+        .map_err(|e| Error::nats(format!("get {key}"), e))?
+    {
+        Some(e) if e.operation == kv::Operation::Put => {
+            Ok(Some((codec::decode(&e.value)?, e.revision)))
+        }
+        _ => Ok(None),
+    }
+}
+
+impl ComponentStore {
+    /// Every version's metadata of a component.
+    pub async fn versions(&self, name: &ComponentName) -> Result<ComponentVersions> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().components_bucket())
+            .await?;
+        Ok(get_decoded(&kv, &Namespace::component_key(name))
+            .await?
+            .map(|(v, _)| v)
+            .unwrap_or_default())
+    }
+
+    /// The latest version's metadata.
+    pub async fn latest(&self, name: &ComponentName) -> Result<Option<ComponentRecord>> {
+        Ok(self.versions(name).await?.versions.pop())
+    }
+
+    /// One version's metadata.
+    pub async fn record(
+        &self,
+        name: &ComponentName,
+        version: u64,
+    ) -> Result<Option<ComponentRecord>> {
+        Ok(self
+            .versions(name)
+            .await?
+            .versions
+            .into_iter()
+            .find(|r| r.version == version))
+    }
+
+    /// The latest metadata of every component.
+    pub async fn list(&self) -> Result<Vec<ComponentRecord>> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().components_bucket())
+            .await?;
+        let keys: Vec<String> = match kv.keys().await {
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| Error::nats("list components", e))?,
+            Err(e) => return Err(Error::nats("list components", e)),
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some((v, _)) = get_decoded::<ComponentVersions>(&kv, &key).await? {
+                out.extend(v.versions.last().cloned());
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    /// A version's binary.
+    pub async fn binary(&self, name: &ComponentName, version: u64) -> Result<Vec<u8>> {
+        let bucket = self.nats.namespace().components_bucket();
+        let store = self
+            .nats
+            .jetstream()
+            .get_object_store(&bucket)
+            .await
+            .map_err(|e| Error::nats("open component store", e))?;
+        let object_name = Namespace::component_object(name, version);
+        let mut object = store
+            .get(&object_name)
+            .await
+            .map_err(|e| Error::nats(format!("get component {object_name}"), e))?;
+        let mut bytes = Vec::new();
+        object
+            .read_to_end(&mut bytes)
+            .await
+            .map_err(|e| Error::nats(format!("read component {object_name}"), e))?;
+        Ok(bytes)
+    }
+
+    /// Stores `bytes` as the next version of `name`; `make_record(version)` builds
+    /// (and may refuse) its metadata. Concurrent uploads get distinct versions.
+    pub async fn publish(
+        &self,
+        name: &ComponentName,
+        bytes: &[u8],
+        make_record: impl Fn(u64) -> std::result::Result<ComponentRecord, String>,
+    ) -> Result<ComponentRecord> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().components_bucket())
+            .await?;
+        let key = Namespace::component_key(name);
+        let bucket = self.nats.namespace().components_bucket();
+        let store = self
+            .nats
+            .jetstream()
+            .get_object_store(&bucket)
+            .await
+            .map_err(|e| Error::nats("open component store", e))?;
+        loop {
+            let current = get_decoded::<ComponentVersions>(&kv, &key).await?;
+            let (mut versions, revision) = current.unwrap_or_default();
+            let version = versions.versions.last().map_or(1, |r| r.version + 1);
+            let record = make_record(version).map_err(|reason| Error::Malformed {
+                what: format!("component {name}"),
+                reason,
+            })?;
+            let object_name = Namespace::component_object(name, version);
+            let mut reader = bytes;
+            store
+                .put(object_name.as_str(), &mut reader)
+                .await
+                .map_err(|e| Error::nats(format!("store component {object_name}"), e))?;
+            versions.versions.push(record.clone());
+            let value = codec::encode(&versions)?;
+            let written = if revision == 0 {
+                kv.create(&key, value.into())
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind() == kv::CreateErrorKind::AlreadyExists)
+            } else {
+                kv.update(&key, value.into(), revision)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.kind() == kv::UpdateErrorKind::WrongLastRevision)
+            };
+            match written {
+                Ok(()) => return Ok(record),
+                // Someone else published a version meanwhile: take the next number.
+                Err(true) => continue,
+                Err(false) => {
+                    return Err(Error::Malformed {
+                        what: format!("component {name}"),
+                        reason: "could not record the new version".into(),
+                    });
+                }
+            }
+        }
+    }
+}
+
+impl WorkerStore {
+    pub async fn get(&self, w: &WorkerId) -> Result<Option<WorkerRecord>> {
+        let kv = self.nats.kv(self.nats.namespace().workers_bucket()).await?;
+        Ok(get_decoded(&kv, &Namespace::worker_key(w))
+            .await?
+            .map(|(r, _)| r))
+    }
+
+    pub async fn put(&self, record: &WorkerRecord) -> Result<()> {
+        let kv = self.nats.kv(self.nats.namespace().workers_bucket()).await?;
+        kv.put(
+            Namespace::worker_key(&record.id),
+            codec::encode(record)?.into(),
+        )
+        .await
+        .map_err(|e| Error::nats("put worker record", e))?;
+        Ok(())
+    }
+
+    pub async fn delete(&self, w: &WorkerId) -> Result<()> {
+        let kv = self.nats.kv(self.nats.namespace().workers_bucket()).await?;
+        kv.purge(Namespace::worker_key(w))
+            .await
+            .map_err(|e| Error::nats("delete worker record", e))
+    }
+
+    /// Every worker record (optionally of one component).
+    pub async fn list(&self, component: Option<&ComponentName>) -> Result<Vec<WorkerRecord>> {
+        let kv = self.nats.kv(self.nats.namespace().workers_bucket()).await?;
+        let keys: Vec<String> = match kv.keys().await {
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| Error::nats("list workers", e))?,
+            Err(e) => return Err(Error::nats("list workers", e)),
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(c) = component {
+                if !key.starts_with(&format!("{c}.")) {
+                    continue;
+                }
+            }
+            if let Some((r, _)) = get_decoded::<WorkerRecord>(&kv, &key).await? {
+                out.push(r);
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}
+
+impl ResultStore {
+    pub async fn get(&self, idempotency_key: &str) -> Result<Option<ResultRecord>> {
+        let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
+        Ok(get_decoded(&kv, &Namespace::result_key(idempotency_key))
+            .await?
+            .map(|(r, _)| r))
+    }
+
+    pub async fn put(&self, idempotency_key: &str, record: &ResultRecord) -> Result<()> {
+        let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
+        kv.put(
+            Namespace::result_key(idempotency_key),
+            codec::encode(record)?.into(),
+        )
+        .await
+        .map_err(|e| Error::nats("put result", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! Checks what the build script produced: every path constant names a
+//! WebAssembly component (not a core module) whose WIT world imports only
+//! WASI 0.2 interfaces (plus `revenant:api` where the SDK is used) and
+//! exports exactly the expected interface and functions.
+
+use std::collections::BTreeSet;
+
+use wit_parser::{Resolve, WorldId, WorldItem, WorldKey};
+
+/// `\0asm`, then the component-model version/layer (0x0d 0x00, layer 0x01 0x00).
+const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+
+struct Expected {
+    path: &'static str,
+    export: &'static str,
+    functions: &'static [&'static str],
+    uses_revenant_api: bool,
+}
+
+fn expected() -> Vec<Expected> {
+    let guest = |path, export, functions, uses_revenant_api| Expected {
+        path,
+        export,
+        functions,
+        uses_revenant_api,
+    };
+    vec![
+        guest(
+            revenant_guests::COUNTER,
+            "example:counter/api",
+            &["add", "add-random", "get", "read-clock", "now"][..],
+            false,
+        ),
+        guest(
+            revenant_guests::SHOPPING_CART,
+            "example:shopping-cart/api",
+            &[
+                "add-item",
+                "remove-item",
+                "update-quantity",
+                "get-cart",
+                "checkout",
+            ],
+            false,
+        ),
+        guest(
+            revenant_guests::USER_ACTIVITIES,
+            "example:user-activities/api",
+            &["add-activity", "list-activities", "count"],
+            false,
+        ),
+        guest(
+            revenant_guests::JSON_SUM,
+            "example:json-sum/api",
+            &["sum"],
+            false,
+        ),
+        guest(revenant_guests::TEST_HTTP, "test:http/api", &["get"], false),
+        guest(
+            revenant_guests::TEST_FAULTS,
+            "test:faults/api",
+            &["trap", "spin", "grow", "echo"],
+            false,
+        ),
+        guest(
+            revenant_guests::TEST_DURABILITY,
+            "test:durability/api",
+            &["whoami", "oplog-index", "idempotency-keys", "commit"],
+            true,
+        ),
+    ]
+}
+
+fn decode(path: &str) -> (Resolve, WorldId) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assert!(
+        bytes.starts_with(&COMPONENT_HEADER),
+        "{path} is not a component (header {:02x?})",
+        &bytes[..8.min(bytes.len())]
+    );
+    match wit_component::decode(&bytes).unwrap_or_else(|e| panic!("{path}: {e:#}")) {
+        wit_component::DecodedWasm::Component(resolve, world) => (resolve, world),
+        wit_component::DecodedWasm::WitPackage(..) => {
+            panic!("{path} is a WIT package, not a component")
+        }
+    }
+}
+
+/// `(name, functions)` of each interface in `items`, e.g. `wasi:random/random@0.2.12`.
+fn interfaces<'a>(
+    resolve: &Resolve,
+    items: impl Iterator<Item = (&'a WorldKey, &'a WorldItem)>,
+) -> Vec<(String, BTreeSet<String>)> {
+    items
+        .map(|(key, item)| match item {
+            WorldItem::Interface { id, .. } => (
+                resolve.name_world_key(key),
+                resolve.interfaces[*id].functions.keys().cloned().collect(),
+            ),
+            other => panic!(
+                "unexpected world item {} ({other:?})",
+                resolve.name_world_key(key)
+            ),
+        })
+        .collect()
+}
+
+#[test]
+fn paths_are_components() {
+    let mut all: Vec<&str> = expected().iter().map(|e| e.path).collect();
+    all.push(revenant_guests::TEST_TYPES);
+    for path in all {
+        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        assert!(
+            bytes.starts_with(&COMPONENT_HEADER),
+            "{path} is not a component"
+        );
+    }
+    let names: Vec<&str> = revenant_guests::all()
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    assert_eq!(
+        names,
+        ["counter", "shopping-cart", "user-activities", "json-sum"]
+    );
+}
+
+#[test]
+fn imports_are_wasi_and_exports_match() {
+    for guest in expected() {
+        let (resolve, world) = decode(guest.path);
+        let world = &resolve.worlds[world];
+        let imports = interfaces(
+            &resolve,
+            world
+                .imports
+                .iter()
+                .filter(|(_, item)| !matches!(item, WorldItem::Type { .. })),
+        );
+        println!("{}:", guest.path.rsplit('/').next().unwrap_or(guest.path));
+        for (name, functions) in &imports {
+            println!("  import {name} {functions:?}");
+            let allowed = (name.starts_with("wasi:") && name.contains("@0.2."))
+                || (guest.uses_revenant_api && name == "revenant:api/durability@0.1.0");
+            assert!(allowed, "{}: unexpected import {name}", guest.path);
+        }
+        assert_eq!(
+            guest.uses_revenant_api,
+            imports
+                .iter()
+                .any(|(name, _)| name.starts_with("revenant:")),
+            "{}: revenant:api import",
+            guest.path
+        );
+
+        let exports = interfaces(&resolve, world.exports.iter());
+        let want: BTreeSet<String> = guest.functions.iter().map(|f| f.to_string()).collect();
+        assert_eq!(
+            exports,
+            vec![(guest.export.to_string(), want)],
+            "{}: exports",
+            guest.path
+        );
+    }
+}
+
+#[test]
+fn test_types_exports_echo_functions() {
+    let (resolve, world) = decode(revenant_guests::TEST_TYPES);
+    let world = &resolve.worlds[world];
+    let imports = interfaces(
+        &resolve,
+        world
+            .imports
+            .iter()
+            .filter(|(_, item)| !matches!(item, WorldItem::Type { .. })),
+    );
+    println!("test_types.wasm:");
+    for (name, functions) in &imports {
+        println!("  import {name} {functions:?}");
+        assert!(
+            name.starts_with("wasi:") && name.contains("@0.2."),
+            "unexpected import {name}"
+        );
+    }
+    let exports = interfaces(&resolve, world.exports.iter());
+    assert_eq!(exports.len(), 1);
+    let (name, functions) = &exports[0];
+    assert_eq!(name, "test:types/api");
+    assert!(
+        functions.contains("noop") && functions.contains("echo-everything") && functions.len() > 30,
+        "{functions:?}"
+    );
+}
