@@ -56,11 +56,11 @@ fn round_trips_every_type_family() {
     round_trip("add", &json!([18446744073709551615u64]));
     round_trip(
         "add-item",
-        json!([{"product-id": "p1", "name": "Mug", "price": 9.99, "quantity": 2}]),
+        &json!([{"product-id": "p1", "name": "Mug", "price": 9.99, "quantity": 2}]),
     );
     round_trip(
         "ints",
-        json!([{"a": -128, "b": 255, "c": -32768, "d": 65535, "e": -2147483648i64, "f": 4294967295u64,
+        &json!([{"a": -128, "b": 255, "c": -32768, "d": 65535, "e": -2147483648i64, "f": 4294967295u64,
                 "g": -9223372036854775808i64, "h": 18446744073709551615u64}]),
     );
     round_trip("floats", &json!([0.1, 1e300]));
@@ -68,14 +68,14 @@ fn round_trips_every_type_family() {
     round_trip("text", &json!(["🦀", "hello \"world\"\n"]));
     round_trip(
         "shapes",
-        json!([{"circle": 1.5}, "green", ["read", "exec"]]),
+        &json!([{"circle": 1.5}, "green", ["read", "exec"]]),
     );
     round_trip("shapes", &json!([{"rect": [3, 4]}, "red", []]));
     round_trip("shapes", &json!(["empty", "blue", ["write"]]));
     round_trip("nested", &json!([null, {"ok": 7}, {"ok": null}]));
     round_trip(
         "nested",
-        json!([{"some": null}, {"err": "bad"}, {"err": null}]),
+        &json!([{"some": null}, {"err": "bad"}, {"err": null}]),
     );
     round_trip("nested", &json!([{"some": 5}, {"ok": 0}, {"ok": null}]));
     round_trip("opts", &json!([{"required": "x", "maybe": 3}, "e"]));
@@ -138,7 +138,7 @@ fn arity_is_checked_with_the_signature() {
 fn errors_name_the_path() {
     let err = args(
         "add-item",
-        json!([{"product-id": "p", "name": "n", "price": "abc", "quantity": 1}]),
+        &json!([{"product-id": "p", "name": "n", "price": "abc", "quantity": 1}]),
     )
     .unwrap_err();
     assert_eq!(
@@ -148,7 +148,7 @@ fn errors_name_the_path() {
 
     let err = args(
         "ints",
-        json!([{"a": 1, "b": 256, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0}]),
+        &json!([{"a": 1, "b": 256, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0}]),
     )
     .unwrap_err();
     assert_eq!(
@@ -157,7 +157,7 @@ fn errors_name_the_path() {
     );
     let err = args(
         "ints",
-        json!([{"a": 1, "b": 2, "c": 0, "d": 0, "e": 0, "f": -1, "g": 0, "h": 0}]),
+        &json!([{"a": 1, "b": 2, "c": 0, "d": 0, "e": 0, "f": -1, "g": 0, "h": 0}]),
     )
     .unwrap_err();
     assert!(
@@ -166,7 +166,7 @@ fn errors_name_the_path() {
     );
     let err = args(
         "ints",
-        json!([{"a": 1.5, "b": 2, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0}]),
+        &json!([{"a": 1.5, "b": 2, "c": 0, "d": 0, "e": 0, "f": 0, "g": 0, "h": 0}]),
     )
     .unwrap_err();
     assert!(
@@ -176,7 +176,7 @@ fn errors_name_the_path() {
 
     let err = args(
         "add-item",
-        json!([{"name": "n", "price": 1, "quantity": 1}]),
+        &json!([{"name": "n", "price": 1, "quantity": 1}]),
     )
     .unwrap_err();
     assert_eq!(

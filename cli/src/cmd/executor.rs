@@ -1,0 +1,58 @@
+//! `revenant executor`: one executor against an existing NATS.
+
+use std::path::PathBuf;
+
+use revenant_executor::ExecutorOptions;
+
+use crate::NatsArgs;
+
+#[derive(clap::Args, Clone)]
+pub struct ExecutorArgs {
+    /// Executor id (lease owner); random when not set.
+    #[arg(long, env = "REVENANT_EXECUTOR_ID")]
+    pub id: Option<String>,
+    /// Compiled-component cache directory.
+    #[arg(long, env = "REVENANT_CACHE_DIR", default_value = ".revenant/cache")]
+    pub cache_dir: PathBuf,
+    /// Drop a worker from memory after this many ms without invocations.
+    #[arg(long, env = "REVENANT_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
+    /// Deadline of one invocation attempt, ms.
+    #[arg(long, env = "REVENANT_INVOCATION_TIMEOUT_MS", default_value_t = 60_000)]
+    pub invocation_timeout_ms: u64,
+    /// Linear memory limit per worker, MiB.
+    #[arg(long, env = "REVENANT_MEMORY_LIMIT_MB", default_value_t = 256)]
+    pub memory_limit_mb: usize,
+    /// Attempts per trapping invocation before the worker is failed.
+    #[arg(long, env = "REVENANT_RETRY_ATTEMPTS", default_value_t = 3)]
+    pub retry_attempts: u32,
+    /// Shard lease TTL, ms.
+    #[arg(long, env = "REVENANT_LEASE_TTL_MS", default_value_t = 3_000)]
+    pub lease_ttl_ms: u64,
+    /// Shard lease renewal interval, ms.
+    #[arg(long, env = "REVENANT_LEASE_RENEW_MS", default_value_t = 1_000)]
+    pub lease_renew_ms: u64,
+}
+
+impl ExecutorArgs {
+    pub fn options(&self) -> ExecutorOptions {
+        let mut o = ExecutorOptions {
+            id: self.id.clone(),
+            cache_dir: self.cache_dir.clone(),
+            idle_timeout_ms: self.idle_timeout_ms,
+            invocation_timeout_ms: self.invocation_timeout_ms,
+            memory_limit_bytes: self.memory_limit_mb << 20,
+            ..ExecutorOptions::default()
+        };
+        o.retry.max_attempts = self.retry_attempts;
+        o.lease.ttl_ms = self.lease_ttl_ms;
+        o.lease.renew_every_ms = self.lease_renew_ms;
+        o
+    }
+}
+
+pub async fn run(nats_args: NatsArgs, args: ExecutorArgs) -> anyhow::Result<()> {
+    let nats = super::connect(&nats_args).await?;
+    revenant_executor::run(args.options(), nats, super::shutdown_signal()).await?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! One module per command.
+
+pub mod component;
+pub mod executor;
+pub mod invoke;
+pub mod up;
+pub mod worker;
+
+use anyhow::Context;
+use revenant_nats::Nats;
+
+use crate::NatsArgs;
+
+/// Connects and makes sure every stream and bucket exists.
+pub async fn connect(args: &NatsArgs) -> anyhow::Result<Nats> {
+    let nats = Nats::connect(&args.options()).await?;
+    nats.provision().await.context("provisioning Revenant's streams and buckets")?;
+    Ok(nats)
+}
+
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

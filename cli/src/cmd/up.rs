@@ -1,0 +1,112 @@
+//! `revenant up`: everything on one laptop. Starts nats-server (from `.tools/`,
+//! `NATS_SERVER` or PATH) with JetStream and its data under `.revenant/nats`,
+//! uploads the bundled examples (a new version only when a binary changed),
+//! runs an executor in-process and prints how to invoke the examples. Ctrl-C
+//! stops everything cleanly.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use revenant_types::ComponentName;
+
+use super::executor::ExecutorArgs;
+use crate::NatsArgs;
+
+#[derive(clap::Args)]
+pub struct UpArgs {
+    /// Port of the local nats-server.
+    #[arg(long, default_value_t = 4222)]
+    pub port: u16,
+    /// Where nats-server keeps its data.
+    #[arg(long, default_value = ".revenant/nats")]
+    pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub executor: ExecutorArgs,
+}
+
+fn find_nats_server() -> anyhow::Result<PathBuf> {
+    if let Some(p) = std::env::var_os("NATS_SERVER") {
+        return Ok(PathBuf::from(p));
+    }
+    let local = Path::new(".tools/bin/nats-server");
+    if local.exists() {
+        return Ok(local.to_path_buf());
+    }
+    if let Some(paths) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&paths) {
+            let candidate = dir.join("nats-server");
+            if candidate.exists() {
+                return Ok(candidate);
+            }
+        }
+    }
+    bail!("nats-server not found in .tools/bin, NATS_SERVER or PATH; run scripts/bootstrap to install it")
+}
+
+pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
+    let server = find_nats_server()?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    if std::net::TcpStream::connect(("127.0.0.1", args.port)).is_ok() {
+        bail!("port {} is already in use; stop what listens there or pass --port", args.port);
+    }
+    eprintln!("starting {} on 127.0.0.1:{} (data in {})", server.display(), args.port, args.data_dir.display());
+    let mut child = tokio::process::Command::new(&server)
+        .args(["-js", "-a", "127.0.0.1", "-p", &args.port.to_string(), "-sd"])
+        .arg(&args.data_dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("starting {}", server.display()))?;
+    nats_args.nats = format!("nats://127.0.0.1:{}", args.port);
+    let started = Instant::now();
+    let nats = loop {
+        match super::connect(&nats_args).await {
+            Ok(n) => break n,
+            Err(e) if started.elapsed() < Duration::from_secs(15) => {
+                if let Some(status) = child.try_wait()? {
+                    bail!("nats-server exited ({status}) before accepting connections");
+                }
+                tracing::debug!(error = %e, "waiting for nats-server");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => return Err(e.context("nats-server did not come up within 15 s")),
+        }
+    };
+
+    for (name, path) in revenant_guests::all() {
+        let name = ComponentName::new(*name)?;
+        let bytes = std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;
+        let hash = {
+            use sha2::Digest;
+            hex::encode(sha2::Sha256::digest(&bytes))
+        };
+        match nats.components().latest(&name).await? {
+            Some(r) if r.hash == hash => eprintln!("example {name} is up to date (version {})", r.version),
+            _ => {
+                let r = revenant_executor::components::upload(&nats, &name, bytes).await?;
+                eprintln!("deployed example {name} version {}", r.version);
+            }
+        }
+    }
+
+    let url = nats_args.nats.clone();
+    println!();
+    println!("Revenant is up: NATS at {url}, one executor, examples deployed.");
+    println!("Try (in another terminal):");
+    println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add 5");
+    println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add-random");
+    println!("  cargo run -q -p revenant-cli -- invoke json-sum/j1 sum '\"[1, 2, 3]\"'");
+    println!("  cargo run -q -p revenant-cli -- worker oplog counter/c1");
+    println!("or from any NATS client:");
+    println!("  nats request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
+    println!("Ctrl-C stops everything.");
+    println!();
+
+    revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await?;
+    eprintln!("executor stopped; stopping nats-server");
+    child.kill().await.ok();
+    Ok(())
+}

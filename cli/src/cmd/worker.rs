@@ -1,0 +1,165 @@
+//! `revenant worker new|list|get|delete|oplog`.
+
+use anyhow::{Context, bail};
+use clap::Subcommand;
+use revenant_nats::AppendError;
+use revenant_types::codec::OplogBatch;
+use revenant_types::oplog::OplogEntry;
+use revenant_types::records::{WorkerRecord, WorkerStatus};
+use revenant_types::{ComponentName, WorkerId};
+
+use crate::NatsArgs;
+
+#[derive(Subcommand)]
+pub enum WorkerCmd {
+    /// Create a worker explicitly, with environment variables and arguments fixed for life.
+    New {
+        component: ComponentName,
+        name: String,
+        /// KEY=VALUE, repeatable.
+        #[arg(long = "env", value_parser = parse_env)]
+        env: Vec<(String, String)>,
+        /// An argument, repeatable.
+        #[arg(long = "arg")]
+        args: Vec<String>,
+    },
+    /// List workers.
+    List {
+        /// Only workers of this component.
+        #[arg(long)]
+        component: Option<ComponentName>,
+        /// Only workers with this status (idle, running, suspended, failed, exited).
+        #[arg(long)]
+        status: Option<WorkerStatus>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a worker's status.
+    Get {
+        /// <component>/<worker>
+        worker: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a worker and its oplog.
+    Delete { worker: String },
+    /// Print a worker's oplog.
+    Oplog {
+        worker: String,
+        /// First index to print.
+        #[arg(long, default_value_t = 1)]
+        from: u64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_env(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .ok_or_else(|| format!("expected KEY=VALUE, got {s:?}"))
+}
+
+fn worker_id(s: &str) -> anyhow::Result<WorkerId> {
+    WorkerId::parse_path(s).with_context(|| format!("{s:?} is not <component>/<worker>"))
+}
+
+fn print_worker(r: &WorkerRecord) {
+    println!(
+        "{}\t{}\tversion {}\toplog {}{}",
+        r.id,
+        r.status.as_str(),
+        r.component_version,
+        r.oplog_index,
+        r.last_error.as_ref().map(|e| format!("\terror: {e}")).unwrap_or_default()
+    );
+}
+
+pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
+    let nats = super::connect(&nats_args).await?;
+    match cmd {
+        WorkerCmd::New { component, name, env, args } => {
+            let id = WorkerId::new(component.clone(), name.parse()?);
+            let latest = nats.components().latest(&component).await?.with_context(|| {
+                format!("component {component} does not exist; upload it with `revenant component add {component} <file.wasm>`")
+            })?;
+            let now = now_ms();
+            let batch = OplogBatch {
+                first: 1,
+                entries: vec![OplogEntry::Create {
+                    at: now,
+                    component_version: latest.version,
+                    args: args.clone(),
+                    env: env.clone(),
+                }],
+            };
+            match nats.oplog().append(&id, 0, &batch).await {
+                Ok(_) => {}
+                Err(AppendError::Fenced { .. }) => bail!("worker {id} already exists"),
+                Err(e) => return Err(e.into()),
+            }
+            let record = WorkerRecord {
+                id: id.clone(),
+                status: WorkerStatus::Suspended,
+                component_version: latest.version,
+                args,
+                env,
+                created_at: now,
+                updated_at: now,
+                last_error: None,
+                oplog_index: 1,
+                pending_invocations: 0,
+            };
+            nats.workers().put(&record).await?;
+            println!("created worker {id} (component version {})", latest.version);
+        }
+        WorkerCmd::List { component, status, json } => {
+            let list: Vec<_> = nats
+                .workers()
+                .list(component.as_ref())
+                .await?
+                .into_iter()
+                .filter(|r| status.is_none_or(|s| r.status == s))
+                .collect();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&list)?);
+            } else {
+                list.iter().for_each(print_worker);
+            }
+        }
+        WorkerCmd::Get { worker, json } => {
+            let id = worker_id(&worker)?;
+            let r = nats.workers().get(&id).await?.with_context(|| format!("worker {id} does not exist"))?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?);
+            } else {
+                print_worker(&r);
+            }
+        }
+        WorkerCmd::Delete { worker } => {
+            let id = worker_id(&worker)?;
+            nats.oplog().delete(&id).await?;
+            nats.workers().delete(&id).await?;
+            println!("deleted worker {id}");
+        }
+        WorkerCmd::Oplog { worker, from, json } => {
+            let id = worker_id(&worker)?;
+            let read = nats.oplog().read(&id, from).await?;
+            if read.entries.is_empty() && from <= 1 {
+                bail!("worker {id} has no oplog (it does not exist)");
+            }
+            for (index, entry) in &read.entries {
+                if json {
+                    println!("{}", serde_json::json!({ "index": index, "kind": entry.kind(), "entry": entry }));
+                } else {
+                    println!("{index:>6}  {:<22} {}", entry.kind(), entry.summary());
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
