@@ -14,7 +14,7 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
-use crate::durable::{clocks, random};
+use crate::durable::{api, clocks, random};
 use crate::engine::{self, EngineError};
 use crate::exports::{self, ExportsError};
 use crate::worker::{WorkerCtx, now_ms};
@@ -73,6 +73,7 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkerCtx>> {
     clocks::add_to_linker(&mut linker)?;
     random::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
+    api::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 
@@ -111,7 +112,7 @@ fn index_functions(
 }
 
 fn allowed_import(name: &str) -> bool {
-    name.starts_with("wasi:") && name.contains("@0.2.")
+    (name.starts_with("wasi:") && name.contains("@0.2.")) || name.starts_with("revenant:api/")
 }
 
 /// Validates a binary and returns its metadata for `version` (the caller stores it).

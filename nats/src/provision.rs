@@ -108,6 +108,10 @@ impl Nats {
                 base(c);
                 c.max_age = max_age;
                 c.max_messages_per_subject = 1;
+                // JetStream refuses a duplicate window longer than max_age.
+                if !max_age.is_zero() && c.duplicate_window > max_age {
+                    c.duplicate_window = max_age;
+                }
             }),
         };
         let obj_spec = |bucket: String| Spec {

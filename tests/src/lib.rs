@@ -6,9 +6,11 @@
 //! Layout:
 //! - [`nats_server`]: [`NatsServer`] (single JetStream server, restartable) and
 //!   [`NatsCluster`] (JetStream cluster on loopback).
+//! - [`revenant`]: in-process executors, deploying guests, invoking workers as a NATS client would.
 //! - [`wait_until`]: poll an async condition until a deadline.
 
 pub mod nats_server;
+pub mod revenant;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

@@ -11,6 +11,7 @@
 //! The host interfaces live in their own modules: [`clocks`], [`random`],
 //! [`stdio`], [`http`].
 
+pub mod api;
 pub mod clocks;
 pub mod http;
 pub mod random;

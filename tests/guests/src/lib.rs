@@ -5,7 +5,9 @@
 //!
 //! The build script runs `cargo build --release --target wasm32-wasip2` on the
 //! `examples/` workspace (target dir `examples/target`) and fails with cargo's
-//! stderr if that does; `scripts/bootstrap` installs the target.
+//! stderr if that does; `scripts/bootstrap` installs the target. It reruns
+//! when an example, `wit/` or the SDK changes — not when `examples/target` is
+//! deleted: then `cargo clean -p revenant-guests` forces a rebuild.
 //!
 //! Layout:
 //! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`] — the

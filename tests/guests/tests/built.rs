@@ -71,8 +71,16 @@ fn expected() -> Vec<Expected> {
     ]
 }
 
+/// Reads a guest; the build script only reruns when its sources change, so a
+/// deleted `examples/target` needs a rebuild of this crate.
+fn read(path: &str) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| {
+        panic!("{path}: {e}; if examples/target was removed, run `cargo clean -p revenant-guests` and build again")
+    })
+}
+
 fn decode(path: &str) -> (Resolve, WorldId) {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let bytes = read(path);
     assert!(
         bytes.starts_with(&COMPONENT_HEADER),
         "{path} is not a component (header {:02x?})",
@@ -110,7 +118,7 @@ fn paths_are_components() {
     let mut all: Vec<&str> = expected().iter().map(|e| e.path).collect();
     all.push(revenant_guests::TEST_TYPES);
     for path in all {
-        let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let bytes = read(path);
         assert!(
             bytes.starts_with(&COMPONENT_HEADER),
             "{path} is not a component"

@@ -1,0 +1,164 @@
+//! Helpers for tests that run Revenant itself against a real nats-server: an
+//! in-process executor that can be stopped and started again, component
+//! deployment of the example guests, and invoking workers exactly as an
+//! outside NATS client would (JetStream publish with a reply inbox, or a core
+//! request on the `call` subject).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use revenant_executor::ExecutorOptions;
+use revenant_nats::invocations::InvocationRequest;
+use revenant_nats::{Nats, headers};
+use revenant_types::config::NatsOptions;
+use revenant_types::records::ComponentRecord;
+use revenant_types::{ComponentName, WorkerId};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Connects to `opts` and provisions every stream and bucket.
+pub async fn connect(opts: &NatsOptions) -> Nats {
+    let nats = Nats::connect(opts).await.expect("connect to the test nats-server");
+    nats.provision().await.expect("provision streams and buckets");
+    nats
+}
+
+/// Uploads a guest (`path` from `revenant_guests`) under `name`.
+pub async fn deploy(nats: &Nats, name: &str, path: &str) -> ComponentRecord {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading guest {path}: {e}"));
+    revenant_executor::components::upload(nats, &ComponentName::new(name).expect("component name"), bytes)
+        .await
+        .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
+}
+
+/// Executor options for tests: short leases and a private cache and work dir.
+pub fn test_options(dir: &std::path::Path) -> ExecutorOptions {
+    let mut o = ExecutorOptions {
+        cache_dir: dir.join("cache"),
+        work_dir: Some(dir.join("work")),
+        ..ExecutorOptions::default()
+    };
+    o.lease.ttl_ms = 1_500;
+    o.lease.renew_every_ms = 250;
+    o.retry.initial_delay_ms = 10;
+    o
+}
+
+/// An executor running in this process; `stop` shuts it down gracefully.
+pub struct TestExecutor {
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestExecutor {
+    /// Starts an executor with [`test_options`] in a fresh temp dir.
+    pub fn start(nats: &Nats) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let opts = test_options(dir.path());
+        let mut e = Self::start_with(nats, opts);
+        e._dir = Some(dir);
+        e
+    }
+
+    /// Starts an executor with the given options.
+    pub fn start_with(nats: &Nats, opts: ExecutorOptions) -> Self {
+        let (tx, rx) = oneshot::channel::<()>();
+        let nats = nats.clone();
+        let handle = tokio::spawn(async move {
+            revenant_executor::run(opts, nats, async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("executor run");
+        });
+        Self { stop: Some(tx), handle: Some(handle), _dir: None }
+    }
+
+    /// Stops gracefully and waits until its shards are released.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(h) = self.handle.take() {
+            h.await.expect("executor task");
+        }
+    }
+}
+
+impl Drop for TestExecutor {
+    fn drop(&mut self) {
+        if let Some(h) = self.handle.take() {
+            h.abort();
+        }
+    }
+}
+
+/// The answer to an invocation: `Ok(json)` for `Rvn-Status: ok`, `Err(json)` otherwise.
+pub type Answer = Result<serde_json::Value, serde_json::Value>;
+
+fn answer(msg: &async_nats_message::Message) -> Answer {
+    let status = msg.headers.as_ref().and_then(|h| h.get(headers::STATUS)).map(|v| v.as_str().to_owned());
+    let body: serde_json::Value = serde_json::from_slice(&msg.payload)
+        .unwrap_or_else(|e| panic!("reply body is not JSON ({e}): {:?}", String::from_utf8_lossy(&msg.payload)));
+    if status.as_deref() == Some(headers::STATUS_OK) { Ok(body) } else { Err(body) }
+}
+
+mod async_nats_message {
+    pub use revenant_nats::async_nats::Message;
+}
+
+/// Publishes an invocation to `<ns>.invoke.<c>.<w>` with a reply inbox and waits for the answer.
+pub async fn invoke(nats: &Nats, worker: &str, function: &str, args: serde_json::Value, key: Option<&str>) -> Answer {
+    invoke_raw(nats, worker, function, Some(headers::CONTENT_TYPE_JSON), args.to_string().into(), key).await
+}
+
+/// Like [`invoke`] with a raw body and content type.
+pub async fn invoke_raw(
+    nats: &Nats,
+    worker: &str,
+    function: &str,
+    content_type: Option<&str>,
+    body: Bytes,
+    key: Option<&str>,
+) -> Answer {
+    let id = WorkerId::parse_path(worker).expect("worker path");
+    let inbox = nats.client().new_inbox();
+    let mut sub = nats.client().subscribe(inbox.clone()).await.expect("subscribe inbox");
+    let req = InvocationRequest {
+        function: function.to_owned(),
+        idempotency_key: key.map(str::to_owned),
+        reply_to: Some(inbox),
+        content_type: content_type.map(str::to_owned),
+        body,
+        trace: Default::default(),
+    };
+    nats.publish_invocation(&id, &req).await.expect("publish invocation");
+    let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .unwrap_or_else(|_| panic!("no answer within 30 s to {worker} {function}"))
+        .expect("inbox closed");
+    answer(&msg)
+}
+
+/// A core NATS request on `<ns>.call.<c>.<w>` (what `nats request` does).
+pub async fn call(nats: &Nats, worker: &str, function: &str, args: serde_json::Value) -> Answer {
+    let id = WorkerId::parse_path(worker).expect("worker path");
+    let mut h = revenant_nats::async_nats::HeaderMap::new();
+    h.insert(headers::FUNCTION, function);
+    let msg = tokio::time::timeout(
+        Duration::from_secs(30),
+        nats.client().request_with_headers(nats.namespace().call_subject(&id), h, args.to_string().into()),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("no answer within 30 s to call {worker} {function}"))
+    .expect("call request");
+    answer(&msg)
+}
+
+/// The workspace root (for finding `.tools/` and built binaries).
+pub fn workspace_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
