@@ -6,6 +6,7 @@
 //! subject, stream and bucket goes through `revenant-nats`.
 //!
 //! Layout:
+//! - [`admin`]: create / delete workers, parameter shapes (shared by CLI and router).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
 //! - [`exports`]: exported functions with WIT signatures, import checks.
@@ -16,6 +17,7 @@
 //! - [`components`]: component upload, metadata and loading.
 //! - [`runtime`]: the service: shards, consumers, mailboxes, replies, dead letters.
 
+pub mod admin;
 pub mod components;
 pub mod config;
 pub mod durable;

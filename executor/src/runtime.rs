@@ -4,19 +4,20 @@
 //! rejects bad input with an error reply plus a dead letter, bridges
 //! `<ns>.call.*.*` requests into invocations, and drops idle workers.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::StreamExt;
 use revenant_nats::invocations::{InvocationMessage, InvocationRequest};
-use revenant_nats::{Lease, LeaseError, Nats, headers};
+use revenant_nats::{Lease, LeaseError, LeaseManager, Nats, headers};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::{ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
+use revenant_types::records::{ExecutorRecord, ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
 use revenant_types::{ExecutorId, WorkerId};
 use tokio::sync::{mpsc, watch};
-use tokio::task::JoinSet;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::components::{ComponentCache, ComponentError};
 use crate::config::ExecutorOptions;
@@ -75,7 +76,7 @@ pub async fn run(
 
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
-    tasks.spawn(shard_manager(id.clone(), env, stop_rx));
+    tasks.spawn(shard_manager(id.clone(), env, Arc::new(AtomicU64::new(0)), stop_rx));
 
     shutdown.await;
     tracing::info!(executor = %id, "executor stopping");
@@ -84,75 +85,121 @@ pub async fn run(
     Ok(())
 }
 
-/// Claims every shard it can, keeps the leases renewed, runs one consumer per owned shard.
-async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, mut stop: watch::Receiver<bool>) {
+/// A shard this executor holds.
+struct HeldShard {
+    lease: Lease,
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+/// Keeps this executor's share of the shards: renews held leases (a lost lease stops
+/// that shard at once), heartbeats in `RVN_EXECUTORS`, aims for ⌈shards / live
+/// executors⌉, hands surplus shards over gracefully and claims free or expired ones.
+async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, in_memory: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
     let nats = env.nats.clone();
     let leases = nats.leases(id.clone(), env.opts.lease.clone());
     let shards = nats.options().shards;
-    let mut held: HashMap<u32, (Lease, watch::Sender<bool>)> = HashMap::new();
-    let mut consumers = JoinSet::new();
-    let mut tick =
-        tokio::time::interval(Duration::from_millis(env.opts.lease.renew_every_ms.max(10)));
+    let started_at = now_ms();
+    let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
+    let mut tick = tokio::time::interval(Duration::from_millis(env.opts.lease.renew_every_ms.max(10)));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => {}
             _ = stop.changed() => break,
         }
-        // Renew what we hold; a lost lease stops that shard's consumer and workers at once.
-        let mut lost = Vec::new();
-        for (shard, (lease, _)) in held.iter_mut() {
-            match leases.renew(lease).await {
-                Ok(()) => {}
-                Err(e) => {
-                    tracing::warn!(executor = %id, shard, error = %e, "shard lease lost");
-                    lost.push(*shard);
+        // Renew everything at once; a lease we lost stops its shard immediately.
+        let renewals = futures::future::join_all(held.iter_mut().map(|(shard, h)| {
+            let leases = &leases;
+            async move { (*shard, leases.renew(&mut h.lease).await) }
+        }))
+        .await;
+        for (shard, result) in renewals {
+            if let Err(e) = result {
+                tracing::warn!(executor = %id, shard, error = %e, "shard lease lost; stopping its workers");
+                if let Some(h) = held.remove(&shard) {
+                    let _ = h.stop.send(true);
                 }
             }
         }
-        for shard in lost {
-            if let Some((_, stop_shard)) = held.remove(&shard) {
-                let _ = stop_shard.send(true);
-            }
+        let record = ExecutorRecord {
+            id: id.clone(),
+            started_at,
+            heartbeat_at: now_ms(),
+            shards: held.keys().copied().collect(),
+            workers_in_memory: in_memory.load(Ordering::Relaxed),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        };
+        if let Err(e) = nats.executors().heartbeat(&record).await {
+            tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
-        // Claim free or expired shards.
+        let live = match nats.executors().live(env.opts.lease.ttl_ms.saturating_mul(2)).await {
+            Ok(live) => live.len().max(1) as u32,
+            Err(_) => 1,
+        };
+        let target = shards.div_ceil(live) as usize;
+        // Hand surplus shards over: finish running invocations, then release the lease.
+        if held.len() > target {
+            let surplus: Vec<u32> = held.keys().rev().take(held.len() - target).copied().collect();
+            for shard in surplus {
+                if let Some(h) = held.remove(&shard) {
+                    release_gracefully(&leases, &id, shard, h).await;
+                }
+            }
+            tracing::info!(executor = %id, held = ?held.keys().collect::<Vec<_>>(), "rebalanced: handed shards over");
+        }
+        // Claim free or expired shards up to the target.
         let mut claimed = Vec::new();
         for shard in 0..shards {
+            if held.len() >= target {
+                break;
+            }
             if held.contains_key(&shard) {
                 continue;
             }
             match leases.acquire(shard).await {
                 Ok(lease) => {
                     let (tx, rx) = watch::channel(false);
-                    consumers.spawn(run_shard(shard, env.clone(), rx));
-                    held.insert(shard, (lease, tx));
+                    let task = tokio::spawn(run_shard(shard, env.clone(), in_memory.clone(), rx));
+                    held.insert(shard, HeldShard { lease, stop: tx, task });
                     claimed.push(shard);
                 }
                 Err(LeaseError::HeldBy { .. }) => {}
-                Err(e) => {
-                    tracing::warn!(executor = %id, shard, error = %e, "could not claim shard")
-                }
+                Err(e) => tracing::warn!(executor = %id, shard, error = %e, "could not claim shard"),
             }
         }
         if !claimed.is_empty() {
-            tracing::info!(executor = %id, shards = ?claimed, held = held.len(), "claimed shards");
+            tracing::info!(executor = %id, claimed = ?claimed, held = ?held.keys().collect::<Vec<_>>(), "holding shards");
         }
     }
-    // Graceful: stop consumers (mailboxes finish their running invocation), then release.
-    for (_, (_, tx)) in held.iter() {
-        let _ = tx.send(true);
+    // Graceful shutdown: every shard finishes its running invocations, then is released.
+    let all: Vec<(u32, HeldShard)> = std::mem::take(&mut held).into_iter().collect();
+    for (_, h) in &all {
+        let _ = h.stop.send(true);
     }
-    while consumers.join_next().await.is_some() {}
-    for (shard, (lease, _)) in held {
-        if let Err(e) = leases.release(lease).await {
-            tracing::warn!(executor = %id, shard, error = %e, "could not release shard");
-        }
+    for (shard, h) in all {
+        release_gracefully(&leases, &id, shard, h).await;
+    }
+    if let Err(e) = nats.executors().remove(&id).await {
+        tracing::warn!(executor = %id, error = %e, "could not remove executor record");
+    }
+    tracing::info!(executor = %id, "released every shard");
+}
+
+async fn release_gracefully(leases: &LeaseManager, id: &ExecutorId, shard: u32, h: HeldShard) {
+    let _ = h.stop.send(true);
+    if let Err(e) = h.task.await {
+        tracing::warn!(executor = %id, shard, error = %e, "shard task ended abnormally");
+    }
+    if let Err(e) = leases.release(h.lease).await {
+        tracing::warn!(executor = %id, shard, error = %e, "could not release shard");
     }
 }
 
 type Mailbox = mpsc::UnboundedSender<InvocationMessage>;
 
 /// Consumes one shard, dispatching to per-worker mailboxes.
-async fn run_shard(shard: u32, env: Arc<WorkerEnv>, mut stop: watch::Receiver<bool>) {
+async fn run_shard(shard: u32, env: Arc<WorkerEnv>, in_memory: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
     let nats = env.nats.clone();
     let mut messages = loop {
         match nats.shard_messages(shard, env.opts.max_in_flight).await {
@@ -205,7 +252,7 @@ async fn run_shard(shard: u32, env: Arc<WorkerEnv>, mut stop: watch::Receiver<bo
                     let (tx, rx) = mpsc::unbounded_channel();
                     let _ = tx.send(m);
                     mailboxes.insert(id.clone(), tx);
-                    workers.spawn(mailbox(id, env.clone(), rx, done_tx.clone(), stop.clone()));
+                    workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
                 }
             }
         }
@@ -315,6 +362,7 @@ async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatus) {
 async fn mailbox(
     id: WorkerId,
     env: Arc<WorkerEnv>,
+    in_memory: Arc<AtomicU64>,
     mut rx: mpsc::UnboundedReceiver<InvocationMessage>,
     done: mpsc::UnboundedSender<WorkerId>,
     mut stop: watch::Receiver<bool>,
@@ -363,6 +411,7 @@ async fn mailbox(
         if worker.is_none() {
             match Worker::recover(env.clone(), id.clone(), out_tx.clone()).await {
                 Ok(w) => {
+                    in_memory.fetch_add(1, Ordering::Relaxed);
                     let status = if w.failed().is_some() {
                         WorkerStatus::Failed
                     } else {
@@ -433,7 +482,9 @@ async fn mailbox(
             }
         }
     }
-    drop(worker);
+    if worker.take().is_some() {
+        in_memory.fetch_sub(1, Ordering::Relaxed);
+    }
     drop(out_tx);
     let _ = events.await;
     rx.close();

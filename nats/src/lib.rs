@@ -13,10 +13,13 @@
 //! - [`provision`]: idempotent create-or-verify of every stream and bucket.
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
+//! - [`http_support`]: what the HTTP router needs: API definitions, reply inboxes, result watches, readiness.
 
+pub mod bench_support;
 pub mod client;
 pub mod error;
 pub mod headers;
+pub mod http_support;
 pub mod invocations;
 pub mod lease;
 pub mod names;

@@ -86,6 +86,10 @@ impl Namespace {
     pub fn snapshots_bucket(&self) -> String {
         self.upper("SNAPSHOTS")
     }
+    /// `RVN_APIS` KV: the router's API definitions (user-defined routes), key `<api-name>`.
+    pub fn apis_bucket(&self) -> String {
+        self.upper("APIS")
+    }
 
     // ---- subjects --------------------------------------------------------------
 

@@ -5,11 +5,15 @@
 //! a writer that lost the worker gets [`AppendError::Fenced`] and can never
 //! interleave entries with the new owner.
 //!
-//! Reads use JetStream's batched direct get (ADR-31) by default; an ordered
-//! pull consumer is kept as an alternative ([`ReadStrategy`]) because the
-//! integration tests measure both. In a replicated stream a direct get may be
-//! answered by a follower a moment behind the leader; the fenced append is
-//! what catches such a stale read (the caller re-reads and retries).
+//! Reads ([`ReadStrategy::Auto`], the default) start with one batched direct
+//! get (ADR-31), which answers a short oplog in a single round trip (≈0.9 ms
+//! for 10 messages against ≈3.5 ms for creating an ordered consumer); when
+//! more than a few hundred messages remain they are streamed through an
+//! ephemeral ordered pull consumer, which is ≈1.8× faster than further direct
+//! gets for 10,000 one-entry messages (≈230 ms against ≈430 ms, debug build).
+//! `tests/tests/oplog_speed.rs` measures all three. In a replicated stream a
+//! direct get may be answered by a follower a moment behind the leader; the
+//! fenced append is what catches such a stale read (the caller re-reads).
 //!
 //! This module does not decide who may write (that is [`crate::lease`]) and
 //! does not interpret entries (that is the executor's replay).
@@ -30,8 +34,10 @@ use crate::headers;
 /// How [`OplogStore::read_with`] fetches messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadStrategy {
-    /// Batched direct get requests (`$JS.API.DIRECT.GET`, `batch` + `next_by_subj`). Default.
+    /// One batched direct get, then an ordered consumer if much remains. Default.
     #[default]
+    Auto,
+    /// Batched direct get requests only (`$JS.API.DIRECT.GET`, `batch` + `next_by_subj`).
     BatchDirectGet,
     /// An ephemeral ordered pull consumer filtered on the worker's subject.
     OrderedConsumer,
@@ -137,9 +143,17 @@ impl OplogStore {
     ) -> Result<OplogRead> {
         let mut acc = read::Accumulator::new(w, from);
         match strategy {
-            ReadStrategy::BatchDirectGet => read::batch_direct_get(&self.nats, w, &mut acc).await?,
+            ReadStrategy::Auto => {
+                let switch = Some(read::SWITCH_OVER);
+                if let Some(next) = read::batch_direct_get(&self.nats, w, &mut acc, switch).await? {
+                    read::ordered_consumer(&self.nats, w, &mut acc, next).await?;
+                }
+            }
+            ReadStrategy::BatchDirectGet => {
+                read::batch_direct_get(&self.nats, w, &mut acc, None).await?;
+            }
             ReadStrategy::OrderedConsumer => {
-                read::ordered_consumer(&self.nats, w, &mut acc).await?
+                read::ordered_consumer(&self.nats, w, &mut acc, 1).await?;
             }
         }
         Ok(acc.finish())

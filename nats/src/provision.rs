@@ -160,6 +160,7 @@ impl Nats {
                 ns.results_bucket(),
                 Duration::from_secs(opts.results_ttl_secs),
             ),
+            kv_spec(ns.apis_bucket(), Duration::ZERO),
             obj_spec(ns.components_bucket()),
             obj_spec(ns.snapshots_bucket()),
         ]

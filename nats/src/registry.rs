@@ -284,3 +284,74 @@ impl ResultStore {
         Ok(())
     }
 }
+
+/// Live executors' heartbeats (`RVN_EXECUTORS`, key `<executor-id>`).
+#[derive(Clone)]
+pub struct ExecutorStore {
+    nats: Nats,
+}
+
+impl Nats {
+    pub fn executors(&self) -> ExecutorStore {
+        ExecutorStore { nats: self.clone() }
+    }
+}
+
+impl ExecutorStore {
+    /// Writes (or refreshes) an executor's heartbeat record.
+    pub async fn heartbeat(&self, record: &revenant_types::records::ExecutorRecord) -> Result<()> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().executors_bucket())
+            .await?;
+        kv.put(
+            Namespace::executor_key(&record.id),
+            codec::encode(record)?.into(),
+        )
+        .await
+        .map_err(|e| Error::nats("executor heartbeat", e))?;
+        Ok(())
+    }
+
+    /// Removes an executor's record (graceful shutdown).
+    pub async fn remove(&self, id: &revenant_types::ExecutorId) -> Result<()> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().executors_bucket())
+            .await?;
+        kv.purge(Namespace::executor_key(id))
+            .await
+            .map_err(|e| Error::nats("remove executor", e))
+    }
+
+    /// Every executor whose heartbeat is newer than `max_age_ms` (by the reader's clock).
+    pub async fn live(
+        &self,
+        max_age_ms: u64,
+    ) -> Result<Vec<revenant_types::records::ExecutorRecord>> {
+        let kv = self
+            .nats
+            .kv(self.nats.namespace().executors_bucket())
+            .await?;
+        let keys: Vec<String> = match kv.keys().await {
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| Error::nats("list executors", e))?,
+            Err(e) => return Err(Error::nats("list executors", e)),
+        };
+        let now = crate::lease::now_ms();
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some((r, _)) =
+                get_decoded::<revenant_types::records::ExecutorRecord>(&kv, &key).await?
+            {
+                if now.saturating_sub(r.heartbeat_at) <= max_age_ms {
+                    out.push(r);
+                }
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+}

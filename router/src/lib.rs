@@ -1,1 +1,175 @@
-//! placeholder
+//! Revenant's router: the HTTP bridge. It turns HTTP requests into invocations
+//! over NATS and back — a REST API for components, workers, invocations,
+//! oplogs and live events, user-defined API routes that map a request onto a
+//! worker function, an OpenAPI document, health and Prometheus metrics, and a
+//! small web console. It is stateless: every definition lives in NATS, so any
+//! number of routers can serve one namespace. It does not run workers (the
+//! executor does) and does not name subjects itself (`revenant-nats` does).
+//!
+//! Layout:
+//! - [`error`]: [`ApiError`] (`{kind, message}` with a status) and the library [`Error`].
+//! - [`invoke`]: the invocation core: checks, publish, await / pending.
+//! - [`rest`]: the `/v1` REST handlers (components, workers, invocations, oplog).
+//! - [`events`]: Server-Sent Events of a worker's `rvn.events…`.
+//! - [`gateway`]: user-defined API definitions: format, validation, matching, serving.
+//! - [`openapi`]: the OpenAPI document.
+//! - [`metrics`]: request counts and latencies in Prometheus text.
+//! - [`console`]: the web console page.
+
+pub mod console;
+pub mod error;
+pub mod events;
+pub mod gateway;
+pub mod invoke;
+pub mod metrics;
+pub mod openapi;
+pub mod rest;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use revenant_nats::Nats;
+use serde::{Deserialize, Serialize};
+
+pub use error::{ApiError, Error, Result};
+
+/// Router options. Every field has a documented default.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct RouterOptions {
+    /// Address to listen on. Default `127.0.0.1:8080`.
+    pub listen: String,
+    /// How long an invoke-and-await request waits before answering 202, ms. Default 30000.
+    pub invoke_timeout_ms: u64,
+    /// The longest wait a caller may ask for with `?timeout-ms=`, ms. Default 300000.
+    pub max_invoke_timeout_ms: u64,
+    /// API definition files (YAML or JSON) deployed at start. Default none.
+    pub api_files: Vec<PathBuf>,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            invoke_timeout_ms: 30_000,
+            max_invoke_timeout_ms: 300_000,
+            api_files: Vec::new(),
+        }
+    }
+}
+
+/// What every handler shares. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    nats: Nats,
+    opts: RouterOptions,
+    routes: gateway::RouteTable,
+    metrics: metrics::Metrics,
+    watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.watch.abort();
+    }
+}
+
+impl AppState {
+    /// Loads the deployed API definitions and keeps them current (a watch on `RVN_APIS`).
+    pub async fn new(nats: Nats, opts: RouterOptions) -> Result<Self> {
+        let routes = gateway::RouteTable::default();
+        let watch = gateway::watch(nats.clone(), routes.clone()).await?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                nats,
+                opts,
+                routes,
+                metrics: metrics::Metrics::default(),
+                watch,
+            }),
+        })
+    }
+
+    pub fn nats(&self) -> &Nats {
+        &self.inner.nats
+    }
+    pub fn options(&self) -> &RouterOptions {
+        &self.inner.opts
+    }
+    pub fn routes(&self) -> &gateway::RouteTable {
+        &self.inner.routes
+    }
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.inner.metrics
+    }
+
+    /// The wait for an invoke-and-await: `requested` (ms) capped, else the default.
+    pub fn invoke_timeout(&self, requested: Option<u64>) -> Duration {
+        let o = &self.inner.opts;
+        Duration::from_millis(
+            requested
+                .unwrap_or(o.invoke_timeout_ms)
+                .min(o.max_invoke_timeout_ms),
+        )
+    }
+}
+
+/// The whole HTTP application (testable without a socket).
+pub fn app(state: AppState) -> Router {
+    Router::new()
+        .route("/", get(console::page))
+        .route("/healthz", get(rest::health::healthz))
+        .route("/readyz", get(rest::health::readyz))
+        .route("/metrics", get(metrics::render))
+        .route("/openapi.json", get(openapi::document))
+        .nest("/v1", rest::routes())
+        .fallback(gateway::serve_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .with_state(state)
+}
+
+/// Serves on `opts.listen` until `shutdown` completes, after deploying `opts.api_files`.
+pub async fn serve(
+    opts: RouterOptions,
+    nats: Nats,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(&opts.listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: opts.listen.clone(),
+            source,
+        })?;
+    let state = AppState::new(nats, opts.clone()).await?;
+    for path in &opts.api_files {
+        let deployed = gateway::deploy_file(&state, path).await?;
+        tracing::info!(path = %path.display(), apis = ?deployed, "deployed API definitions");
+    }
+    serve_listener(listener, state, shutdown).await
+}
+
+/// Serves `state` on an already bound listener until `shutdown` completes.
+pub async fn serve_listener(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<()> {
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "router listening");
+    }
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .map_err(Error::Serve)
+}

@@ -20,17 +20,25 @@ use tokio::task::JoinHandle;
 
 /// Connects to `opts` and provisions every stream and bucket.
 pub async fn connect(opts: &NatsOptions) -> Nats {
-    let nats = Nats::connect(opts).await.expect("connect to the test nats-server");
-    nats.provision().await.expect("provision streams and buckets");
+    let nats = Nats::connect(opts)
+        .await
+        .expect("connect to the test nats-server");
+    nats.provision()
+        .await
+        .expect("provision streams and buckets");
     nats
 }
 
 /// Uploads a guest (`path` from `revenant_guests`) under `name`.
 pub async fn deploy(nats: &Nats, name: &str, path: &str) -> ComponentRecord {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading guest {path}: {e}"));
-    revenant_executor::components::upload(nats, &ComponentName::new(name).expect("component name"), bytes)
-        .await
-        .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
+    revenant_executor::components::upload(
+        nats,
+        &ComponentName::new(name).expect("component name"),
+        bytes,
+    )
+    .await
+    .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
 }
 
 /// Executor options for tests: short leases and a private cache and work dir.
@@ -74,7 +82,11 @@ impl TestExecutor {
             .await
             .expect("executor run");
         });
-        Self { stop: Some(tx), handle: Some(handle), _dir: None }
+        Self {
+            stop: Some(tx),
+            handle: Some(handle),
+            _dir: None,
+        }
     }
 
     /// Stops gracefully and waits until its shards are released.
@@ -100,10 +112,22 @@ impl Drop for TestExecutor {
 pub type Answer = Result<serde_json::Value, serde_json::Value>;
 
 fn answer(msg: &async_nats_message::Message) -> Answer {
-    let status = msg.headers.as_ref().and_then(|h| h.get(headers::STATUS)).map(|v| v.as_str().to_owned());
-    let body: serde_json::Value = serde_json::from_slice(&msg.payload)
-        .unwrap_or_else(|e| panic!("reply body is not JSON ({e}): {:?}", String::from_utf8_lossy(&msg.payload)));
-    if status.as_deref() == Some(headers::STATUS_OK) { Ok(body) } else { Err(body) }
+    let status = msg
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::STATUS))
+        .map(|v| v.as_str().to_owned());
+    let body: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_else(|e| {
+        panic!(
+            "reply body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(&msg.payload)
+        )
+    });
+    if status.as_deref() == Some(headers::STATUS_OK) {
+        Ok(body)
+    } else {
+        Err(body)
+    }
 }
 
 mod async_nats_message {
@@ -111,8 +135,22 @@ mod async_nats_message {
 }
 
 /// Publishes an invocation to `<ns>.invoke.<c>.<w>` with a reply inbox and waits for the answer.
-pub async fn invoke(nats: &Nats, worker: &str, function: &str, args: serde_json::Value, key: Option<&str>) -> Answer {
-    invoke_raw(nats, worker, function, Some(headers::CONTENT_TYPE_JSON), args.to_string().into(), key).await
+pub async fn invoke(
+    nats: &Nats,
+    worker: &str,
+    function: &str,
+    args: serde_json::Value,
+    key: Option<&str>,
+) -> Answer {
+    invoke_raw(
+        nats,
+        worker,
+        function,
+        Some(headers::CONTENT_TYPE_JSON),
+        args.to_string().into(),
+        key,
+    )
+    .await
 }
 
 /// Like [`invoke`] with a raw body and content type.
@@ -126,7 +164,11 @@ pub async fn invoke_raw(
 ) -> Answer {
     let id = WorkerId::parse_path(worker).expect("worker path");
     let inbox = nats.client().new_inbox();
-    let mut sub = nats.client().subscribe(inbox.clone()).await.expect("subscribe inbox");
+    let mut sub = nats
+        .client()
+        .subscribe(inbox.clone())
+        .await
+        .expect("subscribe inbox");
     let req = InvocationRequest {
         function: function.to_owned(),
         idempotency_key: key.map(str::to_owned),
@@ -135,7 +177,9 @@ pub async fn invoke_raw(
         body,
         trace: Default::default(),
     };
-    nats.publish_invocation(&id, &req).await.expect("publish invocation");
+    nats.publish_invocation(&id, &req)
+        .await
+        .expect("publish invocation");
     let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
         .await
         .unwrap_or_else(|_| panic!("no answer within 30 s to {worker} {function}"))
@@ -150,7 +194,11 @@ pub async fn call(nats: &Nats, worker: &str, function: &str, args: serde_json::V
     h.insert(headers::FUNCTION, function);
     let msg = tokio::time::timeout(
         Duration::from_secs(30),
-        nats.client().request_with_headers(nats.namespace().call_subject(&id), h, args.to_string().into()),
+        nats.client().request_with_headers(
+            nats.namespace().call_subject(&id),
+            h,
+            args.to_string().into(),
+        ),
     )
     .await
     .unwrap_or_else(|_| panic!("no answer within 30 s to call {worker} {function}"))
@@ -160,5 +208,8 @@ pub async fn call(nats: &Nats, worker: &str, function: &str, args: serde_json::V
 
 /// The workspace root (for finding `.tools/` and built binaries).
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }

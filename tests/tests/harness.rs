@@ -87,7 +87,12 @@ async fn a_three_node_cluster_keeps_a_replicated_oplog_through_a_node_loss() {
     cluster.node(0).kill();
     assert!(!cluster.node(0).is_running());
     let mut next = 2;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while next <= 5 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "appends did not resume after losing a node"
+        );
         match store
             .append(
                 &w,
@@ -112,7 +117,7 @@ async fn a_three_node_cluster_keeps_a_replicated_oplog_through_a_node_loss() {
                 next = store.read(&w, 1).await.unwrap().next_index;
             }
             Err(AppendError::Other(e)) => {
-                tracing_free_sleep(&e).await;
+                back_off(&e).await;
                 last = store.last_seq(&w).await.unwrap_or(last);
                 next = store
                     .read(&w, 1)
@@ -140,7 +145,7 @@ async fn a_three_node_cluster_keeps_a_replicated_oplog_through_a_node_loss() {
 }
 
 /// Back off briefly after a transient cluster error (leader election).
-async fn tracing_free_sleep(e: &revenant_nats::Error) {
+async fn back_off(e: &revenant_nats::Error) {
     eprintln!("transient error during failover: {e}");
     tokio::time::sleep(Duration::from_millis(200)).await;
 }

@@ -315,7 +315,11 @@ async fn a_10000_entry_oplog_reads_back_complete_and_in_order() {
 
     let mut timings = BTreeMap::new();
     for (w, last) in [(&single, last), (&batched, last_b)] {
-        for strategy in [ReadStrategy::BatchDirectGet, ReadStrategy::OrderedConsumer] {
+        for strategy in [
+            ReadStrategy::Auto,
+            ReadStrategy::BatchDirectGet,
+            ReadStrategy::OrderedConsumer,
+        ] {
             let t = Instant::now();
             let read = store.read_with(w, 1, strategy).await.unwrap();
             timings.insert(format!("{} via {strategy:?}", w.worker), t.elapsed());

@@ -56,9 +56,9 @@ impl Default for NatsOptions {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct LeaseOptions {
-    /// A lease not renewed for this long may be taken over, ms. Default 3000.
+    /// A lease not renewed for this long may be taken over, ms. Default 1000 (a dead executor's workers answer again within about a second).
     pub ttl_ms: u64,
-    /// How often a held lease is renewed, ms; well inside the TTL. Default 1000.
+    /// How often a held lease is renewed (and free shards claimed), ms; well inside the TTL. Default 250.
     pub renew_every_ms: u64,
 }
 

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 
 use revenant_types::codec::{self, OplogBatch};
 use revenant_types::oplog::{
-    Durability, ErrorBody, HostValue, HttpRequestRecord, HttpResponseRecord, InvocationOutcome, OplogEntry,
-    TraceContext,
+    Durability, ErrorBody, HostValue, HttpRequestRecord, HttpResponseRecord, InvocationOutcome,
+    OplogEntry, TraceContext,
 };
 
 /// A number per variant; exhaustive on purpose.
@@ -59,7 +59,11 @@ fn http_request() -> HttpRequestRecord {
 }
 
 fn http_response() -> HttpResponseRecord {
-    HttpResponseRecord { status: 201, headers: vec![("x-id".into(), "42".into())], body: vec![0, 1, 2, 255] }
+    HttpResponseRecord {
+        status: 201,
+        headers: vec![("x-id".into(), "42".into())],
+        body: vec![0, 1, 2, 255],
+    }
 }
 
 /// `(file stem, value)` for every variant; host values cover every `HostValue` kind.
@@ -82,7 +86,9 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 function: "example:counter/api.{add}".into(),
                 args: "[5]".into(),
                 trace: TraceContext {
-                    traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+                    traceparent: Some(
+                        "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into(),
+                    ),
                     tracestate: Some("rojo=00f067aa0ba902b7".into()),
                 },
             },
@@ -92,7 +98,10 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
             OplogEntry::HostCall {
                 function: "wasi:clocks/wall-clock.now".into(),
                 request: HostValue::Unit,
-                response: HostValue::Datetime { seconds: 1_700_000_000, nanoseconds: 5 },
+                response: HostValue::Datetime {
+                    seconds: 1_700_000_000,
+                    nanoseconds: 5,
+                },
                 durability: Durability::ReadRemote,
             },
         ),
@@ -105,20 +114,46 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 duration_us: 1234,
             },
         ),
-        ("error", OplogEntry::Error { at: AT, message: "wasm trap: unreachable".into(), retry: 2 }),
+        (
+            "error",
+            OplogEntry::Error {
+                at: AT,
+                message: "wasm trap: unreachable".into(),
+                retry: 2,
+                fatal: true,
+            },
+        ),
         ("suspended", OplogEntry::Suspended { at: AT }),
         ("resumed", OplogEntry::Resumed { at: AT }),
         ("interrupted", OplogEntry::Interrupted { at: AT }),
         ("exited", OplogEntry::Exited { at: AT }),
         (
             "pending-invocation",
-            OplogEntry::PendingInvocation { at: AT, idempotency_key: "key-2".into(), function: "get".into() },
+            OplogEntry::PendingInvocation {
+                at: AT,
+                idempotency_key: "key-2".into(),
+                function: "get".into(),
+            },
         ),
-        ("promise-created", OplogEntry::PromiseCreated { at: AT, promise: 7 }),
-        ("promise-completed", OplogEntry::PromiseCompleted { at: AT, promise: 7, data: b"done".to_vec() }),
+        (
+            "promise-created",
+            OplogEntry::PromiseCreated { at: AT, promise: 7 },
+        ),
+        (
+            "promise-completed",
+            OplogEntry::PromiseCompleted {
+                at: AT,
+                promise: 7,
+                data: b"done".to_vec(),
+            },
+        ),
         (
             "timer-scheduled",
-            OplogEntry::TimerScheduled { at: AT, fire_at: AT + 60_000, subject: "rvn.schedule.c.w.t1".into() },
+            OplogEntry::TimerScheduled {
+                at: AT,
+                fire_at: AT + 60_000,
+                subject: "rvn.schedule.c.w.t1".into(),
+            },
         ),
         (
             "begin-remote-write",
@@ -129,15 +164,51 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
         ),
         (
             "end-remote-write",
-            OplogEntry::EndRemoteWrite { begin: 14, response: HostValue::HttpResponse(http_response()) },
+            OplogEntry::EndRemoteWrite {
+                begin: 14,
+                response: HostValue::HttpResponse(http_response()),
+            },
         ),
         ("begin-atomic-region", OplogEntry::BeginAtomicRegion),
-        ("end-atomic-region", OplogEntry::EndAtomicRegion { begin: 16 }),
-        ("snapshot", OplogEntry::Snapshot { at: AT, object: "c/w/18".into(), covers: 18 }),
-        ("update-pending", OplogEntry::UpdatePending { at: AT, target_version: 4 }),
-        ("update-succeeded", OplogEntry::UpdateSucceeded { at: AT, version: 4 }),
-        ("update-failed", OplogEntry::UpdateFailed { at: AT, version: 5, message: "exports changed".into() }),
-        ("log", OplogEntry::Log { at: AT, stream: "stderr".into(), message: "warning: low disk\n".into() }),
+        (
+            "end-atomic-region",
+            OplogEntry::EndAtomicRegion { begin: 16 },
+        ),
+        (
+            "snapshot",
+            OplogEntry::Snapshot {
+                at: AT,
+                object: "c/w/18".into(),
+                covers: 18,
+            },
+        ),
+        (
+            "update-pending",
+            OplogEntry::UpdatePending {
+                at: AT,
+                target_version: 4,
+            },
+        ),
+        (
+            "update-succeeded",
+            OplogEntry::UpdateSucceeded { at: AT, version: 4 },
+        ),
+        (
+            "update-failed",
+            OplogEntry::UpdateFailed {
+                at: AT,
+                version: 5,
+                message: "exports changed".into(),
+            },
+        ),
+        (
+            "log",
+            OplogEntry::Log {
+                at: AT,
+                stream: "stderr".into(),
+                message: "warning: low disk\n".into(),
+            },
+        ),
     ]
 }
 
@@ -153,8 +224,14 @@ fn batch() -> OplogBatch {
         first: 41,
         entries: vec![
             call(HostValue::U64(9), HostValue::U64Pair(1, u64::MAX)),
-            call(HostValue::Bytes(vec![7; 3]), HostValue::Text("héllo".into())),
-            call(HostValue::Unit, HostValue::Error("connection refused".into())),
+            call(
+                HostValue::Bytes(vec![7; 3]),
+                HostValue::Text("héllo".into()),
+            ),
+            call(
+                HostValue::Unit,
+                HostValue::Error("connection refused".into()),
+            ),
             OplogEntry::HostCall {
                 function: "g".into(),
                 request: HostValue::Unit,
@@ -198,7 +275,10 @@ fn every_oplog_entry_variant_has_a_sample() {
         seen[variant_index(&entry)] = true;
     }
     let missing: Vec<usize> = (0..VARIANTS).filter(|i| !seen[*i]).collect();
-    assert!(missing.is_empty(), "variants without a golden sample (by variant_index): {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "variants without a golden sample (by variant_index): {missing:?}"
+    );
 }
 
 #[test]
@@ -207,7 +287,10 @@ fn committed_golden_entries_still_decode_to_the_same_values() {
         let bytes = golden_bytes(stem, &codec::encode(&expected).unwrap());
         let decoded: OplogEntry = codec::decode(&bytes)
             .unwrap_or_else(|e| panic!("golden file {stem}.bin no longer decodes: {e}"));
-        assert_eq!(decoded, expected, "golden file {stem}.bin decodes to a different value");
+        assert_eq!(
+            decoded, expected,
+            "golden file {stem}.bin decodes to a different value"
+        );
     }
 }
 

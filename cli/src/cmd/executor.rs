@@ -27,10 +27,10 @@ pub struct ExecutorArgs {
     #[arg(long, env = "REVENANT_RETRY_ATTEMPTS", default_value_t = 3)]
     pub retry_attempts: u32,
     /// Shard lease TTL, ms.
-    #[arg(long, env = "REVENANT_LEASE_TTL_MS", default_value_t = 3_000)]
+    #[arg(long, env = "REVENANT_LEASE_TTL_MS", default_value_t = 1_000)]
     pub lease_ttl_ms: u64,
     /// Shard lease renewal interval, ms.
-    #[arg(long, env = "REVENANT_LEASE_RENEW_MS", default_value_t = 1_000)]
+    #[arg(long, env = "REVENANT_LEASE_RENEW_MS", default_value_t = 250)]
     pub lease_renew_ms: u64,
 }
 

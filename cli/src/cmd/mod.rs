@@ -1,8 +1,10 @@
 //! One module per command.
 
+pub mod bench;
 pub mod component;
 pub mod executor;
 pub mod invoke;
+pub mod status;
 pub mod up;
 pub mod worker;
 

@@ -26,7 +26,7 @@ pub struct UpArgs {
     pub executor: ExecutorArgs,
 }
 
-fn find_nats_server() -> anyhow::Result<PathBuf> {
+pub(crate) fn find_nats_server() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
         return Ok(PathBuf::from(p));
     }

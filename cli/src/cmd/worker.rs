@@ -2,9 +2,6 @@
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use revenant_nats::AppendError;
-use revenant_types::codec::OplogBatch;
-use revenant_types::oplog::OplogEntry;
 use revenant_types::records::{WorkerRecord, WorkerStatus};
 use revenant_types::{ComponentName, WorkerId};
 
@@ -79,39 +76,9 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
     match cmd {
         WorkerCmd::New { component, name, env, args } => {
-            let id = WorkerId::new(component.clone(), name.parse()?);
-            let latest = nats.components().latest(&component).await?.with_context(|| {
-                format!("component {component} does not exist; upload it with `revenant component add {component} <file.wasm>`")
-            })?;
-            let now = now_ms();
-            let batch = OplogBatch {
-                first: 1,
-                entries: vec![OplogEntry::Create {
-                    at: now,
-                    component_version: latest.version,
-                    args: args.clone(),
-                    env: env.clone(),
-                }],
-            };
-            match nats.oplog().append(&id, 0, &batch).await {
-                Ok(_) => {}
-                Err(AppendError::Fenced { .. }) => bail!("worker {id} already exists"),
-                Err(e) => return Err(e.into()),
-            }
-            let record = WorkerRecord {
-                id: id.clone(),
-                status: WorkerStatus::Suspended,
-                component_version: latest.version,
-                args,
-                env,
-                created_at: now,
-                updated_at: now,
-                last_error: None,
-                oplog_index: 1,
-                pending_invocations: 0,
-            };
-            nats.workers().put(&record).await?;
-            println!("created worker {id} (component version {})", latest.version);
+            let id = WorkerId::new(component, name.parse()?);
+            let record = revenant_executor::admin::create_worker(&nats, &id, args, env).await?;
+            println!("created worker {id} (component version {})", record.component_version);
         }
         WorkerCmd::List { component, status, json } => {
             let list: Vec<_> = nats
@@ -138,8 +105,7 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
         WorkerCmd::Delete { worker } => {
             let id = worker_id(&worker)?;
-            nats.oplog().delete(&id).await?;
-            nats.workers().delete(&id).await?;
+            revenant_executor::admin::delete_worker(&nats, &id).await?;
             println!("deleted worker {id}");
         }
         WorkerCmd::Oplog { worker, from, json } => {
@@ -158,8 +124,4 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -19,7 +19,10 @@ use crate::error::{Error, Result};
 use crate::headers;
 
 /// Messages asked for per direct-get request.
-const BATCH: usize = 1000;
+const BATCH: usize = 500;
+/// [`ReadStrategy::Auto`](super::ReadStrategy::Auto) streams the rest through an ordered
+/// consumer when more than this many messages remain after the first batch.
+pub(super) const SWITCH_OVER: u64 = 500;
 /// How long to wait for the next message of a reply before giving up.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -104,12 +107,16 @@ fn header_u64(msg: &async_nats::Message, name: &str) -> Option<u64> {
 
 /// Batched direct get (ADR-31): `{"seq", "next_by_subj", "batch"}` to
 /// `$JS.API.DIRECT.GET.<stream>`; the server streams up to `batch` messages
-/// and ends with a `204 EOB` status carrying `Nats-Num-Pending`.
+/// and ends with a `204 EOB` status carrying `Nats-Num-Pending`. With
+/// `switch_over`, stops after a batch that leaves more than that many messages
+/// pending and returns the sequence to continue from (`Some`), so the caller
+/// can stream the rest; `None` when everything was read.
 pub(super) async fn batch_direct_get(
     nats: &Nats,
     w: &WorkerId,
     acc: &mut Accumulator<'_>,
-) -> Result<()> {
+    switch_over: Option<u64>,
+) -> Result<Option<u64>> {
     let ns = nats.namespace();
     let subject = ns.oplog_subject(w);
     let api = format!("$JS.API.DIRECT.GET.{}", ns.oplog_stream());
@@ -130,6 +137,7 @@ pub(super) async fn batch_direct_get(
             .await
             .map_err(|e| Error::nats(op(), e))?;
         let mut received = 0usize;
+        let mut pending = None;
         let more = loop {
             let msg = match tokio::time::timeout(WAIT, sub.next()).await {
                 Ok(Some(msg)) => msg,
@@ -153,7 +161,7 @@ pub(super) async fn batch_direct_get(
                 // Nothing (more) on the subject at or after `next_seq`.
                 Some(StatusCode::NOT_FOUND) => break false,
                 Some(s) if s == eob => {
-                    let pending = header_u64(&msg, "Nats-Num-Pending");
+                    pending = header_u64(&msg, "Nats-Num-Pending");
                     break received > 0 && pending != Some(0);
                 }
                 Some(StatusCode::NO_RESPONDERS) => {
@@ -172,17 +180,21 @@ pub(super) async fn batch_direct_get(
             }
         };
         if !more {
-            return Ok(());
+            return Ok(None);
+        }
+        if switch_over.is_some_and(|limit| pending.unwrap_or(0) > limit) {
+            return Ok(Some(next_seq));
         }
     }
 }
 
-/// An ephemeral ordered pull consumer on the worker's subject, drained until
-/// the server reports nothing pending.
+/// An ephemeral ordered pull consumer on the worker's subject from stream
+/// sequence `start`, drained until the server reports nothing pending.
 pub(super) async fn ordered_consumer(
     nats: &Nats,
     w: &WorkerId,
     acc: &mut Accumulator<'_>,
+    start: u64,
 ) -> Result<()> {
     let ns = nats.namespace();
     let op = || format!("reading the oplog of {w}");
@@ -194,7 +206,13 @@ pub(super) async fn ordered_consumer(
     let consumer = stream
         .create_consumer(pull::OrderedConfig {
             filter_subject: ns.oplog_subject(w),
-            deliver_policy: DeliverPolicy::All,
+            deliver_policy: if start <= 1 {
+                DeliverPolicy::All
+            } else {
+                DeliverPolicy::ByStartSequence {
+                    start_sequence: start,
+                }
+            },
             ..Default::default()
         })
         .await

@@ -1,0 +1,181 @@
+//! `revenant bench`: measures Revenant against the JetStream floor, side by
+//! side in one run, because these machines are noisy and only ratios travel.
+//! It starts its own nats-server (JetStream, file storage, loopback, a
+//! temporary store) — or uses the server given with `--nats`, in a fresh
+//! namespace — an in-process executor and, for failover and memory, child
+//! `revenant executor` processes. It prints a table (or `--json`) and exits
+//! non-zero when any work was lost or answered wrongly.
+//!
+//! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
+//! JetStream), one module per group of sections ([`floor`], [`invoke`],
+//! [`recovery`], [`failover`]) and [`report`] (table, JSON, statistics).
+//! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
+
+mod client;
+mod env;
+mod failover;
+mod floor;
+mod invoke;
+mod recovery;
+mod report;
+
+use anyhow::bail;
+use clap::ValueEnum;
+
+use crate::NatsArgs;
+use report::Report;
+
+/// A part of the bench, selectable with `--only`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Section {
+    Floor,
+    Latency,
+    Throughput,
+    HostCalls,
+    ColdStart,
+    Recovery,
+    Failover,
+    Memory,
+    Http,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Run only these sections (comma separated). Ratios need `floor` in the same run.
+    #[arg(long, value_enum, value_delimiter = ',')]
+    pub only: Vec<Section>,
+    /// Print the report as JSON on stdout (progress stays on stderr).
+    #[arg(long)]
+    pub json: bool,
+    /// Floor: sequential requests.
+    #[arg(long, default_value_t = 2_000)]
+    pub floor_calls: usize,
+    /// Floor: pipelined requests (default: --invocations).
+    #[arg(long)]
+    pub floor_pipelined: Option<usize>,
+    /// Latency: sequential invoke-and-await calls on one worker.
+    #[arg(long, default_value_t = 2_000)]
+    pub latency_calls: usize,
+    /// Throughput: workers (also the floor's keys).
+    #[arg(long, default_value_t = 1_000)]
+    pub workers: usize,
+    /// Throughput: invocations in all.
+    #[arg(long, default_value_t = 50_000)]
+    pub invocations: usize,
+    /// Throughput and floor: invocations in flight.
+    #[arg(long, default_value_t = 2_000)]
+    pub in_flight: usize,
+    /// Host calls: clock reads in the heavy invocation.
+    #[arg(long, default_value_t = 5_000)]
+    pub host_calls: u32,
+    /// Host calls: repetitions of each invocation.
+    #[arg(long, default_value_t = 20)]
+    pub host_reps: usize,
+    /// Cold start: new workers to start.
+    #[arg(long, default_value_t = 30)]
+    pub cold_workers: usize,
+    /// Recovery: oplog sizes, entries (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
+    pub replay_sizes: Vec<usize>,
+    /// Failover: kills per lease setting.
+    #[arg(long, default_value_t = 5)]
+    pub failover_runs: usize,
+    /// Failover: the short lease TTL, ms.
+    #[arg(long, default_value_t = 500)]
+    pub short_lease_ttl_ms: u64,
+    /// Failover: the short lease renewal interval, ms.
+    #[arg(long, default_value_t = 100)]
+    pub short_lease_renew_ms: u64,
+    /// Memory: workers created and then suspended.
+    #[arg(long, default_value_t = 10_000)]
+    pub memory_workers: usize,
+    /// How long to wait for any one answer, seconds (a missing answer is lost work).
+    #[arg(long, default_value_t = 30)]
+    pub timeout_secs: u64,
+}
+
+pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
+    if cfg!(debug_assertions) {
+        eprintln!("warning: this is a debug build; WebAssembly figures are meaningless (use --release)");
+    }
+    let selected = |s: Section| args.only.is_empty() || args.only.contains(&s);
+    let mut env = env::Env::start(&nats_args, nats_given()).await?;
+    let mut report = Report::default();
+    machine(&env, &mut report);
+
+    use Section::*;
+    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery];
+    if in_process.iter().any(|s| selected(*s)) {
+        env.start_executor().await?;
+        eprintln!("warming up the executor (compiles the counter component)");
+        env.client
+            .invoke_u64(&env::counter("warmup"), "add", "[0]", std::time::Duration::from_secs(120))
+            .await?;
+    }
+    for section in Section::value_variants() {
+        if !selected(*section) {
+            continue;
+        }
+        let r = &mut report;
+        let result = match section {
+            Floor => floor::run(&env, &args, r).await,
+            Latency => invoke::latency(&env, &args, r).await,
+            Throughput => invoke::throughput(&env, &args, r).await,
+            HostCalls => invoke::host_calls(&env, &args, r).await,
+            ColdStart => invoke::cold_start(&env, &args, r).await,
+            Recovery => recovery::replay(&env, &args, r).await,
+            Failover => failover::failover(&env, &args, r).await,
+            Memory => failover::memory(&env, &args, r).await,
+            Http => {
+                r.note(
+                    "http",
+                    "skipped: the router is not built yet (no `revenant router`); rerun with --only http when it is",
+                );
+                Ok(())
+            }
+        };
+        if let Err(e) = result {
+            let name = section.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+            report.fail(&name, format!("section did not complete: {e:#}"));
+        }
+    }
+    env.stop().await;
+
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!("\n{}", report.table());
+    }
+    if !report.failures.is_empty() {
+        bail!("{} failure(s): work was lost or answered wrongly (see above)", report.failures.len());
+    }
+    Ok(())
+}
+
+/// Whether the user chose a server (flag or environment) rather than the default URL.
+fn nats_given() -> bool {
+    std::env::var_os("REVENANT_NATS").is_some()
+        || std::env::args().any(|a| a == "--nats" || a.starts_with("--nats="))
+}
+
+fn machine(env: &env::Env, r: &mut Report) {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .unwrap_or_else(|| "unknown".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut m = vec![
+        ("cpus".to_owned(), cpus.to_string()),
+        ("cpu".to_owned(), cpu),
+        ("kernel".to_owned(), kernel.trim().to_owned()),
+        ("build".to_owned(), if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned()),
+        ("nats".to_owned(), env.url.clone()),
+        ("storage".to_owned(), format!("{:?}", env.nats_options().storage).to_lowercase()),
+        ("shards".to_owned(), env.nats_options().shards.to_string()),
+    ];
+    if let Some(v) = &env.server_version {
+        m.push(("nats-server".to_owned(), v.clone()));
+    }
+    r.machine = m;
+}

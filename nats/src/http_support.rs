@@ -1,0 +1,222 @@
+//! What the HTTP router needs from NATS beyond the registries: the
+//! `RVN_APIS` bucket of API definitions (stored as opaque JSON; the router
+//! owns their format), private reply inboxes for invoke-and-await, a watch on
+//! one `RVN_RESULTS` key (so a caller whose publish was deduplicated still
+//! learns the result), and a readiness probe.
+//!
+//! It does not interpret definitions or results; it only moves them.
+
+use async_nats::jetstream::kv;
+use futures::{Stream, StreamExt, TryStreamExt};
+use revenant_types::codec;
+use revenant_types::records::ResultRecord;
+
+use crate::error::{Error, Result};
+use crate::{Namespace, Nats, headers};
+
+/// API definitions in `RVN_APIS`, key `<api-name>`, value: the definition's JSON.
+#[derive(Clone)]
+pub struct ApiStore {
+    nats: Nats,
+}
+
+/// A change to one API definition, as seen by [`ApiStore::watch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApiChange {
+    /// Created or replaced: the name and the JSON.
+    Put(String, Vec<u8>),
+    /// Deleted.
+    Deleted(String),
+}
+
+/// A reply to an invocation published with [`ReplyInbox::subject`] as `Rvn-Reply-To`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// `Rvn-Status` (`ok` / `error`); `error` when absent.
+    pub ok: bool,
+    /// The JSON body.
+    pub body: Vec<u8>,
+}
+
+/// A private subscription that invocation replies are sent to.
+pub struct ReplyInbox {
+    subject: String,
+    sub: async_nats::Subscriber,
+}
+
+impl ReplyInbox {
+    /// The subject to put in `Rvn-Reply-To`.
+    pub fn subject(&self) -> &str {
+        &self.subject
+    }
+
+    /// The next reply; `None` when the connection closed.
+    pub async fn next(&mut self) -> Option<Reply> {
+        let m = self.sub.next().await?;
+        let ok = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::STATUS))
+            .is_some_and(|v| v.as_str() == headers::STATUS_OK);
+        Some(Reply {
+            ok,
+            body: m.payload.to_vec(),
+        })
+    }
+}
+
+impl Nats {
+    /// The API-definition store.
+    pub fn apis(&self) -> ApiStore {
+        ApiStore { nats: self.clone() }
+    }
+
+    async fn bucket(&self, bucket: String) -> Result<kv::Store> {
+        self.jetstream()
+            .get_key_value(bucket.clone())
+            .await
+            .map_err(|e| Error::nats(format!("open bucket {bucket}"), e))
+    }
+
+    /// Subscribes to a fresh inbox for one invocation's reply.
+    pub async fn reply_inbox(&self) -> Result<ReplyInbox> {
+        let subject = self.client().new_inbox();
+        let sub = self
+            .client()
+            .subscribe(subject.clone())
+            .await
+            .map_err(|e| Error::nats("subscribe to reply inbox", e))?;
+        Ok(ReplyInbox { subject, sub })
+    }
+
+    /// The current and every later result stored under `idempotency_key` in
+    /// `RVN_RESULTS` (the first item is the stored one, if any).
+    pub async fn watch_result(
+        &self,
+        idempotency_key: &str,
+    ) -> Result<impl Stream<Item = ResultRecord> + Send + 'static> {
+        let kv = self.bucket(self.namespace().results_bucket()).await?;
+        let watch = kv
+            .watch_with_history(Namespace::result_key(idempotency_key))
+            .await
+            .map_err(|e| Error::nats("watch result", e))?;
+        Ok(watch.filter_map(|e| async move {
+            let e = e.ok()?;
+            if e.operation != kv::Operation::Put {
+                return None;
+            }
+            codec::decode::<ResultRecord>(&e.value).ok()
+        }))
+    }
+
+    /// Names of the streams and buckets that are missing, or an error when NATS
+    /// is not connected. Empty means ready.
+    pub async fn readiness(&self) -> Result<Vec<String>> {
+        if self.client().connection_state() != async_nats::connection::State::Connected {
+            return Err(Error::Malformed {
+                what: "the NATS connection".into(),
+                reason: "not connected".into(),
+            });
+        }
+        let ns = self.namespace();
+        let names = [
+            ns.invoke_stream(),
+            ns.oplog_stream(),
+            format!("KV_{}", ns.workers_bucket()),
+            format!("KV_{}", ns.components_bucket()),
+            format!("KV_{}", ns.results_bucket()),
+            format!("KV_{}", ns.apis_bucket()),
+        ];
+        let mut missing = Vec::new();
+        for name in names {
+            if self.jetstream().get_stream(&name).await.is_err() {
+                missing.push(name);
+            }
+        }
+        Ok(missing)
+    }
+}
+
+impl ApiStore {
+    async fn kv(&self) -> Result<kv::Store> {
+        self.nats
+            .bucket(self.nats.namespace().apis_bucket())
+            .await
+    }
+
+    /// Stores (creates or replaces) a definition. `name` must be a valid name
+    /// (`[A-Za-z0-9_-]{1,128}`); the caller validates it.
+    pub async fn put(&self, name: &str, json: Vec<u8>) -> Result<()> {
+        revenant_types::names::validate("API name", name)?;
+        self.kv()
+            .await?
+            .put(name, json.into())
+            .await
+            .map_err(|e| Error::nats(format!("store API {name}"), e))?;
+        Ok(())
+    }
+
+    /// One definition's JSON.
+    pub async fn get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+        revenant_types::names::validate("API name", name)?;
+        let entry = self
+            .kv()
+            .await?
+            .entry(name)
+            .await
+            .map_err(|e| Error::nats(format!("get API {name}"), e))?;
+        Ok(entry
+            .filter(|e| e.operation == kv::Operation::Put)
+            .map(|e| e.value.to_vec()))
+    }
+
+    /// Deletes a definition; `false` when there was none.
+    pub async fn delete(&self, name: &str) -> Result<bool> {
+        if self.get(name).await?.is_none() {
+            return Ok(false);
+        }
+        self.kv()
+            .await?
+            .purge(name)
+            .await
+            .map_err(|e| Error::nats(format!("delete API {name}"), e))?;
+        Ok(true)
+    }
+
+    /// Every definition, by name.
+    pub async fn list(&self) -> Result<Vec<(String, Vec<u8>)>> {
+        let kv = self.kv().await?;
+        let keys: Vec<String> = match kv.keys().await {
+            Ok(keys) => keys
+                .try_collect()
+                .await
+                .map_err(|e| Error::nats("list APIs", e))?,
+            Err(e) => return Err(Error::nats("list APIs", e)),
+        };
+        let mut out = Vec::new();
+        for key in keys {
+            if let Some(json) = self.get(&key).await? {
+                out.push((key, json));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Every current definition, then every change, for keeping a cache.
+    pub async fn watch(&self) -> Result<impl Stream<Item = ApiChange> + Send + 'static> {
+        let watch = self
+            .kv()
+            .await?
+            .watch_with_history(">")
+            .await
+            .map_err(|e| Error::nats("watch APIs", e))?;
+        Ok(watch.filter_map(|e| async move {
+            let e = e.ok()?;
+            Some(match e.operation {
+                kv::Operation::Put => ApiChange::Put(e.key, e.value.to_vec()),
+                kv::Operation::Delete | kv::Operation::Purge => ApiChange::Deleted(e.key),
+            })
+        }))
+    }
+}

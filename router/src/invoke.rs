@@ -1,0 +1,267 @@
+//! The invocation core shared by the REST API and user-defined routes:
+//! checking a call against the component's exports (so a caller hears "no such
+//! function" or "wrong arity" at once), publishing it with the idempotency key
+//! as `Nats-Msg-Id`, and awaiting its outcome.
+//!
+//! Awaiting listens on a private reply inbox *and* watches the key in
+//! `RVN_RESULTS`: a retried request whose publish JetStream deduplicates gets
+//! no reply of its own, but the stored result reaches it. A result already in
+//! `RVN_RESULTS` is returned without publishing at all. When neither arrives
+//! within the timeout the caller gets [`CallOutcome::Pending`] (HTTP 202 with
+//! a location to poll); nothing is lost, the invocation is durable.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::StatusCode;
+use revenant_executor::exports::resolve_function;
+use revenant_nats::headers;
+use revenant_nats::invocations::InvocationRequest;
+use revenant_types::WorkerId;
+use revenant_types::oplog::{InvocationOutcome, TraceContext};
+use revenant_types::records::{ExportedFunction, ResultRecord};
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// One invocation to make.
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub worker: WorkerId,
+    /// As requested (full or bare name).
+    pub function: String,
+    /// A JSON array of arguments or an object keyed by parameter name.
+    pub args: serde_json::Value,
+    pub idempotency_key: String,
+    pub trace: TraceContext,
+}
+
+/// How an invocation ended, as far as this request knows.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallOutcome {
+    /// The returned value.
+    Ok(serde_json::Value),
+    /// The invocation failed (or was rejected) with this error.
+    Err(ApiError),
+    /// Not finished within the timeout; poll `/v1/invocations/{key}`.
+    Pending,
+}
+
+/// A fresh idempotency key when the caller gave none.
+pub fn new_key() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// `/v1/invocations/<percent-encoded key>`.
+pub fn location(key: &str) -> String {
+    let mut out = String::from("/v1/invocations/");
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Resolves `function` against the worker's component (its recorded version,
+/// else the latest) and checks the arguments' arity or parameter names.
+pub async fn check(state: &AppState, call: &Call) -> Result<ExportedFunction, ApiError> {
+    let nats = state.nats();
+    let components = nats.components();
+    let record = match nats.workers().get(&call.worker).await? {
+        Some(w) => {
+            components
+                .record(&call.worker.component, w.component_version)
+                .await?
+        }
+        None => components.latest(&call.worker.component).await?,
+    };
+    let record = record.ok_or_else(|| {
+        ApiError::not_found(
+            "unknown-component",
+            format!(
+                "component {} does not exist; upload it with POST /v1/components/{}",
+                call.worker.component, call.worker.component
+            ),
+        )
+    })?;
+    let export = resolve_function(&record.exports, &call.function)
+        .map_err(|e| ApiError::not_found("unknown-function", e.to_string()))?
+        .clone();
+    check_args(&export, &call.args)?;
+    Ok(export)
+}
+
+/// Arity / parameter-name check; value types are checked by the executor.
+pub fn check_args(export: &ExportedFunction, args: &serde_json::Value) -> Result<(), ApiError> {
+    let bad = |m: String| ApiError::bad_request("invalid-arguments", m);
+    match args {
+        serde_json::Value::Null => Ok(()),
+        serde_json::Value::Array(a) if a.len() == export.params.len() => Ok(()),
+        serde_json::Value::Array(a) => Err(bad(format!(
+            "{} takes {} argument(s), got {}",
+            export.signature(),
+            export.params.len(),
+            a.len()
+        ))),
+        serde_json::Value::Object(o) => {
+            match o
+                .keys()
+                .find(|k| !export.params.iter().any(|(n, _)| n == *k))
+            {
+                Some(k) => Err(bad(format!(
+                    "{} has no parameter `{k}`",
+                    export.signature()
+                ))),
+                None => Ok(()),
+            }
+        }
+        other => Err(bad(format!(
+            "expected a JSON array of arguments or an object keyed by parameter name for {}, got {}",
+            export.signature(),
+            kind_of(other)
+        ))),
+    }
+}
+
+fn kind_of(v: &serde_json::Value) -> &'static str {
+    match v {
+        serde_json::Value::Null => "null",
+        serde_json::Value::Bool(_) => "a boolean",
+        serde_json::Value::Number(_) => "a number",
+        serde_json::Value::String(_) => "a string",
+        serde_json::Value::Array(_) => "an array",
+        serde_json::Value::Object(_) => "an object",
+    }
+}
+
+fn request(call: &Call, export: &ExportedFunction, reply_to: Option<String>) -> InvocationRequest {
+    InvocationRequest {
+        function: export.name.clone(),
+        idempotency_key: Some(call.idempotency_key.clone()),
+        reply_to,
+        content_type: Some(headers::CONTENT_TYPE_JSON.into()),
+        body: Bytes::from(call.args.to_string()),
+        trace: call.trace.clone(),
+    }
+}
+
+/// Publishes without waiting.
+pub async fn enqueue(state: &AppState, call: &Call) -> Result<(), ApiError> {
+    let export = check(state, call).await?;
+    state
+        .nats()
+        .publish_invocation(&call.worker, &request(call, &export, None))
+        .await?;
+    Ok(())
+}
+
+/// Publishes (unless the result is already stored) and awaits the outcome.
+pub async fn invoke(
+    state: &AppState,
+    call: &Call,
+    timeout: Duration,
+) -> Result<CallOutcome, ApiError> {
+    let nats = state.nats();
+    if let Some(r) = nats.results().get(&call.idempotency_key).await? {
+        return stored(call, &r);
+    }
+    let export = check(state, call).await?;
+    let mut inbox = nats.reply_inbox().await?;
+    let mut watch = Box::pin(nats.watch_result(&call.idempotency_key).await?);
+    let req = request(call, &export, Some(inbox.subject().to_owned()));
+    nats.publish_invocation(&call.worker, &req).await?;
+    tokio::select! {
+        reply = inbox.next() => match reply {
+            Some(r) => Ok(from_reply(r.ok, &r.body)),
+            None => Err(ApiError::new(StatusCode::BAD_GATEWAY, "nats", "the NATS connection closed while awaiting the result")),
+        },
+        Some(r) = watch.next() => stored(call, &r),
+        _ = tokio::time::sleep(timeout) => Ok(CallOutcome::Pending),
+    }
+}
+
+fn stored(call: &Call, r: &ResultRecord) -> Result<CallOutcome, ApiError> {
+    if r.worker != call.worker {
+        return Err(ApiError::conflict(
+            "idempotency-key-reused",
+            format!(
+                "idempotency key {:?} was already used for worker {} ({}); use a new key",
+                call.idempotency_key, r.worker, r.function
+            ),
+        ));
+    }
+    Ok(outcome(&r.outcome))
+}
+
+/// The outcome of a stored result.
+pub fn outcome(o: &InvocationOutcome) -> CallOutcome {
+    match o {
+        InvocationOutcome::Ok(json) => from_reply(true, json.as_bytes()),
+        InvocationOutcome::Err(e) => CallOutcome::Err(ApiError::from_kind(&e.kind, &e.message)),
+    }
+}
+
+/// The outcome of a reply body (`Rvn-Status` ok or error).
+pub fn from_reply(ok: bool, body: &[u8]) -> CallOutcome {
+    let json = if body.is_empty() {
+        Ok(serde_json::Value::Null)
+    } else {
+        serde_json::from_slice::<serde_json::Value>(body)
+    };
+    match (ok, json) {
+        (true, Ok(v)) => CallOutcome::Ok(v),
+        (false, Ok(v)) => CallOutcome::Err(ApiError::from_kind(
+            v.get("kind").and_then(|k| k.as_str()).unwrap_or("internal"),
+            v.get("message")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default(),
+        )),
+        (_, Err(e)) => CallOutcome::Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "invalid-reply",
+            format!("the executor's reply is not JSON: {e}"),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn export() -> ExportedFunction {
+        ExportedFunction {
+            name: "example:counter/api.{add}".into(),
+            params: vec![("value".into(), "u64".into())],
+            result: Some("u64".into()),
+        }
+    }
+
+    #[test]
+    fn checks_arity_and_names() {
+        assert!(check_args(&export(), &serde_json::json!([1])).is_ok());
+        assert!(check_args(&export(), &serde_json::json!({"value": 1})).is_ok());
+        let e = check_args(&export(), &serde_json::json!([1, 2])).unwrap_err();
+        assert_eq!(e.status, 400);
+        assert!(e.message.contains("takes 1 argument(s), got 2"), "{e}");
+        let e = check_args(&export(), &serde_json::json!({"nope": 1})).unwrap_err();
+        assert!(e.message.contains("no parameter `nope`"), "{e}");
+        assert!(check_args(&export(), &serde_json::json!("x")).is_err());
+    }
+
+    #[test]
+    fn maps_replies_and_locations() {
+        assert_eq!(
+            from_reply(true, b"5"),
+            CallOutcome::Ok(serde_json::json!(5))
+        );
+        let CallOutcome::Err(e) = from_reply(false, br#"{"kind":"trap","message":"boom"}"#) else {
+            panic!()
+        };
+        assert_eq!((e.status.as_u16(), e.kind.as_str()), (500, "trap"));
+        assert_eq!(location("a b/c"), "/v1/invocations/a%20b%2Fc");
+    }
+}
