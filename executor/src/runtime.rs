@@ -279,29 +279,25 @@ async fn reject(nats: &Nats, msg: &InvocationMessage, error: ErrorBody) {
     }
 }
 
-/// Publishes the outcome to the caller and to `RVN_RESULTS`, then acks.
-async fn answer(
-    nats: &Nats,
-    id: &WorkerId,
-    msg: &InvocationMessage,
-    function: &str,
-    outcome: &InvocationOutcome,
-) {
-    let record = ResultRecord {
-        worker: id.clone(),
-        function: function.to_owned(),
-        outcome: outcome.clone(),
-        completed_at: now_ms(),
-    };
-    if let Err(e) = nats.results().put(&msg.idempotency_key, &record).await {
-        tracing::warn!(worker = %id, error = %e, "could not store result");
-    }
-    if let Some(reply) = &msg.reply_to {
-        let (status, body) = outcome_status_and_body(outcome);
-        if let Err(e) = nats.reply(reply, status, body).await {
-            tracing::warn!(worker = %id, error = %e, "could not send reply");
+/// Publishes the outcome to the caller and to `RVN_RESULTS` (concurrently: the oplog,
+/// already committed, is the truth; the bucket is for late pickup), then acks.
+async fn answer(nats: &Nats, id: &WorkerId, msg: &InvocationMessage, function: &str, outcome: &InvocationOutcome) {
+    let record =
+        ResultRecord { worker: id.clone(), function: function.to_owned(), outcome: outcome.clone(), completed_at: now_ms() };
+    let store = async {
+        if let Err(e) = nats.results().put(&msg.idempotency_key, &record).await {
+            tracing::warn!(worker = %id, error = %e, "could not store result");
         }
-    }
+    };
+    let reply = async {
+        if let Some(reply) = &msg.reply_to {
+            let (status, body) = outcome_status_and_body(outcome);
+            if let Err(e) = nats.reply(reply, status, body).await {
+                tracing::warn!(worker = %id, error = %e, "could not send reply");
+            }
+        }
+    };
+    tokio::join!(store, reply);
     if let Err(e) = msg.ack().await {
         tracing::warn!(worker = %id, error = %e, "could not ack invocation");
     }
@@ -488,7 +484,11 @@ async fn mailbox(
     drop(out_tx);
     let _ = events.await;
     rx.close();
-    // Anything queued behind is left unacked: it is redelivered to whoever owns the worker next.
+    // Whatever was queued behind goes back to JetStream at once (not after the ack wait),
+    // to be redelivered to whoever runs the worker next.
+    while let Ok(m) = rx.try_recv() {
+        let _ = m.nak(Duration::ZERO).await;
+    }
     let _ = done.send(id);
 }
 
@@ -571,6 +571,18 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             }
         };
         let req: InvocationRequest = call.request;
+        // RVN_INVOKE's max message size would refuse it; say so instead of "unavailable".
+        let max = nats.options().max_payload;
+        if req.body.len() > max {
+            if let Some(reply) = &call.reply {
+                let body = revenant_types::records::error_json(&ErrorBody::new(
+                    "payload-too-large",
+                    format!("invocation payload is {} bytes; the limit is {max} bytes", req.body.len()),
+                ));
+                let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
+            }
+            continue;
+        }
         if let Err(e) = nats.publish_invocation(&worker, &req).await {
             if let Some(reply) = &call.reply {
                 let body = revenant_types::records::error_json(&ErrorBody::new(

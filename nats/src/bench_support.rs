@@ -139,7 +139,7 @@ impl Floor {
                         }
                         None => break,
                     };
-                    let key = m.subject.rsplit('.').next().unwrap_or_default().to_owned();
+                    let key = m.subject.as_str().rsplit('.').next().unwrap_or_default().to_owned();
                     let tx = keys.entry(key.clone()).or_insert_with(|| {
                         let (tx, rx) = mpsc::unbounded_channel();
                         tokio::spawn(serve_key(self.clone(), key, rx, done_tx.clone()));

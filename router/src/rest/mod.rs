@@ -10,6 +10,7 @@ pub mod invocations;
 pub mod workers;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -32,7 +33,12 @@ pub fn routes() -> Router<AppState> {
     use workers as w;
     Router::new()
         .route("/components", get(c::list))
-        .route("/components/{component}", get(c::get).post(c::upload))
+        .route(
+            "/components/{component}",
+            get(c::get)
+                .post(c::upload)
+                .layer(DefaultBodyLimit::max(c::MAX_COMPONENT_BYTES)),
+        )
         .route("/components/{component}/versions/{version}", get(c::version))
         .route(
             "/components/{component}/versions/{version}/wasm",

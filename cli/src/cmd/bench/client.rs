@@ -57,7 +57,7 @@ impl Client {
         let routes = pending.clone();
         tokio::spawn(async move {
             while let Some(m) = sub.next().await {
-                let Some(id) = m.subject.rsplit('.').next().and_then(|t| t.parse::<u64>().ok()) else {
+                let Some(id) = m.subject.as_str().rsplit('.').next().and_then(|t| t.parse::<u64>().ok()) else {
                     continue;
                 };
                 let ok = m

@@ -153,7 +153,7 @@ async fn connect_with(opts: &NatsOptions, namespace: &str) -> anyhow::Result<Nat
 async fn start_server(
     store: &std::path::Path,
 ) -> anyhow::Result<(tokio::process::Child, String, Option<String>)> {
-    let binary = super::super::up::find_nats_server()?;
+    let binary = crate::cmd::up::find_nats_server()?;
     let version = std::process::Command::new(&binary)
         .arg("--version")
         .output()

@@ -120,7 +120,7 @@ pub async fn memory(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         .collect()
         .await;
     let created = started.elapsed();
-    let lost = results.iter().filter(|r| !matches!(r, Ok((1, _)))).count();
+    let lost = results.iter().filter(|res| !matches!(res, Ok((1, _)))).count();
     if lost > 0 {
         r.fail(S, format!("{lost} of {n} first invocations failed or returned the wrong value"));
     }

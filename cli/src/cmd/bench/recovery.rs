@@ -41,7 +41,7 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
             args: vec![],
             env: vec![],
         };
-        let worker = w.worker.to_string();
+        let worker = w.worker.as_str().to_owned();
         let all = std::iter::once(create)
             .chain((0..invocations as u64).flat_map(|k| synthetic_invocation(&add, &worker, k, at)));
         let (mut first, mut last_seq) = (1u64, 0u64);

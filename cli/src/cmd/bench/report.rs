@@ -112,8 +112,8 @@ impl Report {
             out.truncate(out.trim_end().len());
             out.push('\n');
         };
-        line(&mut out, &headers.map(String::from));
-        line(&mut out, &widths.map(|w| "-".repeat(w)));
+        line(&mut out, &headers.map(String::from)[..]);
+        line(&mut out, &widths.map(|w| "-".repeat(w))[..]);
         let mut last = String::new();
         for row in &cells {
             if !last.is_empty() && row[0] != last {
