@@ -150,10 +150,10 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
             _ => {}
         }
     }
-    if let Some(inv) = current {
-        if plan.failed.is_none() {
-            plan.invocations.push(inv);
-        }
+    if let Some(inv) = current
+        && plan.failed.is_none()
+    {
+        plan.invocations.push(inv);
     }
     plan
 }

@@ -5,16 +5,18 @@
 //! `<ns>.call.*.*` requests into invocations, and drops idle workers.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use futures::StreamExt;
 use revenant_nats::invocations::{InvocationMessage, InvocationRequest};
 use revenant_nats::{Lease, LeaseError, LeaseManager, Nats, headers};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::{ExecutorRecord, ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
+use revenant_types::records::{
+    ExecutorRecord, ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body,
+};
 use revenant_types::{ExecutorId, WorkerId};
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
@@ -76,7 +78,12 @@ pub async fn run(
 
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
-    tasks.spawn(shard_manager(id.clone(), env, Arc::new(AtomicU64::new(0)), stop_rx));
+    tasks.spawn(shard_manager(
+        id.clone(),
+        env,
+        Arc::new(AtomicU64::new(0)),
+        stop_rx,
+    ));
 
     shutdown.await;
     tracing::info!(executor = %id, "executor stopping");
@@ -95,13 +102,19 @@ struct HeldShard {
 /// Keeps this executor's share of the shards: renews held leases (a lost lease stops
 /// that shard at once), heartbeats in `RVN_EXECUTORS`, aims for ⌈shards / live
 /// executors⌉, hands surplus shards over gracefully and claims free or expired ones.
-async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, in_memory: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+async fn shard_manager(
+    id: ExecutorId,
+    env: Arc<WorkerEnv>,
+    in_memory: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
     let nats = env.nats.clone();
     let leases = nats.leases(id.clone(), env.opts.lease.clone());
     let shards = nats.options().shards;
     let started_at = now_ms();
     let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
-    let mut tick = tokio::time::interval(Duration::from_millis(env.opts.lease.renew_every_ms.max(10)));
+    let mut tick =
+        tokio::time::interval(Duration::from_millis(env.opts.lease.renew_every_ms.max(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
@@ -133,14 +146,23 @@ async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, in_memory: Arc<Atomi
         if let Err(e) = nats.executors().heartbeat(&record).await {
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
-        let live = match nats.executors().live(env.opts.lease.ttl_ms.saturating_mul(2)).await {
+        let live = match nats
+            .executors()
+            .live(env.opts.lease.ttl_ms.saturating_mul(2))
+            .await
+        {
             Ok(live) => live.len().max(1) as u32,
             Err(_) => 1,
         };
         let target = shards.div_ceil(live) as usize;
         // Hand surplus shards over: finish running invocations, then release the lease.
         if held.len() > target {
-            let surplus: Vec<u32> = held.keys().rev().take(held.len() - target).copied().collect();
+            let surplus: Vec<u32> = held
+                .keys()
+                .rev()
+                .take(held.len() - target)
+                .copied()
+                .collect();
             for shard in surplus {
                 if let Some(h) = held.remove(&shard) {
                     release_gracefully(&leases, &id, shard, h).await;
@@ -161,11 +183,20 @@ async fn shard_manager(id: ExecutorId, env: Arc<WorkerEnv>, in_memory: Arc<Atomi
                 Ok(lease) => {
                     let (tx, rx) = watch::channel(false);
                     let task = tokio::spawn(run_shard(shard, env.clone(), in_memory.clone(), rx));
-                    held.insert(shard, HeldShard { lease, stop: tx, task });
+                    held.insert(
+                        shard,
+                        HeldShard {
+                            lease,
+                            stop: tx,
+                            task,
+                        },
+                    );
                     claimed.push(shard);
                 }
                 Err(LeaseError::HeldBy { .. }) => {}
-                Err(e) => tracing::warn!(executor = %id, shard, error = %e, "could not claim shard"),
+                Err(e) => {
+                    tracing::warn!(executor = %id, shard, error = %e, "could not claim shard")
+                }
             }
         }
         if !claimed.is_empty() {
@@ -199,7 +230,12 @@ async fn release_gracefully(leases: &LeaseManager, id: &ExecutorId, shard: u32, 
 type Mailbox = mpsc::UnboundedSender<InvocationMessage>;
 
 /// Consumes one shard, dispatching to per-worker mailboxes.
-async fn run_shard(shard: u32, env: Arc<WorkerEnv>, in_memory: Arc<AtomicU64>, mut stop: watch::Receiver<bool>) {
+async fn run_shard(
+    shard: u32,
+    env: Arc<WorkerEnv>,
+    in_memory: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
     let nats = env.nats.clone();
     let mut messages = loop {
         match nats.shard_messages(shard, env.opts.max_in_flight).await {
@@ -281,9 +317,19 @@ async fn reject(nats: &Nats, msg: &InvocationMessage, error: ErrorBody) {
 
 /// Publishes the outcome to the caller and to `RVN_RESULTS` (concurrently: the oplog,
 /// already committed, is the truth; the bucket is for late pickup), then acks.
-async fn answer(nats: &Nats, id: &WorkerId, msg: &InvocationMessage, function: &str, outcome: &InvocationOutcome) {
-    let record =
-        ResultRecord { worker: id.clone(), function: function.to_owned(), outcome: outcome.clone(), completed_at: now_ms() };
+async fn answer(
+    nats: &Nats,
+    id: &WorkerId,
+    msg: &InvocationMessage,
+    function: &str,
+    outcome: &InvocationOutcome,
+) {
+    let record = ResultRecord {
+        worker: id.clone(),
+        function: function.to_owned(),
+        outcome: outcome.clone(),
+        completed_at: now_ms(),
+    };
     let store = async {
         if let Err(e) = nats.results().put(&msg.idempotency_key, &record).await {
             tracing::warn!(worker = %id, error = %e, "could not store result");
@@ -577,20 +623,21 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             if let Some(reply) = &call.reply {
                 let body = revenant_types::records::error_json(&ErrorBody::new(
                     "payload-too-large",
-                    format!("invocation payload is {} bytes; the limit is {max} bytes", req.body.len()),
+                    format!(
+                        "invocation payload is {} bytes; the limit is {max} bytes",
+                        req.body.len()
+                    ),
                 ));
                 let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
             }
             continue;
         }
-        if let Err(e) = nats.publish_invocation(&worker, &req).await {
-            if let Some(reply) = &call.reply {
-                let body = revenant_types::records::error_json(&ErrorBody::new(
-                    "unavailable",
-                    e.to_string(),
-                ));
-                let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
-            }
+        if let Err(e) = nats.publish_invocation(&worker, &req).await
+            && let Some(reply) = &call.reply
+        {
+            let body =
+                revenant_types::records::error_json(&ErrorBody::new("unavailable", e.to_string()));
+            let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
         }
     }
 }

@@ -255,10 +255,10 @@ impl Worker {
                 format!("worker {} is failed: {message}", self.id),
             )));
         }
-        if let Some((k, _)) = self.finish_tail().await? {
-            if k == key {
-                return Ok(self.completed[key].clone());
-            }
+        if let Some((k, _)) = self.finish_tail().await?
+            && k == key
+        {
+            return Ok(self.completed[key].clone());
         }
         self.journal.push(OplogEntry::InvocationStarted {
             at: now_ms(),

@@ -22,6 +22,9 @@ pub struct Nats {
     js: jetstream::Context,
     ns: Namespace,
     opts: NatsOptions,
+    /// Opened KV buckets by name: opening one costs a round trip (stream info).
+    buckets:
+        std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, jetstream::kv::Store>>>,
 }
 
 impl Nats {
@@ -62,7 +65,30 @@ impl Nats {
             js,
             ns,
             opts,
+            buckets: Default::default(),
         }
+    }
+
+    /// A KV bucket handle, opened once per connection.
+    pub(crate) async fn kv_bucket(&self, bucket: String) -> Result<jetstream::kv::Store> {
+        if let Some(kv) = self
+            .buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&bucket)
+        {
+            return Ok(kv.clone());
+        }
+        let kv = self
+            .js
+            .get_key_value(bucket.clone())
+            .await
+            .map_err(|e| Error::nats(format!("open bucket {bucket}"), e))?;
+        self.buckets
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(bucket, kv.clone());
+        Ok(kv)
     }
 
     /// The namespace every name is built in.

@@ -51,10 +51,7 @@ impl Nats {
     }
 
     async fn kv(&self, bucket: String) -> Result<kv::Store> {
-        self.jetstream()
-            .get_key_value(bucket.clone())
-            .await
-            .map_err(|e| Error::nats(format!("open bucket {bucket}"), e))
+        self.kv_bucket(bucket).await
     }
 }
 
@@ -251,10 +248,10 @@ impl WorkerStore {
         };
         let mut out = Vec::new();
         for key in keys {
-            if let Some(c) = component {
-                if !key.starts_with(&format!("{c}.")) {
-                    continue;
-                }
+            if let Some(c) = component
+                && !key.starts_with(&format!("{c}."))
+            {
+                continue;
             }
             if let Some((r, _)) = get_decoded::<WorkerRecord>(&kv, &key).await? {
                 out.push(r);
@@ -345,10 +342,9 @@ impl ExecutorStore {
         for key in keys {
             if let Some((r, _)) =
                 get_decoded::<revenant_types::records::ExecutorRecord>(&kv, &key).await?
+                && now.saturating_sub(r.heartbeat_at) <= max_age_ms
             {
-                if now.saturating_sub(r.heartbeat_at) <= max_age_ms {
-                    out.push(r);
-                }
+                out.push(r);
             }
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
