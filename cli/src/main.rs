@@ -63,6 +63,8 @@ enum Command {
     Worker(cmd::worker::WorkerCmd),
     /// Invoke a worker's exported function.
     Invoke(cmd::invoke::InvokeArgs),
+    /// Run the HTTP router (REST API, user-defined routes, console) against an existing NATS.
+    Router(cmd::router::RouterArgs),
     /// Benchmark Revenant against the JetStream floor (starts its own nats-server unless --nats is given).
     Bench(cmd::bench::BenchArgs),
     /// Show live executors, the shards they hold and their workers in memory.
@@ -85,6 +87,7 @@ async fn main() -> std::process::ExitCode {
         Command::Component(c) => cmd::component::run(cli.nats, c).await,
         Command::Worker(c) => cmd::worker::run(cli.nats, c).await,
         Command::Invoke(a) => cmd::invoke::run(cli.nats, a).await,
+        Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,
     };

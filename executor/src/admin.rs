@@ -143,10 +143,7 @@ impl WitShape {
 
 /// The parameters (name, shape) of export `full_name` (as in the component's
 /// `ExportedFunction::name`) of a component binary that was validated at upload.
-pub fn param_shapes(
-    bytes: &[u8],
-    full_name: &str,
-) -> Result<Vec<(String, WitShape)>, AdminError> {
+pub fn param_shapes(bytes: &[u8], full_name: &str) -> Result<Vec<(String, WitShape)>, AdminError> {
     let (resolve, world) = match wit_component::decode(bytes) {
         Ok(wit_component::DecodedWasm::Component(r, w)) => (r, w),
         Ok(_) => return Err(AdminError::Decode("not a component".into())),
@@ -199,11 +196,9 @@ fn shape(resolve: &Resolve, ty: &Type) -> WitShape {
                 ),
                 TypeDefKind::Option(t) => WitShape::Option(Box::new(shape(resolve, t))),
                 TypeDefKind::List(t) => WitShape::List(Box::new(shape(resolve, t))),
-                kind => WitShape::Other(
-                    def.name
-                        .clone()
-                        .unwrap_or_else(|| kind.as_str().to_owned()),
-                ),
+                kind => {
+                    WitShape::Other(def.name.clone().unwrap_or_else(|| kind.as_str().to_owned()))
+                }
             }
         }
     }

@@ -87,8 +87,12 @@ pub fn load_component(
         path: cache_dir.into(),
         source,
     })?;
-    // Write then rename, so a concurrent reader never sees half a file.
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    // Write then rename, so a concurrent reader never sees half a file. The temporary
+    // name is unique per call: two workers of one component loading at once in the same
+    // process must not share it (the second rename would fail with ENOENT).
+    static TMP_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = TMP_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp{}-{seq}", std::process::id()));
     std::fs::write(&tmp, serialized)
         .and_then(|()| std::fs::rename(&tmp, &path))
         .map_err(|source| EngineError::Cache {

@@ -101,7 +101,8 @@ struct HeldShard {
 
 /// Keeps this executor's share of the shards: renews held leases (a lost lease stops
 /// that shard at once), heartbeats in `RVN_EXECUTORS`, aims for ⌈shards / live
-/// executors⌉, hands surplus shards over gracefully and claims free or expired ones.
+/// executors⌉ (⌊…⌋ for all but the first `shards % live` by id, so shares differ by at
+/// most one), hands surplus shards over gracefully and claims free or expired ones.
 async fn shard_manager(
     id: ExecutorId,
     env: Arc<WorkerEnv>,
@@ -146,15 +147,15 @@ async fn shard_manager(
         if let Err(e) = nats.executors().heartbeat(&record).await {
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
-        let live = match nats
+        let live = nats
             .executors()
             .live(env.opts.lease.ttl_ms.saturating_mul(2))
             .await
-        {
-            Ok(live) => live.len().max(1) as u32,
-            Err(_) => 1,
-        };
-        let target = shards.div_ceil(live) as usize;
+            .unwrap_or_default();
+        // Within one of even: the first `shards % n` live executors (by id) take one more.
+        let n = live.len().max(1) as u32;
+        let rank = live.iter().position(|r| r.id == id).map_or(u32::MAX, |p| p as u32);
+        let target = (shards / n + u32::from(rank < shards % n)) as usize;
         // Hand surplus shards over: finish running invocations, then release the lease.
         if held.len() > target {
             let surplus: Vec<u32> = held

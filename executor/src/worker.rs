@@ -531,10 +531,11 @@ impl Worker {
             Err(e) => {
                 if let Some(d) = e.downcast_ref::<Divergence>() {
                     Err(CallError::Divergence(d.clone()))
-                } else if e.downcast_ref::<DeadlineExceeded>().is_some() {
-                    Err(CallError::Deadline(format!("{e}")))
+                } else if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
+                    Err(CallError::Deadline(d.to_string()))
                 } else {
-                    Err(CallError::Trap(format!("{e:?}")))
+                    // `{:#}`: the trap with its wasm backtrace, not the executor's own Rust backtrace.
+                    Err(CallError::Trap(format!("{e:#}")))
                 }
             }
         }

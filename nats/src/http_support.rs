@@ -139,9 +139,7 @@ impl Nats {
 
 impl ApiStore {
     async fn kv(&self) -> Result<kv::Store> {
-        self.nats
-            .bucket(self.nats.namespace().apis_bucket())
-            .await
+        self.nats.bucket(self.nats.namespace().apis_bucket()).await
     }
 
     /// Stores (creates or replaces) a definition. `name` must be a valid name

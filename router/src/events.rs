@@ -37,7 +37,9 @@ pub async fn events(
     let id = worker_id(&component, &worker)?;
     let events = state.nats().subscribe_events(&id).await?;
     // A first comment makes proxies and clients see the stream open at once.
-    let opened = futures::stream::once(async { Ok::<_, Infallible>(Event::default().comment("subscribed")) });
+    let opened = futures::stream::once(async {
+        Ok::<_, Infallible>(Event::default().comment("subscribed"))
+    });
     let stream = opened.chain(events.map(|p| Ok::<_, Infallible>(sse_event(&p))));
     Ok(Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))

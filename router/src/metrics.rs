@@ -62,9 +62,7 @@ impl Metrics {
                 s.count
             );
         }
-        out.push_str(
-            "# HELP revenant_router_request_duration_seconds HTTP request latency.\n",
-        );
+        out.push_str("# HELP revenant_router_request_duration_seconds HTTP request latency.\n");
         out.push_str("# TYPE revenant_router_request_duration_seconds histogram\n");
         for ((m, r, st), s) in map.iter() {
             let labels = format!("method=\"{m}\",route=\"{}\",status=\"{st}\"", escape(r));

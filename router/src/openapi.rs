@@ -15,14 +15,35 @@ use crate::rest::{apis, components, health, invocations, workers};
 /// The static part of the document.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Revenant router", description = "REST API of Revenant: durable WebAssembly workers on NATS JetStream. Errors are JSON `{kind, message}`."),
+    info(
+        title = "Revenant router",
+        description = "REST API of Revenant: durable WebAssembly workers on NATS JetStream. Errors are JSON `{kind, message}`."
+    ),
     paths(
-        components::list, components::get, components::upload, components::version, components::download,
-        workers::list, workers::list_of_component, workers::create, workers::get, workers::delete,
-        workers::interrupt, workers::resume, workers::oplog, crate::events::events,
-        invocations::invoke, invocations::enqueue, invocations::poll,
-        apis::list, apis::get, apis::deploy, apis::delete,
-        health::healthz, health::readyz, crate::metrics::render,
+        components::list,
+        components::get,
+        components::upload,
+        components::version,
+        components::download,
+        workers::list,
+        workers::list_of_component,
+        workers::create,
+        workers::get,
+        workers::delete,
+        workers::interrupt,
+        workers::resume,
+        workers::oplog,
+        crate::events::events,
+        invocations::invoke,
+        invocations::enqueue,
+        invocations::poll,
+        apis::list,
+        apis::get,
+        apis::deploy,
+        apis::delete,
+        health::healthz,
+        health::readyz,
+        crate::metrics::render,
     ),
     components(schemas(crate::rest::ErrorJson, workers::CreateWorker))
 )]
@@ -53,7 +74,10 @@ pub async fn document(State(state): State<AppState>) -> Json<utoipa::openapi::Op
                 "{} → worker {} of {}, function {}",
                 route.def.path, route.def.worker, route.def.component, route.function
             )))
-            .response("200", ResponseBuilder::new().description("The result").build())
+            .response(
+                "200",
+                ResponseBuilder::new().description("The result").build(),
+            )
             .build();
         paths = paths.path(route.def.path.clone(), PathItem::new(m, op));
     }

@@ -1,7 +1,8 @@
 //! `revenant up`: everything on one laptop. Starts nats-server (from `.tools/`,
 //! `NATS_SERVER` or PATH) with JetStream and its data under `.revenant/nats`,
 //! uploads the bundled examples (a new version only when a binary changed),
-//! runs an executor in-process and prints how to invoke the examples. Ctrl-C
+//! runs an executor and the HTTP router (with the shopping-cart routes)
+//! in-process and prints how to invoke the examples. Ctrl-C
 //! stops everything cleanly.
 
 use std::path::{Path, PathBuf};
@@ -22,9 +23,15 @@ pub struct UpArgs {
     /// Where nats-server keeps its data.
     #[arg(long, default_value = ".revenant/nats")]
     pub data_dir: PathBuf,
+    /// Address of the HTTP router.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
     #[command(flatten)]
     pub executor: ExecutorArgs,
 }
+
+/// The shopping-cart example's HTTP routes, deployed by `up`.
+const SHOPPING_CART_API: &str = include_str!("../../../examples/shopping-cart/api.yaml");
 
 pub(crate) fn find_nats_server() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
@@ -93,19 +100,43 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     }
 
     let url = nats_args.nats.clone();
+    let api_file = args.data_dir.join("shopping-cart-api.yaml");
+    std::fs::write(&api_file, SHOPPING_CART_API).with_context(|| format!("writing {}", api_file.display()))?;
+    let router_opts = revenant_router::RouterOptions {
+        listen: args.listen.clone(),
+        api_files: vec![api_file],
+        ..Default::default()
+    };
+    let (stop_router, router_stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = tokio::spawn(revenant_router::serve(router_opts, nats.clone(), async {
+        let _ = router_stopped.await;
+    }));
+    let http = format!("http://{}", args.listen);
     println!();
-    println!("Revenant is up: NATS at {url}, one executor, examples deployed.");
+    println!("Revenant is up: NATS at {url}, one executor, the router at {http}, examples deployed.");
     println!("Try (in another terminal):");
     println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add 5");
     println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add-random");
     println!("  cargo run -q -p revenant-cli -- invoke json-sum/j1 sum '\"[1, 2, 3]\"'");
     println!("  cargo run -q -p revenant-cli -- worker oplog counter/c1");
+    println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
+    println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
+    println!("  curl -N {http}/v1/components/counter/workers/c1/events");
+    println!("  curl -X POST {http}/alice/add-item -d '{{\"product-id\": \"p1\", \"name\": \"Mug\", \"price\": 9.5, \"quantity\": 2}}'");
+    println!("  curl {http}/alice/cart");
     println!("or from any NATS client:");
     println!("  nats request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
     println!("Ctrl-C stops everything.");
     println!();
 
-    revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await?;
+    let executor = revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await;
+    let _ = stop_router.send(());
+    match router.await {
+        Ok(Err(e)) => eprintln!("router: {e}"),
+        Err(e) => eprintln!("router task: {e}"),
+        Ok(Ok(())) => {}
+    }
+    executor?;
     eprintln!("executor stopped; stopping nats-server");
     child.kill().await.ok();
     Ok(())

@@ -248,9 +248,7 @@ pub fn compile(
             }
         }
         Some(_) => {
-            return Err(
-                "args: expected an object keyed by parameter name or an array".into(),
-            );
+            return Err("args: expected an object keyed by parameter name or an array".into());
         }
     }
     for (which, case) in [("ok", &def.response.ok), ("error", &def.response.error)] {

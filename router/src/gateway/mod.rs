@@ -10,6 +10,8 @@
 pub mod definition;
 pub mod serve;
 pub mod template;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::Path;

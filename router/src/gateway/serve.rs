@@ -22,14 +22,17 @@ use crate::error::ApiError;
 use crate::invoke::{self, Call, CallOutcome};
 use crate::rest::invocations::{IDEMPOTENCY_KEY, json_body, key_and_trace, respond};
 
+/// Captured path parameters, in path order.
+pub type Captures = Vec<(String, String)>;
+
 /// The best route for `method` and `path` with its captures: most literal segments wins.
 pub fn find(
     routes: &[(String, CompiledRoute)],
     method: &str,
     path: &str,
-) -> Result<(CompiledRoute, Vec<(String, String)>), ApiError> {
+) -> Result<(CompiledRoute, Captures), ApiError> {
     let mut path_matched = false;
-    let mut best: Option<(usize, &CompiledRoute, Vec<(String, String)>)> = None;
+    let mut best: Option<(usize, &CompiledRoute, Captures)> = None;
     for (_, route) in routes {
         let Some(captures) = match_path(&route.segments, path) else {
             continue;
@@ -56,7 +59,9 @@ pub fn find(
         )),
         None => Err(ApiError::not_found(
             "no-route",
-            format!("no route matches {method} {path}; the REST API is under /v1 (see /openapi.json), user-defined routes under GET /v1/apis"),
+            format!(
+                "no route matches {method} {path}; the REST API is under /v1 (see /openapi.json), user-defined routes under GET /v1/apis"
+            ),
         )),
     }
 }
@@ -157,7 +162,8 @@ pub fn render(route: &CompiledRoute, outcome: CallOutcome, mut data: Data, key: 
         .and_then(|s| StatusCode::from_u16(s).ok())
         .unwrap_or(status);
     let body = match case.as_ref().and_then(|c| c.body.as_ref()) {
-        Some(t) => eval(t, None, &data).unwrap_or_else(|e| json!({ "kind": "response-template", "message": e })),
+        Some(t) => eval(t, None, &data)
+            .unwrap_or_else(|e| json!({ "kind": "response-template", "message": e })),
         None => default_body,
     };
     let mut response = (status, Json(body)).into_response();

@@ -60,9 +60,11 @@ impl Ref {
             "result" => Ref::Result(fields()),
             "error" => Ref::Error(fields()),
             name if rest.is_empty() && !name.is_empty() => Ref::Path(name.to_owned()),
-            _ => return Err(format!(
-                "`{{{s}}}` is not a reference; use a path parameter name, path.<name>, query.<name>, header.<name>, body[.<field>…], result[.<field>…] or error[.<field>…]"
-            )),
+            _ => {
+                return Err(format!(
+                    "`{{{s}}}` is not a reference; use a path parameter name, path.<name>, query.<name>, header.<name>, body[.<field>…], result[.<field>…] or error[.<field>…]"
+                ));
+            }
         })
     }
 
@@ -362,9 +364,7 @@ pub fn check_ref(r: &str, path_params: &[String], in_response: bool) -> Result<R
         ));
     }
     if parsed.is_response_only() && !in_response {
-        return Err(format!(
-            "`{{{r}}}` is only available in responses"
-        ));
+        return Err(format!("`{{{r}}}` is only available in responses"));
     }
     Ok(parsed)
 }

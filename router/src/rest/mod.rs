@@ -39,7 +39,10 @@ pub fn routes() -> Router<AppState> {
                 .post(c::upload)
                 .layer(DefaultBodyLimit::max(c::MAX_COMPONENT_BYTES)),
         )
-        .route("/components/{component}/versions/{version}", get(c::version))
+        .route(
+            "/components/{component}/versions/{version}",
+            get(c::version),
+        )
         .route(
             "/components/{component}/versions/{version}/wasm",
             get(c::download),
@@ -61,7 +64,10 @@ pub fn routes() -> Router<AppState> {
             "/components/{component}/workers/{worker}/resume",
             post(w::resume),
         )
-        .route("/components/{component}/workers/{worker}/oplog", get(w::oplog))
+        .route(
+            "/components/{component}/workers/{worker}/oplog",
+            get(w::oplog),
+        )
         .route(
             "/components/{component}/workers/{worker}/events",
             get(crate::events::events),

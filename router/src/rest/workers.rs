@@ -79,11 +79,7 @@ pub fn page(
 }
 
 async fn listing(state: &AppState, q: ListQuery) -> Result<Response, ApiError> {
-    let component = q
-        .component
-        .as_deref()
-        .map(ComponentName::new)
-        .transpose()?;
+    let component = q.component.as_deref().map(ComponentName::new).transpose()?;
     let status = q
         .status
         .as_deref()
@@ -182,7 +178,9 @@ fn not_supported(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
         "not-implemented",
-        format!("{what} is not supported yet: executors do not accept control messages; it will be added with worker interruption"),
+        format!(
+            "{what} is not supported yet: executors do not accept control messages; it will be added with worker interruption"
+        ),
     )
 }
 

@@ -8,13 +8,14 @@
 use std::time::Duration;
 
 use revenant_executor::ExecutorOptions;
+use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::async_nats::jetstream::message::StreamMessage;
 use revenant_nats::{Nats, headers};
-use revenant_tests::revenant::{TestExecutor, connect, deploy, test_options};
+use revenant_tests::revenant::{Answer, TestExecutor, connect, deploy, test_options};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::config::NatsOptions;
 use revenant_types::oplog::OplogEntry;
-use revenant_types::records::WorkerRecord;
+use revenant_types::records::{WorkerRecord, outcome_status_and_body};
 use revenant_types::{OplogIndex, WorkerId};
 
 /// Generous: two cores shared with other builds.
@@ -192,4 +193,77 @@ pub fn message(e: &serde_json::Value) -> &str {
     e["message"]
         .as_str()
         .unwrap_or_else(|| panic!("not an error object: {e}"))
+}
+
+/// An invocation published the way a client that honours the contract must:
+/// JetStream publish with `Nats-Msg-Id` and a reply inbox; when JetStream
+/// reports the publish as a duplicate (it stored nothing, so nobody will ever
+/// answer that inbox), the result is picked up from `RVN_RESULTS` instead.
+/// Returns whether the publish was a duplicate, and the answer.
+pub async fn invoke_once(
+    nats: &Nats,
+    w: &str,
+    function: &str,
+    args: serde_json::Value,
+    key: &str,
+) -> (bool, Answer) {
+    use futures::StreamExt;
+    let id = worker(w);
+    let inbox = nats.client().new_inbox();
+    let mut sub = nats
+        .client()
+        .subscribe(inbox.clone())
+        .await
+        .expect("subscribe inbox");
+    let mut h = HeaderMap::new();
+    h.insert(headers::FUNCTION, function);
+    h.insert(headers::MSG_ID, key);
+    h.insert(headers::REPLY_TO, inbox.as_str());
+    let ack = nats
+        .jetstream()
+        .publish_with_headers(
+            nats.namespace().invoke_subject(&id),
+            h,
+            args.to_string().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored or deduplicated");
+    if !ack.duplicate {
+        let msg = tokio::time::timeout(TIMEOUT, sub.next())
+            .await
+            .expect("an answer")
+            .expect("inbox");
+        let status = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::STATUS))
+            .map(|v| v.as_str().to_owned());
+        let body: serde_json::Value = serde_json::from_slice(&msg.payload).expect("JSON answer");
+        return (
+            false,
+            if status.as_deref() == Some(headers::STATUS_OK) {
+                Ok(body)
+            } else {
+                Err(body)
+            },
+        );
+    }
+    let record = wait_until(
+        &format!("the result of {key} in RVN_RESULTS"),
+        TIMEOUT,
+        || async { nats.results().get(key).await.ok().flatten() },
+    )
+    .await;
+    let (status, body) = outcome_status_and_body(&record.outcome);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON result");
+    (
+        true,
+        if status == headers::STATUS_OK {
+            Ok(body)
+        } else {
+            Err(body)
+        },
+    )
 }

@@ -2,11 +2,12 @@
 //! executor` processes, each in a namespace of its own on the same server (so
 //! the in-process executor does not hold their shards).
 //!
-//! Failover: two executors; the first owns every shard, the second waits. Per
+//! Failover: two executors sharing the shards. Per
 //! run: invoke a new worker, SIGKILL the executor whose lease holds its shard,
 //! time until the next invocation of that worker is answered (and check the
-//! worker kept its state), then start a fresh standby. Done with short lease
-//! settings and with the defaults.
+//! worker kept its state), then start a fresh executor and wait until the
+//! shards are balanced again. Done with short lease settings and with the
+//! defaults of `revenant executor`.
 //!
 //! Memory: one executor with a short idle timeout; VmRSS at rest, with N live
 //! workers, and after all N were suspended.
@@ -15,11 +16,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use futures::StreamExt;
+use revenant_nats::LeaseManager;
 use revenant_types::ExecutorId;
 use revenant_types::config::LeaseOptions;
 use revenant_types::records::WorkerStatus;
 
 use super::BenchArgs;
+use crate::cmd::executor::ExecutorArgs;
 use super::client::Client;
 use super::env::{ChildExecutor, Env, counter, deploy_counter};
 use super::report::{Report, median, ms};
@@ -28,17 +31,22 @@ const START: Duration = Duration::from_secs(60);
 
 pub async fn failover(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
     const S: &str = "failover";
+    let defaults = default_lease();
     let variants = [
-        ("short lease", "short", a.short_lease_ttl_ms, a.short_lease_renew_ms),
-        ("default lease", "default", 3_000, 1_000),
+        ("short lease", "short", Some((a.short_lease_ttl_ms, a.short_lease_renew_ms))),
+        ("default lease", "default", None),
     ];
-    for (label, tag, ttl, renew) in variants {
+    for (label, tag, flags) in variants {
+        let (ttl, renew) = flags.unwrap_or(defaults);
         let ns = format!("{}-fo-{tag}", env.namespace);
         let nats = env.connect(&ns).await?;
         deploy_counter(&nats).await?;
         let client = Client::new(nats.clone()).await?;
         let leases = nats.leases(ExecutorId::new("bench-observer")?, LeaseOptions::default());
-        let extra = ["--lease-ttl-ms".to_owned(), ttl.to_string(), "--lease-renew-ms".into(), renew.to_string()];
+        let extra: Vec<String> = match flags {
+            Some((ttl, renew)) => vec!["--lease-ttl-ms".into(), ttl.to_string(), "--lease-renew-ms".into(), renew.to_string()],
+            None => vec![],
+        };
         let mut spawned = 0;
         let mut spawn = || {
             spawned += 1;
@@ -48,6 +56,7 @@ pub async fn failover(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Resul
         live[0].wait_started(START).await?;
         live.push(spawn()?);
         live[1].wait_started(START).await?;
+        wait_balanced(&leases, nats.options().shards, &live).await?;
         eprintln!("failover ({label}: ttl {ttl} ms, renew {renew} ms): {} runs", a.failover_runs);
         let mut samples = Vec::new();
         for run in 0..a.failover_runs.max(1) {
@@ -74,8 +83,7 @@ pub async fn failover(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Resul
             let mut standby = spawn()?;
             standby.wait_started(START).await?;
             live.push(standby);
-            // Let the standby finish its first claim round (it gets nothing while the owner lives).
-            tokio::time::sleep(Duration::from_millis(renew * 2)).await;
+            wait_balanced(&leases, nats.options().shards, &live).await?;
         }
         for c in &mut live {
             let _ = c.kill().await;
@@ -87,7 +95,7 @@ pub async fn failover(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Resul
             ms(*samples.iter().min().expect("runs")),
             ms(*samples.iter().max().expect("runs"))
         ));
-        if tag == "default" {
+        if flags.is_none() {
             row.target("≤ 1000 ms", p50 <= 1000.0);
         }
     }
@@ -147,6 +155,47 @@ pub async fn memory(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         "RSS after suspension includes heap the allocator keeps after freeing; live workers cost what their wasm memory and store touch",
     );
     Ok(())
+}
+
+/// The lease TTL and renewal interval `revenant executor` uses without flags.
+fn default_lease() -> (u64, u64) {
+    #[derive(clap::Parser)]
+    struct Defaults {
+        #[command(flatten)]
+        executor: ExecutorArgs,
+    }
+    let d = <Defaults as clap::Parser>::parse_from(["executor"]).executor;
+    (d.lease_ttl_ms, d.lease_renew_ms)
+}
+
+/// Waits until every shard is held, unexpired, by one of `live`, each holding its
+/// share (⌊shards / live⌋ at least): the cluster is at rest before the next kill.
+async fn wait_balanced(leases: &LeaseManager, shards: u32, live: &[ChildExecutor]) -> anyhow::Result<()> {
+    let deadline = Instant::now() + START;
+    let fair = shards as usize / live.len().max(1);
+    loop {
+        let now = revenant_nats::lease::now_ms();
+        let mut held = vec![0usize; live.len()];
+        let mut orphaned = 0;
+        for shard in 0..shards {
+            match leases.holder(shard).await? {
+                Some((rec, _)) if rec.expires_at > now => {
+                    match live.iter().position(|c| c.id == rec.owner.as_str()) {
+                        Some(i) => held[i] += 1,
+                        None => orphaned += 1,
+                    }
+                }
+                _ => orphaned += 1,
+            }
+        }
+        if orphaned == 0 && held.iter().all(|&h| h >= fair) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("shards did not settle within {START:?}: {held:?} held, {orphaned} unheld or held by the dead");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Waits until the worker record says `Suspended` (the executor writes it when it drops an idle worker).

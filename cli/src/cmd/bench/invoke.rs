@@ -16,8 +16,11 @@ use super::env::{Env, counter};
 use super::floor;
 use super::report::{Report, median, ms, percentile, ratio};
 
+pub const LATENCY: &str = "latency";
+pub const THROUGHPUT: &str = "throughput";
+
 pub async fn latency(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
-    const S: &str = "latency";
+    const S: &str = LATENCY;
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     let w = counter("lat");
     eprintln!("latency: {} sequential invocations of add on {w}", a.latency_calls);
@@ -48,7 +51,7 @@ pub async fn latency(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
 }
 
 pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
-    const S: &str = "throughput";
+    const S: &str = THROUGHPUT;
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     let n_workers = a.workers.max(1);
     let workers: Vec<_> = (0..n_workers).map(|i| counter(&format!("tp-{i}"))).collect();

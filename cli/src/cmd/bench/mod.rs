@@ -8,13 +8,14 @@
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`]) and [`report`] (table, JSON, statistics).
+//! [`recovery`], [`failover`], [`http`]) and [`report`] (table, JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
 mod client;
 mod env;
 mod failover;
 mod floor;
+mod http;
 mod invoke;
 mod recovery;
 mod report;
@@ -89,6 +90,12 @@ pub struct BenchArgs {
     /// Memory: workers created and then suspended.
     #[arg(long, default_value_t = 10_000)]
     pub memory_workers: usize,
+    /// HTTP: invocations in the throughput run through the router.
+    #[arg(long, default_value_t = 20_000)]
+    pub http_invocations: usize,
+    /// HTTP: requests in flight (each is a connection).
+    #[arg(long, default_value_t = 256)]
+    pub http_in_flight: usize,
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -104,7 +111,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     machine(&env, &mut report);
 
     use Section::*;
-    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery];
+    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery, Http];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
         eprintln!("warming up the executor (compiles the counter component)");
@@ -126,13 +133,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Recovery => recovery::replay(&env, &args, r).await,
             Failover => failover::failover(&env, &args, r).await,
             Memory => failover::memory(&env, &args, r).await,
-            Http => {
-                r.note(
-                    "http",
-                    "skipped: the router is not built yet (no `revenant router`); rerun with --only http when it is",
-                );
-                Ok(())
-            }
+            Http => http::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();

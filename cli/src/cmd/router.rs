@@ -1,0 +1,42 @@
+//! `revenant router --nats <url> --listen <addr> [--api-file routes.yaml]…`:
+//! runs the HTTP router against an existing NATS until Ctrl-C.
+
+use std::path::PathBuf;
+
+use revenant_router::RouterOptions;
+
+use crate::NatsArgs;
+
+#[derive(clap::Args, Clone)]
+pub struct RouterArgs {
+    /// Address to listen on.
+    #[arg(long, env = "REVENANT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// API definition file (YAML or JSON) to deploy at start; repeatable.
+    #[arg(long = "api-file")]
+    pub api_files: Vec<PathBuf>,
+    /// How long an invoke-and-await request waits before answering 202, ms.
+    #[arg(long, env = "REVENANT_INVOKE_TIMEOUT_MS", default_value_t = 30_000)]
+    pub invoke_timeout_ms: u64,
+}
+
+impl RouterArgs {
+    pub fn options(&self) -> RouterOptions {
+        RouterOptions {
+            listen: self.listen.clone(),
+            api_files: self.api_files.clone(),
+            invoke_timeout_ms: self.invoke_timeout_ms,
+            ..RouterOptions::default()
+        }
+    }
+}
+
+pub async fn run(nats_args: NatsArgs, args: RouterArgs) -> anyhow::Result<()> {
+    let nats = super::connect(&nats_args).await?;
+    eprintln!(
+        "router listening on http://{} (NATS {})",
+        args.listen, nats_args.nats
+    );
+    revenant_router::serve(args.options(), nats, super::shutdown_signal()).await?;
+    Ok(())
+}
