@@ -46,13 +46,13 @@ fn remote_ports(pid: i32) -> HashSet<u16> {
             .skip(1)
         {
             let cols: Vec<&str> = line.split_whitespace().collect();
-            if cols.len() > 9 && inodes.contains(cols[9]) {
-                if let Some(port) = cols[2]
+            if cols.len() > 9
+                && inodes.contains(cols[9])
+                && let Some(port) = cols[2]
                     .rsplit_once(':')
                     .and_then(|(_, p)| u16::from_str_radix(p, 16).ok())
-                {
-                    ports.insert(port);
-                }
+            {
+                ports.insert(port);
             }
         }
     }

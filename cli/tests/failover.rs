@@ -28,7 +28,7 @@ async fn survivor_takes_over_a_sigkilled_owner_mid_stream() {
     let worker = WorkerId::parse_path("counter/w1").expect("worker");
 
     let t0 = Instant::now();
-    let mut execs = vec![
+    let mut execs = [
         Executor::spawn(&server.url(), &[], "fo-a", dir.path(), &[]),
         Executor::spawn(&server.url(), &[], "fo-b", dir.path(), &[]),
     ];

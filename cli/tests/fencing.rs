@@ -32,6 +32,8 @@ const LEASE: [&str; 4] = ["--lease-ttl-ms", "800", "--lease-renew-ms", "200"];
 
 /// Writer (reply-subject prefix), payload and arrival time of every append attempt.
 type Attempts = Arc<Mutex<Vec<(String, Bytes, Instant)>>>;
+/// Samples of the worker's shard holder.
+type Holders = Arc<Mutex<Vec<(Instant, Option<String>)>>>;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_resumed_stale_owner_cannot_append() {
@@ -83,7 +85,7 @@ async fn a_resumed_stale_owner_cannot_append() {
         }
     });
     // Sample the shard's holder every 25 ms.
-    let holders: Arc<Mutex<Vec<(Instant, Option<String>)>>> = Arc::default();
+    let holders: Holders = Arc::default();
     let (h, n2, w2) = (holders.clone(), nats.clone(), worker.clone());
     let sampler = tokio::spawn(async move {
         loop {

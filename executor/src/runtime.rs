@@ -486,6 +486,13 @@ async fn mailbox(
             .await;
             continue;
         }
+        if let Some(message) = w.failed() {
+            // A failed worker answers every invocation with its error (not a dead letter:
+            // the input is fine, the worker is not).
+            let outcome = InvocationOutcome::Err(ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}")));
+            answer(&nats, &id, &msg, msg.function.as_deref().unwrap_or_default(), &outcome).await;
+            continue;
+        }
         let prepared = prepare(w, &msg);
         let (function, args_json) = match prepared {
             Ok(p) => p,
@@ -633,12 +640,43 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             }
             continue;
         }
-        if let Err(e) = nats.publish_invocation(&worker, &req).await
-            && let Some(reply) = &call.reply
-        {
-            let body =
-                revenant_types::records::error_json(&ErrorBody::new("unavailable", e.to_string()));
-            let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
+        match nats.publish_invocation(&worker, &req).await {
+            // A duplicate within JetStream's dedup window is not stored, so no executor answers
+            // this request: answer it from `RVN_RESULTS` once the original completes.
+            Ok(p) if p.duplicate => {
+                if let (Some(reply), Some(key)) = (call.reply, req.idempotency_key) {
+                    tokio::spawn(answer_duplicate(nats.clone(), reply, key));
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                if let Some(reply) = &call.reply {
+                    let body = revenant_types::records::error_json(&ErrorBody::new("unavailable", e.to_string()));
+                    let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
+                }
+            }
         }
     }
+}
+
+/// How long a duplicate call waits for the original's result.
+const DUPLICATE_WAIT: Duration = Duration::from_secs(120);
+
+/// Replies to a duplicate call with the result stored for its key.
+async fn answer_duplicate(nats: Nats, reply: String, key: String) {
+    let outcome = match nats.watch_result(&key).await {
+        Ok(results) => {
+            let mut results = Box::pin(results);
+            match tokio::time::timeout(DUPLICATE_WAIT, results.next()).await {
+                Ok(Some(r)) => r.outcome,
+                _ => InvocationOutcome::Err(ErrorBody::new(
+                    "timeout",
+                    format!("the invocation with idempotency key {key} is a duplicate and its result did not arrive within {DUPLICATE_WAIT:?}"),
+                )),
+            }
+        }
+        Err(e) => InvocationOutcome::Err(ErrorBody::new("unavailable", e.to_string())),
+    };
+    let (status, body) = outcome_status_and_body(&outcome);
+    let _ = nats.reply(&reply, status, body).await;
 }

@@ -296,6 +296,7 @@ impl Worker {
                     let message = d.to_string();
                     self.push_error(&message, attempt, true);
                     self.failed = Some(message.clone());
+                    self.live = None;
                     (
                         InvocationOutcome::Err(ErrorBody::new("divergence", message)),
                         false,
@@ -327,6 +328,7 @@ impl Worker {
                     self.push_error(&message, attempt, true);
                     let message = format!("trapped {attempt} time(s), giving up: {message}");
                     self.failed = Some(message.clone());
+                    self.live = None;
                     (
                         InvocationOutcome::Err(ErrorBody::new("trap", message)),
                         false,

@@ -83,7 +83,13 @@ impl Floor {
 
     /// Publishes one request for `key` (a NATS token) with idempotency key `msg_id`
     /// and waits for JetStream's ack, as `Nats::publish_invocation` does.
-    pub async fn publish(&self, key: &str, msg_id: &str, reply_to: &str, body: Bytes) -> Result<u64> {
+    pub async fn publish(
+        &self,
+        key: &str,
+        msg_id: &str,
+        reply_to: &str,
+        body: Bytes,
+    ) -> Result<u64> {
         let mut h = HeaderMap::new();
         h.insert(headers::FUNCTION, "floor");
         h.insert(headers::MSG_ID, msg_id);
@@ -102,7 +108,11 @@ impl Floor {
 
     /// Serves requests until `stop` turns true; `max_in_flight` bounds unacked requests.
     /// Returns how many requests were answered.
-    pub async fn serve(&self, max_in_flight: usize, mut stop: watch::Receiver<bool>) -> Result<u64> {
+    pub async fn serve(
+        &self,
+        max_in_flight: usize,
+        mut stop: watch::Receiver<bool>,
+    ) -> Result<u64> {
         let stream = self
             .nats
             .jetstream()
@@ -159,7 +169,13 @@ impl Floor {
     /// Deletes both streams (absent ones are fine).
     pub async fn remove(&self) -> Result<()> {
         for name in [self.in_stream(), self.log_stream()] {
-            if self.nats.jetstream().get_stream_no_info(&name).await.is_ok() {
+            if self
+                .nats
+                .jetstream()
+                .get_stream_no_info(&name)
+                .await
+                .is_ok()
+            {
                 // A missing stream is the goal, so a failed delete of one is not an error.
                 let _ = self.nats.jetstream().delete_stream(&name).await;
             }
@@ -211,7 +227,12 @@ async fn serve_key(
             h.insert(headers::STATUS, headers::STATUS_OK);
             h.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
             let body = Bytes::from(count.to_string());
-            if let Err(e) = floor.nats.client().publish_with_headers(reply, h, body).await {
+            if let Err(e) = floor
+                .nats
+                .client()
+                .publish_with_headers(reply, h, body)
+                .await
+            {
                 tracing::warn!(key, error = %e, "floor reply failed");
             }
         }

@@ -55,6 +55,15 @@ impl InvocationRequest {
     }
 }
 
+/// JetStream's answer to an invocation publish.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Published {
+    /// The stream sequence (of the original message, for a duplicate).
+    pub sequence: u64,
+    /// A message with the same idempotency key is already in the stream: this one was not stored.
+    pub duplicate: bool,
+}
+
 /// One invocation message taken from a shard.
 #[derive(Debug)]
 pub struct InvocationMessage {
@@ -159,20 +168,21 @@ pub struct CallRequest {
 }
 
 impl Nats {
-    /// Publishes an invocation to `<ns>.invoke.<component>.<worker>`; returns its stream sequence.
-    pub async fn publish_invocation(&self, w: &WorkerId, req: &InvocationRequest) -> Result<u64> {
+    /// Publishes an invocation to `<ns>.invoke.<component>.<worker>`.
+    ///
+    /// When JetStream reports a duplicate (same `Nats-Msg-Id` within the dedup
+    /// window) nothing was stored and no executor will answer this publish's
+    /// `Rvn-Reply-To`: the result arrives in `RVN_RESULTS` under the key
+    /// ([`Nats::watch_result`]), which is what every caller must wait on then.
+    pub async fn publish_invocation(&self, w: &WorkerId, req: &InvocationRequest) -> Result<Published> {
         let ack = self
             .jetstream()
-            .publish_with_headers(
-                self.namespace().invoke_subject(w),
-                req.headers(),
-                req.body.clone(),
-            )
+            .publish_with_headers(self.namespace().invoke_subject(w), req.headers(), req.body.clone())
             .await
             .map_err(|e| Error::nats("publish invocation", e))?
             .await
             .map_err(|e| Error::nats("publish invocation", e))?;
-        Ok(ack.sequence)
+        Ok(Published { sequence: ack.sequence, duplicate: ack.duplicate })
     }
 
     /// Takes over a shard's consumer (see the module docs) and returns its messages.

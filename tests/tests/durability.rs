@@ -7,10 +7,10 @@
 //! `revenant:api` gives the worker its id and idempotency keys that replay
 //! reproduces.
 //!
-//! Within JetStream's dedup window a duplicate is not stored, so nobody
-//! answers its reply subject: clients pick the result up from `RVN_RESULTS`
-//! ([`common::invoke_once`]). `every_duplicate_is_answered_on_its_own_reply_subject`
-//! fails until that is handled for plain publishers and `call` requesters.
+//! Within JetStream's dedup window a duplicate is not stored, so no executor
+//! answers its `Rvn-Reply-To`: the publish ack says `duplicate` and the caller
+//! takes the result from `RVN_RESULTS` (the harness's `invoke`, the CLI and the
+//! router do; `call` requesters are answered by the call bridge).
 
 mod common;
 

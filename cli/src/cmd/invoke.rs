@@ -54,14 +54,37 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         body: body.into(),
         trace: Default::default(),
     };
-    let seq = nats.publish_invocation(&id, &req).await?;
+    let published = nats.publish_invocation(&id, &req).await?;
     let Some(replies) = replies.as_mut() else {
-        println!("enqueued {id} {} (idempotency key {key}, stream sequence {seq})", args.function);
+        println!(
+            "enqueued {id} {} (idempotency key {key}, stream sequence {}{})",
+            args.function,
+            published.sequence,
+            if published.duplicate { ", a duplicate of an earlier invocation" } else { "" }
+        );
         return Ok(());
     };
-    let reply = tokio::time::timeout(Duration::from_secs(args.timeout), replies.next())
+    let timeout = Duration::from_secs(args.timeout);
+    let no_result = || format!("no result within {}s (idempotency key {key}); is an executor running?", args.timeout);
+    if published.duplicate {
+        // Not stored again, so nobody answers our inbox: the original's result lands in RVN_RESULTS.
+        let results = nats.watch_result(&key).await?;
+        let mut results = Box::pin(results);
+        let record = tokio::time::timeout(timeout, results.next())
+            .await
+            .with_context(no_result)?
+            .context("result watch closed")?;
+        let (status, body) = record.status_and_body();
+        return if status == headers::STATUS_OK {
+            println!("{body}");
+            Ok(())
+        } else {
+            bail!("{body}")
+        };
+    }
+    let reply = tokio::time::timeout(timeout, replies.next())
         .await
-        .with_context(|| format!("no result within {}s (idempotency key {key}); is an executor running?", args.timeout))?
+        .with_context(no_result)?
         .context("reply subscription closed")?;
     let status = reply.headers.as_ref().and_then(|h| h.get(headers::STATUS)).map(|v| v.as_str().to_owned());
     let body = String::from_utf8_lossy(&reply.payload).into_owned();

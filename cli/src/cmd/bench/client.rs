@@ -57,7 +57,13 @@ impl Client {
         let routes = pending.clone();
         tokio::spawn(async move {
             while let Some(m) = sub.next().await {
-                let Some(id) = m.subject.as_str().rsplit('.').next().and_then(|t| t.parse::<u64>().ok()) else {
+                let Some(id) = m
+                    .subject
+                    .as_str()
+                    .rsplit('.')
+                    .next()
+                    .and_then(|t| t.parse::<u64>().ok())
+                else {
                     continue;
                 };
                 let ok = m
@@ -93,11 +99,19 @@ impl Client {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id, tx);
-        (format!("{}.{id}", self.inbox), format!("bench-{}-{id}", self.run), rx)
+        (
+            format!("{}.{id}", self.inbox),
+            format!("bench-{}-{id}", self.run),
+            rx,
+        )
     }
 
     /// Waits for a reply; a timeout is an error that says what was lost.
-    pub async fn wait(rx: oneshot::Receiver<Reply>, timeout: Duration, what: &str) -> anyhow::Result<Reply> {
+    pub async fn wait(
+        rx: oneshot::Receiver<Reply>,
+        timeout: Duration,
+        what: &str,
+    ) -> anyhow::Result<Reply> {
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(_)) => bail!("{what}: reply channel closed"),
@@ -141,6 +155,9 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<(u64, Duration)> {
         let (reply, took) = self.invoke(w, function, args_json, timeout).await?;
-        Ok((reply.u64().with_context(|| format!("{function} on {w}"))?, took))
+        Ok((
+            reply.u64().with_context(|| format!("{function} on {w}"))?,
+            took,
+        ))
     }
 }

@@ -40,11 +40,16 @@ impl Env {
     /// Starts a nats-server unless `given` (then uses `args.nats` with a fresh namespace),
     /// connects the client and deploys the counter.
     pub async fn start(args: &NatsArgs, given: bool) -> anyhow::Result<Env> {
-        let dir = tempfile::Builder::new().prefix("revenant-bench-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("revenant-bench-")
+            .tempdir()?;
         let mut opts = args.options();
         let (server, server_version) = if given {
             opts.namespace = format!("bench{}", &uuid::Uuid::new_v4().simple().to_string()[..6]);
-            eprintln!("using NATS at {} with namespace {}", opts.url, opts.namespace);
+            eprintln!(
+                "using NATS at {} with namespace {}",
+                opts.url, opts.namespace
+            );
             (None, None)
         } else {
             let (child, url, version) = start_server(&dir.path().join("nats")).await?;
@@ -160,7 +165,9 @@ async fn start_server(
         .ok()
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     std::fs::create_dir_all(store)?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let log = std::fs::File::create(store.with_extension("log"))?;
     let mut child = tokio::process::Command::new(&binary)
         .args(["-js", "-a", "127.0.0.1", "-p", &port.to_string(), "-sd"])
@@ -173,7 +180,10 @@ async fn start_server(
     let url = format!("nats://127.0.0.1:{port}");
     let started = Instant::now();
     loop {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
             break;
         }
         if let Some(status) = child.try_wait()? {
@@ -184,7 +194,11 @@ async fn start_server(
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    eprintln!("started {} at {url} (store {})", binary.display(), store.display());
+    eprintln!(
+        "started {} at {url} (store {})",
+        binary.display(),
+        store.display()
+    );
     Ok((child, url, version))
 }
 
@@ -203,11 +217,19 @@ impl ChildExecutor {
         let o = env.nats_options();
         let child = tokio::process::Command::new(exe)
             .args(["--nats", &o.url, "--namespace", namespace])
-            .args(["--shards", &o.shards.to_string(), "--replicas", &o.replicas.to_string()])
+            .args([
+                "--shards",
+                &o.shards.to_string(),
+                "--replicas",
+                &o.replicas.to_string(),
+            ])
             .args(["executor", "--id", id, "--cache-dir"])
             .arg(env.cache_dir())
             .args(extra)
-            .env("REVENANT_LOG", "info,async_nats=warn,wasmtime=warn,cranelift=warn")
+            .env(
+                "REVENANT_LOG",
+                "info,async_nats=warn,wasmtime=warn,cranelift=warn",
+            )
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .kill_on_drop(true)
@@ -232,7 +254,10 @@ impl ChildExecutor {
                 bail!("executor {} exited ({status}): {log}", self.id);
             }
             if started.elapsed() > timeout {
-                bail!("executor {} did not start within {timeout:?}: {log}", self.id);
+                bail!(
+                    "executor {} did not start within {timeout:?}: {log}",
+                    self.id
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

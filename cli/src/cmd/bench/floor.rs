@@ -35,7 +35,10 @@ pub async fn run(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()>
     floor.remove().await?;
     let sent = result?;
     if answered < sent {
-        r.fail(SECTION, format!("{sent} requests sent but only {answered} answered"));
+        r.fail(
+            SECTION,
+            format!("{sent} requests sent but only {answered} answered"),
+        );
     }
     Ok(())
 }
@@ -68,15 +71,26 @@ async fn measure(
     for i in 0..a.floor_calls {
         let (count, took) = one("seq".into()).await?;
         if count != i as u64 + 1 {
-            r.fail(SECTION, format!("sequential request {} answered count {count}", i + 1));
+            r.fail(
+                SECTION,
+                format!("sequential request {} answered count {count}", i + 1),
+            );
         }
         samples.push(took);
     }
     r.row(SECTION, SEQ_P50, ms(median(&samples)), "ms");
-    r.row(SECTION, "sequential p99", ms(percentile(&samples, 99.0)), "ms");
+    r.row(
+        SECTION,
+        "sequential p99",
+        ms(percentile(&samples, 99.0)),
+        "ms",
+    );
 
     let n = a.floor_pipelined.unwrap_or(a.invocations);
-    eprintln!("floor: {n} pipelined requests over {} keys, {} in flight", a.workers, a.in_flight);
+    eprintln!(
+        "floor: {n} pipelined requests over {} keys, {} in flight",
+        a.workers, a.in_flight
+    );
     let started = Instant::now();
     let results: Vec<_> = futures::stream::iter(0..n)
         .map(|i| one(format!("k{}", i % a.workers.max(1))))
@@ -98,9 +112,22 @@ async fn measure(
         }
     }
     if lost > 0 {
-        r.fail(SECTION, format!("{lost} of {n} pipelined requests got no answer"));
+        r.fail(
+            SECTION,
+            format!("{lost} of {n} pipelined requests got no answer"),
+        );
     }
-    r.row(SECTION, PIPELINED, latencies.len() as f64 / elapsed.as_secs_f64(), "req/s");
-    r.row(SECTION, "pipelined latency p50", ms(median(&latencies)), "ms");
+    r.row(
+        SECTION,
+        PIPELINED,
+        latencies.len() as f64 / elapsed.as_secs_f64(),
+        "req/s",
+    );
+    r.row(
+        SECTION,
+        "pipelined latency p50",
+        ms(median(&latencies)),
+        "ms",
+    );
     Ok(50 + a.floor_calls as u64 + n as u64)
 }

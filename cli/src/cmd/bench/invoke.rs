@@ -23,7 +23,10 @@ pub async fn latency(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
     const S: &str = LATENCY;
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     let w = counter("lat");
-    eprintln!("latency: {} sequential invocations of add on {w}", a.latency_calls);
+    eprintln!(
+        "latency: {} sequential invocations of add on {w}",
+        a.latency_calls
+    );
     let mut total = 0;
     for _ in 0..50 {
         total = client.invoke_u64(&w, "add", "[1]", timeout).await?.0;
@@ -46,7 +49,9 @@ pub async fn latency(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
     }
     let floor_p99 = r.value(floor::SECTION, "sequential p99");
     let (_, text) = ratio(p99, floor_p99);
-    r.row(S, "p99", p99, "ms").compare(text).target("≤ 3 ms", p99 <= 3.0);
+    r.row(S, "p99", p99, "ms")
+        .compare(text)
+        .target("≤ 3 ms", p99 <= 3.0);
     Ok(())
 }
 
@@ -54,7 +59,9 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
     const S: &str = THROUGHPUT;
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     let n_workers = a.workers.max(1);
-    let workers: Vec<_> = (0..n_workers).map(|i| counter(&format!("tp-{i}"))).collect();
+    let workers: Vec<_> = (0..n_workers)
+        .map(|i| counter(&format!("tp-{i}")))
+        .collect();
 
     eprintln!("throughput: creating {n_workers} workers");
     let started = Instant::now();
@@ -74,10 +81,18 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
             Err(e) => anyhow::bail!("creating worker {w}: {e:#}"),
         }
     }
-    r.row(S, "worker creation", n_workers as f64 / create_time.as_secs_f64(), "workers/s");
+    r.row(
+        S,
+        "worker creation",
+        n_workers as f64 / create_time.as_secs_f64(),
+        "workers/s",
+    );
 
     let n = a.invocations;
-    eprintln!("throughput: {n} invocations over {n_workers} workers, {} in flight", a.in_flight);
+    eprintln!(
+        "throughput: {n} invocations over {n_workers} workers, {} in flight",
+        a.in_flight
+    );
     let value = |i: usize| (i % 7 + 1) as u64;
     let started = Instant::now();
     let results: Vec<_> = futures::stream::iter(0..n)
@@ -104,7 +119,10 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
         }
     }
     if lost > 0 {
-        r.fail(S, format!("{lost} of {n} invocations failed or got no answer"));
+        r.fail(
+            S,
+            format!("{lost} of {n} invocations failed or got no answer"),
+        );
     }
     let rate = latencies.len() as f64 / elapsed.as_secs_f64();
     let (x, text) = ratio(rate, r.value(floor::SECTION, floor::PIPELINED));
@@ -116,7 +134,12 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
         row.target("≥ 10000/s", rate >= 10_000.0);
     }
     r.row(S, "latency p50 under load", ms(median(&latencies)), "ms");
-    r.row(S, "latency p99 under load", ms(percentile(&latencies, 99.0)), "ms");
+    r.row(
+        S,
+        "latency p99 under load",
+        ms(percentile(&latencies, 99.0)),
+        "ms",
+    );
 
     eprintln!("throughput: verifying {n_workers} counters");
     let mut expected = base;
@@ -145,9 +168,17 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
         }
     }
     if wrong > 0 {
-        r.fail(S, format!("{wrong} of {n_workers} counters are wrong: work was lost or doubled"));
+        r.fail(
+            S,
+            format!("{wrong} of {n_workers} counters are wrong: work was lost or doubled"),
+        );
     } else {
-        r.note(S, format!("verified: all {n_workers} counters hold exactly the sum of their {n} invocations"));
+        r.note(
+            S,
+            format!(
+                "verified: all {n_workers} counters hold exactly the sum of their {n} invocations"
+            ),
+        );
     }
     Ok(())
 }
@@ -157,18 +188,27 @@ pub async fn host_calls(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     let w = counter("hc");
     let n = a.host_calls;
-    eprintln!("host calls: read-clock(0) vs read-clock({n}), {} times each", a.host_reps);
+    eprintln!(
+        "host calls: read-clock(0) vs read-clock({n}), {} times each",
+        a.host_reps
+    );
     client.invoke_u64(&w, "add", "[0]", timeout).await?;
     let (mut zero, mut many) = (Vec::new(), Vec::new());
     for _ in 0..a.host_reps.max(1) {
         zero.push(client.invoke_u64(&w, "read-clock", "[0]", timeout).await?.1);
-        many.push(client.invoke_u64(&w, "read-clock", &format!("[{n}]"), timeout).await?.1);
+        many.push(
+            client
+                .invoke_u64(&w, "read-clock", &format!("[{n}]"), timeout)
+                .await?
+                .1,
+        );
     }
     let (z, m) = (median(&zero), median(&many));
     r.row(S, "read-clock(0)", ms(z), "ms");
     r.row(S, &format!("read-clock({n})"), ms(m), "ms");
     let per_call = m.saturating_sub(z).as_secs_f64() * 1e6 / f64::from(n.max(1));
-    r.row(S, "journaled call", per_call, "µs/call").target("≤ 2 µs", per_call <= 2.0);
+    r.row(S, "journaled call", per_call, "µs/call")
+        .target("≤ 2 µs", per_call <= 2.0);
 
     // Breakdown: what the commit of those entries costs outside the guest.
     let entries: Vec<OplogEntry> = (0..n)
@@ -190,9 +230,19 @@ pub async fn host_calls(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
     oplog.append(&scratch, last, &batch).await?;
     let append = t.elapsed();
     oplog.delete(&scratch).await?;
-    r.row(S, &format!("  of which: encode {n} entries"), encode.as_secs_f64() * 1e6 / f64::from(n.max(1)), "µs/call")
-        .compare(format!("{} KiB", bytes.len() / 1024));
-    r.row(S, "  of which: fenced append", append.as_secs_f64() * 1e6 / f64::from(n.max(1)), "µs/call");
+    r.row(
+        S,
+        &format!("  of which: encode {n} entries"),
+        encode.as_secs_f64() * 1e6 / f64::from(n.max(1)),
+        "µs/call",
+    )
+    .compare(format!("{} KiB", bytes.len() / 1024));
+    r.row(
+        S,
+        "  of which: fenced append",
+        append.as_secs_f64() * 1e6 / f64::from(n.max(1)),
+        "µs/call",
+    );
     r.note(
         S,
         "there is no ephemeral (unjournaled) mode for clocks, so the figure is read-clock(N) − read-clock(0) over N, all journaled",
@@ -204,22 +254,32 @@ pub async fn cold_start(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
     const S: &str = "cold-start";
     let (client, timeout) = (&env.client, Duration::from_secs(a.timeout_secs));
     eprintln!("cold start: {} new workers", a.cold_workers);
-    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    let (mut cold, mut warm, mut steady) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..a.cold_workers.max(1) {
         let w = counter(&format!("cold-{i}-{}", uuid::Uuid::new_v4().simple()));
         let (v1, c) = client.invoke_u64(&w, "add", "[1]", timeout).await?;
         let (v2, h) = client.invoke_u64(&w, "add", "[1]", timeout).await?;
-        if (v1, v2) != (1, 2) {
-            r.fail(S, format!("{w}: add(1), add(1) returned {v1}, {v2}"));
+        let mut v3 = v2;
+        for _ in 0..5 {
+            let (v, s) = client.invoke_u64(&w, "add", "[1]", timeout).await?;
+            v3 = v;
+            steady.push(s);
+        }
+        if (v1, v2, v3) != (1, 2, 7) {
+            r.fail(
+                S,
+                format!("{w}: seven add(1) calls returned {v1}, {v2}, …, {v3}"),
+            );
         }
         cold.push(c);
         warm.push(h);
     }
     let (c, h) = (ms(median(&cold)), ms(median(&warm)));
     r.row(S, "first invocation p50", c, "ms")
-        .compare(format!("{:.2}× warm", c / h))
+        .compare(format!("{:.2}× second", c / h))
         .target("≤ 2× warm", c <= 2.0 * h);
-    r.row(S, "warm invocation p50", h, "ms");
+    r.row(S, "second invocation p50", h, "ms");
+    r.row(S, "third to seventh p50", ms(median(&steady)), "ms");
     r.row(S, "first invocation p99", ms(percentile(&cold, 99.0)), "ms");
     Ok(())
 }

@@ -103,7 +103,9 @@ pub struct BenchArgs {
 
 pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     if cfg!(debug_assertions) {
-        eprintln!("warning: this is a debug build; WebAssembly figures are meaningless (use --release)");
+        eprintln!(
+            "warning: this is a debug build; WebAssembly figures are meaningless (use --release)"
+        );
     }
     let selected = |s: Section| args.only.is_empty() || args.only.contains(&s);
     let mut env = env::Env::start(&nats_args, nats_given()).await?;
@@ -116,7 +118,12 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
         env.start_executor().await?;
         eprintln!("warming up the executor (compiles the counter component)");
         env.client
-            .invoke_u64(&env::counter("warmup"), "add", "[0]", std::time::Duration::from_secs(120))
+            .invoke_u64(
+                &env::counter("warmup"),
+                "add",
+                "[0]",
+                std::time::Duration::from_secs(120),
+            )
             .await?;
     }
     for section in Section::value_variants() {
@@ -136,7 +143,10 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Http => http::run(&env, &args, r).await,
         };
         if let Err(e) = result {
-            let name = section.to_possible_value().map(|v| v.get_name().to_owned()).unwrap_or_default();
+            let name = section
+                .to_possible_value()
+                .map(|v| v.get_name().to_owned())
+                .unwrap_or_default();
             report.fail(&name, format!("section did not complete: {e:#}"));
         }
     }
@@ -148,7 +158,10 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
         println!("\n{}", report.table());
     }
     if !report.failures.is_empty() {
-        bail!("{} failure(s): work was lost or answered wrongly (see above)", report.failures.len());
+        bail!(
+            "{} failure(s): work was lost or answered wrongly (see above)",
+            report.failures.len()
+        );
     }
     Ok(())
 }
@@ -162,7 +175,11 @@ fn nats_given() -> bool {
 fn machine(env: &env::Env, r: &mut Report) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("model name")).map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name"))
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
         .unwrap_or_else(|| "unknown".into());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
@@ -170,9 +187,20 @@ fn machine(env: &env::Env, r: &mut Report) {
         ("cpus".to_owned(), cpus.to_string()),
         ("cpu".to_owned(), cpu),
         ("kernel".to_owned(), kernel.trim().to_owned()),
-        ("build".to_owned(), if cfg!(debug_assertions) { "debug" } else { "release" }.to_owned()),
+        (
+            "build".to_owned(),
+            if cfg!(debug_assertions) {
+                "debug"
+            } else {
+                "release"
+            }
+            .to_owned(),
+        ),
         ("nats".to_owned(), env.url.clone()),
-        ("storage".to_owned(), format!("{:?}", env.nats_options().storage).to_lowercase()),
+        (
+            "storage".to_owned(),
+            format!("{:?}", env.nats_options().storage).to_lowercase(),
+        ),
         ("shards".to_owned(), env.nats_options().shards.to_string()),
     ];
     if let Some(v) = &env.server_version {

@@ -42,8 +42,9 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
             env: vec![],
         };
         let worker = w.worker.as_str().to_owned();
-        let all = std::iter::once(create)
-            .chain((0..invocations as u64).flat_map(|k| synthetic_invocation(&add, &worker, k, at)));
+        let all = std::iter::once(create).chain(
+            (0..invocations as u64).flat_map(|k| synthetic_invocation(&add, &worker, k, at)),
+        );
         let (mut first, mut last_seq) = (1u64, 0u64);
         let mut batch = Vec::with_capacity(CHUNK);
         for e in all {
@@ -51,12 +52,23 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
             if batch.len() == CHUNK {
                 let entries = std::mem::take(&mut batch);
                 let n = entries.len() as u64;
-                last_seq = oplog.append(&w, last_seq, &OplogBatch { first, entries }).await?;
+                last_seq = oplog
+                    .append(&w, last_seq, &OplogBatch { first, entries })
+                    .await?;
                 first += n;
             }
         }
         if !batch.is_empty() {
-            oplog.append(&w, last_seq, &OplogBatch { first, entries: batch }).await?;
+            oplog
+                .append(
+                    &w,
+                    last_seq,
+                    &OplogBatch {
+                        first,
+                        entries: batch,
+                    },
+                )
+                .await?;
         }
         let write = t.elapsed();
 
@@ -64,13 +76,25 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         let read = oplog.read(&w, 1).await?;
         let read_time = t.elapsed();
         if read.entries.len() != entries {
-            r.fail(S, format!("{w}: wrote {entries} entries, read back {}", read.entries.len()));
+            r.fail(
+                S,
+                format!(
+                    "{w}: wrote {entries} entries, read back {}",
+                    read.entries.len()
+                ),
+            );
         }
         let t = Instant::now();
         let plan = revenant_executor::replay::plan(read.entries);
         let plan_time = t.elapsed();
         if plan.invocations.len() != invocations {
-            r.fail(S, format!("{w}: plan has {} invocations, expected {invocations}", plan.invocations.len()));
+            r.fail(
+                S,
+                format!(
+                    "{w}: plan has {} invocations, expected {invocations}",
+                    plan.invocations.len()
+                ),
+            );
         }
 
         eprintln!("recovery: first invocation of {w} ({invocations} invocations to replay)");
@@ -81,13 +105,33 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         }
         let recovery = first_call.saturating_sub(warm);
         let label = human(entries);
-        r.row(S, &format!("{label} entries: replay rate"), entries as f64 / recovery.as_secs_f64(), "entries/s")
-            .compare(format!("{:.0} ms to recover", ms(recovery)));
-        r.row(S, &format!("{label} entries: read oplog"), entries as f64 / read_time.as_secs_f64(), "entries/s")
-            .compare(format!("{:.0} ms", ms(read_time)));
-        r.row(S, &format!("{label} entries: replay plan"), entries as f64 / plan_time.as_secs_f64(), "entries/s")
-            .compare(format!("{:.1} ms", ms(plan_time)));
-        r.row(S, &format!("{label} entries: write (bench)"), entries as f64 / write.as_secs_f64(), "entries/s");
+        r.row(
+            S,
+            &format!("{label} entries: replay rate"),
+            entries as f64 / recovery.as_secs_f64(),
+            "entries/s",
+        )
+        .compare(format!("{:.0} ms to recover", ms(recovery)));
+        r.row(
+            S,
+            &format!("{label} entries: read oplog"),
+            entries as f64 / read_time.as_secs_f64(),
+            "entries/s",
+        )
+        .compare(format!("{:.0} ms", ms(read_time)));
+        r.row(
+            S,
+            &format!("{label} entries: replay plan"),
+            entries as f64 / plan_time.as_secs_f64(),
+            "entries/s",
+        )
+        .compare(format!("{:.1} ms", ms(plan_time)));
+        r.row(
+            S,
+            &format!("{label} entries: write (bench)"),
+            entries as f64 / write.as_secs_f64(),
+            "entries/s",
+        );
     }
     r.note(
         S,

@@ -124,7 +124,11 @@ impl Report {
         }
         if !self.machine.is_empty() {
             out.push_str("\nmachine: ");
-            let m: Vec<String> = self.machine.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let m: Vec<String> = self
+                .machine
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             out.push_str(&m.join(", "));
             out.push('\n');
         }
@@ -210,7 +214,8 @@ mod tests {
     #[test]
     fn the_table_lists_every_row_and_marks_missed_targets() {
         let mut r = Report::default();
-        r.row("latency", "p50", 1.25, "ms").target("≤ 1.5× floor", false);
+        r.row("latency", "p50", 1.25, "ms")
+            .target("≤ 1.5× floor", false);
         r.fail("throughput", "lost 3 invocations");
         let t = r.table();
         assert!(t.contains("latency") && t.contains("1.250") && t.contains("MISSED"));
