@@ -52,13 +52,25 @@ pub enum WorkerError {
     Commit(#[from] CommitError),
     #[error("reading the oplog of {worker}: {message}")]
     Oplog { worker: WorkerId, message: String },
+    /// The component (or the version the worker was created with) does not exist.
     #[error("{0}")]
     Component(String),
+    /// Loading the component failed for a reason that may pass (NATS, cache IO).
+    #[error("loading the component: {0}")]
+    ComponentLoad(String),
     #[error("could not start worker {worker}: {message}")]
     Instantiate { worker: WorkerId, message: String },
 }
 
 impl WorkerError {
+    fn from_component(e: crate::components::ComponentError) -> Self {
+        use crate::components::ComponentError as C;
+        match e {
+            C::Unknown(_) | C::UnknownVersion { .. } => Self::Component(e.to_string()),
+            other => Self::ComponentLoad(other.to_string()),
+        }
+    }
+
     /// The error kind and message a caller gets when this stops its invocation.
     pub fn to_error_body(&self) -> ErrorBody {
         match self {
@@ -162,7 +174,7 @@ impl Worker {
                     .components
                     .latest(&id.component)
                     .await
-                    .map_err(|e| WorkerError::Component(e.to_string()))?;
+                    .map_err(WorkerError::from_component)?;
                 let create = CreateInfo {
                     at: now_ms(),
                     component_version: latest.record.version,
@@ -381,7 +393,7 @@ impl Worker {
             .components
             .get(&self.id.component, self.create.component_version)
             .await
-            .map_err(|e| WorkerError::Component(e.to_string()))?;
+            .map_err(WorkerError::from_component)?;
         let store = self.new_store(&loaded)?;
         let mut store = store;
         let instance = loaded

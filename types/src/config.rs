@@ -65,8 +65,8 @@ pub struct LeaseOptions {
 impl Default for LeaseOptions {
     fn default() -> Self {
         Self {
-            ttl_ms: 3_000,
-            renew_every_ms: 1_000,
+            ttl_ms: 1_000,
+            renew_every_ms: 250,
         }
     }
 }
