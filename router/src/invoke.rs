@@ -171,15 +171,23 @@ pub async fn invoke(
     }
     let export = check(state, call).await?;
     let mut inbox = nats.reply_inbox().await?;
-    let mut watch = Box::pin(nats.watch_result(&call.idempotency_key).await?);
     let req = request(call, &export, Some(inbox.subject().to_owned()));
-    nats.publish_invocation(&call.worker, &req).await?;
+    let published = nats.publish_invocation(&call.worker, &req).await?;
+    if published.duplicate {
+        // A retry within JetStream's dedup window is not stored again, so no executor
+        // answers this inbox: the original's result arrives in RVN_RESULTS. (Watching only
+        // here keeps the common path free of a consumer per request.)
+        let mut watch = Box::pin(nats.watch_result(&call.idempotency_key).await?);
+        return tokio::select! {
+            Some(r) = watch.next() => stored(call, &r),
+            _ = tokio::time::sleep(timeout) => Ok(CallOutcome::Pending),
+        };
+    }
     tokio::select! {
         reply = inbox.next() => match reply {
             Some(r) => Ok(from_reply(r.ok, &r.body)),
             None => Err(ApiError::new(StatusCode::BAD_GATEWAY, "nats", "the NATS connection closed while awaiting the result")),
         },
-        Some(r) = watch.next() => stored(call, &r),
         _ = tokio::time::sleep(timeout) => Ok(CallOutcome::Pending),
     }
 }
