@@ -324,6 +324,8 @@ async fn run_shard(
                     mailboxes.remove(&id);
                 }
             }
+            // Reap finished mailbox tasks, or every suspended worker would keep its task's memory.
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
             msg = messages.next() => {
                 let msg = match msg {
                     Some(Ok(m)) => m,

@@ -76,9 +76,9 @@ async fn a_key_published_twice_changes_state_once() {
     exec.stop().await;
 }
 
-/// BUG (see the report): a duplicate inside JetStream's dedup window is acknowledged
-/// as a duplicate and not stored, so its `Rvn-Reply-To` (or a `call` requester's
-/// inbox) is never answered, though "its result is returned to every duplicate".
+/// A duplicate inside JetStream's dedup window is acknowledged as a duplicate and
+/// not stored; its caller (harness `invoke`) and a `call` requester with the same
+/// `Nats-Msg-Id` still get the original's result.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_duplicate_is_answered_on_its_own_reply_subject() {
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
@@ -318,5 +318,26 @@ async fn revenant_api_ids_and_idempotency_keys_survive_replay() {
     );
     let record = record(nats, w).await.expect("record");
     assert_eq!(record.status, WorkerStatus::Idle, "{:?}", record.last_error);
+    exec.stop().await;
+}
+
+/// An invocation journaling more host calls than fit one NATS message (12,000
+/// clock reads, ~1.3 MB of entries) commits in several fenced messages and
+/// replays on another executor.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_invocation_larger_than_one_message_commits_and_replays() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let exec = env.executor().await;
+    let nats = &env.nats.clone();
+    let w = "counter/big";
+    let first = invoke(nats, w, "read-clock", json!([12000]), Some("k-big")).await;
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(invoke(nats, w, "add", json!([3]), Some("k-add")).await, Ok(json!(3)));
+    exec.stop().await;
+    let calls = host_calls(nats, w).await;
+    assert!(calls.len() >= 12_000, "journaled {} host calls", calls.len());
+    let exec = env.executor().await;
+    assert_eq!(invoke(nats, w, "add", json!([4]), Some("k-add-2")).await, Ok(json!(7)));
+    assert_eq!(host_calls(nats, w).await.len(), calls.len(), "replay drew no new clock reads");
     exec.stop().await;
 }

@@ -252,55 +252,49 @@ impl Journal {
         push_locked(&mut st, OplogEntry::EndRemoteWrite { begin, response });
     }
 
-    /// Appends everything pending as one fenced message and waits for JetStream's ack.
-    /// Returns the index of the last durable entry.
+    /// Appends everything pending, fenced, and waits for JetStream's ack. Entries travel
+    /// [`MAX_ENTRIES_PER_MESSAGE`] to a message at most, so a long invocation (thousands of
+    /// host calls) never makes a message over the server's limit; a crash between two of
+    /// its messages leaves a prefix that replay continues live. Returns the index of the
+    /// last durable entry.
     pub async fn commit(&self) -> Result<OplogIndex, CommitError> {
         let mut writer = self.inner.writer.lock().await;
-        let batch = {
+        let (first, entries) = {
             let mut st = self.state();
             if st.fenced {
-                return Err(CommitError::Fenced {
-                    worker: self.inner.worker.clone(),
-                });
+                return Err(CommitError::Fenced { worker: self.inner.worker.clone() });
             }
             if st.pending.is_empty() {
                 return Ok(st.next_index - 1);
             }
             let first = st.pending_first;
             st.pending_first = st.next_index;
-            OplogBatch {
-                first,
-                entries: std::mem::take(&mut st.pending),
-            }
+            (first, std::mem::take(&mut st.pending))
         };
-        let last = batch.next_index() - 1;
-        match self
-            .inner
-            .store
-            .append(&self.inner.worker, writer.last_seq, &batch)
-            .await
-        {
-            Ok(seq) => {
-                writer.last_seq = seq;
-                Ok(last)
-            }
-            Err(AppendError::Fenced { .. }) => {
-                self.state().fenced = true;
-                Err(CommitError::Fenced {
-                    worker: self.inner.worker.clone(),
-                })
-            }
-            Err(e) => {
-                // The batch is lost from the buffer; the worker must be recovered from the oplog.
-                self.state().fenced = true;
-                Err(CommitError::Other {
-                    worker: self.inner.worker.clone(),
-                    message: e.to_string(),
-                })
+        let mut next = first;
+        let mut entries = entries.into_iter().peekable();
+        while entries.peek().is_some() {
+            let batch = OplogBatch { first: next, entries: entries.by_ref().take(MAX_ENTRIES_PER_MESSAGE).collect() };
+            next = batch.next_index();
+            match self.inner.store.append(&self.inner.worker, writer.last_seq, &batch).await {
+                Ok(seq) => writer.last_seq = seq,
+                Err(AppendError::Fenced { .. }) => {
+                    self.state().fenced = true;
+                    return Err(CommitError::Fenced { worker: self.inner.worker.clone() });
+                }
+                Err(e) => {
+                    // The rest of the buffer is lost; the worker must be recovered from the oplog.
+                    self.state().fenced = true;
+                    return Err(CommitError::Other { worker: self.inner.worker.clone(), message: e.to_string() });
+                }
             }
         }
+        Ok(next - 1)
     }
 }
+
+/// The most entries one oplog message carries (a journaled clock read is ~110 bytes).
+pub const MAX_ENTRIES_PER_MESSAGE: usize = 2_000;
 
 fn push_locked(st: &mut State, entry: OplogEntry) -> OplogIndex {
     let index = st.next_index;

@@ -277,10 +277,10 @@ async fn wait_suspended(
 ) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_millis(idle_ms) + Duration::from_secs(60);
     loop {
-        if let Some(rec) = nats.workers().get(w).await? {
-            if rec.status == WorkerStatus::Suspended {
-                return Ok(());
-            }
+        if let Some(rec) = nats.workers().get(w).await?
+            && rec.status == WorkerStatus::Suspended
+        {
+            return Ok(());
         }
         if Instant::now() > deadline {
             bail!(
