@@ -24,7 +24,12 @@ struct Cli {
 #[derive(clap::Args, Clone)]
 pub struct NatsArgs {
     /// NATS server URL(s), comma separated.
-    #[arg(long, global = true, env = "REVENANT_NATS", default_value = "nats://127.0.0.1:4222")]
+    #[arg(
+        long,
+        global = true,
+        env = "REVENANT_NATS",
+        default_value = "nats://127.0.0.1:4222"
+    )]
     pub nats: String,
     /// Namespace prefix of every subject, stream and bucket.
     #[arg(long, global = true, env = "REVENANT_NAMESPACE", default_value = "rvn")]
@@ -75,8 +80,11 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("REVENANT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,async_nats=warn,wasmtime=warn,cranelift=warn")),
+            tracing_subscriber::EnvFilter::try_from_env("REVENANT_LOG").unwrap_or_else(|_| {
+                tracing_subscriber::EnvFilter::new(
+                    "info,async_nats=warn,wasmtime=warn,cranelift=warn",
+                )
+            }),
         )
         .with_writer(std::io::stderr)
         .init();

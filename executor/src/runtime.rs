@@ -194,17 +194,35 @@ async fn shard_manager(
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
         // Executors whose heartbeat is older than a lease TTL have lost their leases anyway.
-        let live = nats.executors().live(env.opts.lease.ttl_ms).await.unwrap_or_default();
+        let live = nats
+            .executors()
+            .live(env.opts.lease.ttl_ms)
+            .await
+            .unwrap_or_default();
         let n = live.len().max(1) as u32;
-        let rank = live.iter().position(|r| r.id == id).map_or(u32::MAX, |p| p as u32);
+        let rank = live
+            .iter()
+            .position(|r| r.id == id)
+            .map_or(u32::MAX, |p| p as u32);
         let target = (shards / n + u32::from(rank < shards % n)) as usize;
         // Hand surplus shards over in the background: running invocations finish first.
         if held.len() > target {
-            let surplus: Vec<u32> = held.keys().rev().take(held.len() - target).copied().collect();
+            let surplus: Vec<u32> = held
+                .keys()
+                .rev()
+                .take(held.len() - target)
+                .copied()
+                .collect();
             for shard in surplus {
                 if let Some(h) = held.remove(&shard) {
                     releasing_shards.insert(shard);
-                    releasing.spawn(release_gracefully(manager.clone(), leases.clone(), id.clone(), shard, h));
+                    releasing.spawn(release_gracefully(
+                        manager.clone(),
+                        leases.clone(),
+                        id.clone(),
+                        shard,
+                        h,
+                    ));
                 }
             }
             tracing::info!(executor = %id, held = ?held.keys().collect::<Vec<_>>(), "rebalancing: handing shards over");
@@ -213,8 +231,9 @@ async fn shard_manager(
         // then acquire the ones nobody holds.
         let need = target.saturating_sub(held.len());
         if need > 0 {
-            let candidates: Vec<u32> =
-                (0..shards).filter(|s| !held.contains_key(s) && !releasing_shards.contains(s)).collect();
+            let candidates: Vec<u32> = (0..shards)
+                .filter(|s| !held.contains_key(s) && !releasing_shards.contains(s))
+                .collect();
             let now = now_ms();
             let free: Vec<u32> = futures::future::join_all(candidates.into_iter().map(|shard| {
                 let manager = &manager;
@@ -242,12 +261,15 @@ async fn shard_manager(
                     Ok(lease) => {
                         leases.lock().await.insert(shard, lease);
                         let (tx, rx) = watch::channel(false);
-                        let task = tokio::spawn(run_shard(shard, env.clone(), in_memory.clone(), rx));
+                        let task =
+                            tokio::spawn(run_shard(shard, env.clone(), in_memory.clone(), rx));
                         held.insert(shard, HeldShard { stop: tx, task });
                         claimed.push(shard);
                     }
                     Err(LeaseError::HeldBy { .. }) => {}
-                    Err(e) => tracing::warn!(executor = %id, shard, error = %e, "could not claim shard"),
+                    Err(e) => {
+                        tracing::warn!(executor = %id, shard, error = %e, "could not claim shard")
+                    }
                 }
             }
             if !claimed.is_empty() {
@@ -260,7 +282,13 @@ async fn shard_manager(
         let _ = h.stop.send(true);
     }
     for (shard, h) in std::mem::take(&mut held) {
-        releasing.spawn(release_gracefully(manager.clone(), leases.clone(), id.clone(), shard, h));
+        releasing.spawn(release_gracefully(
+            manager.clone(),
+            leases.clone(),
+            id.clone(),
+            shard,
+            h,
+        ));
     }
     while releasing.join_next().await.is_some() {}
     let _ = renew_stop_tx.send(true);
@@ -272,7 +300,13 @@ async fn shard_manager(
 }
 
 /// Stops a shard (its mailboxes finish their running invocation), then releases its lease.
-async fn release_gracefully(manager: LeaseManager, leases: Leases, id: ExecutorId, shard: u32, h: HeldShard) -> u32 {
+async fn release_gracefully(
+    manager: LeaseManager,
+    leases: Leases,
+    id: ExecutorId,
+    shard: u32,
+    h: HeldShard,
+) -> u32 {
     let _ = h.stop.send(true);
     if let Err(e) = h.task.await {
         tracing::warn!(executor = %id, shard, error = %e, "shard task ended abnormally");
@@ -553,8 +587,18 @@ async fn mailbox(
         if let Some(message) = w.failed() {
             // A failed worker answers every invocation with its error (not a dead letter:
             // the input is fine, the worker is not).
-            let outcome = InvocationOutcome::Err(ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}")));
-            answer(&nats, &id, &msg, msg.function.as_deref().unwrap_or_default(), &outcome).await;
+            let outcome = InvocationOutcome::Err(ErrorBody::new(
+                "worker-failed",
+                format!("worker {id} is failed: {message}"),
+            ));
+            answer(
+                &nats,
+                &id,
+                &msg,
+                msg.function.as_deref().unwrap_or_default(),
+                &outcome,
+            )
+            .await;
             continue;
         }
         let prepared = prepare(w, &msg);
@@ -715,7 +759,10 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             Ok(_) => {}
             Err(e) => {
                 if let Some(reply) = &call.reply {
-                    let body = revenant_types::records::error_json(&ErrorBody::new("unavailable", e.to_string()));
+                    let body = revenant_types::records::error_json(&ErrorBody::new(
+                        "unavailable",
+                        e.to_string(),
+                    ));
                     let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
                 }
             }
@@ -735,7 +782,9 @@ async fn answer_duplicate(nats: Nats, reply: String, key: String) {
                 Ok(Some(r)) => r.outcome,
                 _ => InvocationOutcome::Err(ErrorBody::new(
                     "timeout",
-                    format!("the invocation with idempotency key {key} is a duplicate and its result did not arrive within {DUPLICATE_WAIT:?}"),
+                    format!(
+                        "the invocation with idempotency key {key} is a duplicate and its result did not arrive within {DUPLICATE_WAIT:?}"
+                    ),
                 )),
             }
         }

@@ -174,15 +174,26 @@ impl Nats {
     /// window) nothing was stored and no executor will answer this publish's
     /// `Rvn-Reply-To`: the result arrives in `RVN_RESULTS` under the key
     /// ([`Nats::watch_result`]), which is what every caller must wait on then.
-    pub async fn publish_invocation(&self, w: &WorkerId, req: &InvocationRequest) -> Result<Published> {
+    pub async fn publish_invocation(
+        &self,
+        w: &WorkerId,
+        req: &InvocationRequest,
+    ) -> Result<Published> {
         let ack = self
             .jetstream()
-            .publish_with_headers(self.namespace().invoke_subject(w), req.headers(), req.body.clone())
+            .publish_with_headers(
+                self.namespace().invoke_subject(w),
+                req.headers(),
+                req.body.clone(),
+            )
             .await
             .map_err(|e| Error::nats("publish invocation", e))?
             .await
             .map_err(|e| Error::nats("publish invocation", e))?;
-        Ok(Published { sequence: ack.sequence, duplicate: ack.duplicate })
+        Ok(Published {
+            sequence: ack.sequence,
+            duplicate: ack.duplicate,
+        })
     }
 
     /// Takes over a shard's consumer (see the module docs) and returns its messages.

@@ -177,7 +177,10 @@ pub async fn invoke_raw(
         body,
         trace: Default::default(),
     };
-    let published = nats.publish_invocation(&id, &req).await.expect("publish invocation");
+    let published = nats
+        .publish_invocation(&id, &req)
+        .await
+        .expect("publish invocation");
     if published.duplicate {
         // JetStream did not store it again: the original's result is what answers it.
         let key = key.expect("a duplicate has an idempotency key");
@@ -185,11 +188,17 @@ pub async fn invoke_raw(
         let mut results = Box::pin(results);
         let record = tokio::time::timeout(Duration::from_secs(30), results.next())
             .await
-            .unwrap_or_else(|_| panic!("no result within 30 s for duplicate {key} of {worker} {function}"))
+            .unwrap_or_else(|_| {
+                panic!("no result within 30 s for duplicate {key} of {worker} {function}")
+            })
             .expect("result watch closed");
         let (status, body) = record.status_and_body();
         let body: serde_json::Value = serde_json::from_str(&body).expect("result body is JSON");
-        return if status == headers::STATUS_OK { Ok(body) } else { Err(body) };
+        return if status == headers::STATUS_OK {
+            Ok(body)
+        } else {
+            Err(body)
+        };
     }
     let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
         .await

@@ -332,12 +332,26 @@ async fn an_invocation_larger_than_one_message_commits_and_replays() {
     let w = "counter/big";
     let first = invoke(nats, w, "read-clock", json!([12000]), Some("k-big")).await;
     assert!(first.is_ok(), "{first:?}");
-    assert_eq!(invoke(nats, w, "add", json!([3]), Some("k-add")).await, Ok(json!(3)));
+    assert_eq!(
+        invoke(nats, w, "add", json!([3]), Some("k-add")).await,
+        Ok(json!(3))
+    );
     exec.stop().await;
     let calls = host_calls(nats, w).await;
-    assert!(calls.len() >= 12_000, "journaled {} host calls", calls.len());
+    assert!(
+        calls.len() >= 12_000,
+        "journaled {} host calls",
+        calls.len()
+    );
     let exec = env.executor().await;
-    assert_eq!(invoke(nats, w, "add", json!([4]), Some("k-add-2")).await, Ok(json!(7)));
-    assert_eq!(host_calls(nats, w).await.len(), calls.len(), "replay drew no new clock reads");
+    assert_eq!(
+        invoke(nats, w, "add", json!([4]), Some("k-add-2")).await,
+        Ok(json!(7))
+    );
+    assert_eq!(
+        host_calls(nats, w).await.len(),
+        calls.len(),
+        "replay drew no new clock reads"
+    );
     exec.stop().await;
 }

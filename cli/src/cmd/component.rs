@@ -27,7 +27,13 @@ pub enum ComponentCmd {
 }
 
 pub fn print_record(r: &ComponentRecord) {
-    println!("{} version {} ({} bytes, sha256 {})", r.name, r.version, r.size, &r.hash[..16.min(r.hash.len())]);
+    println!(
+        "{} version {} ({} bytes, sha256 {})",
+        r.name,
+        r.version,
+        r.size,
+        &r.hash[..16.min(r.hash.len())]
+    );
     for f in &r.exports {
         println!("  {}", f.signature());
     }
@@ -37,7 +43,8 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
     match cmd {
         ComponentCmd::Add { name, file } => {
-            let bytes = std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
             let record = revenant_executor::components::upload(&nats, &name, bytes).await?;
             print_record(&record);
         }
@@ -46,10 +53,18 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
             if json {
                 println!("{}", serde_json::to_string_pretty(&list)?);
             } else if list.is_empty() {
-                println!("no components; upload one with `revenant component add <name> <file.wasm>`");
+                println!(
+                    "no components; upload one with `revenant component add <name> <file.wasm>`"
+                );
             } else {
                 for r in &list {
-                    println!("{}\tversion {}\t{} exports\t{} bytes", r.name, r.version, r.exports.len(), r.size);
+                    println!(
+                        "{}\tversion {}\t{} exports\t{} bytes",
+                        r.name,
+                        r.version,
+                        r.exports.len(),
+                        r.size
+                    );
                 }
             }
         }

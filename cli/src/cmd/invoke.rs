@@ -34,18 +34,31 @@ pub struct InvokeArgs {
 }
 
 pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
-    let id = WorkerId::parse_path(&args.worker).with_context(|| format!("{:?} is not <component>/<worker>", args.worker))?;
+    let id = WorkerId::parse_path(&args.worker)
+        .with_context(|| format!("{:?} is not <component>/<worker>", args.worker))?;
     let nats = super::connect(&nats_args).await?;
-    let key = args.idempotency_key.clone().unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let key = args
+        .idempotency_key
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     let (content_type, body) = if args.json {
-        let text = if args.args.is_empty() { "[]".to_owned() } else { args.args.join(" ") };
-        serde_json::from_str::<serde_json::Value>(&text).context("--json expects one JSON array of arguments")?;
+        let text = if args.args.is_empty() {
+            "[]".to_owned()
+        } else {
+            args.args.join(" ")
+        };
+        serde_json::from_str::<serde_json::Value>(&text)
+            .context("--json expects one JSON array of arguments")?;
         (headers::CONTENT_TYPE_JSON, text)
     } else {
         (headers::CONTENT_TYPE_WAVE, args.args.join(", "))
     };
     let inbox = nats.client().new_inbox();
-    let mut replies = if args.enqueue { None } else { Some(nats.client().subscribe(inbox.clone()).await?) };
+    let mut replies = if args.enqueue {
+        None
+    } else {
+        Some(nats.client().subscribe(inbox.clone()).await?)
+    };
     let req = InvocationRequest {
         function: args.function.clone(),
         idempotency_key: Some(key.clone()),
@@ -60,12 +73,21 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
             "enqueued {id} {} (idempotency key {key}, stream sequence {}{})",
             args.function,
             published.sequence,
-            if published.duplicate { ", a duplicate of an earlier invocation" } else { "" }
+            if published.duplicate {
+                ", a duplicate of an earlier invocation"
+            } else {
+                ""
+            }
         );
         return Ok(());
     };
     let timeout = Duration::from_secs(args.timeout);
-    let no_result = || format!("no result within {}s (idempotency key {key}); is an executor running?", args.timeout);
+    let no_result = || {
+        format!(
+            "no result within {}s (idempotency key {key}); is an executor running?",
+            args.timeout
+        )
+    };
     if published.duplicate {
         // Not stored again, so nobody answers our inbox: the original's result lands in RVN_RESULTS.
         let results = nats.watch_result(&key).await?;
@@ -86,7 +108,11 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         .await
         .with_context(no_result)?
         .context("reply subscription closed")?;
-    let status = reply.headers.as_ref().and_then(|h| h.get(headers::STATUS)).map(|v| v.as_str().to_owned());
+    let status = reply
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::STATUS))
+        .map(|v| v.as_str().to_owned());
     let body = String::from_utf8_lossy(&reply.payload).into_owned();
     if status.as_deref() == Some(headers::STATUS_OK) {
         println!("{body}");

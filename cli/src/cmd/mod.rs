@@ -17,7 +17,9 @@ use crate::NatsArgs;
 /// Connects and makes sure every stream and bucket exists.
 pub async fn connect(args: &NatsArgs) -> anyhow::Result<Nats> {
     let nats = Nats::connect(&args.options()).await?;
-    nats.provision().await.context("provisioning Revenant's streams and buckets")?;
+    nats.provision()
+        .await
+        .context("provisioning Revenant's streams and buckets")?;
     Ok(nats)
 }
 
@@ -26,7 +28,8 @@ pub async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -21,7 +21,11 @@ fn ranges(shards: &[u32]) -> String {
         while iter.peek() == Some(&(end + 1)) {
             end = iter.next().unwrap_or(end);
         }
-        out.push(if start == end { start.to_string() } else { format!("{start}-{end}") });
+        out.push(if start == end {
+            start.to_string()
+        } else {
+            format!("{start}-{end}")
+        });
     }
     out.join(",")
 }
@@ -34,7 +38,11 @@ pub async fn run(nats_args: NatsArgs, args: StatusArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     let total: usize = live.iter().map(|e| e.shards.len()).sum();
-    println!("{} live executor(s), {total} of {} shards held", live.len(), nats.options().shards);
+    println!(
+        "{} live executor(s), {total} of {} shards held",
+        live.len(),
+        nats.options().shards
+    );
     for e in &live {
         println!(
             "  {}\t{} shards [{}]\t{} workers in memory\theartbeat {} ms ago",

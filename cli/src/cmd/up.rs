@@ -49,18 +49,36 @@ pub(crate) fn find_nats_server() -> anyhow::Result<PathBuf> {
             }
         }
     }
-    bail!("nats-server not found in .tools/bin, NATS_SERVER or PATH; run scripts/bootstrap to install it")
+    bail!(
+        "nats-server not found in .tools/bin, NATS_SERVER or PATH; run scripts/bootstrap to install it"
+    )
 }
 
 pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     let server = find_nats_server()?;
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     if std::net::TcpStream::connect(("127.0.0.1", args.port)).is_ok() {
-        bail!("port {} is already in use; stop what listens there or pass --port", args.port);
+        bail!(
+            "port {} is already in use; stop what listens there or pass --port",
+            args.port
+        );
     }
-    eprintln!("starting {} on 127.0.0.1:{} (data in {})", server.display(), args.port, args.data_dir.display());
+    eprintln!(
+        "starting {} on 127.0.0.1:{} (data in {})",
+        server.display(),
+        args.port,
+        args.data_dir.display()
+    );
     let mut child = tokio::process::Command::new(&server)
-        .args(["-js", "-a", "127.0.0.1", "-p", &args.port.to_string(), "-sd"])
+        .args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &args.port.to_string(),
+            "-sd",
+        ])
         .arg(&args.data_dir)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -85,13 +103,16 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
 
     for (name, path) in revenant_guests::all() {
         let name = ComponentName::new(*name)?;
-        let bytes = std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;
+        let bytes =
+            std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;
         let hash = {
             use sha2::Digest;
             hex::encode(sha2::Sha256::digest(&bytes))
         };
         match nats.components().latest(&name).await? {
-            Some(r) if r.hash == hash => eprintln!("example {name} is up to date (version {})", r.version),
+            Some(r) if r.hash == hash => {
+                eprintln!("example {name} is up to date (version {})", r.version)
+            }
             _ => {
                 let r = revenant_executor::components::upload(&nats, &name, bytes).await?;
                 eprintln!("deployed example {name} version {}", r.version);
@@ -101,7 +122,8 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
 
     let url = nats_args.nats.clone();
     let api_file = args.data_dir.join("shopping-cart-api.yaml");
-    std::fs::write(&api_file, SHOPPING_CART_API).with_context(|| format!("writing {}", api_file.display()))?;
+    std::fs::write(&api_file, SHOPPING_CART_API)
+        .with_context(|| format!("writing {}", api_file.display()))?;
     let router_opts = revenant_router::RouterOptions {
         listen: args.listen.clone(),
         api_files: vec![api_file],
@@ -113,7 +135,9 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     }));
     let http = format!("http://{}", args.listen);
     println!();
-    println!("Revenant is up: NATS at {url}, one executor, the router at {http}, examples deployed.");
+    println!(
+        "Revenant is up: NATS at {url}, one executor, the router at {http}, examples deployed."
+    );
     println!("Try (in another terminal):");
     println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add 5");
     println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add-random");
@@ -122,14 +146,17 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");
-    println!("  curl -X POST {http}/alice/add-item -d '{{\"product-id\": \"p1\", \"name\": \"Mug\", \"price\": 9.5, \"quantity\": 2}}'");
+    println!(
+        "  curl -X POST {http}/alice/add-item -d '{{\"product-id\": \"p1\", \"name\": \"Mug\", \"price\": 9.5, \"quantity\": 2}}'"
+    );
     println!("  curl {http}/alice/cart");
     println!("or from any NATS client:");
     println!("  nats request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
     println!("Ctrl-C stops everything.");
     println!();
 
-    let executor = revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await;
+    let executor =
+        revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await;
     let _ = stop_router.send(());
     match router.await {
         Ok(Err(e)) => eprintln!("router: {e}"),

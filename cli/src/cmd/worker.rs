@@ -68,19 +68,34 @@ fn print_worker(r: &WorkerRecord) {
         r.status.as_str(),
         r.component_version,
         r.oplog_index,
-        r.last_error.as_ref().map(|e| format!("\terror: {e}")).unwrap_or_default()
+        r.last_error
+            .as_ref()
+            .map(|e| format!("\terror: {e}"))
+            .unwrap_or_default()
     );
 }
 
 pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
     match cmd {
-        WorkerCmd::New { component, name, env, args } => {
+        WorkerCmd::New {
+            component,
+            name,
+            env,
+            args,
+        } => {
             let id = WorkerId::new(component, name.parse()?);
             let record = revenant_executor::admin::create_worker(&nats, &id, args, env).await?;
-            println!("created worker {id} (component version {})", record.component_version);
+            println!(
+                "created worker {id} (component version {})",
+                record.component_version
+            );
         }
-        WorkerCmd::List { component, status, json } => {
+        WorkerCmd::List {
+            component,
+            status,
+            json,
+        } => {
             let list: Vec<_> = nats
                 .workers()
                 .list(component.as_ref())
@@ -96,7 +111,11 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
         WorkerCmd::Get { worker, json } => {
             let id = worker_id(&worker)?;
-            let r = nats.workers().get(&id).await?.with_context(|| format!("worker {id} does not exist"))?;
+            let r = nats
+                .workers()
+                .get(&id)
+                .await?
+                .with_context(|| format!("worker {id} does not exist"))?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?);
             } else {
@@ -116,7 +135,10 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
             }
             for (index, entry) in &read.entries {
                 if json {
-                    println!("{}", serde_json::json!({ "index": index, "kind": entry.kind(), "entry": entry }));
+                    println!(
+                        "{}",
+                        serde_json::json!({ "index": index, "kind": entry.kind(), "entry": entry })
+                    );
                 } else {
                     println!("{index:>6}  {:<22} {}", entry.kind(), entry.summary());
                 }

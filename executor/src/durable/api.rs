@@ -14,7 +14,9 @@ pub const DURABILITY: &str = "revenant:api/durability@0.1.0";
 fn text(value: HostValue, function: &str) -> wasmtime::Result<String> {
     match value {
         HostValue::Text(s) => Ok(s),
-        other => Err(wasmtime::format_err!("journal holds {other:?} for {function}")),
+        other => Err(wasmtime::format_err!(
+            "journal holds {other:?} for {function}"
+        )),
     }
 }
 
@@ -28,19 +30,27 @@ pub fn add_to_linker<T: HasJournal>(linker: &mut Linker<T>) -> wasmtime::Result<
     api.func_wrap("oplog-index", |store: StoreContextMut<'_, T>, (): ()| {
         let journal = store.data().journal();
         let live = journal.next_index().saturating_sub(1);
-        match journal.read_remote("revenant:api/durability.oplog-index", HostValue::Unit, || HostValue::U64(live))? {
+        match journal.read_remote(
+            "revenant:api/durability.oplog-index",
+            HostValue::Unit,
+            || HostValue::U64(live),
+        )? {
             HostValue::U64(v) => Ok((v,)),
-            other => Err(wasmtime::format_err!("journal holds {other:?} for oplog-index")),
+            other => Err(wasmtime::format_err!(
+                "journal holds {other:?} for oplog-index"
+            )),
         }
     })?;
-    api.func_wrap("generate-idempotency-key", |store: StoreContextMut<'_, T>, (): ()| {
-        const F: &str = "revenant:api/durability.generate-idempotency-key";
-        let v = store
-            .data()
-            .journal()
-            .read_remote(F, HostValue::Unit, || HostValue::Text(uuid::Uuid::new_v4().to_string()))?;
-        Ok((text(v, F)?,))
-    })?;
+    api.func_wrap(
+        "generate-idempotency-key",
+        |store: StoreContextMut<'_, T>, (): ()| {
+            const F: &str = "revenant:api/durability.generate-idempotency-key";
+            let v = store.data().journal().read_remote(F, HostValue::Unit, || {
+                HostValue::Text(uuid::Uuid::new_v4().to_string())
+            })?;
+            Ok((text(v, F)?,))
+        },
+    )?;
     api.func_wrap_async("commit", |store: StoreContextMut<'_, T>, (): ()| {
         let journal = store.data().journal().clone();
         Box::new(async move {

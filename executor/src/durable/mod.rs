@@ -262,7 +262,9 @@ impl Journal {
         let (first, entries) = {
             let mut st = self.state();
             if st.fenced {
-                return Err(CommitError::Fenced { worker: self.inner.worker.clone() });
+                return Err(CommitError::Fenced {
+                    worker: self.inner.worker.clone(),
+                });
             }
             if st.pending.is_empty() {
                 return Ok(st.next_index - 1);
@@ -274,18 +276,31 @@ impl Journal {
         let mut next = first;
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {
-            let batch = OplogBatch { first: next, entries: entries.by_ref().take(MAX_ENTRIES_PER_MESSAGE).collect() };
+            let batch = OplogBatch {
+                first: next,
+                entries: entries.by_ref().take(MAX_ENTRIES_PER_MESSAGE).collect(),
+            };
             next = batch.next_index();
-            match self.inner.store.append(&self.inner.worker, writer.last_seq, &batch).await {
+            match self
+                .inner
+                .store
+                .append(&self.inner.worker, writer.last_seq, &batch)
+                .await
+            {
                 Ok(seq) => writer.last_seq = seq,
                 Err(AppendError::Fenced { .. }) => {
                     self.state().fenced = true;
-                    return Err(CommitError::Fenced { worker: self.inner.worker.clone() });
+                    return Err(CommitError::Fenced {
+                        worker: self.inner.worker.clone(),
+                    });
                 }
                 Err(e) => {
                     // The rest of the buffer is lost; the worker must be recovered from the oplog.
                     self.state().fenced = true;
-                    return Err(CommitError::Other { worker: self.inner.worker.clone(), message: e.to_string() });
+                    return Err(CommitError::Other {
+                        worker: self.inner.worker.clone(),
+                        message: e.to_string(),
+                    });
                 }
             }
         }
