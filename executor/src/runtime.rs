@@ -573,24 +573,17 @@ async fn mailbox(
             }
         }
         let w = worker.as_mut().expect("worker recovered above");
-        if let Some(outcome) = w.completed(&msg.idempotency_key).cloned() {
-            answer(
-                &nats,
-                &id,
-                &msg,
-                msg.function.as_deref().unwrap_or_default(),
-                &outcome,
-            )
-            .await;
-            continue;
-        }
-        if let Some(message) = w.failed() {
-            // A failed worker answers every invocation with its error (not a dead letter:
-            // the input is fine, the worker is not).
-            let outcome = InvocationOutcome::Err(ErrorBody::new(
-                "worker-failed",
-                format!("worker {id} is failed: {message}"),
-            ));
+        // Already answered once (a duplicate), or the worker is failed: every such invocation
+        // gets the known outcome (not a dead letter: the input is fine).
+        let known = w.completed(&msg.idempotency_key).cloned().or_else(|| {
+            w.failed().map(|message| {
+                InvocationOutcome::Err(ErrorBody::new(
+                    "worker-failed",
+                    format!("worker {id} is failed: {message}"),
+                ))
+            })
+        });
+        if let Some(outcome) = known {
             answer(
                 &nats,
                 &id,

@@ -71,6 +71,28 @@ async fn get_decoded<T: serde::de::DeserializeOwned>(
     }
 }
 
+/// Every record in a bucket whose key passes `keep`, decoded (deleted keys skipped).
+async fn all_decoded<T: serde::de::DeserializeOwned>(
+    kv: &kv::Store,
+    what: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<T>> {
+    let keys: Vec<String> = match kv.keys().await {
+        Ok(keys) => keys
+            .try_collect()
+            .await
+            .map_err(|e| Error::nats(format!("list {what}"), e))?,
+        Err(e) => return Err(Error::nats(format!("list {what}"), e)),
+    };
+    let mut out = Vec::new();
+    for key in keys.iter().filter(|k| keep(k)) {
+        if let Some((v, _)) = get_decoded::<T>(kv, key).await? {
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
 impl ComponentStore {
     /// Every version's metadata of a component.
     pub async fn versions(&self, name: &ComponentName) -> Result<ComponentVersions> {
@@ -109,19 +131,11 @@ impl ComponentStore {
             .nats
             .kv(self.nats.namespace().components_bucket())
             .await?;
-        let keys: Vec<String> = match kv.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .map_err(|e| Error::nats("list components", e))?,
-            Err(e) => return Err(Error::nats("list components", e)),
-        };
-        let mut out = Vec::new();
-        for key in keys {
-            if let Some((v, _)) = get_decoded::<ComponentVersions>(&kv, &key).await? {
-                out.extend(v.versions.last().cloned());
-            }
-        }
+        let all: Vec<ComponentVersions> = all_decoded(&kv, "components", |_| true).await?;
+        let mut out: Vec<ComponentRecord> = all
+            .into_iter()
+            .filter_map(|mut v| v.versions.pop())
+            .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -239,24 +253,11 @@ impl WorkerStore {
     /// Every worker record (optionally of one component).
     pub async fn list(&self, component: Option<&ComponentName>) -> Result<Vec<WorkerRecord>> {
         let kv = self.nats.kv(self.nats.namespace().workers_bucket()).await?;
-        let keys: Vec<String> = match kv.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .map_err(|e| Error::nats("list workers", e))?,
-            Err(e) => return Err(Error::nats("list workers", e)),
-        };
-        let mut out = Vec::new();
-        for key in keys {
-            if let Some(c) = component
-                && !key.starts_with(&format!("{c}."))
-            {
-                continue;
-            }
-            if let Some((r, _)) = get_decoded::<WorkerRecord>(&kv, &key).await? {
-                out.push(r);
-            }
-        }
+        let prefix = component.map(|c| format!("{c}."));
+        let mut out: Vec<WorkerRecord> = all_decoded(&kv, "workers", |key| {
+            prefix.as_ref().is_none_or(|p| key.starts_with(p))
+        })
+        .await?;
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
@@ -330,23 +331,15 @@ impl ExecutorStore {
             .nats
             .kv(self.nats.namespace().executors_bucket())
             .await?;
-        let keys: Vec<String> = match kv.keys().await {
-            Ok(keys) => keys
-                .try_collect()
-                .await
-                .map_err(|e| Error::nats("list executors", e))?,
-            Err(e) => return Err(Error::nats("list executors", e)),
-        };
         let now = crate::lease::now_ms();
-        let mut out = Vec::new();
-        for key in keys {
-            if let Some((r, _)) =
-                get_decoded::<revenant_types::records::ExecutorRecord>(&kv, &key).await?
-                && now.saturating_sub(r.heartbeat_at) <= max_age_ms
-            {
-                out.push(r);
-            }
-        }
+        let mut out: Vec<revenant_types::records::ExecutorRecord> =
+            all_decoded(&kv, "executors", |_| true)
+                .await?
+                .into_iter()
+                .filter(|r: &revenant_types::records::ExecutorRecord| {
+                    now.saturating_sub(r.heartbeat_at) <= max_age_ms
+                })
+                .collect();
         out.sort_by(|a, b| a.id.cmp(&b.id));
         Ok(out)
     }
