@@ -72,10 +72,7 @@ impl Nats {
     }
 
     async fn bucket(&self, bucket: String) -> Result<kv::Store> {
-        self.jetstream()
-            .get_key_value(bucket.clone())
-            .await
-            .map_err(|e| Error::nats(format!("open bucket {bucket}"), e))
+        self.kv_bucket(bucket).await
     }
 
     /// Subscribes to a fresh inbox for one invocation's reply.
