@@ -235,24 +235,44 @@ async fn shard_manager(
                 .filter(|s| !held.contains_key(s) && !releasing_shards.contains(s))
                 .collect();
             let now = now_ms();
-            let free: Vec<u32> = futures::future::join_all(candidates.into_iter().map(|shard| {
+            // (shard, the previous holder whose lease lapsed and when it lapsed, if any)
+            let free: Vec<(u32, Option<(ExecutorId, u64)>)> =
+                futures::future::join_all(candidates.into_iter().map(|shard| {
+                    let manager = &manager;
+                    async move {
+                        match manager.holder(shard).await {
+                            Ok(Some((record, _))) if record.expires_at > now => None,
+                            Ok(Some((record, _))) => {
+                                Some((shard, Some((record.owner, record.expires_at))))
+                            }
+                            Ok(None) => Some((shard, None)),
+                            Err(_) => None,
+                        }
+                    }
+                }))
+                .await
+                .into_iter()
+                .flatten()
+                .take(need)
+                .collect();
+            let acquired = futures::future::join_all(free.into_iter().map(|(shard, previous)| {
                 let manager = &manager;
                 async move {
-                    match manager.holder(shard).await {
-                        Ok(Some((record, _))) if record.expires_at > now => None,
-                        Ok(_) => Some(shard),
-                        Err(_) => None,
+                    let result = manager.acquire(shard).await;
+                    if result.is_ok()
+                        && let Some((owner, expired_at)) = previous
+                        && owner != *manager.owner()
+                    {
+                        // Failover: how long the shard went unowned after its holder stopped renewing.
+                        tracing::info!(
+                            shard,
+                            from = %owner,
+                            expired_ms_ago = now_ms().saturating_sub(expired_at),
+                            "took over a shard whose lease lapsed"
+                        );
                     }
+                    (shard, result)
                 }
-            }))
-            .await
-            .into_iter()
-            .flatten()
-            .take(need)
-            .collect();
-            let acquired = futures::future::join_all(free.into_iter().map(|shard| {
-                let manager = &manager;
-                async move { (shard, manager.acquire(shard).await) }
             }))
             .await;
             let mut claimed = Vec::new();
