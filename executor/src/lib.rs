@@ -15,7 +15,8 @@
 //! - [`replay`]: the pure replay plan computed from an oplog.
 //! - [`worker`]: one live worker: instance, invocation, recovery.
 //! - [`components`]: component upload, metadata and loading.
-//! - [`runtime`]: the service: shards, consumers, mailboxes, replies, dead letters.
+//! - [`runtime`]: the service: shard consumers, mailboxes, replies, dead letters, the call bridge.
+//! - [`shards`]: shard leases, heartbeats, balancing and hand-over.
 
 pub mod admin;
 pub mod components;
@@ -25,6 +26,7 @@ pub mod engine;
 pub mod exports;
 pub mod replay;
 pub mod runtime;
+pub mod shards;
 pub mod values;
 pub mod worker;
 

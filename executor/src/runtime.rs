@@ -1,10 +1,10 @@
-//! The executor service: claims shard leases, consumes each owned shard's
+//! The executor service: starts shard ownership ([`crate::shards`]), consumes each owned shard's
 //! invocations, hands them to per-worker mailboxes (one invocation at a time
 //! per worker, in arrival order; workers in parallel), answers and acks them,
 //! rejects bad input with an error reply plus a dead letter, bridges
 //! `<ns>.call.*.*` requests into invocations, and drops idle workers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -12,14 +12,12 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use revenant_nats::invocations::{InvocationMessage, InvocationRequest};
-use revenant_nats::{Lease, LeaseError, LeaseManager, Nats, headers};
+use revenant_nats::{Nats, headers};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::{
-    ExecutorRecord, ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body,
-};
+use revenant_types::records::{ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
 use revenant_types::{ExecutorId, WorkerId};
 use tokio::sync::{mpsc, watch};
-use tokio::task::{JoinHandle, JoinSet};
+use tokio::task::JoinSet;
 
 use crate::components::{ComponentCache, ComponentError};
 use crate::config::ExecutorOptions;
@@ -78,7 +76,7 @@ pub async fn run(
 
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
-    tasks.spawn(shard_manager(
+    tasks.spawn(crate::shards::shard_manager(
         id.clone(),
         env,
         Arc::new(AtomicU64::new(0)),
@@ -92,258 +90,10 @@ pub async fn run(
     Ok(())
 }
 
-/// A shard this executor runs (its lease lives in the renewal task's map).
-struct HeldShard {
-    stop: watch::Sender<bool>,
-    task: JoinHandle<()>,
-}
-
-type Leases = Arc<tokio::sync::Mutex<BTreeMap<u32, Lease>>>;
-
-/// Renews every held lease on its own clock, so nothing the manager does (claiming,
-/// handing over, slow KV in a cluster) can delay a renewal past the TTL. Reports
-/// each lost lease on `lost`.
-async fn renew_leases(
-    id: ExecutorId,
-    manager: LeaseManager,
-    leases: Leases,
-    every: Duration,
-    lost: mpsc::UnboundedSender<u32>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = stop.changed() => return,
-        }
-        let mut held = leases.lock().await;
-        let results = futures::future::join_all(held.iter_mut().map(|(shard, lease)| {
-            let manager = &manager;
-            async move { (*shard, manager.renew(lease).await) }
-        }))
-        .await;
-        for (shard, result) in results {
-            if let Err(e) = result {
-                tracing::warn!(executor = %id, shard, error = %e, "shard lease lost; stopping its workers");
-                held.remove(&shard);
-                let _ = lost.send(shard);
-            }
-        }
-    }
-}
-
-/// Keeps this executor's share of the shards: heartbeats in `RVN_EXECUTORS`,
-/// aims for an even share (⌊shards / live⌋, plus one for the first `shards % live`
-/// executors by id), hands surplus shards over gracefully (in the background) and
-/// claims free or expired ones. Leases are renewed by [`renew_leases`].
-async fn shard_manager(
-    id: ExecutorId,
-    env: Arc<WorkerEnv>,
-    in_memory: Arc<AtomicU64>,
-    mut stop: watch::Receiver<bool>,
-) {
-    let nats = env.nats.clone();
-    let manager = nats.leases(id.clone(), env.opts.lease.clone());
-    let shards = nats.options().shards;
-    let started_at = now_ms();
-    let every = Duration::from_millis(env.opts.lease.renew_every_ms.max(10));
-    let leases: Leases = Arc::default();
-    let (lost_tx, mut lost_rx) = mpsc::unbounded_channel();
-    let (renew_stop_tx, renew_stop_rx) = watch::channel(false);
-    let renewer = tokio::spawn(renew_leases(
-        id.clone(),
-        manager.clone(),
-        leases.clone(),
-        every,
-        lost_tx,
-        renew_stop_rx,
-    ));
-    let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
-    let mut releasing: JoinSet<u32> = JoinSet::new();
-    let mut releasing_shards: std::collections::HashSet<u32> = Default::default();
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            Some(shard) = lost_rx.recv() => {
-                if let Some(h) = held.remove(&shard) {
-                    let _ = h.stop.send(true);
-                }
-                continue;
-            }
-            Some(done) = releasing.join_next(), if !releasing.is_empty() => {
-                if let Ok(shard) = done {
-                    releasing_shards.remove(&shard);
-                }
-                continue;
-            }
-            _ = stop.changed() => break,
-        }
-        let record = ExecutorRecord {
-            id: id.clone(),
-            started_at,
-            heartbeat_at: now_ms(),
-            shards: held.keys().copied().collect(),
-            workers_in_memory: in_memory.load(Ordering::Relaxed),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-        };
-        if let Err(e) = nats.executors().heartbeat(&record).await {
-            tracing::warn!(executor = %id, error = %e, "heartbeat failed");
-        }
-        // Executors whose heartbeat is older than a lease TTL have lost their leases anyway.
-        let live = nats
-            .executors()
-            .live(env.opts.lease.ttl_ms)
-            .await
-            .unwrap_or_default();
-        let n = live.len().max(1) as u32;
-        let rank = live
-            .iter()
-            .position(|r| r.id == id)
-            .map_or(u32::MAX, |p| p as u32);
-        let target = (shards / n + u32::from(rank < shards % n)) as usize;
-        // Hand surplus shards over in the background: running invocations finish first.
-        if held.len() > target {
-            let surplus: Vec<u32> = held
-                .keys()
-                .rev()
-                .take(held.len() - target)
-                .copied()
-                .collect();
-            for shard in surplus {
-                if let Some(h) = held.remove(&shard) {
-                    releasing_shards.insert(shard);
-                    releasing.spawn(release_gracefully(
-                        manager.clone(),
-                        leases.clone(),
-                        id.clone(),
-                        shard,
-                        h,
-                    ));
-                }
-            }
-            tracing::info!(executor = %id, held = ?held.keys().collect::<Vec<_>>(), "rebalancing: handing shards over");
-        }
-        // Claim free or expired shards up to the target: look at every candidate at once,
-        // then acquire the ones nobody holds.
-        let need = target.saturating_sub(held.len());
-        if need > 0 {
-            let candidates: Vec<u32> = (0..shards)
-                .filter(|s| !held.contains_key(s) && !releasing_shards.contains(s))
-                .collect();
-            let now = now_ms();
-            // (shard, the previous holder whose lease lapsed and when it lapsed, if any)
-            let free: Vec<(u32, Option<(ExecutorId, u64)>)> =
-                futures::future::join_all(candidates.into_iter().map(|shard| {
-                    let manager = &manager;
-                    async move {
-                        match manager.holder(shard).await {
-                            Ok(Some((record, _))) if record.expires_at > now => None,
-                            Ok(Some((record, _))) => {
-                                Some((shard, Some((record.owner, record.expires_at))))
-                            }
-                            Ok(None) => Some((shard, None)),
-                            Err(_) => None,
-                        }
-                    }
-                }))
-                .await
-                .into_iter()
-                .flatten()
-                .take(need)
-                .collect();
-            let acquired = futures::future::join_all(free.into_iter().map(|(shard, previous)| {
-                let manager = &manager;
-                async move {
-                    let result = manager.acquire(shard).await;
-                    if result.is_ok()
-                        && let Some((owner, expired_at)) = previous
-                        && owner != *manager.owner()
-                    {
-                        // Failover: how long the shard went unowned after its holder stopped renewing.
-                        tracing::info!(
-                            shard,
-                            from = %owner,
-                            expired_ms_ago = now_ms().saturating_sub(expired_at),
-                            "took over a shard whose lease lapsed"
-                        );
-                    }
-                    (shard, result)
-                }
-            }))
-            .await;
-            let mut claimed = Vec::new();
-            for (shard, result) in acquired {
-                match result {
-                    Ok(lease) => {
-                        leases.lock().await.insert(shard, lease);
-                        let (tx, rx) = watch::channel(false);
-                        let task =
-                            tokio::spawn(run_shard(shard, env.clone(), in_memory.clone(), rx));
-                        held.insert(shard, HeldShard { stop: tx, task });
-                        claimed.push(shard);
-                    }
-                    Err(LeaseError::HeldBy { .. }) => {}
-                    Err(e) => {
-                        tracing::warn!(executor = %id, shard, error = %e, "could not claim shard")
-                    }
-                }
-            }
-            if !claimed.is_empty() {
-                tracing::info!(executor = %id, claimed = ?claimed, held = ?held.keys().collect::<Vec<_>>(), "holding shards");
-            }
-        }
-    }
-    // Graceful shutdown: every shard finishes its running invocations, then is released.
-    for h in held.values() {
-        let _ = h.stop.send(true);
-    }
-    for (shard, h) in std::mem::take(&mut held) {
-        releasing.spawn(release_gracefully(
-            manager.clone(),
-            leases.clone(),
-            id.clone(),
-            shard,
-            h,
-        ));
-    }
-    while releasing.join_next().await.is_some() {}
-    let _ = renew_stop_tx.send(true);
-    let _ = renewer.await;
-    if let Err(e) = nats.executors().remove(&id).await {
-        tracing::warn!(executor = %id, error = %e, "could not remove executor record");
-    }
-    tracing::info!(executor = %id, "released every shard");
-}
-
-/// Stops a shard (its mailboxes finish their running invocation), then releases its lease.
-async fn release_gracefully(
-    manager: LeaseManager,
-    leases: Leases,
-    id: ExecutorId,
-    shard: u32,
-    h: HeldShard,
-) -> u32 {
-    let _ = h.stop.send(true);
-    if let Err(e) = h.task.await {
-        tracing::warn!(executor = %id, shard, error = %e, "shard task ended abnormally");
-    }
-    let lease = leases.lock().await.remove(&shard);
-    if let Some(lease) = lease
-        && let Err(e) = manager.release(lease).await
-    {
-        tracing::warn!(executor = %id, shard, error = %e, "could not release shard");
-    }
-    shard
-}
-
 type Mailbox = mpsc::UnboundedSender<InvocationMessage>;
 
 /// Consumes one shard, dispatching to per-worker mailboxes.
-async fn run_shard(
+pub(crate) async fn run_shard(
     shard: u32,
     env: Arc<WorkerEnv>,
     in_memory: Arc<AtomicU64>,
