@@ -12,7 +12,10 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Executor, Load, audit_oplog, check_answers, get, owner_of, tally, wait_all_held_by};
+use common::{
+    Executor, Load, audit_oplog, check_answers, free_local_addr, get, metric, owner_of, tally,
+    wait_all_held_by,
+};
 use revenant_tests::revenant::{connect, deploy};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::WorkerId;
@@ -28,9 +31,22 @@ async fn survivor_takes_over_a_sigkilled_owner_mid_stream() {
     let worker = WorkerId::parse_path("counter/w1").expect("worker");
 
     let t0 = Instant::now();
+    let metrics = [free_local_addr(), free_local_addr()];
     let mut execs = [
-        Executor::spawn(&server.url(), &[], "fo-a", dir.path(), &[]),
-        Executor::spawn(&server.url(), &[], "fo-b", dir.path(), &[]),
+        Executor::spawn(
+            &server.url(),
+            &[],
+            "fo-a",
+            dir.path(),
+            &["--metrics-listen", &metrics[0]],
+        ),
+        Executor::spawn(
+            &server.url(),
+            &[],
+            "fo-b",
+            dir.path(),
+            &["--metrics-listen", &metrics[1]],
+        ),
     ];
     let split = wait_all_held_by(&nats, &["fo-a", "fo-b"], Duration::from_secs(40)).await;
     eprintln!(
@@ -98,6 +114,42 @@ async fn survivor_takes_over_a_sigkilled_owner_mid_stream() {
         tally(&common::shard_owners(&nats).await).get(&survivor_id),
         Some(&64)
     );
+    // The survivor's metrics report the failover: w1's shard was taken over from a lapsed
+    // lease and answered on, all 64 shards are held, the invocations were counted.
+    let addr = &metrics[survivor];
+    let held = wait_until(
+        "the survivor's metrics to show 64 shards",
+        Duration::from_secs(5),
+        || async {
+            metric(addr, "revenant_executor_shards_held")
+                .await
+                .filter(|n| *n == 64.0)
+        },
+    )
+    .await;
+    let failovers = metric(addr, "revenant_executor_failover_seconds_count")
+        .await
+        .expect("failover histogram");
+    let failover_sum = metric(addr, "revenant_executor_failover_seconds_sum")
+        .await
+        .expect("failover histogram");
+    let lapsed = metric(addr, "revenant_executor_shard_claims_total{how=\"lapsed\"}")
+        .await
+        .expect("lapsed claims");
+    let ok = metric(addr, "revenant_executor_invocations_total{outcome=\"ok\"}")
+        .await
+        .expect("invocations");
+    eprintln!(
+        "[test] survivor metrics: {held} shards held, {lapsed} claimed from a lapsed lease, \
+         {failovers} failover(s) answered, mean failover {:.3} s, {ok} invocations ok",
+        failover_sum / failovers.max(1.0)
+    );
+    assert!(
+        failovers >= 1.0,
+        "w1's shard was taken over and answered on"
+    );
+    assert!(lapsed >= failovers, "every failover is a lapsed claim");
+    assert!(ok > 0.0, "the survivor counted the invocations it answered");
     // The survivor's log names the shards it claimed.
     wait_until(
         "the survivor to log its shards",

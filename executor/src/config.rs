@@ -63,6 +63,8 @@ pub struct ExecutorOptions {
     pub pooling: bool,
     /// Invocations in flight per shard consumer. Default 1024.
     pub max_in_flight: usize,
+    /// Where to serve Prometheus `/metrics` (e.g. `127.0.0.1:9464`). Default: not served.
+    pub metrics_listen: Option<String>,
 }
 
 impl Default for ExecutorOptions {
@@ -78,6 +80,7 @@ impl Default for ExecutorOptions {
             lease: LeaseOptions::default(),
             pooling: false,
             max_in_flight: 1024,
+            metrics_listen: None,
         }
     }
 }

@@ -17,12 +17,14 @@
 //! - [`components`]: component upload, metadata and loading.
 //! - [`runtime`]: the service: shard consumers, mailboxes, replies, dead letters, the call bridge.
 //! - [`shards`]: shard leases, heartbeats, balancing and hand-over.
+//! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
 
 pub mod admin;
 pub mod components;
 pub mod config;
 pub mod durable;
 pub mod engine;
+pub mod metrics;
 pub mod exports;
 pub mod replay;
 pub mod runtime;

@@ -38,6 +38,8 @@ pub enum RunError {
     Id(#[from] revenant_types::NameError),
     #[error("work directory {0}: {1}")]
     WorkDir(String, std::io::Error),
+    #[error("cannot serve metrics on {0}: {1}")]
+    Metrics(String, std::io::Error),
 }
 
 /// A running executor's handle.
@@ -65,14 +67,34 @@ pub async fn run(
         opts.cache_dir.clone(),
     )?);
     let opts = Arc::new(opts);
+    let metrics = Arc::new(crate::metrics::ExecutorMetrics::default());
     let env = Arc::new(WorkerEnv {
         nats: nats.clone(),
         components,
         opts: opts.clone(),
         work_dir,
+        metrics: metrics.clone(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
+    if let Some(addr) = &opts.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| RunError::Metrics(addr.clone(), e))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| RunError::Metrics(addr.clone(), e))?;
+        tracing::info!(executor = %id, "metrics on http://{local}/metrics");
+        let mut stop = stop_rx.clone();
+        tasks.spawn(async move {
+            let stopped = async move {
+                let _ = stop.changed().await;
+            };
+            if let Err(e) = crate::metrics::serve(listener, metrics, stopped).await {
+                tracing::error!(error = %e, "metrics endpoint failed");
+            }
+        });
+    }
 
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
@@ -142,7 +164,7 @@ pub(crate) async fn run_shard(
                 let id = match &msg.worker {
                     Ok(id) => id.clone(),
                     Err(reason) => {
-                        reject(&nats, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
+                        reject(&env, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
                         continue;
                     }
                 };
@@ -167,8 +189,10 @@ pub(crate) async fn run_shard(
 }
 
 /// Answers with an error, dead-letters and terminates a message that can never succeed.
-async fn reject(nats: &Nats, msg: &InvocationMessage, error: ErrorBody) {
+async fn reject(env: &WorkerEnv, msg: &InvocationMessage, error: ErrorBody) {
+    let nats = &env.nats;
     tracing::info!(subject = msg.subject(), kind = %error.kind, message = %error.message, "invocation rejected");
+    env.metrics.rejected(&error.kind);
     if let Some(reply) = &msg.reply_to {
         let (status, body) = outcome_status_and_body(&InvocationOutcome::Err(error.clone()));
         if let Err(e) = nats.reply(reply, status, body).await {
@@ -187,12 +211,13 @@ async fn reject(nats: &Nats, msg: &InvocationMessage, error: ErrorBody) {
 /// Publishes the outcome to the caller and to `RVN_RESULTS` (concurrently: the oplog,
 /// already committed, is the truth; the bucket is for late pickup), then acks.
 async fn answer(
-    nats: &Nats,
+    env: &WorkerEnv,
     id: &WorkerId,
     msg: &InvocationMessage,
     function: &str,
     outcome: &InvocationOutcome,
 ) {
+    let nats = &env.nats;
     let record = ResultRecord {
         worker: id.clone(),
         function: function.to_owned(),
@@ -213,6 +238,12 @@ async fn answer(
         }
     };
     tokio::join!(store, reply);
+    let status = match outcome {
+        InvocationOutcome::Ok(_) => "ok",
+        InvocationOutcome::Err(_) => "error",
+    };
+    env.metrics
+        .answered(msg.shard, status, msg.received.elapsed().as_secs_f64());
     if let Err(e) = msg.ack().await {
         tracing::warn!(worker = %id, error = %e, "could not ack invocation");
     }
@@ -316,7 +347,7 @@ async fn mailbox(
                     nats.options().max_payload
                 ),
             );
-            reject(&nats, &msg, error).await;
+            reject(&env, &msg, error).await;
             continue;
         }
         if worker.is_none() {
@@ -332,7 +363,7 @@ async fn mailbox(
                     worker = Some(w);
                 }
                 Err(WorkerError::Component(m)) => {
-                    reject(&nats, &msg, ErrorBody::new("unknown-component", m)).await;
+                    reject(&env, &msg, ErrorBody::new("unknown-component", m)).await;
                     continue;
                 }
                 Err(e) => {
@@ -355,7 +386,7 @@ async fn mailbox(
         });
         if let Some(outcome) = known {
             answer(
-                &nats,
+                &env,
                 &id,
                 &msg,
                 msg.function.as_deref().unwrap_or_default(),
@@ -368,7 +399,7 @@ async fn mailbox(
         let (function, args_json) = match prepared {
             Ok(p) => p,
             Err(error) => {
-                reject(&nats, &msg, error).await;
+                reject(&env, &msg, error).await;
                 continue;
             }
         };
@@ -390,7 +421,7 @@ async fn mailbox(
                 let _ = nats
                     .publish_event(&id, event("invocation-finished", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key, "ok": ok })))
                     .await;
-                answer(&nats, &id, &msg, &function, &outcome).await;
+                answer(&env, &id, &msg, &function, &outcome).await;
                 if !was_failed && w.failed().is_some() {
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
                 }
@@ -398,6 +429,7 @@ async fn mailbox(
             Err(e) => {
                 // Fenced or the oplog is unreachable: this executor must let go of the worker.
                 tracing::error!(worker = %id, error = %e, "dropping worker");
+                env.metrics.worker_dropped();
                 let _ = msg.nak(Duration::from_millis(200)).await;
                 break;
             }

@@ -94,6 +94,7 @@ pub(crate) async fn shard_manager(
         tokio::select! {
             _ = tick.tick() => {}
             Some(shard) = lost_rx.recv() => {
+                env.metrics.lease_lost(shard);
                 if let Some(h) = held.remove(&shard) {
                     let _ = h.stop.send(true);
                 }
@@ -115,6 +116,7 @@ pub(crate) async fn shard_manager(
             workers_in_memory: in_memory.load(Ordering::Relaxed),
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
+        env.metrics.holding(held.len(), record.workers_in_memory);
         if let Err(e) = nats.executors().heartbeat(&record).await {
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
@@ -140,6 +142,7 @@ pub(crate) async fn shard_manager(
                 .collect();
             for shard in surplus {
                 if let Some(h) = held.remove(&shard) {
+                    env.metrics.forget(shard);
                     releasing_shards.insert(shard);
                     releasing.spawn(release_gracefully(
                         manager.clone(),
@@ -180,21 +183,26 @@ pub(crate) async fn shard_manager(
                 .flatten()
                 .take(need)
                 .collect();
+            let ttl_ms = env.opts.lease.ttl_ms;
             let acquired = futures::future::join_all(free.into_iter().map(|(shard, previous)| {
                 let manager = &manager;
+                let metrics = &env.metrics;
                 async move {
                     let result = manager.acquire(shard).await;
-                    if result.is_ok()
-                        && let Some((owner, expired_at)) = previous
-                        && owner != *manager.owner()
-                    {
-                        // Failover: how long the shard went unowned after its holder stopped renewing.
-                        tracing::info!(
-                            shard,
-                            from = %owner,
-                            expired_ms_ago = now_ms().saturating_sub(expired_at),
-                            "took over a shard whose lease lapsed"
-                        );
+                    if result.is_ok() {
+                        match previous {
+                            Some((owner, expired_at)) if owner != *manager.owner() => {
+                                // Failover: how long the shard went unowned after its holder stopped renewing.
+                                tracing::info!(
+                                    shard,
+                                    from = %owner,
+                                    expired_ms_ago = now_ms().saturating_sub(expired_at),
+                                    "took over a shard whose lease lapsed"
+                                );
+                                metrics.claimed(shard, Some(expired_at.saturating_sub(ttl_ms)));
+                            }
+                            _ => metrics.claimed(shard, None),
+                        }
                     }
                     (shard, result)
                 }

@@ -43,6 +43,7 @@ pub struct WorkerEnv {
     pub components: Arc<ComponentCache>,
     pub opts: Arc<ExecutorOptions>,
     pub work_dir: PathBuf,
+    pub metrics: Arc<crate::metrics::ExecutorMetrics>,
 }
 
 /// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
@@ -166,7 +167,9 @@ impl Worker {
         id: WorkerId,
         events: UnboundedSender<Output>,
     ) -> Result<Worker, WorkerError> {
+        let started = Instant::now();
         let (plan, journal) = read_plan(&env, &id).await?;
+        let entries = plan.next_index.saturating_sub(1) as usize;
         let create = match plan.create.clone() {
             Some(c) => c,
             None => {
@@ -205,6 +208,10 @@ impl Worker {
         if worker.failed.is_none() {
             worker.instantiate_and_replay(plan.invocations).await?;
         }
+        worker
+            .env
+            .metrics
+            .recovered(entries, started.elapsed().as_secs_f64());
         Ok(worker)
     }
 

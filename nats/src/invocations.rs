@@ -77,6 +77,10 @@ pub struct InvocationMessage {
     pub trace: TraceContext,
     pub body: Bytes,
     pub stream_sequence: u64,
+    /// The shard it was stored under, when the subject is well-formed.
+    pub shard: Option<u32>,
+    /// When this executor received it (for latency metrics).
+    pub received: std::time::Instant,
     message: jetstream::Message,
 }
 
@@ -93,11 +97,11 @@ impl InvocationMessage {
             .map(|i| i.stream_sequence)
             .unwrap_or_default();
         let h = message.headers.as_ref();
-        let worker = nats
+        let parsed = nats
             .namespace()
-            .parse_stored_invoke_subject(&message.subject)
-            .map(|(_, w)| w)
-            .ok_or_else(|| {
+            .parse_stored_invoke_subject(&message.subject);
+        let shard = parsed.as_ref().map(|(s, _)| *s);
+        let worker = parsed.map(|(_, w)| w).ok_or_else(|| {
                 format!(
                     "subject {:?} does not name a worker; expected <ns>.invoke.<component>.<worker> with names of [A-Za-z0-9_-]{{1,128}}",
                     message.subject.as_str()
@@ -116,6 +120,8 @@ impl InvocationMessage {
             },
             body: message.payload.clone(),
             stream_sequence,
+            shard,
+            received: std::time::Instant::now(),
             message,
         }
     }

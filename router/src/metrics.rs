@@ -1,99 +1,47 @@
 //! Prometheus metrics of the router: request counts and latency histograms by
 //! method, route (the matched route pattern, or `gateway` for user-defined
-//! routes) and status, rendered as Prometheus text on `/metrics`. A small
-//! hand-rolled registry: nothing else in the process exports metrics yet.
+//! routes) and status, rendered as Prometheus text on `/metrics` by the
+//! registry the executor uses too ([`revenant_types::metrics`]).
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
 use std::time::Instant;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http::header;
+use revenant_types::metrics::{LATENCY_BUCKETS, Registry};
 
 use crate::AppState;
 
-/// Latency bucket bounds, seconds.
-const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+const REQUESTS: &str = "revenant_router_requests_total";
+const DURATION: &str = "revenant_router_request_duration_seconds";
 
-#[derive(Debug, Default, Clone)]
-struct Series {
-    count: u64,
-    sum: f64,
-    /// Cumulative counts per bucket of [`BUCKETS`].
-    buckets: [u64; BUCKETS.len()],
-}
+/// The router's registry.
+#[derive(Debug)]
+pub struct Metrics(Registry);
 
-/// The registry.
-#[derive(Debug, Default)]
-pub struct Metrics {
-    series: Mutex<BTreeMap<(String, String, u16), Series>>,
+impl Default for Metrics {
+    fn default() -> Self {
+        let r = Registry::default();
+        r.describe_counter(REQUESTS, "HTTP requests handled.");
+        r.describe_histogram(DURATION, "HTTP request latency.", &LATENCY_BUCKETS);
+        Self(r)
+    }
 }
 
 impl Metrics {
     /// Records one request.
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let mut map = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let s = map
-            .entry((method.to_owned(), route.to_owned(), status))
-            .or_default();
-        s.count += 1;
-        s.sum += seconds;
-        for (i, bound) in BUCKETS.iter().enumerate() {
-            if seconds <= *bound {
-                s.buckets[i] += 1;
-            }
-        }
+        let status = status.to_string();
+        let labels = [("method", method), ("route", route), ("status", &status)];
+        self.0.inc(REQUESTS, &labels, 1);
+        self.0.observe(DURATION, &labels, seconds);
     }
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
-        let map = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let mut out = String::new();
-        out.push_str("# HELP revenant_router_requests_total HTTP requests handled.\n");
-        out.push_str("# TYPE revenant_router_requests_total counter\n");
-        for ((m, r, st), s) in map.iter() {
-            let _ = writeln!(
-                out,
-                "revenant_router_requests_total{{method=\"{m}\",route=\"{}\",status=\"{st}\"}} {}",
-                escape(r),
-                s.count
-            );
-        }
-        out.push_str("# HELP revenant_router_request_duration_seconds HTTP request latency.\n");
-        out.push_str("# TYPE revenant_router_request_duration_seconds histogram\n");
-        for ((m, r, st), s) in map.iter() {
-            let labels = format!("method=\"{m}\",route=\"{}\",status=\"{st}\"", escape(r));
-            for (bound, n) in BUCKETS.iter().zip(s.buckets) {
-                let _ = writeln!(
-                    out,
-                    "revenant_router_request_duration_seconds_bucket{{{labels},le=\"{bound}\"}} {n}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "revenant_router_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
-                s.count
-            );
-            let _ = writeln!(
-                out,
-                "revenant_router_request_duration_seconds_sum{{{labels}}} {}",
-                s.sum
-            );
-            let _ = writeln!(
-                out,
-                "revenant_router_request_duration_seconds_count{{{labels}}} {}",
-                s.count
-            );
-        }
-        out
+        self.0.render()
     }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 /// Middleware: times every request.

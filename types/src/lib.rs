@@ -9,9 +9,11 @@
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
 //! - [`config`]: the NATS-facing options shared by executor, router and CLI.
+//! - [`metrics`]: the Prometheus registry behind the executor's and the router's `/metrics`.
 
 pub mod codec;
 pub mod config;
+pub mod metrics;
 pub mod names;
 pub mod oplog;
 pub mod records;

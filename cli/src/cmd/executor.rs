@@ -32,6 +32,9 @@ pub struct ExecutorArgs {
     /// Shard lease renewal interval, ms.
     #[arg(long, env = "REVENANT_LEASE_RENEW_MS", default_value_t = 250)]
     pub lease_renew_ms: u64,
+    /// Serve Prometheus metrics on http://<addr>/metrics (e.g. 127.0.0.1:9464).
+    #[arg(long, env = "REVENANT_METRICS_LISTEN")]
+    pub metrics_listen: Option<String>,
 }
 
 impl ExecutorArgs {
@@ -42,6 +45,7 @@ impl ExecutorArgs {
             idle_timeout_ms: self.idle_timeout_ms,
             invocation_timeout_ms: self.invocation_timeout_ms,
             memory_limit_bytes: self.memory_limit_mb << 20,
+            metrics_listen: self.metrics_listen.clone(),
             ..ExecutorOptions::default()
         };
         o.retry.max_attempts = self.retry_attempts;

@@ -30,6 +30,9 @@ pub struct UpArgs {
     pub executor: ExecutorArgs,
 }
 
+/// Where `up`'s executor serves its metrics unless `--metrics-listen` says otherwise.
+const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
 /// The shopping-cart example's HTTP routes, deployed by `up`.
 const SHOPPING_CART_API: &str = include_str!("../../../examples/shopping-cart/api.yaml");
 
@@ -134,6 +137,11 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         let _ = router_stopped.await;
     }));
     let http = format!("http://{}", args.listen);
+    let mut executor_opts = args.executor.options();
+    let metrics = executor_opts
+        .metrics_listen
+        .get_or_insert_with(|| DEFAULT_METRICS_LISTEN.to_owned())
+        .clone();
     println!();
     println!(
         "Revenant is up: NATS at {url}, one executor, the router at {http}, examples deployed."
@@ -152,11 +160,11 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("  curl {http}/alice/cart");
     println!("or from any NATS client:");
     println!("  nats request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
+    println!("Metrics: {http}/metrics (router), http://{metrics}/metrics (executor).");
     println!("Ctrl-C stops everything.");
     println!();
 
-    let executor =
-        revenant_executor::run(args.executor.options(), nats, super::shutdown_signal()).await;
+    let executor = revenant_executor::run(executor_opts, nats, super::shutdown_signal()).await;
     let _ = stop_router.send(());
     match router.await {
         Ok(Err(e)) => eprintln!("router: {e}"),
