@@ -224,9 +224,15 @@ async fn answer(
         outcome: outcome.clone(),
         completed_at: now_ms(),
     };
+    // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
+    // swallows as duplicates can only get the result from the bucket: it must get there.
     let store = async {
-        if let Err(e) = nats.results().put(&msg.idempotency_key, &record).await {
-            tracing::warn!(worker = %id, error = %e, "could not store result");
+        match nats.results().put(&msg.idempotency_key, &record).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(worker = %id, error = %e, "could not store result; the invocation will be redelivered and answered again");
+                false
+            }
         }
     };
     let reply = async {
@@ -237,17 +243,25 @@ async fn answer(
             }
         }
     };
-    tokio::join!(store, reply);
+    let (stored, ()) = tokio::join!(store, reply);
     let status = match outcome {
         InvocationOutcome::Ok(_) => "ok",
         InvocationOutcome::Err(_) => "error",
     };
     env.metrics
         .answered(msg.shard, status, msg.received.elapsed().as_secs_f64());
-    if let Err(e) = msg.ack().await {
+    let acked = if stored {
+        msg.ack().await
+    } else {
+        msg.nak(RESULT_RETRY).await
+    };
+    if let Err(e) = acked {
         tracing::warn!(worker = %id, error = %e, "could not ack invocation");
     }
 }
+
+/// When an invocation whose result could not be stored comes back to be answered again.
+const RESULT_RETRY: Duration = Duration::from_secs(1);
 
 fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
     let mut v = serde_json::json!({ "kind": kind, "at": now_ms() });

@@ -126,6 +126,14 @@ pub(crate) async fn shard_manager(
             .live(env.opts.lease.ttl_ms)
             .await
             .unwrap_or_default();
+        // Wake up right when a silent peer's heartbeat or a lapsing lease expires, rather than
+        // on the next tick: failover is then not delayed by up to one renewal interval.
+        let ttl_ms = env.opts.lease.ttl_ms;
+        let mut wake_at: Option<u64> = live
+            .iter()
+            .filter(|r| r.id != id)
+            .map(|r| r.heartbeat_at + ttl_ms + 1)
+            .min();
         let n = live.len().max(1) as u32;
         let rank = live
             .iter()
@@ -163,27 +171,27 @@ pub(crate) async fn shard_manager(
                 .filter(|s| !held.contains_key(s) && !releasing_shards.contains(s))
                 .collect();
             let now = now_ms();
+            let looked = futures::future::join_all(candidates.into_iter().map(|shard| {
+                let manager = &manager;
+                async move { (shard, manager.holder(shard).await) }
+            }))
+            .await;
             // (shard, the previous holder whose lease lapsed and when it lapsed, if any)
-            let free: Vec<(u32, Option<(ExecutorId, u64)>)> =
-                futures::future::join_all(candidates.into_iter().map(|shard| {
-                    let manager = &manager;
-                    async move {
-                        match manager.holder(shard).await {
-                            Ok(Some((record, _))) if record.expires_at > now => None,
-                            Ok(Some((record, _))) => {
-                                Some((shard, Some((record.owner, record.expires_at))))
-                            }
-                            Ok(None) => Some((shard, None)),
-                            Err(_) => None,
-                        }
+            let mut free: Vec<(u32, Option<(ExecutorId, u64)>)> = Vec::new();
+            for (shard, holder) in looked {
+                match holder {
+                    Ok(Some((record, _))) if record.expires_at > now => {
+                        let at = record.expires_at + 1;
+                        wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
                     }
-                }))
-                .await
-                .into_iter()
-                .flatten()
-                .take(need)
-                .collect();
-            let ttl_ms = env.opts.lease.ttl_ms;
+                    Ok(Some((record, _))) => {
+                        free.push((shard, Some((record.owner, record.expires_at))))
+                    }
+                    Ok(None) => free.push((shard, None)),
+                    Err(_) => {}
+                }
+            }
+            free.truncate(need);
             let acquired = futures::future::join_all(free.into_iter().map(|(shard, previous)| {
                 let manager = &manager;
                 let metrics = &env.metrics;
@@ -227,6 +235,12 @@ pub(crate) async fn shard_manager(
             }
             if !claimed.is_empty() {
                 tracing::info!(executor = %id, claimed = ?claimed, held = ?held.keys().collect::<Vec<_>>(), "holding shards");
+            }
+        }
+        if let Some(at) = wake_at {
+            let now = now_ms();
+            if at > now && at < now + every.as_millis() as u64 {
+                tick.reset_at(tokio::time::Instant::now() + Duration::from_millis(at - now));
             }
         }
     }
