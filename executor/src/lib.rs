@@ -17,15 +17,17 @@
 //! - [`components`]: component upload, metadata and loading.
 //! - [`runtime`]: the service: shard consumers, mailboxes, replies, dead letters, the call bridge.
 //! - [`shards`]: shard leases, heartbeats, balancing and hand-over.
+//! - [`control`]: interrupt / resume requests: routing to the shard holder, stopping and holding invocations.
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
 
 pub mod admin;
 pub mod components;
 pub mod config;
+pub mod control;
 pub mod durable;
 pub mod engine;
-pub mod metrics;
 pub mod exports;
+pub mod metrics;
 pub mod replay;
 pub mod runtime;
 pub mod shards;

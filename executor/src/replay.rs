@@ -10,6 +10,10 @@
 //!   partial effects were discarded when the instance was rebuilt;
 //! - an invocation that started but never completed (the executor died) is the
 //!   tail: re-run with what it recorded, then carried on live;
+//! - an `Interrupted` entry voids the host calls of the attempt it stopped (like
+//!   an `Error`, without counting as a failed attempt), so after the `Resumed`
+//!   that invocation runs again from its start; an `Interrupted` with no later
+//!   `Resumed` leaves the worker interrupted;
 //! - `EndRemoteWrite` responses are looked up by their `BeginRemoteWrite` index
 //!   (their position depends on timing), so a recorded response is never fetched again.
 
@@ -55,6 +59,8 @@ pub struct ReplayPlan {
     pub failed: Option<String>,
     /// Set when the guest exited.
     pub exited: bool,
+    /// Set by an `Interrupted` entry with no `Resumed` after it: invocations are held.
+    pub interrupted: bool,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
 }
@@ -146,6 +152,13 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     other => current = other,
                 }
             }
+            OplogEntry::Interrupted { .. } => {
+                if let Some(inv) = current.as_mut() {
+                    inv.host_calls.clear();
+                }
+                plan.interrupted = true;
+            }
+            OplogEntry::Resumed { .. } => plan.interrupted = false,
             OplogEntry::Exited { .. } => plan.exited = true,
             _ => {}
         }
@@ -260,6 +273,48 @@ mod tests {
         assert!(p.invocations.is_empty());
         assert_eq!(p.failed.as_deref(), Some("trap"));
         assert!(matches!(p.completed["a"], InvocationOutcome::Err(_)));
+    }
+
+    #[test]
+    fn an_interrupt_voids_the_attempt_and_holds_until_resumed() {
+        let interrupted = OplogEntry::Interrupted { at: 0 };
+        let p = plan(indexed(vec![
+            started("a"),
+            done("a", true),
+            started("b"),
+            call(1),
+            interrupted.clone(),
+        ]));
+        assert!(p.interrupted);
+        let tail = p.incomplete().unwrap();
+        assert_eq!(tail.idempotency_key, "b");
+        assert!(
+            tail.host_calls.is_empty(),
+            "the stopped attempt's calls are void"
+        );
+        assert_eq!(tail.failed_attempts, 0, "an interrupt is not a failure");
+
+        // Resumed: no longer held; the new attempt's calls are the ones replayed.
+        let p = plan(indexed(vec![
+            started("b"),
+            call(1),
+            interrupted.clone(),
+            OplogEntry::Resumed { at: 0 },
+            call(2),
+        ]));
+        assert!(!p.interrupted);
+        assert!(matches!(
+            p.incomplete().unwrap().host_calls[0].1,
+            OplogEntry::HostCall {
+                response: HostValue::U64(2),
+                ..
+            }
+        ));
+
+        // An idle worker interrupted: nothing to void, still held; completed work stays.
+        let p = plan(indexed(vec![started("a"), done("a", true), interrupted]));
+        assert!(p.interrupted && p.incomplete().is_none());
+        assert_eq!(p.invocations.len(), 1);
     }
 
     #[test]

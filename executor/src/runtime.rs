@@ -4,7 +4,7 @@
 //! rejects bad input with an error reply plus a dead letter, bridges
 //! `<ns>.call.*.*` requests into invocations, and drops idle workers.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -21,6 +21,7 @@ use tokio::task::JoinSet;
 
 use crate::components::{ComponentCache, ComponentError};
 use crate::config::ExecutorOptions;
+use crate::control::{self, Input};
 use crate::durable::stdio::Output;
 use crate::engine;
 use crate::values;
@@ -74,6 +75,7 @@ pub async fn run(
         opts: opts.clone(),
         work_dir,
         metrics: metrics.clone(),
+        controls: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -98,6 +100,7 @@ pub async fn run(
 
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(call_bridge(nats.clone(), stop_rx.clone()));
+    tasks.spawn(crate::control::control_bridge(env.clone(), stop_rx.clone()));
     tasks.spawn(crate::shards::shard_manager(
         id.clone(),
         env,
@@ -112,7 +115,7 @@ pub async fn run(
     Ok(())
 }
 
-type Mailbox = mpsc::UnboundedSender<InvocationMessage>;
+type Mailbox = mpsc::UnboundedSender<Input>;
 
 /// Consumes one shard, dispatching to per-worker mailboxes.
 pub(crate) async fn run_shard(
@@ -141,9 +144,18 @@ pub(crate) async fn run_shard(
     let mut mailboxes: HashMap<WorkerId, Mailbox> = HashMap::new();
     let mut workers = JoinSet::new();
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WorkerId>();
+    // Control requests for this shard's workers come here while the shard runs.
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let registration = env.controls.register(shard, control_tx);
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            Some(cmd) = control_rx.recv() => {
+                let id = cmd.worker.clone();
+                deliver(&mut mailboxes, id.clone(), Input::Control(cmd), |rx| {
+                    workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
+                });
+            }
             Some(id) = done_rx.recv() => {
                 // A mailbox ended (idle, failed or fenced); drop it unless it was replaced.
                 if mailboxes.get(&id).is_some_and(|m| m.is_closed()) {
@@ -168,24 +180,36 @@ pub(crate) async fn run_shard(
                         continue;
                     }
                 };
-                let mut msg = Some(msg);
-                if let Some(mb) = mailboxes.get(&id) {
-                    match mb.send(msg.take().expect("message")) {
-                        Ok(()) => {}
-                        Err(mpsc::error::SendError(m)) => msg = Some(m),
-                    }
-                }
-                if let Some(m) = msg {
-                    let (tx, rx) = mpsc::unbounded_channel();
-                    let _ = tx.send(m);
-                    mailboxes.insert(id.clone(), tx);
+                deliver(&mut mailboxes, id.clone(), Input::Invocation(msg), |rx| {
                     workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
-                }
+                });
             }
         }
     }
+    // Stopping: control requests now go unanswered (the requester retries with the next holder).
+    drop(registration);
     drop(mailboxes);
     while workers.join_next().await.is_some() {}
+}
+
+/// Hands `input` to the worker's mailbox; `start` runs a new one when it has none (or it ended).
+fn deliver(
+    mailboxes: &mut HashMap<WorkerId, Mailbox>,
+    id: WorkerId,
+    input: Input,
+    start: impl FnOnce(mpsc::UnboundedReceiver<Input>),
+) {
+    let input = match mailboxes.get(&id) {
+        Some(mb) => match mb.send(input) {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(input)) => input,
+        },
+        None => input,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(input);
+    mailboxes.insert(id, tx);
+    start(rx);
 }
 
 /// Answers with an error, dead-letters and terminates a message that can never succeed.
@@ -263,7 +287,7 @@ async fn answer(
 /// When an invocation whose result could not be stored comes back to be answered again.
 const RESULT_RETRY: Duration = Duration::from_secs(1);
 
-fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
+pub(crate) fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
     let mut v = serde_json::json!({ "kind": kind, "at": now_ms() });
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
         obj.extend(extra);
@@ -272,7 +296,7 @@ fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
 }
 
 /// What the worker record says about a worker, taken without holding the worker across IO.
-struct Summary {
+pub(crate) struct Summary {
     id: WorkerId,
     component_version: u64,
     last_error: Option<String>,
@@ -280,7 +304,7 @@ struct Summary {
 }
 
 impl Summary {
-    fn of(w: &Worker) -> Self {
+    pub(crate) fn of(w: &Worker) -> Self {
         Self {
             id: w.id.clone(),
             component_version: w.component_version(),
@@ -290,7 +314,7 @@ impl Summary {
     }
 }
 
-async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatus) {
+pub(crate) async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatus) {
     let existing = nats.workers().get(&worker.id).await.ok().flatten();
     let now = now_ms();
     let record = WorkerRecord {
@@ -319,7 +343,7 @@ async fn mailbox(
     id: WorkerId,
     env: Arc<WorkerEnv>,
     in_memory: Arc<AtomicU64>,
-    mut rx: mpsc::UnboundedReceiver<InvocationMessage>,
+    mut rx: mpsc::UnboundedReceiver<Input>,
     done: mpsc::UnboundedSender<WorkerId>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -340,17 +364,63 @@ async fn mailbox(
     });
     let idle = Duration::from_millis(env.opts.idle_timeout_ms);
     let mut worker: Option<Worker> = None;
+    // Invocations taken from `rx` but not run yet: those that arrived while one ran, and
+    // every invocation while the worker is interrupted (the interrupted one first).
+    let mut queue: VecDeque<InvocationMessage> = VecDeque::new();
+    let mut keepalive = tokio::time::interval(control::KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let msg = tokio::select! {
-            m = rx.recv() => match m { Some(m) => m, None => break },
-            _ = tokio::time::sleep(idle) => {
-                tracing::debug!(worker = %id, "idle; suspending");
-                if let Some(w) = &worker {
-                    put_status(&nats, Summary::of(w), WorkerStatus::Suspended).await;
+        let held = worker.as_ref().is_some_and(Worker::interrupted);
+        let next = if held { None } else { queue.pop_front() };
+        let msg = match next {
+            Some(m) => m,
+            None => {
+                let input = tokio::select! {
+                    m = rx.recv() => match m { Some(m) => m, None => break },
+                    _ = tokio::time::sleep(idle), if queue.is_empty() => {
+                        tracing::debug!(worker = %id, "idle; suspending");
+                        if let Some(w) = &worker {
+                            let status = if held { WorkerStatus::Interrupted } else { WorkerStatus::Suspended };
+                            put_status(&nats, Summary::of(w), status).await;
+                        }
+                        break;
+                    }
+                    _ = keepalive.tick(), if !queue.is_empty() => {
+                        control::keep_alive(&queue).await;
+                        continue;
+                    }
+                    _ = stop.changed() => break,
+                };
+                match input {
+                    Input::Control(cmd) => {
+                        match control::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await {
+                            control::Flow::Continue => continue,
+                            control::Flow::Drop => break,
+                        }
+                    }
+                    // Interrupted: held in order, except duplicates of completed invocations.
+                    Input::Invocation(m) if held => {
+                        let known = worker
+                            .as_ref()
+                            .and_then(|w| w.completed(&m.idempotency_key).cloned());
+                        match known {
+                            Some(outcome) => {
+                                answer(
+                                    &env,
+                                    &id,
+                                    &m,
+                                    m.function.as_deref().unwrap_or_default(),
+                                    &outcome,
+                                )
+                                .await;
+                            }
+                            None => queue.push_back(m),
+                        }
+                        continue;
+                    }
+                    Input::Invocation(m) => m,
                 }
-                break;
             }
-            _ = stop.changed() => break,
         };
         if msg.body.len() > nats.options().max_payload {
             let error = ErrorBody::new(
@@ -370,6 +440,8 @@ async fn mailbox(
                     in_memory.fetch_add(1, Ordering::Relaxed);
                     let status = if w.failed().is_some() {
                         WorkerStatus::Failed
+                    } else if w.interrupted() {
+                        WorkerStatus::Interrupted
                     } else {
                         WorkerStatus::Idle
                     };
@@ -409,6 +481,11 @@ async fn mailbox(
             .await;
             continue;
         }
+        if w.interrupted() {
+            // Recovered interrupted (durably, by an earlier executor): hold it until resumed.
+            queue.push_front(msg);
+            continue;
+        }
         let prepared = prepare(w, &msg);
         let (function, args_json) = match prepared {
             Ok(p) => p,
@@ -421,15 +498,26 @@ async fn mailbox(
             .publish_event(&id, event("invocation-started", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key })))
             .await;
         let was_failed = w.failed().is_some();
-        match w
-            .invoke(
-                &msg.idempotency_key,
-                &function,
-                &args_json,
-                msg.trace.clone(),
-            )
-            .await
-        {
+        // Boxed: raced against control input, it would make the mailbox's future huge.
+        let run = Box::pin(w.invoke(
+            &msg.idempotency_key,
+            &function,
+            &args_json,
+            msg.trace.clone(),
+        ));
+        let result = match control::race(run, &mut rx, &mut queue, &nats, &id).await {
+            control::Raced::Done(result) => result,
+            control::Raced::Interrupted(cmd) => {
+                // Not answered, not acked: it runs again, first, when the worker is resumed.
+                queue.push_front(msg);
+                match control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                {
+                    control::Flow::Continue => continue,
+                    control::Flow::Drop => break,
+                }
+            }
+        };
+        match result {
             Ok(outcome) => {
                 let ok = matches!(outcome, InvocationOutcome::Ok(_));
                 let _ = nats
@@ -456,9 +544,15 @@ async fn mailbox(
     let _ = events.await;
     rx.close();
     // Whatever was queued behind goes back to JetStream at once (not after the ack wait),
-    // to be redelivered to whoever runs the worker next.
-    while let Ok(m) = rx.try_recv() {
+    // to be redelivered to whoever runs the worker next. Control requests left unanswered
+    // time out at the requester, which retries.
+    for m in queue {
         let _ = m.nak(Duration::ZERO).await;
+    }
+    while let Ok(input) = rx.try_recv() {
+        if let Input::Invocation(m) = input {
+            let _ = m.nak(Duration::ZERO).await;
+        }
     }
     let _ = done.send(id);
 }

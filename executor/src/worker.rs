@@ -43,6 +43,8 @@ pub struct WorkerEnv {
     pub components: Arc<ComponentCache>,
     pub opts: Arc<ExecutorOptions>,
     pub work_dir: PathBuf,
+    /// Where control requests reach the shard that holds a worker.
+    pub controls: Arc<crate::control::ControlRegistry>,
     pub metrics: Arc<crate::metrics::ExecutorMetrics>,
 }
 
@@ -157,6 +159,8 @@ pub struct Worker {
     failed: Option<String>,
     /// The invocation that was running when the last executor died: finished first.
     tail: Option<ReplayInvocation>,
+    /// Interrupted and not resumed: no instance, invocations are held.
+    interrupted: bool,
 }
 
 impl Worker {
@@ -194,7 +198,45 @@ impl Worker {
                 create
             }
         };
-        let mut worker = Worker {
+        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
+        if worker.failed.is_none() && !worker.interrupted {
+            worker.instantiate_and_replay(plan.invocations).await?;
+        }
+        worker
+            .env
+            .metrics
+            .recovered(entries, started.elapsed().as_secs_f64());
+        Ok(worker)
+    }
+
+    /// Reads an existing worker's state from its oplog without building an instance
+    /// (for control requests); `None` when the worker does not exist. Only an
+    /// interrupted or failed worker may be kept as it is: otherwise [`Worker::resume`]
+    /// or [`Worker::recover`] builds the instance.
+    pub async fn open(
+        env: Arc<WorkerEnv>,
+        id: WorkerId,
+        events: UnboundedSender<Output>,
+    ) -> Result<Option<Worker>, WorkerError> {
+        let (plan, journal) = read_plan(&env, &id).await?;
+        let Some(create) = plan.create.clone() else {
+            return Ok(None);
+        };
+        Ok(Some(Worker::without_instance(
+            env, id, events, journal, create, &plan,
+        )))
+    }
+
+    /// The worker as its oplog's plan says, with no instance built yet.
+    fn without_instance(
+        env: Arc<WorkerEnv>,
+        id: WorkerId,
+        events: UnboundedSender<Output>,
+        journal: Journal,
+        create: CreateInfo,
+        plan: &replay::ReplayPlan,
+    ) -> Self {
+        Worker {
             id,
             env,
             events,
@@ -204,15 +246,51 @@ impl Worker {
             completed: plan.completed.clone(),
             failed: plan.failed.clone(),
             tail: None,
-        };
-        if worker.failed.is_none() {
-            worker.instantiate_and_replay(plan.invocations).await?;
+            interrupted: plan.interrupted,
         }
-        worker
-            .env
-            .metrics
-            .recovered(entries, started.elapsed().as_secs_f64());
-        Ok(worker)
+    }
+
+    /// Interrupted and not resumed yet.
+    pub fn interrupted(&self) -> bool {
+        self.interrupted
+    }
+
+    /// Throws the instance away and durably marks the worker interrupted (an
+    /// `Interrupted` entry, which voids the host calls of an attempt in progress, so
+    /// that invocation runs again from its start on resume). The journal must hold no
+    /// half-run attempt: after stopping an invocation, drop the worker and
+    /// [`Worker::open`] it again first. Returns false when it was interrupted already.
+    pub async fn interrupt(&mut self) -> Result<bool, WorkerError> {
+        if self.interrupted {
+            return Ok(false);
+        }
+        self.live = None;
+        self.tail = None;
+        self.journal.push(OplogEntry::Interrupted { at: now_ms() });
+        self.journal.commit().await?;
+        self.interrupted = true;
+        Ok(true)
+    }
+
+    /// Appends `Resumed` and rebuilds the instance by replaying the oplog; the
+    /// interrupted invocation, if it had started, becomes the tail and runs again from
+    /// its start. Returns false when the worker was not interrupted.
+    pub async fn resume(&mut self) -> Result<bool, WorkerError> {
+        if !self.interrupted {
+            return Ok(false);
+        }
+        self.journal.push(OplogEntry::Resumed { at: now_ms() });
+        self.journal.commit().await?;
+        self.interrupted = false;
+        let (plan, journal) = read_plan(&self.env, &self.id).await?;
+        self.journal = journal;
+        self.completed = plan.completed;
+        self.failed = plan.failed;
+        self.tail = None;
+        if self.failed.is_none() {
+            self.instantiate_and_replay(plan.invocations).await?;
+        }
+        Ok(true)
     }
 
     /// The outcome recorded for `key`, if that invocation already completed.

@@ -1,6 +1,7 @@
-//! The crate's error types. [`Error`] is the general one; [`AppendError`] and
-//! [`LeaseError`] are the narrow enums callers branch on (a fenced append, a
-//! lease held by someone else or lost). async-nats errors are classified by
+//! The crate's error types. [`Error`] is the general one; [`AppendError`],
+//! [`LeaseError`] and [`ControlError`] are the narrow enums callers branch on (a
+//! fenced append, a lease held by someone else or lost, no executor answering a
+//! control request). async-nats errors are classified by
 //! their `.kind()`, never by message text; what is not worth a variant of its
 //! own is kept as the source of [`Error::Nats`], with the operation named.
 
@@ -105,6 +106,30 @@ pub enum LeaseError {
     #[error("the lease was lost: another executor wrote it since our last renewal")]
     Lost,
     /// Anything else (connection, codec, timeout).
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
+/// Why a control request (interrupt / resume) got no state back.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// Nobody answered: no executor holds the worker's shard right now (none is running,
+    /// or the shard is between owners).
+    #[error(
+        "no executor holds shard {shard} of worker {worker} right now; retry ({})",
+        waited.map_or_else(|| "no executor is running".to_owned(), |t| format!("nobody answered within {t:?}"))
+    )]
+    NoExecutor {
+        /// `<component>.<worker>`.
+        worker: String,
+        shard: u32,
+        /// How long the request waited; `None` when nobody listens at all.
+        waited: Option<std::time::Duration>,
+    },
+    /// The executor holding the worker refused: `worker-failed`, `unknown-worker`, …
+    #[error("{}", .0.message)]
+    Refused(revenant_types::oplog::ErrorBody),
+    /// Anything else (connection, a malformed answer).
     #[error(transparent)]
     Other(#[from] Error),
 }

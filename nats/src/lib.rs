@@ -8,15 +8,17 @@
 //! Layout:
 //! - [`names`]: [`Namespace`] and every typed name constructor.
 //! - [`headers`]: header name constants.
-//! - [`error`]: [`Error`], [`AppendError`], [`LeaseError`].
+//! - [`error`]: [`Error`], [`AppendError`], [`LeaseError`], [`ControlError`].
 //! - [`client`]: [`Nats`], the connection bound to a namespace; [`client::shard_of`].
 //! - [`provision`]: idempotent create-or-verify of every stream and bucket.
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
+//! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
 //! - [`http_support`]: what the HTTP router needs: API definitions, reply inboxes, result watches, readiness.
 
 pub mod bench_support;
 pub mod client;
+pub mod control;
 pub mod error;
 pub mod headers;
 pub mod http_support;
@@ -31,7 +33,7 @@ pub use async_nats;
 pub use revenant_types;
 
 pub use client::Nats;
-pub use error::{AppendError, Error, LeaseError, Result};
+pub use error::{AppendError, ControlError, Error, LeaseError, Result};
 pub use lease::{Lease, LeaseLoss, LeaseManager};
 pub use names::Namespace;
 pub use oplog::{OplogRead, OplogStore, ReadStrategy};

@@ -177,6 +177,21 @@ impl Namespace {
         let (c, w) = rest.split_once('.')?;
         WorkerId::parse(c, w).ok()
     }
+    /// `rvn.control.<c>.<w>`: core request/reply to interrupt or resume the worker; every
+    /// executor listens, the one holding the worker's shard answers.
+    pub fn control_subject(&self, w: &WorkerId) -> String {
+        format!("{}.control.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.control.*.*`.
+    pub fn control_wildcard(&self) -> String {
+        format!("{}.control.*.*", self.prefix)
+    }
+    /// Parses `rvn.control.<c>.<w>`; `None` for anything else (including invalid names).
+    pub fn parse_control_subject(&self, subject: &str) -> Option<WorkerId> {
+        let rest = self.strip(subject, "control")?;
+        let (c, w) = rest.split_once('.')?;
+        WorkerId::parse(c, w).ok()
+    }
     /// `rvn.events.<c>.<w>`: live output and invocation events.
     pub fn events_subject(&self, w: &WorkerId) -> String {
         format!("{}.events.{}.{}", self.prefix, w.component, w.worker)
@@ -284,6 +299,14 @@ mod tests {
         assert_eq!(ns.parse_call_subject(&ns.call_subject(&w())), Some(w()));
         assert_eq!(ns.parse_call_subject("rvn.call.a.b.c"), None);
         assert_eq!(ns.parse_call_subject("rvn.calls.a.b"), None);
+        assert_eq!(ns.control_subject(&w()), "rvn.control.counter.w-1");
+        assert_eq!(ns.control_wildcard(), "rvn.control.*.*");
+        assert_eq!(
+            ns.parse_control_subject(&ns.control_subject(&w())),
+            Some(w())
+        );
+        assert_eq!(ns.parse_control_subject("rvn.control.a.b.c"), None);
+        assert_eq!(ns.parse_control_subject("rvn.call.a.b"), None);
         assert_eq!(
             Namespace::new("t")
                 .unwrap()

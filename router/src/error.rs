@@ -120,8 +120,9 @@ pub fn status_for_kind(kind: &str) -> StatusCode {
         | "invalid-wave"
         | "missing-function"
         | "unsupported-content-type"
-        | "invalid-name" => StatusCode::BAD_REQUEST,
-        "unknown-function" | "unknown-component" => StatusCode::NOT_FOUND,
+        | "invalid-name"
+        | "invalid-control" => StatusCode::BAD_REQUEST,
+        "unknown-function" | "unknown-component" | "unknown-worker" => StatusCode::NOT_FOUND,
         "payload-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
         "worker-failed" => StatusCode::CONFLICT,
         "deadline-exceeded" => StatusCode::GATEWAY_TIMEOUT,
@@ -139,6 +140,7 @@ mod tests {
         assert_eq!(status_for_kind("invalid-arguments"), 400);
         assert_eq!(status_for_kind("unknown-function"), 404);
         assert_eq!(status_for_kind("worker-failed"), 409);
+        assert_eq!(status_for_kind("unknown-worker"), 404);
         assert_eq!(status_for_kind("trap"), 500);
         assert_eq!(status_for_kind("deadline-exceeded"), 504);
         let e = ApiError::from_kind("invalid-json", "nope");

@@ -49,6 +49,9 @@ pub struct RouterOptions {
     pub max_invoke_timeout_ms: u64,
     /// API definition files (YAML or JSON) deployed at start. Default none.
     pub api_files: Vec<PathBuf>,
+    /// How long an interrupt or resume waits for the executor holding the worker before
+    /// answering 503, ms. Default 10000.
+    pub control_timeout_ms: u64,
 }
 
 impl Default for RouterOptions {
@@ -58,6 +61,7 @@ impl Default for RouterOptions {
             invoke_timeout_ms: 30_000,
             max_invoke_timeout_ms: 300_000,
             api_files: Vec::new(),
+            control_timeout_ms: 10_000,
         }
     }
 }

@@ -45,7 +45,7 @@ use crate::rest::{apis, components, health, invocations, workers};
         health::readyz,
         crate::metrics::render,
     ),
-    components(schemas(crate::rest::ErrorJson, workers::CreateWorker))
+    components(schemas(crate::rest::ErrorJson, workers::CreateWorker, workers::ControlState))
 )]
 pub struct ApiDoc;
 

@@ -188,18 +188,18 @@ async fn every_rest_endpoint() {
         404
     );
 
-    // Interrupt / resume are not implemented yet.
+    // Interrupt / resume (in depth: tests/control.rs).
     assert_eq!(
         e.post("/v1/components/counter/workers/w1/interrupt", "", None)
             .await
-            .0,
-        501
+            .1["status"],
+        "interrupted"
     );
     assert_eq!(
         e.post("/v1/components/counter/workers/w1/resume", "", None)
             .await
-            .0,
-        501
+            .1["status"],
+        "idle"
     );
 
     // Delete.

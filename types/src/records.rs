@@ -45,6 +45,9 @@ pub enum WorkerStatus {
     Failed,
     /// The guest exited.
     Exited,
+    /// Interrupted by a control request: its running invocation was stopped and
+    /// invocations wait (in order) until it is resumed.
+    Interrupted,
 }
 
 impl WorkerStatus {
@@ -55,6 +58,7 @@ impl WorkerStatus {
             Self::Suspended => "suspended",
             Self::Failed => "failed",
             Self::Exited => "exited",
+            Self::Interrupted => "interrupted",
         }
     }
 }
@@ -68,9 +72,10 @@ impl std::str::FromStr for WorkerStatus {
             "suspended" => Self::Suspended,
             "failed" => Self::Failed,
             "exited" => Self::Exited,
+            "interrupted" => Self::Interrupted,
             other => {
                 return Err(format!(
-                    "unknown worker status {other:?}; expected one of idle, running, suspended, failed, exited"
+                    "unknown worker status {other:?}; expected one of idle, running, suspended, failed, exited, interrupted"
                 ));
             }
         })
@@ -96,6 +101,43 @@ pub struct WorkerRecord {
     pub oplog_index: OplogIndex,
     #[serde(default)]
     pub pending_invocations: u64,
+}
+
+/// What a control request on `<ns>.control.<component>.<worker>` asks (its JSON body
+/// is `{"action": "interrupt"}` or `{"action": "resume"}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ControlAction {
+    /// Stop the running invocation now (it runs again from its start on resume) and
+    /// hold every later invocation until resumed.
+    Interrupt,
+    /// Run the held invocations again, the interrupted one first.
+    Resume,
+}
+
+impl ControlAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Interrupt => "interrupt",
+            Self::Resume => "resume",
+        }
+    }
+}
+
+/// The JSON body of a control request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlBody {
+    pub action: ControlAction,
+}
+
+/// The answer to a control request (`Rvn-Status: ok`): the worker's state after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkerState {
+    /// `<component>.<worker>`.
+    pub worker: String,
+    pub status: WorkerStatus,
+    /// Whether invocations are held until a resume.
+    pub interrupted: bool,
 }
 
 /// One exported function of a component, with its WIT signature.
@@ -165,4 +207,32 @@ pub fn outcome_status_and_body(outcome: &InvocationOutcome) -> (&'static str, St
 /// `{"kind": ..., "message": ...}`.
 pub fn error_json(e: &ErrorBody) -> String {
     serde_json::json!({ "kind": e.kind, "message": e.message }).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_control_contract_in_json() {
+        let body: ControlBody = serde_json::from_str(r#"{"action":"interrupt"}"#).unwrap();
+        assert_eq!(body.action, ControlAction::Interrupt);
+        let body: ControlBody = serde_json::from_str(r#"{"action":"resume"}"#).unwrap();
+        assert_eq!(body.action, ControlAction::Resume);
+        assert!(serde_json::from_str::<ControlBody>(r#"{"action":"pause"}"#).is_err());
+        let state = WorkerState {
+            worker: "counter.c1".into(),
+            status: WorkerStatus::Interrupted,
+            interrupted: true,
+        };
+        assert_eq!(
+            serde_json::to_value(&state).unwrap(),
+            serde_json::json!({"worker": "counter.c1", "status": "interrupted", "interrupted": true})
+        );
+        assert_eq!(
+            "interrupted".parse::<WorkerStatus>(),
+            Ok(WorkerStatus::Interrupted)
+        );
+        assert_eq!(WorkerStatus::Interrupted.as_str(), "interrupted");
+    }
 }

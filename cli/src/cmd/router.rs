@@ -18,6 +18,9 @@ pub struct RouterArgs {
     /// How long an invoke-and-await request waits before answering 202, ms.
     #[arg(long, env = "REVENANT_INVOKE_TIMEOUT_MS", default_value_t = 30_000)]
     pub invoke_timeout_ms: u64,
+    /// How long an interrupt or resume waits for the executor holding the worker, ms.
+    #[arg(long, env = "REVENANT_CONTROL_TIMEOUT_MS", default_value_t = 10_000)]
+    pub control_timeout_ms: u64,
 }
 
 impl RouterArgs {
@@ -26,6 +29,7 @@ impl RouterArgs {
             listen: self.listen.clone(),
             api_files: self.api_files.clone(),
             invoke_timeout_ms: self.invoke_timeout_ms,
+            control_timeout_ms: self.control_timeout_ms,
             ..RouterOptions::default()
         }
     }

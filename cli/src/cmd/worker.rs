@@ -1,8 +1,11 @@
-//! `revenant worker new|list|get|delete|oplog`.
+//! `revenant worker new|list|get|delete|oplog|interrupt|resume`.
+
+use std::time::Duration;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use revenant_types::records::{WorkerRecord, WorkerStatus};
+use revenant_nats::Nats;
+use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
 use revenant_types::{ComponentName, WorkerId};
 
 use crate::NatsArgs;
@@ -25,7 +28,7 @@ pub enum WorkerCmd {
         /// Only workers of this component.
         #[arg(long)]
         component: Option<ComponentName>,
-        /// Only workers with this status (idle, running, suspended, failed, exited).
+        /// Only workers with this status (idle, running, suspended, failed, exited, interrupted).
         #[arg(long)]
         status: Option<WorkerStatus>,
         #[arg(long)]
@@ -40,6 +43,11 @@ pub enum WorkerCmd {
     },
     /// Delete a worker and its oplog.
     Delete { worker: String },
+    /// Interrupt a worker: stop its running invocation now (it runs again from its
+    /// start on resume) and hold later invocations until it is resumed.
+    Interrupt(ControlArgs),
+    /// Resume an interrupted worker: the held invocations run in order, the interrupted one first.
+    Resume(ControlArgs),
     /// Print a worker's oplog.
     Oplog {
         worker: String,
@@ -73,6 +81,34 @@ fn print_worker(r: &WorkerRecord) {
             .map(|e| format!("\terror: {e}"))
             .unwrap_or_default()
     );
+}
+
+/// Asks the executor holding the worker to interrupt or resume it and prints its state.
+/// Arguments of `worker interrupt` and `worker resume`.
+#[derive(clap::Args)]
+pub struct ControlArgs {
+    /// The worker, as `<component>/<worker>`.
+    worker: String,
+    /// How long to wait for the executor holding the worker, ms.
+    #[arg(long, default_value_t = 10_000)]
+    timeout_ms: u64,
+    /// Print the worker's state as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+async fn control(nats: &Nats, args: ControlArgs, action: ControlAction) -> anyhow::Result<()> {
+    let id = worker_id(&args.worker)?;
+    let state = nats
+        .control(&id, action, Duration::from_millis(args.timeout_ms))
+        .await
+        .with_context(|| format!("{} {id}", action.as_str()))?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&state)?);
+    } else {
+        println!("{id}\t{}", state.status.as_str());
+    }
+    Ok(())
 }
 
 pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
@@ -127,6 +163,8 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
             revenant_executor::admin::delete_worker(&nats, &id).await?;
             println!("deleted worker {id}");
         }
+        WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,
+        WorkerCmd::Resume(args) => control(&nats, args, ControlAction::Resume).await?,
         WorkerCmd::Oplog { worker, from, json } => {
             let id = worker_id(&worker)?;
             let read = nats.oplog().read(&id, from).await?;

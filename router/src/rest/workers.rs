@@ -5,9 +5,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use revenant_types::records::{WorkerRecord, WorkerStatus};
+use std::time::Duration;
+
+use revenant_nats::ControlError;
+use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
 use revenant_types::{ComponentName, WorkerId};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
@@ -21,7 +24,7 @@ use crate::error::ApiError;
 pub struct ListQuery {
     /// Only workers of this component.
     pub component: Option<String>,
-    /// Only workers with this status: idle, running, suspended, failed, exited.
+    /// Only workers with this status: idle, running, suspended, failed, exited, interrupted.
     pub status: Option<String>,
     /// Start after this worker (`<component>/<worker>`, the previous page's `next-cursor`).
     pub cursor: Option<String>,
@@ -174,32 +177,80 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn not_supported(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "not-implemented",
-        format!(
-            "{what} is not supported yet: executors do not accept control messages; it will be added with worker interruption"
-        ),
-    )
+/// A worker's state after an interrupt or resume.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ControlState {
+    /// `<component>.<worker>`.
+    pub worker: String,
+    /// idle, running, suspended or interrupted.
+    pub status: String,
+    /// Whether invocations are held until a resume.
+    pub interrupted: bool,
 }
 
-/// Interrupts a running worker (not implemented yet: 501).
+/// Sends a control request to the executor holding the worker's shard.
+async fn control(
+    state: &AppState,
+    component: &str,
+    worker: &str,
+    action: ControlAction,
+) -> Result<Response, ApiError> {
+    let id = worker_id(component, worker)?;
+    let versions = state.nats().components().versions(&id.component).await?;
+    if versions.versions.is_empty() {
+        return Err(ApiError::not_found(
+            "unknown-component",
+            format!("component {} does not exist", id.component),
+        ));
+    }
+    let timeout = Duration::from_millis(state.options().control_timeout_ms);
+    match state.nats().control(&id, action, timeout).await {
+        Ok(s) => Ok(Json(ControlState {
+            worker: s.worker,
+            status: s.status.as_str().to_owned(),
+            interrupted: s.interrupted,
+        })
+        .into_response()),
+        Err(e @ ControlError::NoExecutor { .. }) => Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            e.to_string(),
+        )),
+        Err(ControlError::Refused(e)) => Err(ApiError::from_kind(&e.kind, e.message)),
+        Err(ControlError::Other(e)) => Err(e.into()),
+    }
+}
+
+/// Interrupts a worker: a running invocation is stopped at once (unanswered; it runs
+/// again from its start on resume) and later invocations wait, in order, until resumed.
+/// Interrupting an interrupted worker changes nothing. The state survives executor restarts.
 #[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/interrupt", tag = "workers",
     params(("component" = String, Path), ("worker" = String, Path)),
-    responses((status = 501, description = "Not implemented yet", body = super::ErrorJson)))]
-pub async fn interrupt(Path((c, w)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    worker_id(&c, &w)?;
-    Err(not_supported("interrupting a worker"))
+    responses((status = 200, description = "The worker's state", body = ControlState),
+        (status = 404, description = "No such component or worker", body = super::ErrorJson),
+        (status = 409, description = "The worker is failed", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn interrupt(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    control(&state, &c, &w, ControlAction::Interrupt).await
 }
 
-/// Resumes an interrupted worker (not implemented yet: 501).
+/// Resumes an interrupted worker: its instance is rebuilt by replay and the held
+/// invocations run in order, the interrupted one first. Resuming a worker that is not
+/// interrupted changes nothing.
 #[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/resume", tag = "workers",
     params(("component" = String, Path), ("worker" = String, Path)),
-    responses((status = 501, description = "Not implemented yet", body = super::ErrorJson)))]
-pub async fn resume(Path((c, w)): Path<(String, String)>) -> Result<StatusCode, ApiError> {
-    worker_id(&c, &w)?;
-    Err(not_supported("resuming a worker"))
+    responses((status = 200, description = "The worker's state", body = ControlState),
+        (status = 404, description = "No such component or worker", body = super::ErrorJson),
+        (status = 409, description = "The worker is failed", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn resume(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    control(&state, &c, &w, ControlAction::Resume).await
 }
 
 /// A page of the worker's oplog, each entry as `{index, kind, summary, entry}`.

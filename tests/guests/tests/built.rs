@@ -59,7 +59,7 @@ fn expected() -> Vec<Expected> {
         guest(
             revenant_guests::TEST_FAULTS,
             "test:faults/api",
-            &["trap", "spin", "grow", "echo"],
+            &["trap", "spin", "grow", "echo", "busy"],
             false,
         ),
         guest(

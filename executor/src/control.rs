@@ -1,0 +1,490 @@
+//! Interrupt and resume: the executor's side of `<ns>.control.<c>.<w>`
+//! ([`revenant_nats::control`]). Every executor listens; [`control_bridge`]
+//! hands a request to the shard task that holds the worker (registered in
+//! [`ControlRegistry`] while it runs) and ignores the others, so only the
+//! holder answers. The shard passes it to the worker's mailbox as an
+//! [`Input::Control`], where:
+//!
+//! - **interrupt** while an invocation runs drops its future at once ([`race`];
+//!   the epoch callback yields every tick, so a spinning guest stops within one
+//!   tick, and one awaiting host IO stops too), throws the instance away and
+//!   appends `Interrupted` (voiding that attempt's host calls). Its message is
+//!   neither answered nor acked: it goes back to the head of the mailbox's queue;
+//! - an interrupted worker holds every invocation in order (kept alive with
+//!   progress acks, [`KEEPALIVE`]) and answers only duplicates of completed keys;
+//! - **resume** appends `Resumed`, rebuilds the instance by replay and lets the
+//!   mailbox run the held invocations, the interrupted one first, from its start.
+//!
+//! The state is durable: a worker recovered with a trailing `Interrupted` comes
+//! back interrupted on any executor. It does not decide which executor holds a
+//! shard ([`crate::shards`]) nor how a mailbox runs invocations ([`crate::runtime`]).
+
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::StreamExt;
+use revenant_nats::Nats;
+use revenant_nats::invocations::InvocationMessage;
+use revenant_types::WorkerId;
+use revenant_types::oplog::ErrorBody;
+use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
+use tokio::sync::{mpsc, watch};
+
+use crate::durable::CommitError;
+use crate::durable::stdio::Output;
+use crate::runtime::{Summary, event, put_status};
+use crate::worker::{Worker, WorkerEnv, WorkerError};
+
+/// How often held invocations are reported in progress (the shard consumer's ack wait is 60 s).
+pub(crate) const KEEPALIVE: Duration = Duration::from_secs(20);
+
+/// What a worker's mailbox receives.
+// Control input is rare; boxing every invocation to shrink it is not worth an allocation.
+#[allow(clippy::large_enum_variant)]
+pub(crate) enum Input {
+    Invocation(InvocationMessage),
+    Control(ControlCommand),
+}
+
+/// A control request for a worker of a shard this executor holds.
+#[derive(Debug)]
+pub(crate) struct ControlCommand {
+    pub worker: WorkerId,
+    pub action: ControlAction,
+    /// The requester's inbox.
+    pub reply: Option<String>,
+}
+
+/// The shards this executor runs right now, each with where its control requests go.
+#[derive(Default)]
+pub struct ControlRegistry {
+    shards: Mutex<HashMap<u32, (u64, mpsc::UnboundedSender<ControlCommand>)>>,
+    generation: AtomicU64,
+}
+
+/// A shard's registration; dropping it (the shard task ends) unregisters it.
+pub(crate) struct Registration {
+    registry: Arc<ControlRegistry>,
+    shard: u32,
+    generation: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        let mut shards = self.registry.lock();
+        // A newer task of the same shard may have registered meanwhile: leave it.
+        if shards
+            .get(&self.shard)
+            .is_some_and(|(g, _)| *g == self.generation)
+        {
+            shards.remove(&self.shard);
+        }
+    }
+}
+
+impl ControlRegistry {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<u32, (u64, mpsc::UnboundedSender<ControlCommand>)>> {
+        self.shards.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Routes `shard`'s control requests to `tx` until the registration is dropped.
+    pub(crate) fn register(
+        self: &Arc<Self>,
+        shard: u32,
+        tx: mpsc::UnboundedSender<ControlCommand>,
+    ) -> Registration {
+        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
+        self.lock().insert(shard, (generation, tx));
+        Registration {
+            registry: self.clone(),
+            shard,
+            generation,
+        }
+    }
+
+    fn route(&self, shard: u32) -> Option<mpsc::UnboundedSender<ControlCommand>> {
+        self.lock().get(&shard).map(|(_, tx)| tx.clone())
+    }
+}
+
+/// Listens on `<ns>.control.*.*` and hands each request for a shard this executor
+/// holds to that shard; requests for other shards are left to their holder.
+pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receiver<bool>) {
+    let nats = env.nats.clone();
+    let mut requests = match nats.control_requests().await {
+        Ok(r) => Box::pin(r),
+        Err(e) => {
+            tracing::error!(error = %e, "could not subscribe to control requests");
+            return;
+        }
+    };
+    loop {
+        let request = tokio::select! {
+            r = requests.next() => match r { Some(r) => r, None => return },
+            _ = stop.changed() => return,
+        };
+        let worker = match request.worker {
+            Ok(w) => w,
+            Err(reason) => {
+                // No shard to hold: every executor says so (the requester takes the first).
+                reply(
+                    &nats,
+                    request.reply.as_deref(),
+                    Err(ErrorBody::new("invalid-name", reason)),
+                )
+                .await;
+                continue;
+            }
+        };
+        let Some(shard) = env.controls.route(nats.shard_of(&worker)) else {
+            continue;
+        };
+        let action = match request.action {
+            Ok(a) => a,
+            Err(reason) => {
+                reply(
+                    &nats,
+                    request.reply.as_deref(),
+                    Err(ErrorBody::new("invalid-control", reason)),
+                )
+                .await;
+                continue;
+            }
+        };
+        tracing::info!(worker = %worker, action = action.as_str(), "control request");
+        // A shard that is stopping drops it: the requester times out and retries.
+        let _ = shard.send(ControlCommand {
+            worker,
+            action,
+            reply: request.reply,
+        });
+    }
+}
+
+async fn reply(nats: &Nats, to: Option<&str>, answer: Result<WorkerState, ErrorBody>) {
+    let Some(to) = to else { return };
+    let sent = match &answer {
+        Ok(state) => nats.reply_state(to, state).await,
+        Err(error) => nats.reply_error(to, error).await,
+    };
+    if let Err(e) = sent {
+        tracing::warn!(error = %e, "could not answer a control request");
+    }
+}
+
+fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
+    WorkerState {
+        worker: id.dotted(),
+        status,
+        interrupted: status == WorkerStatus::Interrupted,
+    }
+}
+
+/// How a running invocation ended.
+pub(crate) enum Raced<T> {
+    /// It finished.
+    Done(T),
+    /// An interrupt came first: the invocation's future is dropped.
+    Interrupted(ControlCommand),
+}
+
+/// Runs an invocation while taking in what reaches the mailbox: invocations are
+/// queued behind it, a resume is answered (the worker is running), an interrupt
+/// drops the invocation at once.
+pub(crate) async fn race<F: Future>(
+    run: F,
+    rx: &mut mpsc::UnboundedReceiver<Input>,
+    queue: &mut VecDeque<InvocationMessage>,
+    nats: &Nats,
+    id: &WorkerId,
+) -> Raced<F::Output> {
+    let mut run = std::pin::pin!(run);
+    let mut open = true;
+    loop {
+        tokio::select! {
+            out = &mut run => return Raced::Done(out),
+            input = rx.recv(), if open => match input {
+                // The shard is stopping: the running invocation finishes first.
+                None => open = false,
+                Some(Input::Invocation(m)) => queue.push_back(m),
+                Some(Input::Control(cmd)) => match cmd.action {
+                    ControlAction::Interrupt => return Raced::Interrupted(cmd),
+                    ControlAction::Resume => {
+                        reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
+                    }
+                },
+            },
+        }
+    }
+}
+
+/// Keeps the mailbox's worker and the executor's count of workers in memory in step.
+fn set(slot: &mut Option<Worker>, worker: Option<Worker>, in_memory: &AtomicU64) {
+    match (slot.is_some(), worker.is_some()) {
+        (false, true) => {
+            in_memory.fetch_add(1, Ordering::Relaxed);
+        }
+        (true, false) => {
+            in_memory.fetch_sub(1, Ordering::Relaxed);
+        }
+        _ => {}
+    }
+    *slot = worker;
+}
+
+/// What the mailbox does after a control command.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Continue,
+    /// The worker's oplog cannot be written (fenced or unreachable): let the worker go.
+    Drop,
+}
+
+fn failed(id: &WorkerId, message: &str) -> ErrorBody {
+    ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}"))
+}
+
+fn unknown(id: &WorkerId) -> ErrorBody {
+    ErrorBody::new(
+        "unknown-worker",
+        format!("worker {id} does not exist (it has no oplog)"),
+    )
+}
+
+fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
+    let flow = if matches!(e, WorkerError::Commit(_)) {
+        Flow::Drop
+    } else {
+        Flow::Continue
+    };
+    tracing::error!(worker = %id, error = %e, "control request failed");
+    let error = match e {
+        WorkerError::Component(_) => e.to_error_body(),
+        other => ErrorBody::new("unavailable", other.to_string()),
+    };
+    (error, flow)
+}
+
+/// Handles a control command while no invocation runs. A worker not in memory is
+/// read from its oplog (without an instance) and kept only if it is interrupted,
+/// failed, or was just resumed.
+pub(crate) async fn handle(
+    env: &Arc<WorkerEnv>,
+    slot: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    events: &mpsc::UnboundedSender<Output>,
+    cmd: ControlCommand,
+) -> Flow {
+    let id = cmd.worker.clone();
+    let (answer, flow) = apply(env, slot, in_memory, events, &cmd).await;
+    reply(&env.nats, cmd.reply.as_deref(), answer).await;
+    if let Some(w) = slot.as_ref()
+        && w.failed().is_none()
+        && !w.interrupted()
+        && w.component().is_none()
+    {
+        // Opened only to look: not usable for invocations, recovered by the next one.
+        set(slot, None, in_memory);
+    }
+    if flow == Flow::Drop {
+        tracing::error!(worker = %id, "dropping worker");
+    }
+    flow
+}
+
+async fn apply(
+    env: &Arc<WorkerEnv>,
+    slot: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    events: &mpsc::UnboundedSender<Output>,
+    cmd: &ControlCommand,
+) -> (Result<WorkerState, ErrorBody>, Flow) {
+    let id = &cmd.worker;
+    if slot.is_none() {
+        match Worker::open(env.clone(), id.clone(), events.clone()).await {
+            Ok(Some(w)) => set(slot, Some(w), in_memory),
+            Ok(None) => return (Err(unknown(id)), Flow::Continue),
+            Err(e) => {
+                let (error, flow) = oplog_error(id, &e);
+                return (Err(error), flow);
+            }
+        }
+    }
+    let w = slot.as_mut().expect("opened above");
+    if let Some(message) = w.failed() {
+        return (Err(failed(id, message)), Flow::Continue);
+    }
+    let changed = match cmd.action {
+        ControlAction::Interrupt => w.interrupt().await,
+        ControlAction::Resume => w.resume().await,
+    };
+    match changed {
+        Ok(changed) => {
+            let status = if w.interrupted() {
+                WorkerStatus::Interrupted
+            } else if let Some(message) = w.failed() {
+                // Resuming replayed the oplog and replay failed.
+                let error = failed(id, message);
+                put_status(&env.nats, Summary::of(w), WorkerStatus::Failed).await;
+                return (Err(error), Flow::Continue);
+            } else if w.component().is_some() {
+                WorkerStatus::Idle
+            } else {
+                WorkerStatus::Suspended
+            };
+            if changed {
+                announce(env, id, Summary::of(w), cmd.action, status).await;
+            }
+            (Ok(state(id, status)), Flow::Continue)
+        }
+        Err(e) => {
+            set(slot, None, in_memory);
+            let (error, flow) = oplog_error(id, &e);
+            (Err(error), flow)
+        }
+    }
+}
+
+/// Records the new status in `RVN_WORKERS` and publishes an `interrupted` / `resumed` event.
+async fn announce(
+    env: &WorkerEnv,
+    id: &WorkerId,
+    w: Summary,
+    action: ControlAction,
+    status: WorkerStatus,
+) {
+    put_status(&env.nats, w, status).await;
+    let kind = match action {
+        ControlAction::Interrupt => "interrupted",
+        ControlAction::Resume => "resumed",
+    };
+    let _ = env
+        .nats
+        .publish_event(id, event(kind, serde_json::json!({})))
+        .await;
+}
+
+/// Interrupts a worker whose running invocation [`race`] just dropped: the worker
+/// (whose journal may hold the dropped attempt's uncommitted entries, or a commit
+/// cut short) is dropped and read again from its oplog, then marked interrupted.
+/// Retries briefly when fenced, in case the dropped commit landed after the read.
+pub(crate) async fn interrupt_stopped(
+    env: &Arc<WorkerEnv>,
+    slot: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    events: &mpsc::UnboundedSender<Output>,
+    cmd: ControlCommand,
+) -> Flow {
+    set(slot, None, in_memory);
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let opened = Worker::open(env.clone(), cmd.worker.clone(), events.clone()).await;
+        let fenced = match opened {
+            // It failed just before the interrupt (e.g. its last retry): nothing to hold.
+            Ok(Some(w)) if w.failed().is_some() => {
+                set(slot, Some(w), in_memory);
+                break;
+            }
+            Ok(Some(mut w)) => match w.interrupt().await {
+                Err(WorkerError::Commit(CommitError::Fenced { .. })) => true,
+                Err(e) => {
+                    let (error, flow) = oplog_error(&cmd.worker, &e);
+                    reply(&env.nats, cmd.reply.as_deref(), Err(error)).await;
+                    return flow;
+                }
+                Ok(_) => {
+                    set(slot, Some(w), in_memory);
+                    break;
+                }
+            },
+            Ok(None) => {
+                reply(&env.nats, cmd.reply.as_deref(), Err(unknown(&cmd.worker))).await;
+                return Flow::Continue;
+            }
+            Err(e) => {
+                let (error, flow) = oplog_error(&cmd.worker, &e);
+                reply(&env.nats, cmd.reply.as_deref(), Err(error)).await;
+                return flow;
+            }
+        };
+        if fenced && attempt >= 3 {
+            let message = format!(
+                "worker {} could not be interrupted: its oplog was appended by someone else (another executor holds it now)",
+                cmd.worker
+            );
+            reply(
+                &env.nats,
+                cmd.reply.as_deref(),
+                Err(ErrorBody::new("unavailable", message)),
+            )
+            .await;
+            return Flow::Drop;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let w = slot.as_ref().expect("set above");
+    if let Some(message) = w.failed() {
+        let error = failed(&cmd.worker, message);
+        reply(&env.nats, cmd.reply.as_deref(), Err(error)).await;
+        return Flow::Continue;
+    }
+    tracing::info!(worker = %cmd.worker, "running invocation interrupted");
+    let summary = Summary::of(w);
+    announce(
+        env,
+        &cmd.worker,
+        summary,
+        ControlAction::Interrupt,
+        WorkerStatus::Interrupted,
+    )
+    .await;
+    reply(
+        &env.nats,
+        cmd.reply.as_deref(),
+        Ok(state(&cmd.worker, WorkerStatus::Interrupted)),
+    )
+    .await;
+    Flow::Continue
+}
+
+/// Tells JetStream the held invocations are still being worked on.
+pub(crate) async fn keep_alive(queue: &VecDeque<InvocationMessage>) {
+    for m in queue {
+        if let Err(e) = m.in_progress().await {
+            tracing::warn!(error = %e, "could not keep a held invocation alive");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shard_routes_to_its_latest_registration_until_dropped() {
+        let registry = Arc::new(ControlRegistry::default());
+        assert!(registry.route(3).is_none());
+        let (old_tx, _old_rx) = mpsc::unbounded_channel();
+        let old = registry.register(3, old_tx);
+        // The shard is taken again before the old task ended: the new one wins.
+        let (new_tx, mut new_rx) = mpsc::unbounded_channel();
+        let new = registry.register(3, new_tx);
+        drop(old);
+        let tx = registry.route(3).expect("still registered");
+        tx.send(ControlCommand {
+            worker: WorkerId::parse("c", "w").unwrap(),
+            action: ControlAction::Resume,
+            reply: None,
+        })
+        .unwrap();
+        assert_eq!(new_rx.try_recv().unwrap().action, ControlAction::Resume);
+        drop(new);
+        assert!(registry.route(3).is_none());
+    }
+}

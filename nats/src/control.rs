@@ -1,0 +1,130 @@
+//! Worker control on the wire: interrupt and resume requests on the core
+//! subject `<ns>.control.<component>.<worker>` (request/reply, no JetStream).
+//!
+//! The body is JSON `{"action": "interrupt"}` or `{"action": "resume"}`; the
+//! answer carries `Rvn-Status: ok` and the worker's state
+//! `{"worker": "<c>.<w>", "status": …, "interrupted": bool}`, or
+//! `Rvn-Status: error` and `{"kind", "message"}` (e.g. `worker-failed`). Every
+//! executor subscribes to `<ns>.control.*.*` without a queue group and only the
+//! one holding the worker's shard answers, so a request nobody answers means no
+//! executor holds that shard right now ([`ControlError::NoExecutor`]).
+//! What interrupting means for a worker is the executor's business.
+
+use std::time::Duration;
+
+use async_nats::RequestErrorKind;
+use futures::{Stream, StreamExt};
+use revenant_types::WorkerId;
+use revenant_types::oplog::ErrorBody;
+use revenant_types::records::{ControlAction, ControlBody, WorkerState};
+
+use crate::error::{ControlError, Error, Result};
+use crate::{Nats, headers};
+
+/// A request on `<ns>.control.<component>.<worker>`, as an executor receives it.
+#[derive(Debug)]
+pub struct ControlRequest {
+    /// The worker, or why the subject names none.
+    pub worker: std::result::Result<WorkerId, String>,
+    /// The action, or why the body is not a control request.
+    pub action: std::result::Result<ControlAction, String>,
+    /// The requester's inbox.
+    pub reply: Option<String>,
+}
+
+impl Nats {
+    /// Subscribes (no queue group: every executor sees every request) to `<ns>.control.*.*`.
+    pub async fn control_requests(
+        &self,
+    ) -> Result<impl Stream<Item = ControlRequest> + Send + 'static> {
+        let sub = self
+            .client()
+            .subscribe(self.namespace().control_wildcard())
+            .await
+            .map_err(|e| Error::nats("subscribe to control requests", e))?;
+        let ns = self.namespace().clone();
+        Ok(sub.map(move |m| {
+            let worker = ns.parse_control_subject(&m.subject).ok_or_else(|| {
+                format!(
+                    "subject {:?} does not name a worker; expected <ns>.control.<component>.<worker> with names of [A-Za-z0-9_-]{{1,128}}",
+                    m.subject.as_str()
+                )
+            });
+            let action = serde_json::from_slice::<ControlBody>(&m.payload)
+                .map(|b| b.action)
+                .map_err(|e| {
+                    format!(
+                        "the body is not a control request ({e}); expected {{\"action\": \"interrupt\"}} or {{\"action\": \"resume\"}}"
+                    )
+                });
+            ControlRequest {
+                worker,
+                action,
+                reply: m.reply.as_ref().map(|r| r.to_string()),
+            }
+        }))
+    }
+
+    /// Asks the executor holding `w`'s shard to interrupt or resume it and returns the
+    /// worker's state after that. Nobody answering within `timeout` (or nobody listening
+    /// at all) is [`ControlError::NoExecutor`]; an error answer is [`ControlError::Refused`].
+    pub async fn control(
+        &self,
+        w: &WorkerId,
+        action: ControlAction,
+        timeout: Duration,
+    ) -> Result<WorkerState, ControlError> {
+        let body = serde_json::json!(ControlBody { action }).to_string();
+        let request = async_nats::Request::new()
+            .payload(body.into())
+            .timeout(Some(timeout));
+        let answer = match self
+            .client()
+            .send_request(self.namespace().control_subject(w), request)
+            .await
+        {
+            Ok(m) => m,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
+                ) =>
+            {
+                return Err(ControlError::NoExecutor {
+                    worker: w.dotted(),
+                    shard: self.shard_of(w),
+                    waited: (e.kind() == RequestErrorKind::TimedOut).then_some(timeout),
+                });
+            }
+            Err(e) => return Err(Error::nats(format!("{} request", action.as_str()), e).into()),
+        };
+        let status = answer
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::STATUS))
+            .map(|v| v.as_str().to_owned());
+        let malformed = |reason: String| Error::Malformed {
+            what: format!("the answer to {} of {w}", action.as_str()),
+            reason,
+        };
+        if status.as_deref() == Some(headers::STATUS_OK) {
+            serde_json::from_slice(&answer.payload).map_err(|e| malformed(e.to_string()).into())
+        } else {
+            let error: ErrorBody = serde_json::from_slice(&answer.payload)
+                .map_err(|e| ControlError::from(malformed(e.to_string())))?;
+            Err(ControlError::Refused(error))
+        }
+    }
+
+    /// Answers a control request with the worker's state (`Rvn-Status: ok`).
+    pub async fn reply_state(&self, subject: &str, state: &WorkerState) -> Result<()> {
+        let body = serde_json::json!(state).to_string();
+        self.reply(subject, headers::STATUS_OK, body).await
+    }
+
+    /// Answers a control request with an error (`Rvn-Status: error`, `{kind, message}`).
+    pub async fn reply_error(&self, subject: &str, error: &ErrorBody) -> Result<()> {
+        let body = revenant_types::records::error_json(error);
+        self.reply(subject, headers::STATUS_ERROR, body).await
+    }
+}
