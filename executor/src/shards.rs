@@ -77,14 +77,16 @@ pub(crate) async fn shard_manager(
     let leases: Leases = Arc::default();
     let (lost_tx, mut lost_rx) = mpsc::unbounded_channel();
     let (renew_stop_tx, renew_stop_rx) = watch::channel(false);
-    let renewer = tokio::spawn(renew_leases(
+    // Aborted with this task (an executor whose run future is dropped must stop renewing,
+    // or its leases would never lapse); on a graceful stop it is joined below.
+    let mut renewer = AbortOnDrop(tokio::spawn(renew_leases(
         id.clone(),
         manager.clone(),
         leases.clone(),
         every,
         lost_tx,
         renew_stop_rx,
-    ));
+    )));
     let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
     let mut releasing: JoinSet<u32> = JoinSet::new();
     let mut releasing_shards: HashSet<u32> = Default::default();
@@ -96,7 +98,13 @@ pub(crate) async fn shard_manager(
             Some(shard) = lost_rx.recv() => {
                 env.metrics.lease_lost(shard);
                 if let Some(h) = held.remove(&shard) {
+                    // Its mailboxes stop at once (their appends would be fenced anyway).
                     let _ = h.stop.send(true);
+                    releasing.spawn(async move {
+                        let mut h = h;
+                        let _ = (&mut h.task).await;
+                        shard
+                    });
                 }
                 continue;
             }
@@ -259,11 +267,27 @@ pub(crate) async fn shard_manager(
     }
     while releasing.join_next().await.is_some() {}
     let _ = renew_stop_tx.send(true);
-    let _ = renewer.await;
+    let _ = (&mut renewer.0).await;
     if let Err(e) = nats.executors().remove(&id).await {
         tracing::warn!(executor = %id, error = %e, "could not remove executor record");
     }
     tracing::info!(executor = %id, "released every shard");
+}
+
+/// A shard task is aborted with its handle (when the manager itself is dropped).
+impl Drop for HeldShard {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A task aborted when its handle is dropped.
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Stops a shard (its mailboxes finish their running invocation), then releases its lease.
@@ -275,7 +299,8 @@ async fn release_gracefully(
     h: HeldShard,
 ) -> u32 {
     let _ = h.stop.send(true);
-    if let Err(e) = h.task.await {
+    let mut h = h;
+    if let Err(e) = (&mut h.task).await {
         tracing::warn!(executor = %id, shard, error = %e, "shard task ended abnormally");
     }
     let lease = leases.lock().await.remove(&shard);
