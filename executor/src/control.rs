@@ -38,8 +38,10 @@ use crate::durable::stdio::Output;
 use crate::runtime::{Summary, event, put_status};
 use crate::worker::{Worker, WorkerEnv, WorkerError};
 
-/// How often held invocations are reported in progress (the shard consumer's ack wait is 60 s).
-pub(crate) const KEEPALIVE: Duration = Duration::from_secs(20);
+/// How often invocations held in a mailbox (running, queued behind the running one, or
+/// held by an interrupt) are reported in progress: well inside the shard consumer's ack wait.
+pub(crate) const KEEPALIVE: Duration =
+    Duration::from_millis(revenant_nats::invocations::ACK_WAIT.as_millis() as u64 / 3);
 
 /// What a worker's mailbox receives.
 // Control input is rare; boxing every invocation to shrink it is not worth an allocation.
@@ -193,11 +195,13 @@ pub(crate) enum Raced<T> {
     Interrupted(ControlCommand),
 }
 
-/// Runs an invocation while taking in what reaches the mailbox: invocations are
-/// queued behind it, a resume is answered (the worker is running), an interrupt
-/// drops the invocation at once.
+/// Runs an invocation (of message `running`) while taking in what reaches the
+/// mailbox: invocations are queued behind it, a resume is answered (the worker is
+/// running), an interrupt drops the invocation at once. A long invocation and
+/// those queued behind it are reported in progress every [`KEEPALIVE`].
 pub(crate) async fn race<F: Future>(
     run: F,
+    running: &InvocationMessage,
     rx: &mut mpsc::UnboundedReceiver<Input>,
     queue: &mut VecDeque<InvocationMessage>,
     nats: &Nats,
@@ -205,9 +209,15 @@ pub(crate) async fn race<F: Future>(
 ) -> Raced<F::Output> {
     let mut run = std::pin::pin!(run);
     let mut open = true;
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             out = &mut run => return Raced::Done(out),
+            _ = keepalive.tick() => {
+                keep_alive(Some(running), queue).await;
+            }
             input = rx.recv(), if open => match input {
                 // The shard is stopping: the running invocation finishes first.
                 None => open = false,
@@ -454,8 +464,11 @@ pub(crate) async fn interrupt_stopped(
 }
 
 /// Tells JetStream the held invocations are still being worked on.
-pub(crate) async fn keep_alive(queue: &VecDeque<InvocationMessage>) {
-    for m in queue {
+pub(crate) async fn keep_alive(
+    running: Option<&InvocationMessage>,
+    queue: &VecDeque<InvocationMessage>,
+) {
+    for m in running.into_iter().chain(queue) {
         if let Err(e) = m.in_progress().await {
             tracing::warn!(error = %e, "could not keep a held invocation alive");
         }

@@ -337,6 +337,17 @@ pub(crate) async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatu
     }
 }
 
+async fn put_status_owned(nats: Nats, worker: Summary, status: WorkerStatus) {
+    put_status(&nats, worker, status).await;
+}
+
+/// Waits for a status write running in the background, so the next one lands after it.
+async fn settle(write: &mut Option<tokio::task::JoinHandle<()>>) {
+    if let Some(w) = write.take() {
+        let _ = w.await;
+    }
+}
+
 /// One worker's mailbox: recovers it on the first message, runs invocations in order,
 /// suspends it after the idle timeout.
 async fn mailbox(
@@ -369,6 +380,9 @@ async fn mailbox(
     let mut queue: VecDeque<InvocationMessage> = VecDeque::new();
     let mut keepalive = tokio::time::interval(control::KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The status written when the worker was recovered, in the background so the first
+    // invocation does not wait for it; every later status write waits for it first.
+    let mut recovered_status: Option<tokio::task::JoinHandle<()>> = None;
     loop {
         let held = worker.as_ref().is_some_and(Worker::interrupted);
         let next = if held { None } else { queue.pop_front() };
@@ -379,6 +393,7 @@ async fn mailbox(
                     m = rx.recv() => match m { Some(m) => m, None => break },
                     _ = tokio::time::sleep(idle), if queue.is_empty() => {
                         tracing::debug!(worker = %id, "idle; suspending");
+                        settle(&mut recovered_status).await;
                         if let Some(w) = &worker {
                             let status = if held { WorkerStatus::Interrupted } else { WorkerStatus::Suspended };
                             put_status(&nats, Summary::of(w), status).await;
@@ -386,13 +401,14 @@ async fn mailbox(
                         break;
                     }
                     _ = keepalive.tick(), if !queue.is_empty() => {
-                        control::keep_alive(&queue).await;
+                        control::keep_alive(None, &queue).await;
                         continue;
                     }
                     _ = stop.changed() => break,
                 };
                 match input {
                     Input::Control(cmd) => {
+                        settle(&mut recovered_status).await;
                         match control::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await {
                             control::Flow::Continue => continue,
                             control::Flow::Drop => break,
@@ -445,7 +461,11 @@ async fn mailbox(
                     } else {
                         WorkerStatus::Idle
                     };
-                    put_status(&nats, Summary::of(&w), status).await;
+                    recovered_status = Some(tokio::spawn(put_status_owned(
+                        nats.clone(),
+                        Summary::of(&w),
+                        status,
+                    )));
                     worker = Some(w);
                 }
                 Err(WorkerError::Component(m)) => {
@@ -505,11 +525,12 @@ async fn mailbox(
             &args_json,
             msg.trace.clone(),
         ));
-        let result = match control::race(run, &mut rx, &mut queue, &nats, &id).await {
+        let result = match control::race(run, &msg, &mut rx, &mut queue, &nats, &id).await {
             control::Raced::Done(result) => result,
             control::Raced::Interrupted(cmd) => {
                 // Not answered, not acked: it runs again, first, when the worker is resumed.
                 queue.push_front(msg);
+                settle(&mut recovered_status).await;
                 match control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
                 {
                     control::Flow::Continue => continue,
@@ -525,6 +546,7 @@ async fn mailbox(
                     .await;
                 answer(&env, &id, &msg, &function, &outcome).await;
                 if !was_failed && w.failed().is_some() {
+                    settle(&mut recovered_status).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
                 }
             }

@@ -172,29 +172,36 @@ impl Worker {
         events: UnboundedSender<Output>,
     ) -> Result<Worker, WorkerError> {
         let started = Instant::now();
-        let (plan, journal) = read_plan(&env, &id).await?;
+        // The latest component version is looked up alongside (not after) the oplog read:
+        // a new worker needs it, and one round trip less is most of a cold start.
+        let components = env.nats.components();
+        let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
+        let (plan, journal) = read?;
         let entries = plan.next_index.saturating_sub(1) as usize;
         let create = match plan.create.clone() {
             Some(c) => c,
             None => {
-                let latest = env
-                    .components
-                    .latest(&id.component)
-                    .await
-                    .map_err(WorkerError::from_component)?;
+                let latest = latest
+                    .map_err(|e| WorkerError::ComponentLoad(e.to_string()))?
+                    .ok_or_else(|| {
+                        WorkerError::from_component(crate::components::ComponentError::Unknown(
+                            id.component.clone(),
+                        ))
+                    })?;
                 let create = CreateInfo {
                     at: now_ms(),
-                    component_version: latest.record.version,
+                    component_version: latest.version,
                     args: vec![],
                     env: vec![],
                 };
+                // Committed with the first invocation (one append instead of two): a worker
+                // whose first invocation never commits was never created.
                 journal.push(OplogEntry::Create {
                     at: create.at,
                     component_version: create.component_version,
                     args: vec![],
                     env: vec![],
                 });
-                journal.commit().await?;
                 create
             }
         };

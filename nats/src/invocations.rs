@@ -20,6 +20,12 @@ use revenant_types::oplog::{ErrorBody, TraceContext};
 use crate::error::{Error, Result};
 use crate::{Nats, headers};
 
+/// How long a shard consumer waits for an executor's ack before redelivering an
+/// invocation. Executors report longer work in progress (see `in_progress`), so this
+/// bounds only how long a lost ack or nak (e.g. while a stream's leader is being
+/// elected) delays the invocation.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+
 /// An invocation to publish.
 #[derive(Debug, Clone, Default)]
 pub struct InvocationRequest {
@@ -232,7 +238,7 @@ impl Nats {
                 durable_name: Some(name),
                 filter_subject: self.namespace().invoke_shard_filter(shard),
                 ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
+                ack_wait: ACK_WAIT,
                 max_ack_pending: max_in_flight as i64,
                 deliver_policy,
                 ..Default::default()
