@@ -6,6 +6,8 @@
 //! subject, stream and bucket goes through `revenant-nats`.
 //!
 //! Layout:
+//! - [`allocator`]: giving the heap of suspended workers back to the OS.
+//! - [`dirs`]: workers' filesystem directories, prepared ahead of time.
 //! - [`admin`]: create / delete workers, parameter shapes (shared by CLI and router).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
@@ -21,9 +23,11 @@
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
 
 pub mod admin;
+pub mod allocator;
 pub mod components;
 pub mod config;
 pub mod control;
+pub mod dirs;
 pub mod durable;
 pub mod engine;
 pub mod exports;

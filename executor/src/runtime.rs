@@ -73,6 +73,7 @@ pub async fn run(
         nats: nats.clone(),
         components,
         opts: opts.clone(),
+        dirs: crate::dirs::DirPool::new(work_dir.clone()),
         work_dir,
         metrics: metrics.clone(),
         controls: Default::default(),
@@ -299,35 +300,38 @@ pub(crate) fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
 pub(crate) struct Summary {
     id: WorkerId,
     component_version: u64,
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    created_at: u64,
     last_error: Option<String>,
     oplog_index: u64,
 }
 
 impl Summary {
     pub(crate) fn of(w: &Worker) -> Self {
+        let created = w.created();
         Self {
             id: w.id.clone(),
             component_version: w.component_version(),
+            args: created.args.clone(),
+            env: created.env.clone(),
+            created_at: created.at,
             last_error: w.failed().map(str::to_owned),
             oplog_index: w.oplog_index(),
         }
     }
 }
 
+/// Writes the worker's record (everything in it comes from the worker's oplog: one put).
 pub(crate) async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatus) {
-    let existing = nats.workers().get(&worker.id).await.ok().flatten();
-    let now = now_ms();
     let record = WorkerRecord {
         id: worker.id.clone(),
         status,
         component_version: worker.component_version,
-        args: existing
-            .as_ref()
-            .map(|r| r.args.clone())
-            .unwrap_or_default(),
-        env: existing.as_ref().map(|r| r.env.clone()).unwrap_or_default(),
-        created_at: existing.as_ref().map_or(now, |r| r.created_at),
-        updated_at: now,
+        args: worker.args,
+        env: worker.env,
+        created_at: worker.created_at,
+        updated_at: now_ms(),
         last_error: worker.last_error,
         oplog_index: worker.oplog_index,
         pending_invocations: 0,
@@ -337,14 +341,32 @@ pub(crate) async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatu
     }
 }
 
-async fn put_status_owned(nats: Nats, worker: Summary, status: WorkerStatus) {
-    put_status(&nats, worker, status).await;
+/// The status written when a worker is recovered: deferred until its first invocation
+/// is answered, then written in the background, so a cold start waits for neither. Every
+/// later status write of the mailbox settles it first, so writes land in order.
+#[derive(Default)]
+struct RecoveredStatus {
+    deferred: Option<(Summary, WorkerStatus)>,
+    writing: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Waits for a status write running in the background, so the next one lands after it.
-async fn settle(write: &mut Option<tokio::task::JoinHandle<()>>) {
-    if let Some(w) = write.take() {
-        let _ = w.await;
+impl RecoveredStatus {
+    /// Starts the deferred write, if any.
+    fn start(&mut self, nats: &Nats) {
+        if let Some((summary, status)) = self.deferred.take() {
+            let nats = nats.clone();
+            self.writing = Some(tokio::spawn(async move {
+                put_status(&nats, summary, status).await;
+            }));
+        }
+    }
+
+    /// Writes it now if still deferred, and waits until it is written.
+    async fn settle(&mut self, nats: &Nats) {
+        self.start(nats);
+        if let Some(w) = self.writing.take() {
+            let _ = w.await;
+        }
     }
 }
 
@@ -380,10 +402,9 @@ async fn mailbox(
     let mut queue: VecDeque<InvocationMessage> = VecDeque::new();
     let mut keepalive = tokio::time::interval(control::KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // The status written when the worker was recovered, in the background so the first
-    // invocation does not wait for it; every later status write waits for it first.
-    let mut recovered_status: Option<tokio::task::JoinHandle<()>> = None;
+    let mut recovered_status = RecoveredStatus::default();
     loop {
+        recovered_status.start(&nats);
         let held = worker.as_ref().is_some_and(Worker::interrupted);
         let next = if held { None } else { queue.pop_front() };
         let msg = match next {
@@ -393,7 +414,7 @@ async fn mailbox(
                     m = rx.recv() => match m { Some(m) => m, None => break },
                     _ = tokio::time::sleep(idle), if queue.is_empty() => {
                         tracing::debug!(worker = %id, "idle; suspending");
-                        settle(&mut recovered_status).await;
+                        recovered_status.settle(&nats).await;
                         if let Some(w) = &worker {
                             let status = if held { WorkerStatus::Interrupted } else { WorkerStatus::Suspended };
                             put_status(&nats, Summary::of(w), status).await;
@@ -408,7 +429,7 @@ async fn mailbox(
                 };
                 match input {
                     Input::Control(cmd) => {
-                        settle(&mut recovered_status).await;
+                        recovered_status.settle(&nats).await;
                         match control::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await {
                             control::Flow::Continue => continue,
                             control::Flow::Drop => break,
@@ -461,11 +482,7 @@ async fn mailbox(
                     } else {
                         WorkerStatus::Idle
                     };
-                    recovered_status = Some(tokio::spawn(put_status_owned(
-                        nats.clone(),
-                        Summary::of(&w),
-                        status,
-                    )));
+                    recovered_status.deferred = Some((Summary::of(&w), status));
                     worker = Some(w);
                 }
                 Err(WorkerError::Component(m)) => {
@@ -530,7 +547,7 @@ async fn mailbox(
             control::Raced::Interrupted(cmd) => {
                 // Not answered, not acked: it runs again, first, when the worker is resumed.
                 queue.push_front(msg);
-                settle(&mut recovered_status).await;
+                recovered_status.settle(&nats).await;
                 match control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
                 {
                     control::Flow::Continue => continue,
@@ -546,7 +563,7 @@ async fn mailbox(
                     .await;
                 answer(&env, &id, &msg, &function, &outcome).await;
                 if !was_failed && w.failed().is_some() {
-                    settle(&mut recovered_status).await;
+                    recovered_status.settle(&nats).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
                 }
             }

@@ -90,6 +90,8 @@ pub(crate) async fn shard_manager(
     let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
     let mut releasing: JoinSet<u32> = JoinSet::new();
     let mut releasing_shards: HashSet<u32> = Default::default();
+    // Trim the heap after every 1,000 workers that left memory (see `allocator`).
+    let mut trim = crate::allocator::TrimPolicy::new(1_000);
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -125,6 +127,9 @@ pub(crate) async fn shard_manager(
             version: env!("CARGO_PKG_VERSION").to_owned(),
         };
         env.metrics.holding(held.len(), record.workers_in_memory);
+        if trim.observe(record.workers_in_memory) {
+            tokio::task::spawn_blocking(crate::allocator::release_free_memory);
+        }
         if let Err(e) = nats.executors().heartbeat(&record).await {
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }

@@ -46,6 +46,8 @@ pub struct WorkerEnv {
     /// Where control requests reach the shard that holds a worker.
     pub controls: Arc<crate::control::ControlRegistry>,
     pub metrics: Arc<crate::metrics::ExecutorMetrics>,
+    /// Empty directories for workers' filesystems, under `work_dir`.
+    pub dirs: Arc<crate::dirs::DirPool>,
 }
 
 /// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
@@ -177,6 +179,7 @@ impl Worker {
         let components = env.nats.components();
         let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
         let (plan, journal) = read?;
+        let read_at = started.elapsed();
         let entries = plan.next_index.saturating_sub(1) as usize;
         let create = match plan.create.clone() {
             Some(c) => c,
@@ -209,10 +212,15 @@ impl Worker {
         if worker.failed.is_none() && !worker.interrupted {
             worker.instantiate_and_replay(plan.invocations).await?;
         }
-        worker
-            .env
-            .metrics
-            .recovered(entries, started.elapsed().as_secs_f64());
+        let took = started.elapsed();
+        tracing::debug!(
+            worker = %worker.id,
+            entries,
+            read_us = read_at.as_micros() as u64,
+            replay_us = (took - read_at).as_micros() as u64,
+            "recovered"
+        );
+        worker.env.metrics.recovered(entries, took.as_secs_f64());
         Ok(worker)
     }
 
@@ -311,6 +319,11 @@ impl Worker {
 
     pub fn component_version(&self) -> u64 {
         self.create.component_version
+    }
+
+    /// What the worker was created with (its `Create` entry).
+    pub fn created(&self) -> &CreateInfo {
+        &self.create
     }
 
     pub fn oplog_index(&self) -> OplogIndex {
@@ -544,15 +557,12 @@ impl Worker {
             worker: self.id.clone(),
             message,
         };
-        let fs = tempfile::Builder::new()
-            .prefix(&format!("rvn-{}-{}-", self.id.component, self.id.worker))
-            .tempdir_in(&self.env.work_dir)
-            .map_err(|e| {
-                err(format!(
-                    "creating its filesystem in {}: {e}",
-                    self.env.work_dir.display()
-                ))
-            })?;
+        let fs = self.env.dirs.take().map_err(|e| {
+            err(format!(
+                "creating its filesystem in {}: {e}",
+                self.env.work_dir.display()
+            ))
+        })?;
         let monotonic = DurableMonotonic::default();
         let mut builder = WasiCtxBuilder::new();
         builder
