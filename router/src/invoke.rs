@@ -73,8 +73,8 @@ pub async fn check(state: &AppState, call: &Call) -> Result<ExportedFunction, Ap
     let components = nats.components();
     let record = match nats.workers().get(&call.worker).await? {
         Some(w) => {
-            components
-                .record(&call.worker.component, w.component_version)
+            state
+                .component_record(&call.worker.component, w.component_version)
                 .await?
         }
         None => components.latest(&call.worker.component).await?,
@@ -166,11 +166,11 @@ pub async fn invoke(
     timeout: Duration,
 ) -> Result<CallOutcome, ApiError> {
     let nats = state.nats();
-    if let Some(r) = nats.results().get(&call.idempotency_key).await? {
-        return stored(call, &r);
-    }
+    // A key that already completed is not looked up first: republished, it is either a
+    // duplicate within JetStream's window (answered from RVN_RESULTS below) or, past it,
+    // answered by the executor from the worker's oplog without running again.
     let export = check(state, call).await?;
-    let mut inbox = nats.reply_inbox().await?;
+    let mut inbox = state.replies().inbox();
     let req = request(call, &export, Some(inbox.subject().to_owned()));
     let published = nats.publish_invocation(&call.worker, &req).await?;
     if published.duplicate {

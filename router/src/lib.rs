@@ -78,6 +78,14 @@ struct Inner {
     routes: gateway::RouteTable,
     metrics: metrics::Metrics,
     watch: tokio::task::JoinHandle<()>,
+    replies: revenant_nats::http_support::Replies,
+    /// Component records by (name, version): a version's record never changes.
+    records: std::sync::Mutex<
+        std::collections::HashMap<
+            (revenant_types::ComponentName, u64),
+            revenant_types::records::ComponentRecord,
+        >,
+    >,
 }
 
 impl Drop for Inner {
@@ -91,6 +99,7 @@ impl AppState {
     pub async fn new(nats: Nats, opts: RouterOptions) -> Result<Self> {
         let routes = gateway::RouteTable::default();
         let watch = gateway::watch(nats.clone(), routes.clone()).await?;
+        let replies = nats.replies().await?;
         Ok(Self {
             inner: Arc::new(Inner {
                 nats,
@@ -98,8 +107,44 @@ impl AppState {
                 routes,
                 metrics: metrics::Metrics::default(),
                 watch,
+                replies,
+                records: Default::default(),
             }),
         })
+    }
+
+    /// Where invoke-and-await replies arrive (one subscription for the whole router).
+    pub fn replies(&self) -> &revenant_nats::http_support::Replies {
+        &self.inner.replies
+    }
+
+    /// A component version's record, from NATS once and then from memory.
+    pub async fn component_record(
+        &self,
+        name: &revenant_types::ComponentName,
+        version: u64,
+    ) -> revenant_nats::Result<Option<revenant_types::records::ComponentRecord>> {
+        let key = (name.clone(), version);
+        if let Some(r) = self.records().get(&key) {
+            return Ok(Some(r.clone()));
+        }
+        let record = self.nats().components().record(name, version).await?;
+        if let Some(r) = &record {
+            self.records().insert(key, r.clone());
+        }
+        Ok(record)
+    }
+
+    fn records(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<
+            (revenant_types::ComponentName, u64),
+            revenant_types::records::ComponentRecord,
+        >,
+    > {
+        self.inner.records.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     pub fn nats(&self) -> &Nats {

@@ -1,20 +1,19 @@
 //! The bench's NATS client: invoke-and-await the way any user does it — a
 //! JetStream publish of the invocation with `Rvn-Reply-To` set to a private
 //! inbox — with one wildcard subscription routing every reply to its waiting
-//! caller, so thousands of invocations can be in flight on one connection.
+//! caller ([`Replies`], as the router does), so thousands of invocations can be in
+//! flight on one connection.
 
-use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
 use revenant_nats::Nats;
 use revenant_nats::headers;
+use revenant_nats::http_support::{Replies, ReplyInbox};
 use revenant_nats::invocations::InvocationRequest;
 use revenant_types::WorkerId;
-use tokio::sync::oneshot;
 
 /// A result as a caller sees it.
 #[derive(Debug, Clone)]
@@ -36,85 +35,50 @@ impl Reply {
     }
 }
 
-type Pending = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
-
-/// One connection, one reply subscription, many callers. Cheap to clone.
+/// One connection, one reply subscription ([`Replies`]), many callers. Cheap to clone.
 #[derive(Clone)]
 pub struct Client {
     pub nats: Nats,
-    inbox: String,
+    replies: Replies,
     run: String,
     next: Arc<AtomicU64>,
-    pending: Pending,
 }
 
 impl Client {
-    /// Subscribes to `<inbox>.*` and starts routing replies.
     pub async fn new(nats: Nats) -> anyhow::Result<Self> {
-        let inbox = nats.client().new_inbox();
-        let mut sub = nats.client().subscribe(format!("{inbox}.*")).await?;
-        let pending: Pending = Arc::default();
-        let routes = pending.clone();
-        tokio::spawn(async move {
-            while let Some(m) = sub.next().await {
-                let Some(id) = m
-                    .subject
-                    .as_str()
-                    .rsplit('.')
-                    .next()
-                    .and_then(|t| t.parse::<u64>().ok())
-                else {
-                    continue;
-                };
-                let ok = m
-                    .headers
-                    .as_ref()
-                    .and_then(|h| h.get(headers::STATUS))
-                    .is_some_and(|v| v.as_str() == headers::STATUS_OK);
-                let reply = Reply {
-                    ok,
-                    body: String::from_utf8_lossy(&m.payload).into_owned(),
-                };
-                let tx = routes.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                if let Some(tx) = tx {
-                    let _ = tx.send(reply);
-                }
-            }
-        });
+        let replies = nats.replies().await?;
         let run = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
         Ok(Self {
             nats,
-            inbox,
+            replies,
             run,
             next: Arc::default(),
-            pending,
         })
     }
 
     /// A fresh reply subject, a unique idempotency key and the receiver of the reply.
-    pub fn slot(&self) -> (String, String, oneshot::Receiver<Reply>) {
+    pub fn slot(&self) -> (String, String, ReplyInbox) {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        let (tx, rx) = oneshot::channel();
-        self.pending
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(id, tx);
+        let inbox = self.replies.inbox();
         (
-            format!("{}.{id}", self.inbox),
+            inbox.subject().to_owned(),
             format!("bench-{}-{id}", self.run),
-            rx,
+            inbox,
         )
     }
 
     /// Waits for a reply; a timeout is an error that says what was lost.
     pub async fn wait(
-        rx: oneshot::Receiver<Reply>,
+        mut inbox: ReplyInbox,
         timeout: Duration,
         what: &str,
     ) -> anyhow::Result<Reply> {
-        match tokio::time::timeout(timeout, rx).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(_)) => bail!("{what}: reply channel closed"),
+        match tokio::time::timeout(timeout, inbox.next()).await {
+            Ok(Some(r)) => Ok(Reply {
+                ok: r.ok,
+                body: String::from_utf8_lossy(&r.body).into_owned(),
+            }),
+            Ok(None) => bail!("{what}: the NATS connection closed"),
             Err(_) => bail!("{what}: no reply within {timeout:?} (lost invocation?)"),
         }
     }
