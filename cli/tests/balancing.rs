@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use common::{
-    Executor, Load, audit_oplog, check_answers, get, shard_owners, tally, wait_all_held_by,
+    Executor, Load, assert_applied_once, check_answers, shard_owners, tally, wait_all_held_by,
 };
 use revenant_tests::NatsServer;
 use revenant_tests::revenant::{connect, deploy};
@@ -138,22 +138,8 @@ async fn shards_spread_evenly_and_sigterm_hands_over_without_waiting_for_expiry(
     );
     for name in &names {
         let w = WorkerId::parse_path(&format!("counter/{name}")).expect("worker");
-        let expected = keys.get(name).map_or(0, |k| k.len());
-        assert_eq!(
-            get(&nats, &w).await,
-            expected as u64,
-            "{w}: counter = distinct keys"
-        );
-        let completed: Vec<String> = audit_oplog(&nats, &w)
-            .await
-            .into_iter()
-            .filter(|k| !k.starts_with("get-"))
-            .collect();
-        assert_eq!(
-            completed.len(),
-            expected,
-            "{w}: completed invocations in the oplog"
-        );
+        let expected = keys.get(name).cloned().unwrap_or_default();
+        assert_applied_once(&nats, &w, &expected).await;
     }
 
     // `revenant status --json` shows the two live executors with all 64 shards between them.

@@ -16,7 +16,7 @@ mod common;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use common::{Executor, Load, audit_oplog, check_answers, get, wait_all_held_by};
+use common::{Executor, Load, assert_applied_once, check_answers, wait_all_held_by};
 use revenant_tests::NatsCluster;
 use revenant_tests::revenant::{connect, deploy};
 use revenant_types::WorkerId;
@@ -229,31 +229,7 @@ async fn node_and_executor_killed_under_load_lose_nothing_and_apply_nothing_twic
     let keys = check_answers(&answered, &unanswered);
     for name in &names {
         let w = WorkerId::parse_path(&format!("counter/{name}")).expect("worker");
-        let expected: &HashSet<String> = &keys[name];
-        assert_eq!(
-            get(&nats, &w).await,
-            expected.len() as u64,
-            "{w}: counter = distinct keys"
-        );
-        // A direct get may be answered by a follower a moment behind: give it a few seconds to catch up.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        let completed: HashSet<String> = loop {
-            let c: Vec<String> = audit_oplog(&nats, &w)
-                .await
-                .into_iter()
-                .filter(|k| !k.starts_with("get-"))
-                .collect();
-            if c.len() >= expected.len() || Instant::now() > deadline {
-                assert_eq!(
-                    c.len(),
-                    expected.len(),
-                    "{w}: completed invocations in the oplog"
-                );
-                break c.into_iter().collect();
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        };
-        assert_eq!(&completed, expected, "{w}: oplog keys = callers' keys");
+        assert_applied_once(&nats, &w, &keys[name]).await;
     }
     eprintln!("[test] done in {:?}", t0.elapsed());
 }

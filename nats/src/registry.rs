@@ -140,15 +140,18 @@ impl ComponentStore {
         Ok(out)
     }
 
+    /// The object store holding the binaries.
+    async fn object_store(&self) -> Result<async_nats::jetstream::object_store::ObjectStore> {
+        self.nats
+            .jetstream()
+            .get_object_store(self.nats.namespace().components_bucket())
+            .await
+            .map_err(|e| Error::nats("open component store", e))
+    }
+
     /// A version's binary.
     pub async fn binary(&self, name: &ComponentName, version: u64) -> Result<Vec<u8>> {
-        let bucket = self.nats.namespace().components_bucket();
-        let store = self
-            .nats
-            .jetstream()
-            .get_object_store(&bucket)
-            .await
-            .map_err(|e| Error::nats("open component store", e))?;
+        let store = self.object_store().await?;
         let object_name = Namespace::component_object(name, version);
         let mut object = store
             .get(&object_name)
@@ -175,13 +178,7 @@ impl ComponentStore {
             .kv(self.nats.namespace().components_bucket())
             .await?;
         let key = Namespace::component_key(name);
-        let bucket = self.nats.namespace().components_bucket();
-        let store = self
-            .nats
-            .jetstream()
-            .get_object_store(&bucket)
-            .await
-            .map_err(|e| Error::nats("open component store", e))?;
+        let store = self.object_store().await?;
         loop {
             let current = get_decoded::<ComponentVersions>(&kv, &key).await?;
             let (mut versions, revision) = current.unwrap_or_default();

@@ -112,6 +112,18 @@ impl Replies {
 }
 
 /// Waits for the `invocation-started` event of `key`.
+/// Publishes `busy(ms)` with key `key` (its answer tagged `busy`) and returns once the
+/// worker has started running it, with the inbox its answers arrive in.
+async fn start_busy(nats: &Nats, w: &str, ms: u64, key: &str) -> Replies {
+    let mut events = Box::pin(nats.subscribe_events(&worker(w)).await.unwrap());
+    let replies = Replies::new(nats).await;
+    replies
+        .publish(nats, w, "busy", json!([ms]), key, "busy")
+        .await;
+    started(&mut events, key).await;
+    replies
+}
+
 async fn started(events: &mut (impl futures::Stream<Item = bytes::Bytes> + Unpin), key: &str) {
     loop {
         let ev = tokio::time::timeout(TIMEOUT, events.next())
@@ -167,12 +179,7 @@ async fn interrupting_stops_a_running_invocation_at_once_and_holds_the_rest() {
         Ok(json!("first"))
     );
 
-    let mut events = Box::pin(nats.subscribe_events(&worker(w)).await.unwrap());
-    let mut replies = Replies::new(&nats).await;
-    replies
-        .publish(&nats, w, "busy", json!([30_000]), "busy-1", "busy")
-        .await;
-    started(&mut events, "busy-1").await;
+    let mut replies = start_busy(&nats, w, 30_000, "busy-1").await;
     // Resuming a running worker changes nothing and says it runs.
     assert_eq!(
         control(&nats, w, ControlAction::Resume).await.unwrap(),
@@ -233,12 +240,7 @@ async fn resuming_runs_the_interrupted_invocation_again_then_the_held_ones_in_or
         Ok(json!("done"))
     );
 
-    let mut events = Box::pin(nats.subscribe_events(&worker(w)).await.unwrap());
-    let mut replies = Replies::new(&nats).await;
-    replies
-        .publish(&nats, w, "busy", json!([2_000]), "busy-2", "busy")
-        .await;
-    started(&mut events, "busy-2").await;
+    let mut replies = start_busy(&nats, w, 2_000, "busy-2").await;
     assert_eq!(
         control(&nats, w, ControlAction::Interrupt).await.unwrap(),
         state(w, WorkerStatus::Interrupted)
@@ -340,12 +342,7 @@ async fn an_interrupted_worker_stays_interrupted_across_an_executor_restart() {
         call(&nats, w, "echo", json!(["first"])).await,
         Ok(json!("first"))
     );
-    let mut events = Box::pin(nats.subscribe_events(&worker(w)).await.unwrap());
-    let mut replies = Replies::new(&nats).await;
-    replies
-        .publish(&nats, w, "busy", json!([1_000]), "busy-3", "busy")
-        .await;
-    started(&mut events, "busy-3").await;
+    let mut replies = start_busy(&nats, w, 1_000, "busy-3").await;
     assert_eq!(
         control(&nats, w, ControlAction::Interrupt).await.unwrap(),
         state(w, WorkerStatus::Interrupted)

@@ -123,16 +123,23 @@ impl Registry {
     ) {
         let key = render_labels(labels);
         let mut families = self.lock();
-        let family = families.entry(name.to_owned()).or_insert_with(|| Family {
-            help: name.to_owned(),
-            kind,
-            bounds: if kind == Kind::Histogram {
-                LATENCY_BUCKETS.to_vec()
-            } else {
-                vec![]
-            },
-            series: BTreeMap::new(),
-        });
+        // Recording is on hot paths: look up before allocating a name for a new family.
+        if !families.contains_key(name) {
+            families.insert(
+                name.to_owned(),
+                Family {
+                    help: name.to_owned(),
+                    kind,
+                    bounds: if kind == Kind::Histogram {
+                        LATENCY_BUCKETS.to_vec()
+                    } else {
+                        vec![]
+                    },
+                    series: BTreeMap::new(),
+                },
+            );
+        }
+        let family = families.get_mut(name).expect("inserted above");
         let series = family.series.entry(key).or_default();
         f(series, &family.bounds);
     }

@@ -143,6 +143,37 @@ pub async fn metric(addr: &str, sample: &str) -> Option<f64> {
         .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
 }
 
+/// Exactly once, for a counter worker after a keyed `add(1)` stream: its `get` equals the
+/// number of distinct keys its callers were answered for, and its oplog (audited) holds
+/// exactly those keys as completed invocations besides `get-…` reads. A direct get may be
+/// served by a stream follower a moment behind, so the oplog is re-read for up to 10 s
+/// until it has caught up with the counter.
+pub async fn assert_applied_once(nats: &Nats, w: &WorkerId, expected: &HashSet<String>) {
+    assert_eq!(
+        get(nats, w).await,
+        expected.len() as u64,
+        "{w}: counter = distinct keys"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let completed: HashSet<String> = loop {
+        let c: Vec<String> = audit_oplog(nats, w)
+            .await
+            .into_iter()
+            .filter(|k| !k.starts_with("get-"))
+            .collect();
+        if c.len() >= expected.len() || Instant::now() > deadline {
+            assert_eq!(
+                c.len(),
+                expected.len(),
+                "{w}: completed invocations (besides the final get) in the oplog"
+            );
+            break c.into_iter().collect();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(&completed, expected, "{w}: oplog keys = callers' keys");
+}
+
 /// Audits a worker's oplog: indexes contiguous from 1, every invocation started and
 /// completed exactly once and never interleaved with another. Returns the completed keys.
 pub async fn audit_oplog(nats: &Nats, worker: &WorkerId) -> Vec<String> {

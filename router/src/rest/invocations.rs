@@ -30,6 +30,24 @@ pub struct InvokeQuery {
 }
 
 /// The idempotency key of a request (or a fresh one) and its trace context.
+/// The invocation an invoke or enqueue request describes.
+fn call(
+    component: &str,
+    worker: &str,
+    function: String,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Call, ApiError> {
+    let (idempotency_key, trace) = key_and_trace(headers)?;
+    Ok(Call {
+        worker: worker_id(component, worker)?,
+        function,
+        args: json_body(body)?,
+        idempotency_key,
+        trace,
+    })
+}
+
 pub fn key_and_trace(headers: &HeaderMap) -> Result<(String, TraceContext), ApiError> {
     let get = |name: &str| {
         headers
@@ -113,14 +131,8 @@ pub async fn invoke(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (key, trace) = key_and_trace(&headers)?;
-    let call = Call {
-        worker: worker_id(&component, &worker)?,
-        function,
-        args: json_body(&body)?,
-        idempotency_key: key.clone(),
-        trace,
-    };
+    let call = call(&component, &worker, function, &headers, &body)?;
+    let key = call.idempotency_key.clone();
     let outcome = invoke::invoke(&state, &call, state.invoke_timeout(q.timeout_ms)).await?;
     Ok(respond(outcome, &key))
 }
@@ -139,14 +151,8 @@ pub async fn enqueue(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (key, trace) = key_and_trace(&headers)?;
-    let call = Call {
-        worker: worker_id(&component, &worker)?,
-        function,
-        args: json_body(&body)?,
-        idempotency_key: key.clone(),
-        trace,
-    };
+    let call = call(&component, &worker, function, &headers, &body)?;
+    let key = call.idempotency_key.clone();
     invoke::enqueue(&state, &call).await?;
     Ok(respond(CallOutcome::Pending, &key))
 }
