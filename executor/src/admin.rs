@@ -15,7 +15,7 @@ use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
 use wit_parser::{Resolve, Type, TypeDefKind, WorldItem};
 
-use crate::worker::now_ms;
+use revenant_types::now_ms;
 
 /// Why an administrative operation failed.
 #[derive(Debug, thiserror::Error)]

@@ -17,7 +17,9 @@ use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 use crate::durable::{api, clocks, random};
 use crate::engine::{self, EngineError};
 use crate::exports::{self, ExportsError};
-use crate::worker::{WorkerCtx, now_ms};
+use revenant_types::now_ms;
+
+use crate::worker::WorkerCtx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {

@@ -36,7 +36,8 @@ use tokio::sync::{mpsc, watch};
 use crate::durable::CommitError;
 use crate::durable::stdio::Output;
 use crate::runtime::{Summary, event, put_status};
-use crate::worker::{Worker, WorkerEnv, WorkerError};
+use crate::context::WorkerEnv;
+use crate::worker::{Worker, WorkerError};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or
 /// held by an interrupt) are reported in progress: well inside the shard consumer's ack wait.

@@ -26,6 +26,7 @@ pub mod admin;
 pub mod allocator;
 pub mod components;
 pub mod config;
+pub mod context;
 pub mod control;
 pub mod dirs;
 pub mod durable;

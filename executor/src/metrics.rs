@@ -18,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use revenant_types::metrics::{LATENCY_BUCKETS, Registry};
 use tokio::net::TcpListener;
 
-use crate::worker::now_ms;
+use revenant_types::now_ms;
 
 const INVOCATIONS: &str = "revenant_executor_invocations_total";
 const INVOCATION_SECONDS: &str = "revenant_executor_invocation_duration_seconds";

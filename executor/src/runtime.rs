@@ -25,7 +25,10 @@ use crate::control::{self, Input};
 use crate::durable::stdio::Output;
 use crate::engine;
 use crate::values;
-use crate::worker::{Worker, WorkerEnv, WorkerError, now_ms};
+use revenant_types::now_ms;
+
+use crate::context::WorkerEnv;
+use crate::worker::{Worker, WorkerError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {

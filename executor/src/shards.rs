@@ -15,7 +15,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::runtime::run_shard;
-use crate::worker::{WorkerEnv, now_ms};
+use revenant_types::now_ms;
+
+use crate::context::WorkerEnv;
 
 /// A shard this executor runs (its lease lives in the renewal task's map).
 struct HeldShard {

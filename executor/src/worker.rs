@@ -5,12 +5,10 @@
 //! returning it (output commit).
 
 use std::collections::{HashMap, VecDeque};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use revenant_nats::Nats;
-use revenant_types::WorkerId;
+use revenant_types::{WorkerId, now_ms};
 use revenant_types::oplog::{
     ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
@@ -20,35 +18,14 @@ use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDe
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use crate::components::{ComponentCache, LoadedComponent};
-use crate::config::ExecutorOptions;
+use crate::components::LoadedComponent;
+use crate::context::WorkerEnv;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
 use crate::durable::stdio::{EventStream, Output, Stream};
 use crate::durable::{CommitError, Divergence, HasJournal, Journal, random};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
 use crate::values;
-
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> TimestampMs {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or_default()
-}
-
-/// What every worker of an executor shares.
-pub struct WorkerEnv {
-    pub nats: Nats,
-    pub components: Arc<ComponentCache>,
-    pub opts: Arc<ExecutorOptions>,
-    pub work_dir: PathBuf,
-    /// Where control requests reach the shard that holds a worker.
-    pub controls: Arc<crate::control::ControlRegistry>,
-    pub metrics: Arc<crate::metrics::ExecutorMetrics>,
-    /// Empty directories for workers' filesystems, under `work_dir`.
-    pub dirs: Arc<crate::dirs::DirPool>,
-}
 
 /// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
 #[derive(Debug, thiserror::Error)]

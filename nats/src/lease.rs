@@ -16,7 +16,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_nats::jetstream::kv::{self, CreateErrorKind, Operation, UpdateErrorKind};
 use futures::StreamExt;
@@ -55,12 +55,7 @@ pub struct LeaseManager {
     store: Arc<OnceCell<kv::Store>>,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use revenant_types::now_ms;
 
 impl LeaseManager {
     pub(crate) fn new(nats: Nats, owner: ExecutorId, opts: LeaseOptions) -> Self {

@@ -19,4 +19,4 @@ pub mod oplog;
 pub mod records;
 
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};
-pub use oplog::{OplogEntry, OplogIndex};
+pub use oplog::{OplogEntry, OplogIndex, now_ms};

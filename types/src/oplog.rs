@@ -17,6 +17,13 @@ pub type OplogIndex = u64;
 /// Milliseconds since the Unix epoch, as seen by the executor that wrote the entry.
 pub type TimestampMs = u64;
 
+/// Milliseconds since the Unix epoch, now (the one wall-clock reading of the workspace).
+pub fn now_ms() -> TimestampMs {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// How a host call is journaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

@@ -34,7 +34,7 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         eprintln!("recovery: writing {entries} oplog entries for {w}");
         let oplog = client.nats.oplog();
         let t = Instant::now();
-        let at = revenant_executor::worker::now_ms();
+        let at = revenant_types::now_ms();
         let create = OplogEntry::Create {
             at,
             component_version: record.version,
