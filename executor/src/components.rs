@@ -19,7 +19,7 @@ use crate::engine::{self, EngineError};
 use crate::exports::{self, ExportsError};
 use revenant_types::now_ms;
 
-use crate::worker::WorkerCtx;
+use crate::store::WorkerCtx;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {

@@ -1,7 +1,7 @@
 //! Interrupt and resume: the executor's side of `<ns>.control.<c>.<w>`
 //! ([`revenant_nats::control`]). Every executor listens; [`control_bridge`]
 //! hands a request to the shard task that holds the worker (registered in
-//! [`ControlRegistry`] while it runs) and ignores the others, so only the
+//! [`ControlRegistry`](crate::context::ControlRegistry) while it runs) and ignores the others, so only the
 //! holder answers. The shard passes it to the worker's mailbox as an
 //! [`Input::Control`], where:
 //!
@@ -17,12 +17,13 @@
 //!
 //! The state is durable: a worker recovered with a trailing `Interrupted` comes
 //! back interrupted on any executor. It does not decide which executor holds a
-//! shard ([`crate::shards`]) nor how a mailbox runs invocations ([`crate::runtime`]).
+//! shard ([`crate::shards`]) nor how a mailbox runs invocations ([`crate::mailbox`]);
+//! what a request does to a worker is decided by [`crate::decide::control`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -33,87 +34,17 @@ use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
 use tokio::sync::{mpsc, watch};
 
+use crate::context::{ControlCommand, Input, WorkerEnv};
+use crate::decide::{self, ControlDecision};
 use crate::durable::CommitError;
 use crate::durable::stdio::Output;
-use crate::runtime::{Summary, event, put_status};
-use crate::context::WorkerEnv;
+use crate::status::{Summary, event, put_status};
 use crate::worker::{Worker, WorkerError};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or
 /// held by an interrupt) are reported in progress: well inside the shard consumer's ack wait.
 pub(crate) const KEEPALIVE: Duration =
     Duration::from_millis(revenant_nats::invocations::ACK_WAIT.as_millis() as u64 / 3);
-
-/// What a worker's mailbox receives.
-// Control input is rare; boxing every invocation to shrink it is not worth an allocation.
-#[allow(clippy::large_enum_variant)]
-pub(crate) enum Input {
-    Invocation(InvocationMessage),
-    Control(ControlCommand),
-}
-
-/// A control request for a worker of a shard this executor holds.
-#[derive(Debug)]
-pub(crate) struct ControlCommand {
-    pub worker: WorkerId,
-    pub action: ControlAction,
-    /// The requester's inbox.
-    pub reply: Option<String>,
-}
-
-/// The shards this executor runs right now, each with where its control requests go.
-#[derive(Default)]
-pub struct ControlRegistry {
-    shards: Mutex<HashMap<u32, (u64, mpsc::UnboundedSender<ControlCommand>)>>,
-    generation: AtomicU64,
-}
-
-/// A shard's registration; dropping it (the shard task ends) unregisters it.
-pub(crate) struct Registration {
-    registry: Arc<ControlRegistry>,
-    shard: u32,
-    generation: u64,
-}
-
-impl Drop for Registration {
-    fn drop(&mut self) {
-        let mut shards = self.registry.lock();
-        // A newer task of the same shard may have registered meanwhile: leave it.
-        if shards
-            .get(&self.shard)
-            .is_some_and(|(g, _)| *g == self.generation)
-        {
-            shards.remove(&self.shard);
-        }
-    }
-}
-
-impl ControlRegistry {
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<u32, (u64, mpsc::UnboundedSender<ControlCommand>)>> {
-        self.shards.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// Routes `shard`'s control requests to `tx` until the registration is dropped.
-    pub(crate) fn register(
-        self: &Arc<Self>,
-        shard: u32,
-        tx: mpsc::UnboundedSender<ControlCommand>,
-    ) -> Registration {
-        let generation = self.generation.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(shard, (generation, tx));
-        Registration {
-            registry: self.clone(),
-            shard,
-            generation,
-        }
-    }
-
-    fn route(&self, shard: u32) -> Option<mpsc::UnboundedSender<ControlCommand>> {
-        self.lock().get(&shard).map(|(_, tx)| tx.clone())
-    }
-}
 
 /// Listens on `<ns>.control.*.*` and hands each request for a shard this executor
 /// holds to that shard; requests for other shards are left to their holder.
@@ -256,17 +187,6 @@ pub(crate) enum Flow {
     Drop,
 }
 
-fn failed(id: &WorkerId, message: &str) -> ErrorBody {
-    ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}"))
-}
-
-fn unknown(id: &WorkerId) -> ErrorBody {
-    ErrorBody::new(
-        "unknown-worker",
-        format!("worker {id} does not exist (it has no oplog)"),
-    )
-}
-
 fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
     let flow = if matches!(e, WorkerError::Commit(_)) {
         Flow::Drop
@@ -319,38 +239,36 @@ async fn apply(
     if slot.is_none() {
         match Worker::open(env.clone(), id.clone(), events.clone()).await {
             Ok(Some(w)) => set(slot, Some(w), in_memory),
-            Ok(None) => return (Err(unknown(id)), Flow::Continue),
+            Ok(None) => {}
             Err(e) => {
                 let (error, flow) = oplog_error(id, &e);
                 return (Err(error), flow);
             }
         }
     }
-    let w = slot.as_mut().expect("opened above");
-    if let Some(message) = w.failed() {
-        return (Err(failed(id, message)), Flow::Continue);
-    }
-    let changed = match cmd.action {
-        ControlAction::Interrupt => w.interrupt().await,
-        ControlAction::Resume => w.resume().await,
+    let view = slot.as_ref().map(|w| w.view(None));
+    let changed = match (decide::control(id, cmd.action, view), slot.as_mut()) {
+        (ControlDecision::Refuse(error), _) => return (Err(error), Flow::Continue),
+        (ControlDecision::Unchanged(status), _) => {
+            return (Ok(state(id, status)), Flow::Continue);
+        }
+        (ControlDecision::Interrupt, Some(w)) => w.interrupt().await,
+        (ControlDecision::Resume, Some(w)) => w.resume().await,
+        (_, None) => unreachable!("a control decision to change a worker has a worker"),
+    };
+    let Some(w) = slot.as_mut() else {
+        unreachable!("the worker stays in its slot while it changes")
     };
     match changed {
-        Ok(changed) => {
-            let status = if w.interrupted() {
-                WorkerStatus::Interrupted
-            } else if let Some(message) = w.failed() {
+        Ok(_) => {
+            if let Some(message) = w.failed() {
                 // Resuming replayed the oplog and replay failed.
-                let error = failed(id, message);
+                let error = decide::worker_failed(id, message);
                 put_status(&env.nats, Summary::of(w), WorkerStatus::Failed).await;
                 return (Err(error), Flow::Continue);
-            } else if w.component().is_some() {
-                WorkerStatus::Idle
-            } else {
-                WorkerStatus::Suspended
-            };
-            if changed {
-                announce(env, id, Summary::of(w), cmd.action, status).await;
             }
+            let status = decide::status_of(w.view(None));
+            announce(env, id, Summary::of(w), cmd.action, status).await;
             (Ok(state(id, status)), Flow::Continue)
         }
         Err(e) => {
@@ -415,7 +333,12 @@ pub(crate) async fn interrupt_stopped(
                 }
             },
             Ok(None) => {
-                reply(&env.nats, cmd.reply.as_deref(), Err(unknown(&cmd.worker))).await;
+                reply(
+                    &env.nats,
+                    cmd.reply.as_deref(),
+                    Err(decide::unknown_worker(&cmd.worker)),
+                )
+                .await;
                 return Flow::Continue;
             }
             Err(e) => {
@@ -441,7 +364,7 @@ pub(crate) async fn interrupt_stopped(
     }
     let w = slot.as_ref().expect("set above");
     if let Some(message) = w.failed() {
-        let error = failed(&cmd.worker, message);
+        let error = decide::worker_failed(&cmd.worker, message);
         reply(&env.nats, cmd.reply.as_deref(), Err(error)).await;
         return Flow::Continue;
     }
@@ -473,32 +396,5 @@ pub(crate) async fn keep_alive(
         if let Err(e) = m.in_progress().await {
             tracing::warn!(error = %e, "could not keep a held invocation alive");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_shard_routes_to_its_latest_registration_until_dropped() {
-        let registry = Arc::new(ControlRegistry::default());
-        assert!(registry.route(3).is_none());
-        let (old_tx, _old_rx) = mpsc::unbounded_channel();
-        let old = registry.register(3, old_tx);
-        // The shard is taken again before the old task ended: the new one wins.
-        let (new_tx, mut new_rx) = mpsc::unbounded_channel();
-        let new = registry.register(3, new_tx);
-        drop(old);
-        let tx = registry.route(3).expect("still registered");
-        tx.send(ControlCommand {
-            worker: WorkerId::parse("c", "w").unwrap(),
-            action: ControlAction::Resume,
-            reply: None,
-        })
-        .unwrap();
-        assert_eq!(new_rx.try_recv().unwrap().action, ControlAction::Resume);
-        drop(new);
-        assert!(registry.route(3).is_none());
     }
 }

@@ -5,39 +5,64 @@
 //! ownership through the lease manager. It does not speak NATS itself: every
 //! subject, stream and bucket goes through `revenant-nats`.
 //!
-//! Layout:
-//! - [`allocator`]: giving the heap of suspended workers back to the OS.
-//! - [`dirs`]: workers' filesystem directories, prepared ahead of time.
-//! - [`admin`]: create / delete workers, parameter shapes (shared by CLI and router).
+//! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
+//! the drivers that perform them:
+//! - [`decide`]: the invocation decision (reject / recover / answer / hold / run) and control requests.
+//! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
+//! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
+//! - [`replay`]: the replay plan computed from an oplog.
+//! - [`durable`]: the journal (the pure [`durable::cursor`] plus the fenced writer) and the
+//!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`).
+//! - [`context`]: what every part shares (`WorkerEnv`, mailbox input, control routes).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
+//! - [`components`]: component upload, metadata and loading.
 //! - [`exports`]: exported functions with WIT signatures, import checks.
 //! - [`values`]: the one JSON/WAVE ↔ WIT value mapping.
-//! - [`durable`]: the journal and the durable host functions (clocks, random, stdio, HTTP).
-//! - [`replay`]: the pure replay plan computed from an oplog.
-//! - [`worker`]: one live worker: instance, invocation, recovery.
-//! - [`components`]: component upload, metadata and loading.
-//! - [`runtime`]: the service: shard consumers, mailboxes, replies, dead letters, the call bridge.
-//! - [`shards`]: shard leases, heartbeats, balancing and hand-over.
-//! - [`control`]: interrupt / resume requests: routing to the shard holder, stopping and holding invocations.
+//! - [`arguments`]: resolving the function and typing an invocation's arguments.
+//! - [`store`], [`live`]: a worker's wasmtime store, and calling into its instance.
+//! - [`worker`]: one live worker: recovery, invocation attempts, interrupt/resume.
+//! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
+//! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
+//! - [`control`]: interrupt / resume requests: routing to the shard holder, stopping and holding.
+//! - [`shard`]: one shard's consumer, handing messages to mailboxes.
+//! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).
+//! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
+//! - [`runtime`]: the service: starts and stops all of the above.
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
+//! - [`admin`]: create / delete workers, parameter shapes (shared by CLI and router).
+//! - [`allocator`], [`dirs`]: giving memory back after suspension; workers' directories.
 
 pub mod admin;
 pub mod allocator;
+pub mod arguments;
+pub mod attempt;
+pub mod balance;
+pub mod bridge;
 pub mod components;
 pub mod config;
 pub mod context;
 pub mod control;
+pub mod decide;
 pub mod dirs;
 pub mod durable;
 pub mod engine;
 pub mod exports;
+pub mod live;
+pub mod mailbox;
 pub mod metrics;
 pub mod replay;
+pub mod reply;
 pub mod runtime;
+pub mod shard;
 pub mod shards;
+pub mod status;
+pub mod store;
 pub mod values;
 pub mod worker;
 
 pub use config::ExecutorOptions;
 pub use runtime::{Executor, run};
+
+#[cfg(test)]
+mod layering;

@@ -188,7 +188,7 @@ mod tests {
     }
     fn call(v: u64) -> OplogEntry {
         OplogEntry::HostCall {
-            function: "wasi:random/random.get-random-u64".into(),
+            function: revenant_types::host::RANDOM_U64.into(),
             request: HostValue::Unit,
             response: HostValue::U64(v),
             durability: Durability::ReadRemote,

@@ -1,9 +1,10 @@
 //! Shard ownership of one executor: leases renewed on their own clock, the
 //! heartbeat in `RVN_EXECUTORS`, balancing to an even share of the shards,
 //! graceful hand-over of surplus shards, and claiming free or expired ones.
-//! Running a shard's invocations is [`crate::runtime`]'s job.
+//! Which shards to hold, hand over and claim is decided by [`crate::balance`];
+//! running a shard's invocations is [`crate::shard`]'s job.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -14,10 +15,12 @@ use revenant_types::records::ExecutorRecord;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::runtime::run_shard;
+use crate::shard::run_shard;
 use revenant_types::now_ms;
 
+use crate::balance::{self, Claim, Holder, Peer};
 use crate::context::WorkerEnv;
+use crate::metrics::ExecutorMetrics;
 
 /// A shard this executor runs (its lease lives in the renewal task's map).
 struct HeldShard {
@@ -91,7 +94,7 @@ pub(crate) async fn shard_manager(
     )));
     let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
     let mut releasing: JoinSet<u32> = JoinSet::new();
-    let mut releasing_shards: HashSet<u32> = Default::default();
+    let mut releasing_shards: BTreeSet<u32> = Default::default();
     // Trim the heap after every 1,000 workers that left memory (see `allocator`).
     let mut trim = crate::allocator::TrimPolicy::new(1_000);
     let mut tick = tokio::time::interval(every);
@@ -136,34 +139,24 @@ pub(crate) async fn shard_manager(
             tracing::warn!(executor = %id, error = %e, "heartbeat failed");
         }
         // Executors whose heartbeat is older than a lease TTL have lost their leases anyway.
-        let live = nats
+        let live: Vec<Peer> = nats
             .executors()
             .live(env.opts.lease.ttl_ms)
             .await
-            .unwrap_or_default();
-        // Wake up right when a silent peer's heartbeat or a lapsing lease expires, rather than
-        // on the next tick: failover is then not delayed by up to one renewal interval.
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| Peer {
+                id: r.id,
+                heartbeat_at: r.heartbeat_at,
+            })
+            .collect();
         let ttl_ms = env.opts.lease.ttl_ms;
-        let mut wake_at: Option<u64> = live
-            .iter()
-            .filter(|r| r.id != id)
-            .map(|r| r.heartbeat_at + ttl_ms + 1)
-            .min();
-        let n = live.len().max(1) as u32;
-        let rank = live
-            .iter()
-            .position(|r| r.id == id)
-            .map_or(u32::MAX, |p| p as u32);
-        let target = (shards / n + u32::from(rank < shards % n)) as usize;
+        let held_set: BTreeSet<u32> = held.keys().copied().collect();
+        let share = balance::share(&id, shards, &live, &held_set, ttl_ms);
+        let mut wake_at = share.wake_at;
         // Hand surplus shards over in the background: running invocations finish first.
-        if held.len() > target {
-            let surplus: Vec<u32> = held
-                .keys()
-                .rev()
-                .take(held.len() - target)
-                .copied()
-                .collect();
-            for shard in surplus {
+        if !share.release.is_empty() {
+            for shard in share.release {
                 if let Some(h) = held.remove(&shard) {
                     env.metrics.forget(shard);
                     releasing_shards.insert(shard);
@@ -180,56 +173,36 @@ pub(crate) async fn shard_manager(
         }
         // Claim free or expired shards up to the target: look at every candidate at once,
         // then acquire the ones nobody holds.
-        let need = target.saturating_sub(held.len());
-        if need > 0 {
-            let candidates: Vec<u32> = (0..shards)
-                .filter(|s| !held.contains_key(s) && !releasing_shards.contains(s))
-                .collect();
+        if share.need > 0 {
+            let candidates = balance::candidates(shards, &held_set, &releasing_shards);
             let now = now_ms();
             let looked = futures::future::join_all(candidates.into_iter().map(|shard| {
                 let manager = &manager;
                 async move { (shard, manager.holder(shard).await) }
             }))
             .await;
-            // (shard, the previous holder whose lease lapsed and when it lapsed, if any)
-            let mut free: Vec<(u32, Option<(ExecutorId, u64)>)> = Vec::new();
-            for (shard, holder) in looked {
-                match holder {
-                    Ok(Some((record, _))) if record.expires_at > now => {
-                        let at = record.expires_at + 1;
-                        wake_at = Some(wake_at.map_or(at, |w| w.min(at)));
-                    }
-                    Ok(Some((record, _))) => {
-                        free.push((shard, Some((record.owner, record.expires_at))))
-                    }
-                    Ok(None) => free.push((shard, None)),
-                    Err(_) => {}
-                }
-            }
-            free.truncate(need);
-            let acquired = futures::future::join_all(free.into_iter().map(|(shard, previous)| {
-                let manager = &manager;
-                let metrics = &env.metrics;
-                async move {
-                    let result = manager.acquire(shard).await;
-                    if result.is_ok() {
-                        match previous {
-                            Some((owner, expired_at)) if owner != *manager.owner() => {
-                                // Failover: how long the shard went unowned after its holder stopped renewing.
-                                tracing::info!(
-                                    shard,
-                                    from = %owner,
-                                    expired_ms_ago = now_ms().saturating_sub(expired_at),
-                                    "took over a shard whose lease lapsed"
-                                );
-                                metrics.claimed(shard, Some(expired_at.saturating_sub(ttl_ms)));
-                            }
-                            _ => metrics.claimed(shard, None),
-                        }
-                    }
-                    (shard, result)
-                }
-            }))
+            // A lease that could not be read is neither claimed nor waited for.
+            let looked = looked
+                .into_iter()
+                .filter_map(|(shard, holder)| match holder {
+                    Ok(Some((record, _))) => Some((
+                        shard,
+                        Holder::Leased {
+                            owner: record.owner,
+                            expires_at: record.expires_at,
+                        },
+                    )),
+                    Ok(None) => Some((shard, Holder::Free)),
+                    Err(_) => None,
+                })
+                .collect();
+            let (claims, lease_wake) = balance::claims(looked, share.need, now);
+            wake_at = balance::earliest(wake_at, lease_wake);
+            let acquired = futures::future::join_all(
+                claims
+                    .into_iter()
+                    .map(|claim| acquire(&manager, &env.metrics, claim, ttl_ms)),
+            )
             .await;
             let mut claimed = Vec::new();
             for (shard, result) in acquired {
@@ -252,11 +225,10 @@ pub(crate) async fn shard_manager(
                 tracing::info!(executor = %id, claimed = ?claimed, held = ?held.keys().collect::<Vec<_>>(), "holding shards");
             }
         }
-        if let Some(at) = wake_at {
-            let now = now_ms();
-            if at > now && at < now + every.as_millis() as u64 {
-                tick.reset_at(tokio::time::Instant::now() + Duration::from_millis(at - now));
-            }
+        // Wake up right when a silent peer's heartbeat or a lapsing lease expires, rather than
+        // on the next tick: failover is then not delayed by up to one renewal interval.
+        if let Some(ms) = balance::wake_in(wake_at, now_ms(), every.as_millis() as u64) {
+            tick.reset_at(tokio::time::Instant::now() + Duration::from_millis(ms));
         }
     }
     // Graceful shutdown: every shard finishes its running invocations, then is released.
@@ -279,6 +251,33 @@ pub(crate) async fn shard_manager(
         tracing::warn!(executor = %id, error = %e, "could not remove executor record");
     }
     tracing::info!(executor = %id, "released every shard");
+}
+
+/// Acquires a claimed shard's lease; a takeover from a lapsed holder is logged and measured.
+async fn acquire(
+    manager: &LeaseManager,
+    metrics: &ExecutorMetrics,
+    claim: Claim,
+    ttl_ms: u64,
+) -> (u32, Result<Lease, LeaseError>) {
+    let shard = claim.shard;
+    let result = manager.acquire(shard).await;
+    if result.is_ok() {
+        match claim.lapsed {
+            Some((owner, expired_at)) if owner != *manager.owner() => {
+                // Failover: how long the shard went unowned after its holder stopped renewing.
+                tracing::info!(
+                    shard,
+                    from = %owner,
+                    expired_ms_ago = now_ms().saturating_sub(expired_at),
+                    "took over a shard whose lease lapsed"
+                );
+                metrics.claimed(shard, Some(expired_at.saturating_sub(ttl_ms)));
+            }
+            _ => metrics.claimed(shard, None),
+        }
+    }
+    (shard, result)
 }
 
 /// A shard task is aborted with its handle (when the manager itself is dropped).

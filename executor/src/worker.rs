@@ -1,31 +1,28 @@
-//! One live worker: its wasmtime store and instance, its journal, and the
-//! outcomes of every invocation it completed. [`Worker::recover`] brings a
+//! One live worker: its instance ([`crate::store::Live`]), its journal, and
+//! the outcomes of every invocation it completed. [`Worker::recover`] brings a
 //! worker back from its oplog (creating it on first use); [`Worker::invoke`]
 //! runs one invocation with the retry policy and commits its result before
-//! returning it (output commit).
+//! returning it (output commit). What an attempt leads to is decided by
+//! [`crate::attempt`]; what to re-run by [`crate::replay`].
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
+use revenant_types::oplog::{ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
 use revenant_types::{WorkerId, now_ms};
-use revenant_types::oplog::{
-    ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
-};
 use tokio::sync::mpsc::UnboundedSender;
-use wasmtime::component::{Instance, ResourceTable, Val};
-use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use crate::arguments::Prepared;
+use crate::attempt::{self, CallResult, Next};
 use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
-use crate::durable::clocks::DurableMonotonic;
-use crate::durable::http::DurableHttp;
-use crate::durable::stdio::{EventStream, Output, Stream};
-use crate::durable::{CommitError, Divergence, HasJournal, Journal, random};
+use crate::decide::WorkerView;
+use crate::durable::stdio::Output;
+use crate::durable::{CommitError, Journal};
+use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
-use crate::values;
+use crate::store::StoreSpec;
 
 /// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
 #[derive(Debug, thiserror::Error)]
@@ -60,68 +57,6 @@ impl WorkerError {
             other => ErrorBody::new("internal", other.to_string()),
         }
     }
-}
-
-/// The deadline of the running invocation was reached.
-#[derive(Debug, thiserror::Error)]
-#[error("invocation exceeded its deadline of {0:?}")]
-pub struct DeadlineExceeded(Duration);
-
-/// The store data of a worker.
-pub struct WorkerCtx {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    hooks: DurableHttp,
-    journal: Journal,
-    monotonic: DurableMonotonic,
-    limits: StoreLimits,
-    deadline: Instant,
-    timeout: Duration,
-    /// The worker's filesystem; removed with the store.
-    _fs: tempfile::TempDir,
-}
-
-impl WasiView for WorkerCtx {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for WorkerCtx {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-impl HasJournal for WorkerCtx {
-    fn journal(&self) -> &Journal {
-        &self.journal
-    }
-    fn monotonic(&self) -> &DurableMonotonic {
-        &self.monotonic
-    }
-}
-
-enum CallError {
-    Divergence(Divergence),
-    Deadline(String),
-    Trap(String),
-    /// The arguments recorded in the oplog no longer fit the export (should not happen).
-    Bad(String),
-}
-
-struct Live {
-    loaded: Arc<LoadedComponent>,
-    store: Store<WorkerCtx>,
-    instance: Instance,
 }
 
 /// A worker in memory.
@@ -285,9 +220,14 @@ impl Worker {
         Ok(true)
     }
 
-    /// The outcome recorded for `key`, if that invocation already completed.
-    pub fn completed(&self, key: &str) -> Option<&InvocationOutcome> {
-        self.completed.get(key)
+    /// What the invocation decision needs to know of this worker, about key `key`.
+    pub fn view(&self, key: Option<&str>) -> WorkerView<'_> {
+        WorkerView {
+            completed: key.and_then(|k| self.completed.get(k)),
+            failed: self.failed.as_deref(),
+            interrupted: self.interrupted,
+            instantiated: self.live.is_some(),
+        }
     }
 
     pub fn failed(&self) -> Option<&str> {
@@ -312,63 +252,54 @@ impl Worker {
         self.live.as_ref().map(|l| &l.loaded)
     }
 
-    /// Finishes the invocation the previous owner was running, if any; returns its key and outcome.
-    pub async fn finish_tail(
-        &mut self,
-    ) -> Result<Option<(String, InvocationOutcome)>, WorkerError> {
-        let Some(tail) = self.tail.take() else {
-            return Ok(None);
-        };
-        let outcome = self
-            .run_attempts(
-                &tail.idempotency_key,
-                &tail.function,
-                &tail.args,
-                Some(tail.host_calls),
-                tail.failed_attempts,
-            )
-            .await?;
-        Ok(Some((tail.idempotency_key, outcome)))
-    }
-
-    /// Runs an invocation (already validated: `function` is a full export name and
-    /// `args_json` a JSON array typed against it) and commits its outcome.
+    /// Runs an invocation the mailbox decided to run ([`crate::decide`]: a new key at a
+    /// healthy worker) and commits its outcome. The invocation the previous owner was
+    /// running, if any, is finished first; if it is this one, its outcome is returned.
     pub async fn invoke(
         &mut self,
         key: &str,
-        function: &str,
-        args_json: &str,
+        prepared: Prepared,
         trace: TraceContext,
     ) -> Result<InvocationOutcome, WorkerError> {
-        if let Some(outcome) = self.completed.get(key) {
-            return Ok(outcome.clone());
-        }
-        if let Some(message) = &self.failed {
-            return Ok(InvocationOutcome::Err(ErrorBody::new(
-                "worker-failed",
-                format!("worker {} is failed: {message}", self.id),
-            )));
-        }
-        if let Some((k, _)) = self.finish_tail().await?
-            && k == key
-        {
-            return Ok(self.completed[key].clone());
+        if let Some(tail) = self.tail.take() {
+            let outcome = self
+                .run_attempts(
+                    &tail.idempotency_key,
+                    &tail.function,
+                    (&tail.args, None),
+                    Some(tail.host_calls),
+                    tail.failed_attempts,
+                )
+                .await?;
+            if tail.idempotency_key == key {
+                return Ok(outcome);
+            }
+            if let Some(message) = &self.failed {
+                // The tail failed the worker: this invocation is answered like any later one.
+                let error = crate::decide::worker_failed(&self.id, message);
+                return Ok(InvocationOutcome::Err(error));
+            }
         }
         self.journal.push(OplogEntry::InvocationStarted {
             at: now_ms(),
             idempotency_key: key.to_owned(),
-            function: function.to_owned(),
-            args: args_json.to_owned(),
+            function: prepared.function.clone(),
+            args: prepared.json.clone(),
             trace,
         });
-        self.run_attempts(key, function, args_json, None, 0).await
+        let args = (prepared.json.as_str(), Some(prepared.vals));
+        self.run_attempts(key, &prepared.function, args, None, 0)
+            .await
     }
 
+    /// Runs attempts until [`attempt::after_attempt`] says the invocation is over, then
+    /// journals and commits its completion. `args` is the JSON as journaled and, for the
+    /// first attempt, the same arguments typed; `recorded` replays a tail's host calls first.
     async fn run_attempts(
         &mut self,
         key: &str,
         function: &str,
-        args_json: &str,
+        (json_args, mut typed): (&str, Option<Vec<wasmtime::component::Val>>),
         mut recorded: Option<VecDeque<(OplogIndex, OplogEntry)>>,
         failed_attempts: u32,
     ) -> Result<InvocationOutcome, WorkerError> {
@@ -378,79 +309,51 @@ impl Worker {
             if let Some(calls) = recorded.take() {
                 self.journal.begin_replay(calls, true);
             }
-            let result = self.call(function, args_json).await;
+            // A retry runs on a rebuilt instance and types the journaled JSON again.
+            let args = typed.take().map_or(Args::Json(json_args), Args::Typed);
+            let result = self.call(function, args).await;
             // A tail whose recorded calls were not all used diverged; otherwise this is a no-op.
             let result = match (result, self.journal.end_replay()) {
-                (Ok(_), Err(d)) => Err(CallError::Divergence(d)),
+                (CallResult::Returned(_), Err(d)) => CallResult::Diverged(d.to_string()),
                 (r, _) => r,
             };
-            let (outcome, rebuild) = match result {
-                Ok(json) => (InvocationOutcome::Ok(json), false),
-                Err(CallError::Divergence(d)) => {
-                    let message = d.to_string();
-                    self.push_error(&message, attempt, true);
-                    self.failed = Some(message.clone());
-                    self.live = None;
-                    (
-                        InvocationOutcome::Err(ErrorBody::new("divergence", message)),
-                        false,
-                    )
+            match attempt::after_attempt(result, &self.env.opts.retry, attempt, now_ms()) {
+                Next::Retry { error, delay } => {
+                    tracing::warn!(worker = %self.id, attempt, delay_ms = delay.as_millis() as u64, error = ?error, "invocation trapped; retrying");
+                    self.journal.push(error);
+                    self.journal.commit().await?;
+                    tokio::time::sleep(delay).await;
+                    self.rebuild().await?;
+                    attempt += 1;
                 }
-                Err(CallError::Deadline(message)) => {
-                    self.push_error(&message, attempt, false);
-                    (
-                        InvocationOutcome::Err(ErrorBody::new("deadline-exceeded", message)),
-                        true,
-                    )
-                }
-                Err(CallError::Bad(message)) => (
-                    InvocationOutcome::Err(ErrorBody::new("invalid-arguments", message)),
-                    false,
-                ),
-                Err(CallError::Trap(message)) => {
-                    let max = self.env.opts.retry.max_attempts.max(1);
-                    if attempt < max {
-                        self.push_error(&message, attempt, false);
-                        self.journal.commit().await?;
-                        let delay = self.env.opts.retry.delay_ms(attempt);
-                        tracing::warn!(worker = %self.id, attempt, delay_ms = delay, error = %message, "invocation trapped; retrying");
-                        tokio::time::sleep(Duration::from_millis(delay)).await;
-                        self.rebuild().await?;
-                        attempt += 1;
-                        continue;
+                Next::Complete {
+                    error,
+                    outcome,
+                    fail_worker,
+                    rebuild,
+                } => {
+                    if let Some(error) = error {
+                        self.journal.push(error);
                     }
-                    self.push_error(&message, attempt, true);
-                    let message = format!("trapped {attempt} time(s), giving up: {message}");
-                    self.failed = Some(message.clone());
-                    self.live = None;
-                    (
-                        InvocationOutcome::Err(ErrorBody::new("trap", message)),
-                        false,
-                    )
+                    if fail_worker.is_some() {
+                        self.failed = fail_worker;
+                        self.live = None;
+                    }
+                    self.journal.push(OplogEntry::InvocationCompleted {
+                        at: now_ms(),
+                        idempotency_key: key.to_owned(),
+                        outcome: outcome.clone(),
+                        duration_us: started.elapsed().as_micros() as u64,
+                    });
+                    self.journal.commit().await?;
+                    self.completed.insert(key.to_owned(), outcome.clone());
+                    if rebuild {
+                        self.rebuild().await?;
+                    }
+                    return Ok(outcome);
                 }
-            };
-            self.journal.push(OplogEntry::InvocationCompleted {
-                at: now_ms(),
-                idempotency_key: key.to_owned(),
-                outcome: outcome.clone(),
-                duration_us: started.elapsed().as_micros() as u64,
-            });
-            self.journal.commit().await?;
-            self.completed.insert(key.to_owned(), outcome.clone());
-            if rebuild {
-                self.rebuild().await?;
             }
-            return Ok(outcome);
         }
-    }
-
-    fn push_error(&self, message: &str, retry: u32, fatal: bool) {
-        self.journal.push(OplogEntry::Error {
-            at: now_ms(),
-            message: message.to_owned(),
-            retry,
-            fatal,
-        });
     }
 
     /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).
@@ -476,16 +379,26 @@ impl Worker {
             .get(&self.id.component, self.create.component_version)
             .await
             .map_err(WorkerError::from_component)?;
-        let store = self.new_store(&loaded)?;
-        let mut store = store;
+        let instantiate_error = |message: String| WorkerError::Instantiate {
+            worker: self.id.clone(),
+            message,
+        };
+        let spec = StoreSpec {
+            id: &self.id,
+            create: &self.create,
+            journal: &self.journal,
+            events: &self.events,
+            opts: &self.env.opts,
+            dirs: &self.env.dirs,
+        };
+        let mut store = spec.build(&loaded.engine).map_err(|e| {
+            instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
+        })?;
         let instance = loaded
             .pre
             .instantiate_async(&mut store)
             .await
-            .map_err(|e| WorkerError::Instantiate {
-                worker: self.id.clone(),
-                message: format!("{e:#}"),
-            })?;
+            .map_err(|e| instantiate_error(format!("{e:#}")))?;
         self.live = Some(Live {
             loaded,
             store,
@@ -496,28 +409,23 @@ impl Worker {
         }
         for inv in invocations {
             self.journal.begin_replay(inv.host_calls, false);
-            let result = self.call(&inv.function, &inv.args).await;
-            let result = match (result, self.journal.end_replay()) {
-                (Ok(json), Ok(())) => match &inv.outcome {
-                    Some(InvocationOutcome::Ok(recorded)) if !same_json(recorded, &json) => {
-                        Err(format!(
-                            "replay diverged at oplog index {}: {} returned {json} but the oplog recorded {recorded}",
-                            inv.started, inv.function
-                        ))
-                    }
-                    _ => Ok(()),
-                },
-                (Ok(_), Err(d)) | (Err(CallError::Divergence(d)), _) => Err(d.to_string()),
-                (Err(CallError::Trap(m) | CallError::Deadline(m) | CallError::Bad(m)), _) => {
-                    Err(format!(
-                        "replay of {} (oplog index {}) failed where it once succeeded: {m}",
-                        inv.function, inv.started
-                    ))
-                }
-            };
-            if let Err(message) = result {
+            let result = self.call(&inv.function, Args::Json(&inv.args)).await;
+            let leftover = self.journal.end_replay().err().map(|d| d.to_string());
+            let verdict = attempt::check_replayed(
+                &inv.function,
+                inv.started,
+                inv.outcome.as_ref(),
+                result,
+                leftover,
+            );
+            if let Err(message) = verdict {
                 tracing::error!(worker = %self.id, error = %message, "replay failed; worker is failed");
-                self.push_error(&message, 1, true);
+                self.journal.push(OplogEntry::Error {
+                    at: now_ms(),
+                    message: message.clone(),
+                    retry: 1,
+                    fatal: true,
+                });
                 self.journal.commit().await?;
                 self.failed = Some(message);
                 self.live = None;
@@ -528,109 +436,10 @@ impl Worker {
         Ok(())
     }
 
-    fn new_store(&self, loaded: &LoadedComponent) -> Result<Store<WorkerCtx>, WorkerError> {
-        let opts = &self.env.opts;
-        let err = |message: String| WorkerError::Instantiate {
-            worker: self.id.clone(),
-            message,
-        };
-        let fs = self.env.dirs.take().map_err(|e| {
-            err(format!(
-                "creating its filesystem in {}: {e}",
-                self.env.work_dir.display()
-            ))
-        })?;
-        let monotonic = DurableMonotonic::default();
-        let mut builder = WasiCtxBuilder::new();
-        builder
-            .args(&self.create.args)
-            .envs(&self.create.env)
-            .env("REVENANT_COMPONENT", self.id.component.as_str())
-            .env("REVENANT_WORKER", self.id.worker.as_str())
-            .env(
-                "REVENANT_COMPONENT_VERSION",
-                self.create.component_version.to_string(),
-            )
-            .stdout(EventStream::new(
-                Stream::Stdout,
-                self.journal.clone(),
-                self.events.clone(),
-            ))
-            .stderr(EventStream::new(
-                Stream::Stderr,
-                self.journal.clone(),
-                self.events.clone(),
-            ))
-            .monotonic_clock(monotonic.clone())
-            .insecure_random_seed(random::insecure_seed(&self.id.dotted()))
-            .preopened_dir(fs.path(), "/", FsPerms::ReadWrite)
-            .map_err(|e| err(format!("opening its filesystem: {e}")))?;
-        let timeout = Duration::from_millis(opts.invocation_timeout_ms);
-        let ctx = WorkerCtx {
-            wasi: builder.build(),
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
-            hooks: DurableHttp::new(self.journal.clone()),
-            journal: self.journal.clone(),
-            monotonic,
-            limits: StoreLimitsBuilder::new()
-                .memory_size(opts.memory_limit_bytes)
-                .trap_on_grow_failure(true)
-                .build(),
-            deadline: Instant::now() + timeout,
-            timeout,
-            _fs: fs,
-        };
-        let mut store = Store::new(&loaded.engine, ctx);
-        store.limiter(|ctx| &mut ctx.limits);
-        store.epoch_deadline_callback(|ctx: StoreContextMut<'_, WorkerCtx>| {
-            let data = ctx.data();
-            if Instant::now() >= data.deadline {
-                Err(DeadlineExceeded(data.timeout).into())
-            } else {
-                Ok(UpdateDeadline::Yield(1))
-            }
-        });
-        Ok(store)
-    }
-
-    async fn call(&mut self, function: &str, args_json: &str) -> Result<String, CallError> {
-        let live = self
-            .live
-            .as_mut()
-            .ok_or_else(|| CallError::Bad("worker has no instance".into()))?;
-        let index = live
-            .loaded
-            .export_index(function)
-            .ok_or_else(|| CallError::Bad(format!("component has no export {function}")))?;
-        let func = live
-            .instance
-            .get_func(&mut live.store, index)
-            .ok_or_else(|| CallError::Bad(format!("export {function} is not a function")))?;
-        let ty = func.ty(&live.store);
-        let json: serde_json::Value =
-            serde_json::from_str(args_json).map_err(|e| CallError::Bad(e.to_string()))?;
-        let params =
-            values::json_args_to_vals(&ty, &json).map_err(|e| CallError::Bad(e.to_string()))?;
-        let mut results = vec![Val::Bool(false); ty.results().len()];
-        let data = live.store.data_mut();
-        data.deadline = Instant::now() + data.timeout;
-        live.store.set_epoch_deadline(1);
-        match func
-            .call_async(&mut live.store, &params, &mut results)
-            .await
-        {
-            Ok(()) => Ok(values::results_to_json(&results).to_string()),
-            Err(e) => {
-                if let Some(d) = e.downcast_ref::<Divergence>() {
-                    Err(CallError::Divergence(d.clone()))
-                } else if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
-                    Err(CallError::Deadline(d.to_string()))
-                } else {
-                    // `{:#}`: the trap with its wasm backtrace, not the executor's own Rust backtrace.
-                    Err(CallError::Trap(format!("{e:#}")))
-                }
-            }
+    async fn call(&mut self, function: &str, args: Args<'_>) -> CallResult {
+        match self.live.as_mut() {
+            Some(live) => live.call(function, args).await,
+            None => CallResult::BadArguments("worker has no instance".into()),
         }
     }
 }
@@ -659,12 +468,4 @@ async fn read_plan(
         plan.remote_ends.clone(),
     );
     Ok((plan, journal))
-}
-
-fn same_json(a: &str, b: &str) -> bool {
-    a == b
-        || matches!(
-            (serde_json::from_str::<serde_json::Value>(a), serde_json::from_str::<serde_json::Value>(b)),
-            (Ok(x), Ok(y)) if x == y
-        )
 }

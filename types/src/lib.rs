@@ -8,11 +8,13 @@
 //! - [`oplog`]: the oplog entry enum, indexes, host-call payloads.
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
+//! - [`host`]: the names of journaled host functions (a persistent format).
 //! - [`config`]: the NATS-facing options shared by executor, router and CLI.
 //! - [`metrics`]: the Prometheus registry behind the executor's and the router's `/metrics`.
 
 pub mod codec;
 pub mod config;
+pub mod host;
 pub mod metrics;
 pub mod names;
 pub mod oplog;

@@ -8,13 +8,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use revenant_types::oplog::HostValue;
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 use wasmtime_wasi::HostMonotonicClock;
 use wasmtime_wasi::p2::bindings::clocks::wall_clock::Datetime;
 
 use super::HasJournal;
+use super::journaled::{MonotonicClockNow, WallClockNow, WallTime};
 
 /// wasmtime-wasi's own version of the interfaces (overrides must shadow these names).
 pub const WALL_CLOCK: &str = "wasi:clocks/wall-clock@0.2.12";
@@ -65,31 +65,19 @@ pub fn add_to_linker<T: HasJournal>(linker: &mut Linker<T>) -> wasmtime::Result<
     linker.instance(WALL_CLOCK)?.func_wrap(
         "now",
         |store: StoreContextMut<'_, T>, (): ()| -> wasmtime::Result<(Datetime,)> {
-            let value = store.data().journal().read_remote(
-                "wasi:clocks/wall-clock.now",
-                HostValue::Unit,
-                || {
-                    let d = SystemTime::now()
-                        .duration_since(UNIX_EPOCH)
-                        .unwrap_or_default();
-                    HostValue::Datetime {
-                        seconds: d.as_secs(),
-                        nanoseconds: d.subsec_nanos(),
-                    }
-                },
-            )?;
-            match value {
-                HostValue::Datetime {
-                    seconds,
-                    nanoseconds,
-                } => Ok((Datetime {
-                    seconds,
-                    nanoseconds,
-                },)),
-                other => Err(wasmtime::format_err!(
-                    "journal holds {other:?} for wall-clock.now"
-                )),
-            }
+            let t = store.data().journal().read::<WallClockNow>((), || {
+                let d = SystemTime::now()
+                    .duration_since(UNIX_EPOCH)
+                    .unwrap_or_default();
+                WallTime {
+                    seconds: d.as_secs(),
+                    nanoseconds: d.subsec_nanos(),
+                }
+            })?;
+            Ok((Datetime {
+                seconds: t.seconds,
+                nanoseconds: t.nanoseconds,
+            },))
         },
     )?;
     linker.instance(MONOTONIC_CLOCK)?.func_wrap(
@@ -97,20 +85,11 @@ pub fn add_to_linker<T: HasJournal>(linker: &mut Linker<T>) -> wasmtime::Result<
         |store: StoreContextMut<'_, T>, (): ()| -> wasmtime::Result<(u64,)> {
             let data = store.data();
             let clock = data.monotonic();
-            let value = data.journal().read_remote(
-                "wasi:clocks/monotonic-clock.now",
-                HostValue::Unit,
-                || HostValue::U64(clock.now_ns()),
-            )?;
-            match value {
-                HostValue::U64(ns) => {
-                    clock.observe(ns);
-                    Ok((ns,))
-                }
-                other => Err(wasmtime::format_err!(
-                    "journal holds {other:?} for monotonic-clock.now"
-                )),
-            }
+            let ns = data
+                .journal()
+                .read::<MonotonicClockNow>((), || clock.now_ns())?;
+            clock.observe(ns);
+            Ok((ns,))
         },
     )?;
     Ok(())

@@ -15,7 +15,7 @@ use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::Journal;
 
-const FUNCTION: &str = "wasi:http/outgoing-handler.handle";
+const FUNCTION: &str = revenant_types::host::HTTP_HANDLE;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture =

@@ -1,19 +1,22 @@
 //! The journal and the durable host functions.
 //!
-//! [`Journal`] is a worker's view of its oplog while it runs: in **replay** it
-//! hands back recorded host-call results in order (and reports a
-//! [`Divergence`] when the code asks for something else); **live** it records
-//! each new result into a pending buffer. [`Journal::commit`] appends the
-//! buffer as one fenced message; output (a result, an HTTP request) waits for
-//! it, which is the output-commit rule. Host functions are sync and never wait
-//! for NATS themselves.
+//! [`Journal`] is a worker's view of its oplog while it runs: the pure
+//! [`Cursor`] (replay hands back recorded host-call results in order and
+//! reports a [`Divergence`] when the code asks for something else; live
+//! records each new result into a pending buffer) behind a lock, plus the
+//! writer: [`Journal::commit`] appends the buffer as fenced messages; output (a
+//! result, an HTTP request) waits for it, which is the output-commit rule. Host
+//! functions are sync and never wait for NATS themselves; they journal through
+//! the typed [`Journal::read`] ([`journaled`]).
 //!
 //! The host interfaces live in their own modules: [`clocks`], [`random`],
-//! [`stdio`], [`http`].
+//! [`stdio`], [`http`], [`api`].
 
 pub mod api;
 pub mod clocks;
+pub mod cursor;
 pub mod http;
+pub mod journaled;
 pub mod random;
 pub mod stdio;
 
@@ -24,24 +27,16 @@ use revenant_nats::AppendError;
 use revenant_nats::OplogStore;
 use revenant_types::WorkerId;
 use revenant_types::codec::OplogBatch;
-use revenant_types::oplog::{Durability, HostValue, OplogEntry, OplogIndex};
+use revenant_types::oplog::{HostValue, OplogEntry, OplogIndex};
+
+pub use cursor::{Cursor, Divergence};
+pub use journaled::JournaledCall;
+use journaled::Recorded;
 
 /// Store data that carries a journal: what the durable host functions need.
 pub trait HasJournal: Send + 'static {
     fn journal(&self) -> &Journal;
     fn monotonic(&self) -> &clocks::DurableMonotonic;
-}
-
-/// The code asked for a host call the journal does not have at this point.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "replay diverged at oplog index {index}: the journal recorded {recorded} but the code now calls {called}; \
-     the component no longer behaves as it did when the oplog was written"
-)]
-pub struct Divergence {
-    pub index: OplogIndex,
-    pub recorded: String,
-    pub called: String,
 }
 
 /// Why a commit failed.
@@ -54,22 +49,9 @@ pub enum CommitError {
     Other { worker: WorkerId, message: String },
 }
 
-enum Mode {
-    /// Recorded host calls still to hand out; `then_live` says whether running out is
-    /// expected (the tail invocation carries on live) or a divergence.
-    Replay {
-        calls: VecDeque<(OplogIndex, OplogEntry)>,
-        then_live: bool,
-    },
-    Live,
-}
-
+/// The cursor and whether the oplog can still be written.
 struct State {
-    mode: Mode,
-    remote_ends: HashMap<OplogIndex, HostValue>,
-    next_index: OplogIndex,
-    pending: Vec<OplogEntry>,
-    pending_first: OplogIndex,
+    cursor: Cursor,
     fenced: bool,
 }
 
@@ -106,11 +88,7 @@ impl Journal {
                 worker,
                 store,
                 state: Mutex::new(State {
-                    mode: Mode::Live,
-                    remote_ends,
-                    next_index,
-                    pending: Vec::new(),
-                    pending_first: next_index,
+                    cursor: Cursor::new(next_index, remote_ends),
                     fenced: false,
                 }),
                 writer: tokio::sync::Mutex::new(Writer { last_seq }),
@@ -123,72 +101,53 @@ impl Journal {
         self.inner.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    fn cursor<R>(&self, f: impl FnOnce(&mut Cursor) -> R) -> R {
+        f(&mut self.state().cursor)
+    }
+
     pub fn worker(&self) -> &WorkerId {
         &self.inner.worker
     }
 
     /// True while recorded host calls are being handed back (output is suppressed).
     pub fn is_replaying(&self) -> bool {
-        matches!(self.state().mode, Mode::Replay { .. })
+        self.cursor(|c| c.is_replaying())
     }
 
     /// Starts replaying one invocation's recorded host calls.
     pub fn begin_replay(&self, calls: VecDeque<(OplogIndex, OplogEntry)>, then_live: bool) {
-        self.state().mode = Mode::Replay { calls, then_live };
+        self.cursor(|c| c.begin_replay(calls, then_live));
     }
 
-    /// Ends the replay of a completed invocation; recorded calls left over are a divergence.
+    /// Ends the replay of an invocation; recorded calls left over are a divergence.
     pub fn end_replay(&self) -> Result<(), Divergence> {
-        let mut st = self.state();
-        let mode = std::mem::replace(&mut st.mode, Mode::Live);
-        match mode {
-            Mode::Replay { mut calls, .. } => match calls.pop_front() {
-                Some((index, entry)) => Err(Divergence {
-                    index,
-                    recorded: describe(&entry),
-                    called: "nothing more (the invocation returned)".into(),
-                }),
-                None => Ok(()),
-            },
-            Mode::Live => Ok(()),
-        }
+        self.cursor(Cursor::end_replay)
     }
 
     /// The index the next entry gets.
     pub fn next_index(&self) -> OplogIndex {
-        self.state().next_index
+        self.cursor(|c| c.next_index())
     }
 
     /// Appends an entry to the pending buffer; returns its index. Entries are only
     /// durable after [`Journal::commit`].
     pub fn push(&self, entry: OplogEntry) -> OplogIndex {
-        let mut st = self.state();
-        push_locked(&mut st, entry)
+        self.cursor(|c| c.push(entry))
     }
 
-    /// A journaled read of the outside world (clock, random): in replay the recorded
-    /// response, live the value `live` computes, recorded.
-    pub fn read_remote(
+    /// A journaled read of the outside world, typed: in replay the recorded response,
+    /// live the value `live` computes, recorded. `F` names the host function and says
+    /// how its request and response are journaled ([`JournaledCall`]).
+    pub fn read<F: JournaledCall>(
         &self,
-        function: &str,
-        request: HostValue,
-        live: impl FnOnce() -> HostValue,
-    ) -> Result<HostValue, Divergence> {
-        let mut st = self.state();
-        if let Some(recorded) = next_recorded(&mut st, function, &request)? {
-            return Ok(recorded);
-        }
-        let response = live();
-        push_locked(
-            &mut st,
-            OplogEntry::HostCall {
-                function: function.to_owned(),
-                request,
-                response: response.clone(),
-                durability: Durability::ReadRemote,
-            },
-        );
-        Ok(response)
+        request: F::Request,
+        live: impl FnOnce() -> F::Response,
+    ) -> wasmtime::Result<F::Response> {
+        // A divergence travels as itself, so the worker can tell it from a trap.
+        let value =
+            self.cursor(|c| c.read_remote(F::NAME, request.into_host(), || live().into_host()))?;
+        F::Response::from_host(value)
+            .map_err(|found| wasmtime::format_err!("journal holds {found:?} for {}", F::NAME))
     }
 
     /// The start of a side effect (an HTTP request). Returns its begin index and, in replay,
@@ -198,58 +157,12 @@ impl Journal {
         function: &str,
         request: HostValue,
     ) -> Result<(OplogIndex, Option<HostValue>), Divergence> {
-        let mut st = self.state();
-        if let Mode::Replay { calls, then_live } = &mut st.mode {
-            match calls.pop_front() {
-                Some((
-                    index,
-                    OplogEntry::BeginRemoteWrite {
-                        function: f,
-                        request: r,
-                    },
-                )) => {
-                    if f != function || !same_request(&r, &request) {
-                        return Err(Divergence {
-                            index,
-                            recorded: format!("{f} {}", describe_value(&r)),
-                            called: format!("{function} {}", describe_value(&request)),
-                        });
-                    }
-                    let recorded = st.remote_ends.get(&index).cloned();
-                    return Ok((index, recorded));
-                }
-                Some((index, other)) => {
-                    return Err(Divergence {
-                        index,
-                        recorded: describe(&other),
-                        called: format!("{function} {}", describe_value(&request)),
-                    });
-                }
-                None if *then_live => st.mode = Mode::Live,
-                None => {
-                    return Err(Divergence {
-                        index: st.next_index,
-                        recorded: "no more host calls".into(),
-                        called: format!("{function} {}", describe_value(&request)),
-                    });
-                }
-            }
-        }
-        let index = push_locked(
-            &mut st,
-            OplogEntry::BeginRemoteWrite {
-                function: function.to_owned(),
-                request,
-            },
-        );
-        Ok((index, None))
+        self.cursor(|c| c.begin_remote_write(function, request))
     }
 
     /// Records the response of the side effect begun at `begin`.
     pub fn end_remote_write(&self, begin: OplogIndex, response: HostValue) {
-        let mut st = self.state();
-        st.remote_ends.insert(begin, response.clone());
-        push_locked(&mut st, OplogEntry::EndRemoteWrite { begin, response });
+        self.cursor(|c| c.end_remote_write(begin, response));
     }
 
     /// Appends everything pending, fenced, and waits for JetStream's ack. Entries travel
@@ -266,12 +179,10 @@ impl Journal {
                     worker: self.inner.worker.clone(),
                 });
             }
-            if st.pending.is_empty() {
-                return Ok(st.next_index - 1);
+            match st.cursor.take_pending() {
+                Some(pending) => pending,
+                None => return Ok(st.cursor.next_index() - 1),
             }
-            let first = st.pending_first;
-            st.pending_first = st.next_index;
-            (first, std::mem::take(&mut st.pending))
         };
         let mut next = first;
         let mut entries = entries.into_iter().peekable();
@@ -310,79 +221,3 @@ impl Journal {
 
 /// The most entries one oplog message carries (a journaled clock read is ~110 bytes).
 pub const MAX_ENTRIES_PER_MESSAGE: usize = 2_000;
-
-fn push_locked(st: &mut State, entry: OplogEntry) -> OplogIndex {
-    let index = st.next_index;
-    if st.pending.is_empty() {
-        st.pending_first = index;
-    }
-    st.pending.push(entry);
-    st.next_index += 1;
-    index
-}
-
-/// In replay, pops the next recorded host call and checks it is the one being made.
-fn next_recorded(
-    st: &mut State,
-    function: &str,
-    request: &HostValue,
-) -> Result<Option<HostValue>, Divergence> {
-    let Mode::Replay { calls, then_live } = &mut st.mode else {
-        return Ok(None);
-    };
-    match calls.pop_front() {
-        Some((
-            _,
-            OplogEntry::HostCall {
-                function: f,
-                request: r,
-                response,
-                ..
-            },
-        )) if f == function && &r == request => Ok(Some(response)),
-        Some((index, other)) => Err(Divergence {
-            index,
-            recorded: describe(&other),
-            called: format!("{function}({})", describe_value(request)),
-        }),
-        None if *then_live => {
-            st.mode = Mode::Live;
-            Ok(None)
-        }
-        None => Err(Divergence {
-            index: st.next_index,
-            recorded: "no more host calls".into(),
-            called: format!("{function}({})", describe_value(request)),
-        }),
-    }
-}
-
-fn same_request(recorded: &HostValue, now: &HostValue) -> bool {
-    match (recorded, now) {
-        // Header order and generated headers may differ between runs; method, URI and body may not.
-        (HostValue::HttpRequest(a), HostValue::HttpRequest(b)) => {
-            a.method == b.method && a.uri == b.uri && a.body == b.body
-        }
-        (a, b) => a == b,
-    }
-}
-
-fn describe(entry: &OplogEntry) -> String {
-    match entry {
-        OplogEntry::HostCall {
-            function, request, ..
-        } => format!("{function}({})", describe_value(request)),
-        OplogEntry::BeginRemoteWrite { function, request } => {
-            format!("{function} {}", describe_value(request))
-        }
-        other => format!("a {} entry", other.kind()),
-    }
-}
-
-fn describe_value(v: &HostValue) -> String {
-    match v {
-        HostValue::Unit => String::new(),
-        HostValue::HttpRequest(r) => format!("{} {}", r.method, r.uri),
-        other => format!("{other:?}"),
-    }
-}

@@ -4,11 +4,13 @@
 //! entry needed).
 
 use rand::{Rng, RngCore};
-use revenant_types::oplog::HostValue;
 use wasmtime::StoreContextMut;
 use wasmtime::component::Linker;
 
 use super::HasJournal;
+use super::journaled::{
+    InsecureRandomBytes, InsecureRandomU64, JournaledCall, RandomBytes, RandomU64,
+};
 
 pub const RANDOM: &str = "wasi:random/random@0.2.12";
 pub const INSECURE: &str = "wasi:random/insecure@0.2.12";
@@ -16,44 +18,30 @@ pub const INSECURE: &str = "wasi:random/insecure@0.2.12";
 /// Largest `get-random-bytes` request honoured (as wasmtime-wasi's default).
 const MAX_BYTES: u64 = 64 << 20;
 
-fn bytes<T: HasJournal>(
+fn bytes<F: JournaledCall<Request = u64, Response = Vec<u8>>, T: HasJournal>(
     store: &StoreContextMut<'_, T>,
-    function: &str,
     len: u64,
 ) -> wasmtime::Result<Vec<u8>> {
     if len > MAX_BYTES {
-        wasmtime::bail!("{function}: requested {len} bytes, more than the limit of {MAX_BYTES}");
+        wasmtime::bail!(
+            "{}: requested {len} bytes, more than the limit of {MAX_BYTES}",
+            F::NAME
+        );
     }
-    match store
-        .data()
-        .journal()
-        .read_remote(function, HostValue::U64(len), || {
-            let mut buf = vec![0u8; len as usize];
-            rand::rng().fill_bytes(&mut buf);
-            HostValue::Bytes(buf)
-        })? {
-        HostValue::Bytes(b) => Ok(b),
-        other => Err(wasmtime::format_err!(
-            "journal holds {other:?} for {function}"
-        )),
-    }
+    store.data().journal().read::<F>(len, || {
+        let mut buf = vec![0u8; len as usize];
+        rand::rng().fill_bytes(&mut buf);
+        buf
+    })
 }
 
-fn u64_value<T: HasJournal>(
+fn u64_value<F: JournaledCall<Request = (), Response = u64>, T: HasJournal>(
     store: &StoreContextMut<'_, T>,
-    function: &str,
 ) -> wasmtime::Result<u64> {
-    match store
+    store
         .data()
         .journal()
-        .read_remote(function, HostValue::Unit, || {
-            HostValue::U64(rand::rng().random())
-        })? {
-        HostValue::U64(v) => Ok(v),
-        other => Err(wasmtime::format_err!(
-            "journal holds {other:?} for {function}"
-        )),
-    }
+        .read::<F>((), || rand::rng().random())
 }
 
 /// Registers the journaled random functions (shadowing wasmtime-wasi's).
@@ -62,31 +50,22 @@ pub fn add_to_linker<T: HasJournal>(linker: &mut Linker<T>) -> wasmtime::Result<
     random.func_wrap(
         "get-random-bytes",
         |store: StoreContextMut<'_, T>, (len,): (u64,)| {
-            Ok((bytes(&store, "wasi:random/random.get-random-bytes", len)?,))
+            Ok((bytes::<RandomBytes, T>(&store, len)?,))
         },
     )?;
     random.func_wrap("get-random-u64", |store: StoreContextMut<'_, T>, (): ()| {
-        Ok((u64_value(&store, "wasi:random/random.get-random-u64")?,))
+        Ok((u64_value::<RandomU64, T>(&store)?,))
     })?;
     let mut insecure = linker.instance(INSECURE)?;
     insecure.func_wrap(
         "get-insecure-random-bytes",
         |store: StoreContextMut<'_, T>, (len,): (u64,)| {
-            Ok((bytes(
-                &store,
-                "wasi:random/insecure.get-insecure-random-bytes",
-                len,
-            )?,))
+            Ok((bytes::<InsecureRandomBytes, T>(&store, len)?,))
         },
     )?;
     insecure.func_wrap(
         "get-insecure-random-u64",
-        |store: StoreContextMut<'_, T>, (): ()| {
-            Ok((u64_value(
-                &store,
-                "wasi:random/insecure.get-insecure-random-u64",
-            )?,))
-        },
+        |store: StoreContextMut<'_, T>, (): ()| Ok((u64_value::<InsecureRandomU64, T>(&store)?,)),
     )?;
     Ok(())
 }

@@ -1,0 +1,343 @@
+//! The invocation decision: what a worker's mailbox does with what arrives,
+//! given what it knows of the worker. Pure: the mailbox ([`crate::mailbox`])
+//! performs what this returns.
+//!
+//! Rules (ARCHITECTURE.md "Durability semantics", "Ingress rules"):
+//! - a payload over the configured maximum can never succeed: it is rejected
+//!   (answered with an error, dead-lettered, terminated) before anything else;
+//! - a worker that is not in memory is recovered from its oplog first;
+//! - a key the worker already completed is answered with its recorded outcome,
+//!   however often it arrives (exactly-once effects), even while interrupted;
+//! - a failed worker answers every new key with `worker-failed` (the input is
+//!   fine: not a dead letter);
+//! - an interrupted worker holds new keys, in order, until it is resumed;
+//! - a worker in memory without an instance (read only to answer a control
+//!   request) is recovered;
+//! - anything else runs.
+//!
+//! It also says which status a worker has ([`status_of`]) and what a control
+//! request does ([`control`]), and owns the one `worker-failed` error.
+
+use revenant_types::WorkerId;
+use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::records::{ControlAction, WorkerStatus};
+
+/// What the mailbox knows of an arriving invocation.
+#[derive(Debug, Clone, Copy)]
+pub struct Arrival<'a> {
+    pub key: &'a str,
+    pub body_len: usize,
+}
+
+/// What the mailbox knows of a worker in memory.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerView<'a> {
+    /// The recorded outcome of the arriving key, if that invocation completed.
+    pub completed: Option<&'a InvocationOutcome>,
+    /// Why the worker is failed, if it is.
+    pub failed: Option<&'a str>,
+    /// Interrupted and not resumed.
+    pub interrupted: bool,
+    /// An instance is built (it can run invocations now).
+    pub instantiated: bool,
+}
+
+impl WorkerView<'_> {
+    /// The same worker once its instance is dropped (suspended).
+    pub fn unloaded(self) -> Self {
+        Self {
+            instantiated: false,
+            ..self
+        }
+    }
+}
+
+/// What to do with an arriving invocation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// It can never succeed: answer with this error, dead-letter it, terminate it.
+    Reject(ErrorBody),
+    /// Bring the worker into memory from its oplog, then decide again.
+    Recover,
+    /// Answer with this outcome, known without running anything; ack it.
+    Answer(InvocationOutcome),
+    /// Keep it, in arrival order, until the worker is resumed.
+    Hold,
+    /// Type its arguments and run it.
+    Run,
+}
+
+/// Decides what happens to `arrival` at worker `id` (`None`: not in memory).
+pub fn decide(
+    id: &WorkerId,
+    arrival: Arrival<'_>,
+    worker: Option<WorkerView<'_>>,
+    max_payload: usize,
+) -> Decision {
+    if arrival.body_len > max_payload {
+        return Decision::Reject(ErrorBody::new(
+            "payload-too-large",
+            format!(
+                "invocation payload is {} bytes; the limit is {max_payload} bytes",
+                arrival.body_len
+            ),
+        ));
+    }
+    let Some(w) = worker else {
+        return Decision::Recover;
+    };
+    if let Some(outcome) = w.completed {
+        return Decision::Answer(outcome.clone());
+    }
+    if let Some(message) = w.failed {
+        return Decision::Answer(InvocationOutcome::Err(worker_failed(id, message)));
+    }
+    if w.interrupted {
+        return Decision::Hold;
+    }
+    if !w.instantiated {
+        // Read without an instance (by a control request): built by recovery.
+        return Decision::Recover;
+    }
+    Decision::Run
+}
+
+/// The error every invocation of a failed worker gets.
+pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
+    ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}"))
+}
+
+/// The error a control request for a worker with no oplog gets.
+pub fn unknown_worker(id: &WorkerId) -> ErrorBody {
+    ErrorBody::new(
+        "unknown-worker",
+        format!("worker {id} does not exist (it has no oplog)"),
+    )
+}
+
+/// The status of a worker in memory, as `RVN_WORKERS` and control replies show it.
+pub fn status_of(w: WorkerView<'_>) -> WorkerStatus {
+    if w.failed.is_some() {
+        WorkerStatus::Failed
+    } else if w.interrupted {
+        WorkerStatus::Interrupted
+    } else if w.instantiated {
+        WorkerStatus::Idle
+    } else {
+        WorkerStatus::Suspended
+    }
+}
+
+/// What a control request does to a worker that runs no invocation right now.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ControlDecision {
+    /// Answer with this error; nothing changes.
+    Refuse(ErrorBody),
+    /// Append `Interrupted` and drop the instance.
+    Interrupt,
+    /// Append `Resumed` and rebuild the instance by replay.
+    Resume,
+    /// Already in the requested state: answer with its status, append nothing.
+    Unchanged(WorkerStatus),
+}
+
+/// Decides a control request for worker `id` (`None`: it has no oplog).
+pub fn control(
+    id: &WorkerId,
+    action: ControlAction,
+    worker: Option<WorkerView<'_>>,
+) -> ControlDecision {
+    let Some(w) = worker else {
+        return ControlDecision::Refuse(unknown_worker(id));
+    };
+    if let Some(message) = w.failed {
+        return ControlDecision::Refuse(worker_failed(id, message));
+    }
+    match (action, w.interrupted) {
+        (ControlAction::Interrupt, false) => ControlDecision::Interrupt,
+        (ControlAction::Resume, true) => ControlDecision::Resume,
+        _ => ControlDecision::Unchanged(status_of(w)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> WorkerId {
+        WorkerId::parse("counter", "c1").unwrap()
+    }
+    fn arrival(body_len: usize) -> Arrival<'static> {
+        Arrival {
+            key: "k1",
+            body_len,
+        }
+    }
+    fn idle() -> WorkerView<'static> {
+        WorkerView {
+            completed: None,
+            failed: None,
+            interrupted: false,
+            instantiated: true,
+        }
+    }
+    const MAX: usize = 1024;
+
+    #[test]
+    fn an_oversize_payload_is_rejected_before_the_worker_is_even_recovered() {
+        let d = decide(&id(), arrival(MAX + 1), None, MAX);
+        let Decision::Reject(e) = d else {
+            panic!("{d:?}")
+        };
+        assert_eq!(e.kind, "payload-too-large");
+        assert!(e.message.contains("1025 bytes"), "{}", e.message);
+        assert!(e.message.contains("1024 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn a_worker_not_in_memory_is_recovered_first() {
+        assert_eq!(decide(&id(), arrival(MAX), None, MAX), Decision::Recover);
+    }
+
+    #[test]
+    fn a_duplicate_of_a_completed_key_is_answered_from_the_journal() {
+        let outcome = InvocationOutcome::Ok("5".into());
+        let w = WorkerView {
+            completed: Some(&outcome),
+            ..idle()
+        };
+        assert_eq!(
+            decide(&id(), arrival(2), Some(w), MAX),
+            Decision::Answer(outcome.clone())
+        );
+        // Also while interrupted, and also when the worker failed later.
+        let held = WorkerView {
+            interrupted: true,
+            ..w
+        };
+        assert_eq!(
+            decide(&id(), arrival(2), Some(held), MAX),
+            Decision::Answer(outcome.clone())
+        );
+        let failed = WorkerView {
+            failed: Some("boom"),
+            ..w
+        };
+        assert_eq!(
+            decide(&id(), arrival(2), Some(failed), MAX),
+            Decision::Answer(outcome)
+        );
+    }
+
+    #[test]
+    fn a_failed_worker_answers_new_keys_with_worker_failed() {
+        let w = WorkerView {
+            failed: Some("trapped 3 time(s)"),
+            instantiated: false,
+            ..idle()
+        };
+        let Decision::Answer(InvocationOutcome::Err(e)) = decide(&id(), arrival(2), Some(w), MAX)
+        else {
+            panic!()
+        };
+        assert_eq!(e.kind, "worker-failed");
+        assert_eq!(
+            e.message, "worker counter/c1 is failed: trapped 3 time(s)",
+            "the worker's name and the cause"
+        );
+    }
+
+    #[test]
+    fn an_interrupted_worker_holds_new_keys() {
+        let w = WorkerView {
+            interrupted: true,
+            instantiated: false,
+            ..idle()
+        };
+        assert_eq!(decide(&id(), arrival(2), Some(w), MAX), Decision::Hold);
+    }
+
+    #[test]
+    fn a_worker_in_memory_without_an_instance_is_recovered() {
+        let looked_at = WorkerView {
+            instantiated: false,
+            ..idle()
+        };
+        assert_eq!(
+            decide(&id(), arrival(2), Some(looked_at), MAX),
+            Decision::Recover
+        );
+    }
+
+    #[test]
+    fn a_new_key_at_a_healthy_worker_runs() {
+        assert_eq!(decide(&id(), arrival(2), Some(idle()), MAX), Decision::Run);
+    }
+
+    #[test]
+    fn the_status_follows_failed_then_interrupted_then_instance() {
+        assert_eq!(status_of(idle()), WorkerStatus::Idle);
+        let no_instance = WorkerView {
+            instantiated: false,
+            ..idle()
+        };
+        assert_eq!(status_of(no_instance), WorkerStatus::Suspended);
+        let held = WorkerView {
+            interrupted: true,
+            ..no_instance
+        };
+        assert_eq!(status_of(held), WorkerStatus::Interrupted);
+        let failed = WorkerView {
+            failed: Some("x"),
+            ..held
+        };
+        assert_eq!(status_of(failed), WorkerStatus::Failed);
+    }
+
+    #[test]
+    fn a_control_request_for_a_worker_without_oplog_is_refused_as_unknown() {
+        let ControlDecision::Refuse(e) = control(&id(), ControlAction::Interrupt, None) else {
+            panic!()
+        };
+        assert_eq!(e.kind, "unknown-worker");
+    }
+
+    #[test]
+    fn a_failed_worker_can_be_neither_interrupted_nor_resumed() {
+        let w = WorkerView {
+            failed: Some("x"),
+            ..idle()
+        };
+        for action in [ControlAction::Interrupt, ControlAction::Resume] {
+            assert!(matches!(
+                control(&id(), action, Some(w)),
+                ControlDecision::Refuse(ErrorBody { ref kind, .. }) if kind == "worker-failed"
+            ));
+        }
+    }
+
+    #[test]
+    fn interrupt_and_resume_change_state_once_and_are_idempotent() {
+        let held = WorkerView {
+            interrupted: true,
+            instantiated: false,
+            ..idle()
+        };
+        assert_eq!(
+            control(&id(), ControlAction::Interrupt, Some(idle())),
+            ControlDecision::Interrupt
+        );
+        assert_eq!(
+            control(&id(), ControlAction::Interrupt, Some(held)),
+            ControlDecision::Unchanged(WorkerStatus::Interrupted)
+        );
+        assert_eq!(
+            control(&id(), ControlAction::Resume, Some(held)),
+            ControlDecision::Resume
+        );
+        assert_eq!(
+            control(&id(), ControlAction::Resume, Some(idle())),
+            ControlDecision::Unchanged(WorkerStatus::Idle)
+        );
+    }
+}

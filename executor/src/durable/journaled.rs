@@ -1,0 +1,150 @@
+//! The typed journaled call: each durable host function is a type naming its
+//! persistent name ([`revenant_types::host`]) and the Rust types of its request
+//! and response; [`super::Journal::read`] journals it and hands back the typed
+//! response, so no host function encodes or decodes a `HostValue` by hand.
+
+use revenant_types::host;
+use revenant_types::oplog::HostValue;
+
+/// A value as it is journaled.
+pub trait Recorded: Sized {
+    fn into_host(self) -> HostValue;
+    /// The value, or what the journal held instead.
+    fn from_host(value: HostValue) -> Result<Self, HostValue>;
+}
+
+impl Recorded for () {
+    fn into_host(self) -> HostValue {
+        HostValue::Unit
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Unit => Ok(()),
+            other => Err(other),
+        }
+    }
+}
+
+impl Recorded for u64 {
+    fn into_host(self) -> HostValue {
+        HostValue::U64(self)
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::U64(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+impl Recorded for Vec<u8> {
+    fn into_host(self) -> HostValue {
+        HostValue::Bytes(self)
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Bytes(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+impl Recorded for String {
+    fn into_host(self) -> HostValue {
+        HostValue::Text(self)
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Text(v) => Ok(v),
+            other => Err(other),
+        }
+    }
+}
+
+/// A wall-clock reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WallTime {
+    pub seconds: u64,
+    pub nanoseconds: u32,
+}
+
+impl Recorded for WallTime {
+    fn into_host(self) -> HostValue {
+        HostValue::Datetime {
+            seconds: self.seconds,
+            nanoseconds: self.nanoseconds,
+        }
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Datetime {
+                seconds,
+                nanoseconds,
+            } => Ok(Self {
+                seconds,
+                nanoseconds,
+            }),
+            other => Err(other),
+        }
+    }
+}
+
+/// A journaled host function (see the module docs).
+pub trait JournaledCall {
+    /// The persistent name the oplog records.
+    const NAME: &'static str;
+    type Request: Recorded;
+    type Response: Recorded;
+}
+
+macro_rules! journaled {
+    ($($(#[$doc:meta])* $ty:ident = $name:path, $req:ty => $resp:ty;)*) => {$(
+        $(#[$doc])*
+        pub struct $ty;
+        impl JournaledCall for $ty {
+            const NAME: &'static str = $name;
+            type Request = $req;
+            type Response = $resp;
+        }
+    )*};
+}
+
+journaled! {
+    /// `wasi:clocks/wall-clock.now`.
+    WallClockNow = host::WALL_CLOCK_NOW, () => WallTime;
+    /// `wasi:clocks/monotonic-clock.now`, in nanoseconds.
+    MonotonicClockNow = host::MONOTONIC_CLOCK_NOW, () => u64;
+    /// `wasi:random/random.get-random-bytes(len)`.
+    RandomBytes = host::RANDOM_BYTES, u64 => Vec<u8>;
+    /// `wasi:random/random.get-random-u64`.
+    RandomU64 = host::RANDOM_U64, () => u64;
+    /// `wasi:random/insecure.get-insecure-random-bytes(len)`.
+    InsecureRandomBytes = host::INSECURE_RANDOM_BYTES, u64 => Vec<u8>;
+    /// `wasi:random/insecure.get-insecure-random-u64`.
+    InsecureRandomU64 = host::INSECURE_RANDOM_U64, () => u64;
+    /// `revenant:api/durability.oplog-index`.
+    OplogIndex = host::OPLOG_INDEX, () => u64;
+    /// `revenant:api/durability.generate-idempotency-key`.
+    GenerateIdempotencyKey = host::GENERATE_IDEMPOTENCY_KEY, () => String;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorded_values_round_trip_and_a_mismatch_returns_what_the_journal_held() {
+        let t = WallTime {
+            seconds: 5,
+            nanoseconds: 6,
+        };
+        assert_eq!(WallTime::from_host(t.into_host()), Ok(t));
+        assert_eq!(u64::from_host(7u64.into_host()), Ok(7));
+        assert_eq!(
+            String::from_host("k".to_owned().into_host()),
+            Ok("k".into())
+        );
+        assert_eq!(Vec::<u8>::from_host(vec![1u8].into_host()), Ok(vec![1]));
+        assert_eq!(u64::from_host(HostValue::Unit), Err(HostValue::Unit));
+    }
+}

@@ -1,0 +1,76 @@
+//! A worker's live instance: calling one guest function under the
+//! invocation deadline, its end classified as a [`CallResult`] for
+//! [`crate::attempt`] to judge.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use wasmtime::Store;
+use wasmtime::component::{Instance, Val};
+
+use crate::attempt::CallResult;
+use crate::components::LoadedComponent;
+use crate::durable::Divergence;
+use crate::store::{DeadlineExceeded, WorkerCtx};
+use crate::values;
+
+/// A worker's instance, ready to call.
+pub struct Live {
+    pub loaded: Arc<LoadedComponent>,
+    pub store: Store<WorkerCtx>,
+    pub instance: Instance,
+}
+
+/// The arguments of a call: typed already (a live invocation), or the JSON the oplog
+/// recorded (replay).
+pub enum Args<'a> {
+    Typed(Vec<Val>),
+    Json(&'a str),
+}
+
+impl Live {
+    /// Calls export `function` (its full name) with `args`, under the invocation deadline.
+    pub async fn call(&mut self, function: &str, args: Args<'_>) -> CallResult {
+        let Some(index) = self.loaded.export_index(function) else {
+            return CallResult::BadArguments(format!("component has no export {function}"));
+        };
+        let Some(func) = self.instance.get_func(&mut self.store, index) else {
+            return CallResult::BadArguments(format!("export {function} is not a function"));
+        };
+        let params = match args {
+            Args::Typed(vals) => vals,
+            Args::Json(text) => {
+                let ty = func.ty(&self.store);
+                let typed = serde_json::from_str::<serde_json::Value>(text)
+                    .map_err(|e| e.to_string())
+                    .and_then(|json| {
+                        values::json_args_to_vals(&ty, &json).map_err(|e| e.to_string())
+                    });
+                match typed {
+                    Ok(vals) => vals,
+                    Err(e) => return CallResult::BadArguments(e),
+                }
+            }
+        };
+        let mut results = vec![Val::Bool(false); func.ty(&self.store).results().len()];
+        let data = self.store.data_mut();
+        data.deadline = Instant::now() + data.timeout;
+        self.store.set_epoch_deadline(1);
+        match func
+            .call_async(&mut self.store, &params, &mut results)
+            .await
+        {
+            Ok(()) => CallResult::Returned(values::results_to_json(&results).to_string()),
+            Err(e) => {
+                if let Some(d) = e.downcast_ref::<Divergence>() {
+                    CallResult::Diverged(d.to_string())
+                } else if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
+                    CallResult::Deadline(d.to_string())
+                } else {
+                    // `{:#}`: the trap with its wasm backtrace, not the executor's own Rust backtrace.
+                    CallResult::Trapped(format!("{e:#}"))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,88 @@
+//! What leaves a mailbox for the caller: an answer (the outcome to the
+//! caller's reply subject and to `RVN_RESULTS`, then the ack) or a rejection
+//! (an error reply, a dead letter, then the term). Nothing here decides which:
+//! [`crate::decide`] and [`crate::attempt`] do.
+
+use std::time::Duration;
+
+use revenant_nats::invocations::InvocationMessage;
+use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::records::{ResultRecord, outcome_status_and_body};
+use revenant_types::{WorkerId, now_ms};
+
+use crate::context::WorkerEnv;
+
+/// Answers with an error, dead-letters and terminates a message that can never succeed.
+pub(crate) async fn reject(env: &WorkerEnv, msg: &InvocationMessage, error: ErrorBody) {
+    let nats = &env.nats;
+    tracing::info!(subject = msg.subject(), kind = %error.kind, message = %error.message, "invocation rejected");
+    env.metrics.rejected(&error.kind);
+    if let Some(reply) = &msg.reply_to {
+        let (status, body) = outcome_status_and_body(&InvocationOutcome::Err(error.clone()));
+        if let Err(e) = nats.reply(reply, status, body).await {
+            tracing::warn!(error = %e, "could not send rejection");
+        }
+    }
+    if let Err(e) = nats.dead_letter(msg, &error).await {
+        tracing::error!(error = %e, "could not dead-letter a rejected invocation; leaving it for redelivery");
+        return;
+    }
+    if let Err(e) = msg.term().await {
+        tracing::warn!(error = %e, "could not terminate a rejected invocation");
+    }
+}
+
+/// Publishes the outcome to the caller and to `RVN_RESULTS` (concurrently: the oplog,
+/// already committed, is the truth; the bucket is for late pickup), then acks.
+pub(crate) async fn answer(
+    env: &WorkerEnv,
+    id: &WorkerId,
+    msg: &InvocationMessage,
+    function: &str,
+    outcome: &InvocationOutcome,
+) {
+    let nats = &env.nats;
+    let record = ResultRecord {
+        worker: id.clone(),
+        function: function.to_owned(),
+        outcome: outcome.clone(),
+        completed_at: now_ms(),
+    };
+    // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
+    // swallows as duplicates can only get the result from the bucket: it must get there.
+    let store = async {
+        match nats.results().put(&msg.idempotency_key, &record).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(worker = %id, error = %e, "could not store result; the invocation will be redelivered and answered again");
+                false
+            }
+        }
+    };
+    let reply = async {
+        if let Some(reply) = &msg.reply_to {
+            let (status, body) = outcome_status_and_body(outcome);
+            if let Err(e) = nats.reply(reply, status, body).await {
+                tracing::warn!(worker = %id, error = %e, "could not send reply");
+            }
+        }
+    };
+    let (stored, ()) = tokio::join!(store, reply);
+    let status = match outcome {
+        InvocationOutcome::Ok(_) => "ok",
+        InvocationOutcome::Err(_) => "error",
+    };
+    env.metrics
+        .answered(msg.shard, status, msg.received.elapsed().as_secs_f64());
+    let acked = if stored {
+        msg.ack().await
+    } else {
+        msg.nak(RESULT_RETRY).await
+    };
+    if let Err(e) = acked {
+        tracing::warn!(worker = %id, error = %e, "could not ack invocation");
+    }
+}
+
+/// When an invocation whose result could not be stored comes back to be answered again.
+const RESULT_RETRY: Duration = Duration::from_secs(1);

@@ -1,0 +1,116 @@
+//! One shard's consumer: takes the shard's invocations and control requests and
+//! hands each to its worker's mailbox ([`crate::mailbox`]), starting a mailbox
+//! when the worker has none. One invocation at a time per worker, in arrival
+//! order; workers in parallel.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+use futures::StreamExt;
+use revenant_types::WorkerId;
+use revenant_types::oplog::ErrorBody;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::context::{Input, WorkerEnv};
+use crate::mailbox::mailbox;
+use crate::reply::reject;
+
+type Mailbox = mpsc::UnboundedSender<Input>;
+
+/// Consumes one shard, dispatching to per-worker mailboxes.
+pub(crate) async fn run_shard(
+    shard: u32,
+    env: Arc<WorkerEnv>,
+    in_memory: Arc<AtomicU64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let nats = env.nats.clone();
+    let mut messages = loop {
+        let opened = tokio::select! {
+            opened = nats.shard_messages(shard, env.opts.max_in_flight) => opened,
+            _ = stop.changed() => return,
+        };
+        match opened {
+            Ok(m) => break Box::pin(m),
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "could not open shard consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        }
+    };
+    let mut mailboxes: HashMap<WorkerId, Mailbox> = HashMap::new();
+    let mut workers = JoinSet::new();
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<WorkerId>();
+    // Control requests for this shard's workers come here while the shard runs.
+    let (control_tx, mut control_rx) = mpsc::unbounded_channel();
+    let registration = env.controls.register(shard, control_tx);
+    loop {
+        tokio::select! {
+            _ = stop.changed() => break,
+            Some(cmd) = control_rx.recv() => {
+                let id = cmd.worker.clone();
+                deliver(&mut mailboxes, id.clone(), Input::Control(cmd), |rx| {
+                    workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
+                });
+            }
+            Some(id) = done_rx.recv() => {
+                // A mailbox ended (idle, failed or fenced); drop it unless it was replaced.
+                if mailboxes.get(&id).is_some_and(|m| m.is_closed()) {
+                    mailboxes.remove(&id);
+                }
+            }
+            // Reap finished mailbox tasks, or every suspended worker would keep its task's memory.
+            Some(_) = workers.join_next(), if !workers.is_empty() => {}
+            msg = messages.next() => {
+                let msg = match msg {
+                    Some(Ok(m)) => m,
+                    Some(Err(e)) => {
+                        tracing::warn!(shard, error = %e, "shard consumer error");
+                        continue;
+                    }
+                    None => break,
+                };
+                let id = match &msg.worker {
+                    Ok(id) => id.clone(),
+                    Err(reason) => {
+                        reject(&env, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
+                        continue;
+                    }
+                };
+                deliver(&mut mailboxes, id.clone(), Input::Invocation(msg), |rx| {
+                    workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
+                });
+            }
+        }
+    }
+    // Stopping: control requests now go unanswered (the requester retries with the next holder).
+    drop(registration);
+    drop(mailboxes);
+    while workers.join_next().await.is_some() {}
+}
+
+/// Hands `input` to the worker's mailbox; `start` runs a new one when it has none (or it ended).
+fn deliver(
+    mailboxes: &mut HashMap<WorkerId, Mailbox>,
+    id: WorkerId,
+    input: Input,
+    start: impl FnOnce(mpsc::UnboundedReceiver<Input>),
+) {
+    let input = match mailboxes.get(&id) {
+        Some(mb) => match mb.send(input) {
+            Ok(()) => return,
+            Err(mpsc::error::SendError(input)) => input,
+        },
+        None => input,
+    };
+    let (tx, rx) = mpsc::unbounded_channel();
+    let _ = tx.send(input);
+    mailboxes.insert(id, tx);
+    start(rx);
+}

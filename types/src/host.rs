@@ -1,0 +1,44 @@
+//! The names of the journaled host functions, as `HostCall` and
+//! `BeginRemoteWrite` entries record them. They are a persistent format like
+//! the entries themselves: replay matches a recorded call by this name, so a
+//! renamed constant would make every existing oplog diverge. The golden file
+//! `tests/golden/host-functions.txt` lists them; a test fails when one changes.
+//! New functions are added, old ones never renamed or removed.
+
+pub const WALL_CLOCK_NOW: &str = "wasi:clocks/wall-clock.now";
+pub const MONOTONIC_CLOCK_NOW: &str = "wasi:clocks/monotonic-clock.now";
+pub const RANDOM_BYTES: &str = "wasi:random/random.get-random-bytes";
+pub const RANDOM_U64: &str = "wasi:random/random.get-random-u64";
+pub const INSECURE_RANDOM_BYTES: &str = "wasi:random/insecure.get-insecure-random-bytes";
+pub const INSECURE_RANDOM_U64: &str = "wasi:random/insecure.get-insecure-random-u64";
+pub const HTTP_HANDLE: &str = "wasi:http/outgoing-handler.handle";
+pub const OPLOG_INDEX: &str = "revenant:api/durability.oplog-index";
+pub const GENERATE_IDEMPOTENCY_KEY: &str = "revenant:api/durability.generate-idempotency-key";
+
+/// Every journaled host function name, in the golden file's order.
+pub const ALL: [&str; 9] = [
+    WALL_CLOCK_NOW,
+    MONOTONIC_CLOCK_NOW,
+    RANDOM_BYTES,
+    RANDOM_U64,
+    INSECURE_RANDOM_BYTES,
+    INSECURE_RANDOM_U64,
+    HTTP_HANDLE,
+    OPLOG_INDEX,
+    GENERATE_IDEMPOTENCY_KEY,
+];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journaled_host_function_names_never_change() {
+        let golden = include_str!("../tests/golden/host-functions.txt");
+        let listed: Vec<&str> = golden.lines().filter(|l| !l.is_empty()).collect();
+        assert_eq!(
+            super::ALL.as_slice(),
+            listed.as_slice(),
+            "journaled host-function names are a persistent format: add new ones to \
+             types/tests/golden/host-functions.txt, never rename or remove one"
+        );
+    }
+}
