@@ -10,12 +10,11 @@ use std::future::Future;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use revenant_types::oplog::{HostValue, HttpRequestRecord, HttpResponseRecord};
+use revenant_types::oplog::{HttpRequestRecord, HttpResponseRecord};
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::Journal;
-
-const FUNCTION: &str = revenant_types::host::HTTP_HANDLE;
+use super::journaled::HttpHandle;
 
 type IoFuture = Box<dyn Future<Output = Result<(), Error>> + Send>;
 type SendFuture =
@@ -75,14 +74,13 @@ fn error_from_record(message: String) -> Error {
     }
 }
 
-fn replayed(value: HostValue) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
+fn replayed(
+    exchange: Result<HttpResponseRecord, String>,
+) -> Result<(http::Response<WasiBody>, IoFuture), Error> {
     let done: IoFuture = Box::new(async { Ok(()) });
-    match value {
-        HostValue::HttpResponse(rec) => Ok((response_from_record(rec)?, done)),
-        HostValue::Error(message) => Err(error_from_record(message)),
-        other => Err(Error::InternalError(Some(format!(
-            "journal holds {other:?} for an HTTP response"
-        )))),
+    match exchange {
+        Ok(rec) => Ok((response_from_record(rec)?, done)),
+        Err(message) => Err(error_from_record(message)),
     }
 }
 
@@ -94,12 +92,11 @@ impl WasiHttpHooks for DurableHttp {
         _fut: IoFuture,
     ) -> SendFuture {
         let journal = self.journal.clone();
-        let begun =
-            journal.begin_remote_write(FUNCTION, HostValue::HttpRequest(record_request(&request)));
+        let begun = journal.begin_write::<HttpHandle>(record_request(&request));
         Box::new(async move {
             let (begin, recorded) = begun.map_err(|d| Error::InternalError(Some(d.to_string())))?;
-            if let Some(value) = recorded {
-                return replayed(value);
+            if let Some(exchange) = recorded {
+                return replayed(exchange);
             }
             // Output commit: the request leaves only once its begin entry is durable.
             journal
@@ -129,12 +126,9 @@ impl WasiHttpHooks for DurableHttp {
                 })
             }
             .await;
-            let value = match outcome {
-                Ok(rec) => HostValue::HttpResponse(rec),
-                Err(e) => HostValue::Error(format!("{e:?}")),
-            };
-            journal.end_remote_write(begin, value.clone());
-            replayed(value)
+            let exchange = outcome.map_err(|e| format!("{e:?}"));
+            journal.end_write::<HttpHandle>(begin, exchange.clone());
+            replayed(exchange)
         })
     }
 }

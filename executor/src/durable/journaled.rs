@@ -4,7 +4,7 @@
 //! response, so no host function encodes or decodes a `HostValue` by hand.
 
 use revenant_types::host;
-use revenant_types::oplog::HostValue;
+use revenant_types::oplog::{HostValue, HttpRequestRecord, HttpResponseRecord};
 
 /// A value as it is journaled.
 pub trait Recorded: Sized {
@@ -89,6 +89,35 @@ impl Recorded for WallTime {
     }
 }
 
+/// An HTTP exchange as journaled: the full response, or the error it ended with.
+impl Recorded for Result<HttpResponseRecord, String> {
+    fn into_host(self) -> HostValue {
+        match self {
+            Ok(response) => HostValue::HttpResponse(response),
+            Err(message) => HostValue::Error(message),
+        }
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::HttpResponse(response) => Ok(Ok(response)),
+            HostValue::Error(message) => Ok(Err(message)),
+            other => Err(other),
+        }
+    }
+}
+
+impl Recorded for HttpRequestRecord {
+    fn into_host(self) -> HostValue {
+        HostValue::HttpRequest(self)
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::HttpRequest(request) => Ok(request),
+            other => Err(other),
+        }
+    }
+}
+
 /// A journaled host function (see the module docs).
 pub trait JournaledCall {
     /// The persistent name the oplog records.
@@ -126,6 +155,8 @@ journaled! {
     OplogIndex = host::OPLOG_INDEX, () => u64;
     /// `revenant:api/durability.generate-idempotency-key`.
     GenerateIdempotencyKey = host::GENERATE_IDEMPOTENCY_KEY, () => String;
+    /// `wasi:http/outgoing-handler.handle`: a remote write (begun, then ended).
+    HttpHandle = host::HTTP_HANDLE, HttpRequestRecord => Result<HttpResponseRecord, String>;
 }
 
 #[cfg(test)]

@@ -150,19 +150,28 @@ impl Journal {
             .map_err(|found| wasmtime::format_err!("journal holds {found:?} for {}", F::NAME))
     }
 
-    /// The start of a side effect (an HTTP request). Returns its begin index and, in replay,
-    /// the recorded response when one exists (then the effect must not happen again).
-    pub fn begin_remote_write(
+    /// The start of a side effect `F` (an HTTP request), typed. Returns its begin index
+    /// and, in replay, the recorded response when one exists (then the effect must not
+    /// happen again).
+    pub fn begin_write<F: JournaledCall>(
         &self,
-        function: &str,
-        request: HostValue,
-    ) -> Result<(OplogIndex, Option<HostValue>), Divergence> {
-        self.cursor(|c| c.begin_remote_write(function, request))
+        request: F::Request,
+    ) -> wasmtime::Result<(OplogIndex, Option<F::Response>)> {
+        let (begin, recorded) =
+            self.cursor(|c| c.begin_remote_write(F::NAME, request.into_host()))?;
+        let recorded = recorded
+            .map(|value| {
+                F::Response::from_host(value).map_err(|found| {
+                    wasmtime::format_err!("journal holds {found:?} for {}", F::NAME)
+                })
+            })
+            .transpose()?;
+        Ok((begin, recorded))
     }
 
-    /// Records the response of the side effect begun at `begin`.
-    pub fn end_remote_write(&self, begin: OplogIndex, response: HostValue) {
-        self.cursor(|c| c.end_remote_write(begin, response));
+    /// Records the response of the side effect `F` begun at `begin`.
+    pub fn end_write<F: JournaledCall>(&self, begin: OplogIndex, response: F::Response) {
+        self.cursor(|c| c.end_remote_write(begin, response.into_host()));
     }
 
     /// Appends everything pending, fenced, and waits for JetStream's ack. Entries travel
