@@ -104,7 +104,7 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
-    for (name, path) in revenant_guests::all() {
+    for (name, path) in revenant_examples::all() {
         let name = ComponentName::new(*name)?;
         let bytes =
             std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;

@@ -75,7 +75,7 @@ fn expected() -> Vec<Expected> {
 /// deleted `examples/target` needs a rebuild of this crate.
 fn read(path: &str) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| {
-        panic!("{path}: {e}; if examples/target was removed, run `cargo clean -p revenant-guests` and build again")
+        panic!("{path}: {e}; if examples/target was removed, run `cargo clean -p revenant-guests -p revenant-examples` and build again")
     })
 }
 

@@ -130,8 +130,12 @@ pub fn counter(worker: &str) -> WorkerId {
 /// Uploads the bundled counter component (a new version only when it changed).
 pub async fn deploy_counter(nats: &Nats) -> anyhow::Result<ComponentRecord> {
     let name = ComponentName::new(COUNTER)?;
-    let bytes = std::fs::read(revenant_guests::COUNTER)
-        .with_context(|| format!("reading the counter component {}", revenant_guests::COUNTER))?;
+    let bytes = std::fs::read(revenant_examples::COUNTER).with_context(|| {
+        format!(
+            "reading the counter component {}",
+            revenant_examples::COUNTER
+        )
+    })?;
     let hash = {
         use sha2::Digest;
         hex::encode(sha2::Sha256::digest(&bytes))

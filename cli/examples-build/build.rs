@@ -1,0 +1,26 @@
+//! Builds the user-facing example guests in `examples/` for wasm32-wasip2 and
+//! writes `$OUT_DIR/examples.rs` with the path of each component (see `wasm_build.rs`).
+
+mod wasm_build;
+
+/// `(constant name, component name, cdylib file stem)` of every example, in the order
+/// `all()` lists them.
+const EXAMPLES: &[wasm_build::Guest] = &[
+    ("COUNTER", "counter", "counter"),
+    ("SHOPPING_CART", "shopping-cart", "shopping_cart"),
+    ("USER_ACTIVITIES", "user-activities", "user_activities"),
+    ("JSON_SUM", "json-sum", "json_sum"),
+];
+
+fn main() {
+    // cli/examples-build sits two levels below the repository root.
+    let root = wasm_build::repository_root(2);
+    let mut out = wasm_build::build_and_list(&root, &root.join("examples"), EXAMPLES);
+    out.push_str("\n/// The user-facing examples as `(component name, path)`.\n");
+    out.push_str("pub fn all() -> &'static [(&'static str, &'static str)] {\n    &[\n");
+    for (constant, component, _) in EXAMPLES {
+        out.push_str(&format!("        ({component:?}, {constant}),\n"));
+    }
+    out.push_str("    ]\n}\n");
+    wasm_build::write_out("examples.rs", &out);
+}

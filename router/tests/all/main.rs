@@ -1,0 +1,13 @@
+//! The router's integration tests, one test binary (as wasmtime's `tests/all`)
+//! instead of one per file, each linking the whole stack again. Every test
+//! starts its own nats-server and routers, so the modules run side by side.
+//!
+//! One module: `cargo test -p revenant-router --test all gateway::`.
+
+mod common;
+
+mod control;
+mod events;
+mod gateway;
+mod oneshot;
+mod rest;

@@ -1,0 +1,269 @@
+//! Shared set-up for the executor integration tests: a real nats-server, a
+//! provisioned connection, deployed guests and a running in-process executor,
+//! plus readers for what the executor leaves behind (dead letters, oplogs,
+//! worker records). Declared once in `main.rs`; test modules `use crate::common`.
+
+#![allow(dead_code)] // each test module uses a different subset
+
+use std::time::Duration;
+
+use revenant_executor::ExecutorOptions;
+use revenant_nats::async_nats::HeaderMap;
+use revenant_nats::async_nats::jetstream::message::StreamMessage;
+use revenant_nats::{Nats, headers};
+use revenant_tests::revenant::{Answer, TestExecutor, connect, deploy, test_options};
+use revenant_tests::{NatsServer, wait_until};
+use revenant_types::config::NatsOptions;
+use revenant_types::oplog::OplogEntry;
+use revenant_types::records::{WorkerRecord, outcome_status_and_body};
+use revenant_types::{OplogIndex, WorkerId};
+
+/// Generous: two cores shared with other builds.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A server, a provisioned connection and the executor(s) a test runs.
+pub struct Env {
+    pub server: NatsServer,
+    pub nats: Nats,
+    /// Kept alive for executors started with [`Env::executor_with`].
+    pub dirs: Vec<tempfile::TempDir>,
+}
+
+impl Env {
+    /// Starts a server, provisions it (8 shards) and deploys `guests` (`(name, path)`).
+    pub async fn new(guests: &[(&str, &str)]) -> Self {
+        Self::with_options(guests, |_| {}).await
+    }
+
+    /// Like [`Env::new`] with changed [`NatsOptions`].
+    pub async fn with_options(
+        guests: &[(&str, &str)],
+        change: impl FnOnce(&mut NatsOptions),
+    ) -> Self {
+        let server = NatsServer::start();
+        let mut opts = server.options();
+        opts.shards = 8;
+        change(&mut opts);
+        let nats = connect(&opts).await;
+        for (name, path) in guests {
+            deploy(&nats, name, path).await;
+        }
+        Self {
+            server,
+            nats,
+            dirs: Vec::new(),
+        }
+    }
+
+    /// Starts an executor with the test defaults and waits until it answers calls.
+    pub async fn executor(&mut self) -> TestExecutor {
+        self.executor_with(|_| {}).await
+    }
+
+    /// Starts an executor with changed options and waits until it answers calls.
+    pub async fn executor_with(
+        &mut self,
+        change: impl FnOnce(&mut ExecutorOptions),
+    ) -> TestExecutor {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut opts = test_options(dir.path());
+        change(&mut opts);
+        self.dirs.push(dir);
+        let exec = TestExecutor::start_with(&self.nats, opts);
+        ready(&self.nats).await;
+        exec
+    }
+}
+
+/// Waits until some executor's call bridge answers: a request on a `call`
+/// subject with an invalid component name is answered `invalid-name` without
+/// any side effect.
+pub async fn ready(nats: &Nats) {
+    wait_until("an executor answering rvn.call", TIMEOUT, || async {
+        let subject = format!("{}.call.not$valid.probe", nats.namespace().prefix());
+        let reply = nats.client().request(subject, "[]".into()).await.ok()?;
+        let status = reply
+            .headers
+            .as_ref()?
+            .get(headers::STATUS)?
+            .as_str()
+            .to_owned();
+        (status == headers::STATUS_ERROR).then_some(())
+    })
+    .await;
+}
+
+pub fn worker(path: &str) -> WorkerId {
+    WorkerId::parse_path(path).expect("worker path")
+}
+
+/// The whole oplog of a worker.
+pub async fn oplog(nats: &Nats, w: &str) -> Vec<(OplogIndex, OplogEntry)> {
+    nats.oplog()
+        .read(&worker(w), 1)
+        .await
+        .expect("read oplog")
+        .entries
+}
+
+/// The host calls (function, response) journaled for `w`, in order.
+pub async fn host_calls(nats: &Nats, w: &str) -> Vec<(String, String)> {
+    oplog(nats, w)
+        .await
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            OplogEntry::HostCall {
+                function, response, ..
+            } => Some((function, format!("{response:?}"))),
+            OplogEntry::EndRemoteWrite { begin, response } => {
+                Some((format!("end-remote-write@{begin}"), format!("{response:?}")))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many `InvocationStarted` entries the oplog of `w` holds.
+pub async fn started_count(nats: &Nats, w: &str) -> usize {
+    oplog(nats, w)
+        .await
+        .iter()
+        .filter(|(_, e)| matches!(e, OplogEntry::InvocationStarted { .. }))
+        .count()
+}
+
+/// The worker's record in `RVN_WORKERS`.
+pub async fn record(nats: &Nats, w: &str) -> Option<WorkerRecord> {
+    nats.workers()
+        .get(&worker(w))
+        .await
+        .expect("read worker record")
+}
+
+/// The last dead letter on `<ns>.dead.<subject_tail>` (`c.w` or `_invalid._invalid`), waiting for it.
+pub async fn dead_letter(nats: &Nats, subject_tail: &str) -> StreamMessage {
+    let ns = nats.namespace().clone();
+    let stream = nats
+        .jetstream()
+        .get_stream(ns.dead_stream())
+        .await
+        .expect("dead stream");
+    let subject = format!("{}.dead.{subject_tail}", ns.prefix());
+    wait_until(&format!("a dead letter on {subject}"), TIMEOUT, || async {
+        stream.get_last_raw_message_by_subject(&subject).await.ok()
+    })
+    .await
+}
+
+/// `(Rvn-Error-Kind, Rvn-Error-Message)` of a dead letter.
+pub fn dead_reason(m: &StreamMessage) -> (String, String) {
+    let get = |n: &str| {
+        m.headers
+            .get(n)
+            .map(|v| v.as_str().to_owned())
+            .unwrap_or_default()
+    };
+    (get(headers::ERROR_KIND), get(headers::ERROR_MESSAGE))
+}
+
+/// Messages stored in `RVN_DEAD`.
+pub async fn dead_count(nats: &Nats) -> u64 {
+    let mut stream = nats
+        .jetstream()
+        .get_stream(nats.namespace().dead_stream())
+        .await
+        .expect("dead stream");
+    stream
+        .info()
+        .await
+        .expect("dead stream info")
+        .state
+        .messages
+}
+
+/// The `kind` of a JSON error object.
+pub fn kind(e: &serde_json::Value) -> &str {
+    e["kind"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error object: {e}"))
+}
+
+/// The `message` of a JSON error object.
+pub fn message(e: &serde_json::Value) -> &str {
+    e["message"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error object: {e}"))
+}
+
+/// An invocation published the way a client that honours the contract must:
+/// JetStream publish with `Nats-Msg-Id` and a reply inbox; when JetStream
+/// reports the publish as a duplicate (it stored nothing, so nobody will ever
+/// answer that inbox), the result is picked up from `RVN_RESULTS` instead.
+/// Returns whether the publish was a duplicate, and the answer.
+pub async fn invoke_once(
+    nats: &Nats,
+    w: &str,
+    function: &str,
+    args: serde_json::Value,
+    key: &str,
+) -> (bool, Answer) {
+    use futures::StreamExt;
+    let id = worker(w);
+    let inbox = nats.client().new_inbox();
+    let mut sub = nats
+        .client()
+        .subscribe(inbox.clone())
+        .await
+        .expect("subscribe inbox");
+    let mut h = HeaderMap::new();
+    h.insert(headers::FUNCTION, function);
+    h.insert(headers::MSG_ID, key);
+    h.insert(headers::REPLY_TO, inbox.as_str());
+    let ack = nats
+        .jetstream()
+        .publish_with_headers(
+            nats.namespace().invoke_subject(&id),
+            h,
+            args.to_string().into(),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("stored or deduplicated");
+    if !ack.duplicate {
+        let msg = tokio::time::timeout(TIMEOUT, sub.next())
+            .await
+            .expect("an answer")
+            .expect("inbox");
+        let status = msg
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(headers::STATUS))
+            .map(|v| v.as_str().to_owned());
+        let body: serde_json::Value = serde_json::from_slice(&msg.payload).expect("JSON answer");
+        return (
+            false,
+            if status.as_deref() == Some(headers::STATUS_OK) {
+                Ok(body)
+            } else {
+                Err(body)
+            },
+        );
+    }
+    let record = wait_until(
+        &format!("the result of {key} in RVN_RESULTS"),
+        TIMEOUT,
+        || async { nats.results().get(key).await.ok().flatten() },
+    )
+    .await;
+    let (status, body) = outcome_status_and_body(&record.outcome);
+    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON result");
+    (
+        true,
+        if status == headers::STATUS_OK {
+            Ok(body)
+        } else {
+            Err(body)
+        },
+    )
+}

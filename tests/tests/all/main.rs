@@ -1,0 +1,20 @@
+//! The workspace integration tests, one test binary (as wasmtime's `tests/all`):
+//! each module was a binary of its own, and each of them linked the executor
+//! (wasmtime, Cranelift) again. Every test starts its own nats-server, so the
+//! modules run side by side like the tests inside one module always did.
+//!
+//! One module or one test: `cargo test -p revenant-tests --test all durability::`;
+//! the ignored measurement: `cargo test -p revenant-tests --test all oplog_speed -- --ignored --nocapture`.
+
+mod common;
+
+mod bad_input;
+mod control;
+mod durability;
+mod examples;
+mod faults;
+mod harness;
+mod http;
+mod nats_layer;
+mod oplog_speed;
+mod python_client;
