@@ -53,14 +53,23 @@ world importer {
     export hello: func(name: string) -> string;
 }
 
+/// Imports a WASI 0.2 interface by a provided name, but with a function
+/// wasmtime's `wasi:cli/environment` does not have: upload's name check passes
+/// it, the executor's linker refuses it.
+world unlinkable {
+    import wasi:cli/environment@0.2.3;
+    export hello: func(name: string) -> string;
+}
+
 package wasi:cli@0.2.3 {
     interface environment {
         get-environment: func() -> list<tuple<string, string>>;
+        not-in-wasmtime: func();
     }
 }
 "#;
 
-/// The component binary of `world` (`guest` or `importer`) in [`TYPES_WIT`].
+/// The component binary of `world` (`guest`, `importer` or `unlinkable`) in [`TYPES_WIT`].
 pub fn component_bytes(world: &str) -> Vec<u8> {
     let mut resolve = Resolve::default();
     let pkg = resolve

@@ -305,6 +305,13 @@ mod tests {
     }
 
     #[test]
+    fn a_provided_interface_with_a_function_the_host_lacks_passes_upload() {
+        // Names are all upload checks; the executor's linker refuses this one at
+        // load (see `executor/src/components.rs`).
+        inspect(&component_bytes("unlinkable")).unwrap();
+    }
+
+    #[test]
     fn non_components_are_refused_with_what_they_are() {
         let core = b"\0asm\x01\0\0\0";
         let err = inspect(core).unwrap_err();

@@ -244,6 +244,20 @@ mod tests {
     }
 
     #[test]
+    fn the_linker_refuses_at_load_an_import_that_passed_upload() {
+        let bytes = revenant_components::fixtures::component_bytes("unlinkable");
+        revenant_components::inspect(&bytes).expect("upload accepts it");
+        let engine = Engine::new(wasmtime::Config::new().concurrency_support(false)).unwrap();
+        let linker = build_linker(&engine).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let err = linker
+            .instantiate_pre(&component)
+            .err()
+            .expect("does not link");
+        assert!(format!("{err:#}").contains("not-in-wasmtime"), "{err:#}");
+    }
+
+    #[test]
     fn every_recorded_export_is_indexed_world_level_ones_too() {
         let bytes = revenant_components::fixtures::component_bytes("guest");
         let exports = revenant_components::inspect(&bytes).unwrap().exports;
