@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
-use revenant_executor::exports::lookup_func_type;
+use revenant_executor::components::lookup_func_type;
 use revenant_executor::replay;
 use revenant_executor::values::{json_args_to_vals, results_to_json, val_to_json};
 use revenant_types::codec::{self, OplogBatch};

@@ -1,23 +1,29 @@
-//! Components: upload (validate, extract exports, store binary and metadata
-//! through `revenant-nats`) and loading for execution (compiled once per
-//! executor, from the on-disk cache when possible, with a ready `InstancePre`).
+//! Loading components for execution: compiled once per executor (from the
+//! on-disk cache when possible) with a ready `InstancePre`, the linker every
+//! worker is instantiated with, and the wasmtime export index and type of each
+//! exported function, found by splitting its name with
+//! [`revenant_components::split_name`].
+//!
+//! Upload is not here: `revenant-nats` stores a binary with the metadata that
+//! `revenant-components` reads from it without compiling. So the linker sees a
+//! component first when an executor loads it; a binary whose imports pass the
+//! upload allow-list but do not link (an imported function with other types
+//! than the host's) fails here with [`ComponentError::Link`].
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
+use revenant_components::{ResolveError, resolve_function, split_name};
 use revenant_nats::Nats;
 use revenant_types::ComponentName;
 use revenant_types::records::{ComponentRecord, ExportedFunction};
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 use crate::durable::{api, clocks, random};
 use crate::engine::{self, EngineError};
-use crate::exports::{self, ExportsError};
-use revenant_types::now_ms;
 
 use crate::store::WorkerCtx;
 
@@ -29,8 +35,6 @@ pub enum ComponentError {
     Unknown(ComponentName),
     #[error("component {name} has no version {version}")]
     UnknownVersion { name: ComponentName, version: u64 },
-    #[error(transparent)]
-    Exports(#[from] ExportsError),
     #[error(transparent)]
     Engine(#[from] EngineError),
     #[error("component {name} cannot run here: {message}")]
@@ -50,8 +54,8 @@ pub struct LoadedComponent {
 
 impl LoadedComponent {
     /// Resolves a requested function (full name, or bare name when unambiguous).
-    pub fn resolve(&self, requested: &str) -> Result<&ExportedFunction, ExportsError> {
-        exports::resolve_function(&self.record.exports, requested)
+    pub fn resolve(&self, requested: &str) -> Result<&ExportedFunction, ResolveError> {
+        resolve_function(&self.record.exports, requested)
     }
 
     /// The export index of a function by its full name.
@@ -79,94 +83,43 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkerCtx>> {
     Ok(linker)
 }
 
-/// Splits `pkg:ns/iface.{fn}` into (`pkg:ns/iface`, `fn`); `{fn}` into (None, `fn`).
-fn split_name(full: &str) -> Option<(Option<&str>, &str)> {
-    let inner = full.strip_suffix('}')?;
-    match inner.rsplit_once(".{") {
-        Some((iface, f)) => Some((Some(iface), f)),
-        None => inner.strip_prefix('{').map(|f| (None, f)),
+/// The wasmtime export index of a function given by its full name
+/// (`pkg:ns/iface@ver.{fn}`: the instance export, then the function in it;
+/// world-level `fn` or `{fn}`: directly). `None` if there is no such function.
+pub fn lookup_func(component: &Component, full_name: &str) -> Option<ComponentExportIndex> {
+    lookup(component, full_name).map(|(index, _)| index)
+}
+
+/// The type of the function `full_name` (see [`lookup_func`]), for value conversion
+/// before instantiating. An instance's `Func::ty` gives the same type.
+pub fn lookup_func_type(component: &Component, full_name: &str) -> Option<ComponentFunc> {
+    lookup(component, full_name).map(|(_, ty)| ty)
+}
+
+fn lookup(component: &Component, full_name: &str) -> Option<(ComponentExportIndex, ComponentFunc)> {
+    let (iface, func) = split_name(full_name);
+    let instance = match iface {
+        Some(iface) => match component.get_export(None, iface)? {
+            (ComponentItem::ComponentInstance(_), index) => Some(index),
+            _ => return None,
+        },
+        None => None,
+    };
+    match component.get_export(instance.as_ref(), func)? {
+        (ComponentItem::ComponentFunc(ty), index) => Some((index, ty)),
+        _ => None,
     }
 }
 
+/// The export index and type of every function of `exports` the component has.
 fn index_functions(
     component: &Component,
     exports: &[ExportedFunction],
 ) -> HashMap<String, (ComponentExportIndex, ComponentFunc)> {
-    let mut funcs = HashMap::new();
-    for f in exports {
-        let Some((iface, name)) = split_name(&f.name) else {
-            continue;
-        };
-        let parent = match iface {
-            Some(iface) => match component.get_export(None, iface) {
-                Some((ComponentItem::ComponentInstance(_), idx)) => Some(idx),
-                _ => continue,
-            },
-            None => None,
-        };
-        if let Some((ComponentItem::ComponentFunc(ty), idx)) =
-            component.get_export(parent.as_ref(), name)
-        {
-            funcs.insert(f.name.clone(), (idx, ty));
-        }
-    }
-    funcs
-}
-
-fn allowed_import(name: &str) -> bool {
-    (name.starts_with("wasi:") && name.contains("@0.2.")) || name.starts_with("revenant:api/")
-}
-
-/// Validates a binary and returns its metadata for `version` (the caller stores it).
-/// Refuses what is not a wasip2 component and components importing what executors don't provide.
-pub fn inspect(
-    engine: &Engine,
-    linker: &Linker<WorkerCtx>,
-    name: &ComponentName,
-    version: u64,
-    bytes: &[u8],
-) -> Result<ComponentRecord, ComponentError> {
-    exports::check_imports(bytes, allowed_import)?;
-    let component =
-        Component::new(engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
-    linker
-        .instantiate_pre(&component)
-        .map_err(|e| ComponentError::Link {
-            name: name.to_string(),
-            message: format!("{e:#}"),
-        })?;
-    Ok(ComponentRecord {
-        name: name.clone(),
-        version,
-        hash: hex::encode(Sha256::digest(bytes)),
-        size: bytes.len() as u64,
-        exports: exports::exported_functions(bytes)?,
-        created_at: now_ms(),
-    })
-}
-
-/// Uploads a new version of a component: validates it, stores binary and metadata.
-pub async fn upload(
-    nats: &Nats,
-    name: &ComponentName,
-    bytes: Vec<u8>,
-) -> Result<ComponentRecord, ComponentError> {
-    let engine = Engine::new(
-        wasmtime::Config::new()
-            .wasm_component_model(true)
-            .concurrency_support(false),
-    )
-    .map_err(|e| EngineError::Config(e.to_string()))?;
-    let linker = build_linker(&engine).map_err(|e| EngineError::Config(e.to_string()))?;
-    // Validate before reserving a version number: a refused binary leaves no trace.
-    inspect(&engine, &linker, name, 0, &bytes)?;
-    let record = nats
-        .components()
-        .publish(name, &bytes, |version| {
-            inspect(&engine, &linker, name, version, &bytes).map_err(|e| e.to_string())
-        })
-        .await?;
-    Ok(record)
+    exports
+        .iter()
+        .filter_map(|f| Some((f.name.clone(), lookup(component, &f.name)?)))
+        .collect()
 }
 
 /// Loaded components of one executor, by (name, version).
@@ -266,19 +219,51 @@ impl ComponentCache {
 
 #[cfg(test)]
 mod tests {
-    use super::split_name;
+    use super::*;
+    use crate::values::test_support::guest_component;
 
     #[test]
-    fn splits_full_names() {
-        assert_eq!(
-            split_name("example:counter/api.{add}"),
-            Some((Some("example:counter/api"), "add"))
+    fn functions_are_found_by_full_braced_and_world_level_names() {
+        let component = guest_component();
+        assert!(lookup_func(component, "example:types/api@0.1.0.{add}").is_some());
+        assert!(lookup_func(component, "hello").is_some());
+        assert!(lookup_func(component, "{hello}").is_some());
+        let ty = lookup_func_type(component, "add").unwrap();
+        assert_eq!(ty.params().map(|(n, _)| n).collect::<Vec<_>>(), ["a", "b"]);
+    }
+
+    #[test]
+    fn a_missing_function_or_an_instance_is_not_found() {
+        let component = guest_component();
+        assert!(lookup_func(component, "example:types/api@0.1.0.{missing}").is_none());
+        assert!(lookup_func(component, "other:pkg/api.{add}").is_none());
+        assert!(
+            lookup_func(component, "example:types/api@0.1.0").is_none(),
+            "an instance is not a function"
         );
-        assert_eq!(
-            split_name("example:counter/api@1.0.0.{add}"),
-            Some((Some("example:counter/api@1.0.0"), "add"))
-        );
-        assert_eq!(split_name("{run}"), Some((None, "run")));
-        assert_eq!(split_name("add"), None);
+    }
+
+    #[test]
+    fn the_linker_refuses_at_load_an_import_that_passed_upload() {
+        let bytes = revenant_components::fixtures::component_bytes("unlinkable");
+        revenant_components::inspect(&bytes).expect("upload accepts it");
+        let engine = Engine::new(wasmtime::Config::new().concurrency_support(false)).unwrap();
+        let linker = build_linker(&engine).unwrap();
+        let component = Component::new(&engine, &bytes).unwrap();
+        let err = linker
+            .instantiate_pre(&component)
+            .err()
+            .expect("does not link");
+        assert!(format!("{err:#}").contains("not-in-wasmtime"), "{err:#}");
+    }
+
+    #[test]
+    fn every_recorded_export_is_indexed_world_level_ones_too() {
+        let bytes = revenant_components::fixtures::component_bytes("guest");
+        let exports = revenant_components::inspect(&bytes).unwrap().exports;
+        let funcs = index_functions(guest_component(), &exports);
+        assert_eq!(funcs.len(), exports.len());
+        assert!(funcs.contains_key("hello"));
+        assert!(funcs.contains_key("example:types/api@0.1.0.{add-item}"));
     }
 }

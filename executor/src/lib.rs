@@ -3,7 +3,10 @@
 //! that journal every non-deterministic WASI call, replay of a worker's oplog,
 //! the per-worker mailboxes that run invocations one at a time, and shard
 //! ownership through the lease manager. It does not speak NATS itself: every
-//! subject, stream and bucket goes through `revenant-nats`.
+//! subject, stream and bucket goes through `revenant-nats`. Nor does it read
+//! component metadata or upload components: `revenant-components` inspects a
+//! binary without wasmtime and `revenant-nats` stores it; worker create/delete
+//! are `revenant_nats::workers`.
 //!
 //! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
 //! the drivers that perform them:
@@ -16,8 +19,7 @@
 //! - [`context`]: what every part shares (`WorkerEnv`, mailbox input, control routes).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
-//! - [`components`]: component upload, metadata and loading.
-//! - [`exports`]: exported functions with WIT signatures, import checks.
+//! - [`components`]: loading components (compile cache, linker, export lookup by name).
 //! - [`values`]: the one JSON/WAVE ↔ WIT value mapping.
 //! - [`arguments`]: resolving the function and typing an invocation's arguments.
 //! - [`store`], [`live`]: a worker's wasmtime store, and calling into its instance.
@@ -30,10 +32,8 @@
 //! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
 //! - [`runtime`]: the service: starts and stops all of the above.
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
-//! - [`admin`]: create / delete workers, parameter shapes (shared by CLI and router).
 //! - [`allocator`], [`dirs`]: giving memory back after suspension; workers' directories.
 
-pub mod admin;
 pub mod allocator;
 pub mod arguments;
 pub mod attempt;
@@ -47,7 +47,6 @@ pub mod decide;
 pub mod dirs;
 pub mod durable;
 pub mod engine;
-pub mod exports;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;

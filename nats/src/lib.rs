@@ -3,7 +3,8 @@
 //! headers), provisions the streams and buckets idempotently, stores oplogs
 //! with fenced appends and reads them back in order, and manages shard leases.
 //! It does not run workers, route HTTP or interpret oplog entries; the IO-free
-//! types (names, entries, records, the codec) live in [`revenant_types`].
+//! types (names, entries, records, the codec) live in [`revenant_types`], and
+//! what a component binary contains is read by `revenant_components`.
 //!
 //! Layout:
 //! - [`names`]: [`Namespace`] and every typed name constructor.
@@ -15,6 +16,8 @@
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
 //! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
 //! - [`http_support`]: what the HTTP router needs: API definitions, reply inboxes, result watches, readiness.
+//! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
+//! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
 pub mod client;
@@ -28,6 +31,7 @@ pub mod names;
 pub mod oplog;
 pub mod provision;
 pub mod registry;
+pub mod workers;
 
 pub use async_nats;
 pub use revenant_types;

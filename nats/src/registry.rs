@@ -3,9 +3,16 @@
 //! object store `<component>/<version>` the binary), worker records
 //! (`RVN_WORKERS`) and invocation results (`RVN_RESULTS`). Values travel in
 //! the versioned codec envelope.
+//!
+//! Component upload lives here ([`ComponentStore::upload`]): the binary is
+//! inspected once by `revenant-components` (validated, exports described, no
+//! compilation), then stored under the next free version. What a component
+//! *means* (signatures, shapes, name resolution) is that crate's; this module
+//! only stores it.
 
 use async_nats::jetstream::kv;
 use futures::TryStreamExt;
+use revenant_components::{InspectError, Inspection};
 use revenant_types::codec;
 use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
 use revenant_types::{ComponentName, WorkerId};
@@ -19,6 +26,17 @@ use crate::{Namespace, Nats};
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ComponentVersions {
     pub versions: Vec<ComponentRecord>,
+}
+
+/// Why an upload failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UploadError {
+    /// The binary is not a component Revenant can run (the caller's fault).
+    #[error(transparent)]
+    Invalid(#[from] InspectError),
+    /// Storing it failed.
+    #[error("NATS: {0}")]
+    Nats(#[from] Error),
 }
 
 /// Component metadata and binaries.
@@ -165,13 +183,34 @@ impl ComponentStore {
         Ok(bytes)
     }
 
-    /// Stores `bytes` as the next version of `name`; `make_record(version)` builds
-    /// (and may refuse) its metadata. Concurrent uploads get distinct versions.
-    pub async fn publish(
+    /// Uploads `bytes` as the next version of `name`: inspects the binary once
+    /// (off the async threads; nothing is compiled) and refuses it before a
+    /// version number is taken, so a refused binary leaves no trace.
+    pub async fn upload(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<ComponentRecord, UploadError> {
+        let (inspected, bytes) = tokio::task::spawn_blocking(move || {
+            let inspected = revenant_components::inspect(&bytes);
+            (inspected, bytes)
+        })
+        .await
+        .map_err(|e| match e.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            Err(cancelled) => Error::nats(format!("inspect component {name}"), cancelled),
+        })?;
+        let inspection = inspected?;
+        Ok(self.publish(name, &bytes, &inspection).await?)
+    }
+
+    /// Stores `bytes` as the next version of `name` with the metadata of
+    /// `inspection`. Concurrent uploads get distinct versions.
+    async fn publish(
         &self,
         name: &ComponentName,
         bytes: &[u8],
-        make_record: impl Fn(u64) -> std::result::Result<ComponentRecord, String>,
+        inspection: &Inspection,
     ) -> Result<ComponentRecord> {
         let kv = self
             .nats
@@ -183,10 +222,7 @@ impl ComponentStore {
             let current = get_decoded::<ComponentVersions>(&kv, &key).await?;
             let (mut versions, revision) = current.unwrap_or_default();
             let version = versions.versions.last().map_or(1, |r| r.version + 1);
-            let record = make_record(version).map_err(|reason| Error::Malformed {
-                what: format!("component {name}"),
-                reason,
-            })?;
+            let record = inspection.record(name.clone(), version, revenant_types::now_ms());
             let object_name = Namespace::component_object(name, version);
             let mut reader = bytes;
             store

@@ -9,7 +9,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use revenant_executor::admin::AdminError;
+use revenant_nats::workers::AdminError;
 
 /// The library's error.
 #[derive(Debug, thiserror::Error)]
@@ -104,9 +104,7 @@ impl From<AdminError> for ApiError {
         match e {
             AdminError::UnknownComponent(_) => Self::not_found("unknown-component", message),
             AdminError::UnknownWorker(_) => Self::not_found("unknown-worker", message),
-            AdminError::UnknownFunction { .. } => Self::not_found("unknown-function", message),
             AdminError::AlreadyExists(_) => Self::conflict("worker-exists", message),
-            AdminError::Decode(_) => Self::bad_request("invalid-component", message),
             AdminError::Nats(e) => e.into(),
         }
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::StatusCode;
-use revenant_executor::exports::resolve_function;
+use revenant_components::resolve_function;
 use revenant_nats::headers;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_types::WorkerId;
@@ -245,6 +245,7 @@ mod tests {
             name: "example:counter/api.{add}".into(),
             params: vec![("value".into(), "u64".into())],
             result: Some("u64".into()),
+            shapes: vec![revenant_components::WitShape::Integer],
         }
     }
 

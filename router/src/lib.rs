@@ -4,7 +4,9 @@
 //! worker function, an OpenAPI document, health and Prometheus metrics, and a
 //! small web console. It is stateless: every definition lives in NATS, so any
 //! number of routers can serve one namespace. It does not run workers (the
-//! executor does) and does not name subjects itself (`revenant-nats` does).
+//! executor does), does not name subjects itself (`revenant-nats` does) and
+//! never links wasmtime: component metadata (exports, parameter shapes, name
+//! resolution) comes from `revenant-components` and the records in NATS.
 //!
 //! Layout:
 //! - [`error`]: [`ApiError`] (`{kind, message}` with a status) and the library [`Error`].

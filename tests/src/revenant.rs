@@ -32,13 +32,10 @@ pub async fn connect(opts: &NatsOptions) -> Nats {
 /// Uploads a guest (`path` from `revenant_guests`) under `name`.
 pub async fn deploy(nats: &Nats, name: &str, path: &str) -> ComponentRecord {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("reading guest {path}: {e}"));
-    revenant_executor::components::upload(
-        nats,
-        &ComponentName::new(name).expect("component name"),
-        bytes,
-    )
-    .await
-    .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
+    nats.components()
+        .upload(&ComponentName::new(name).expect("component name"), bytes)
+        .await
+        .unwrap_or_else(|e| panic!("uploading {name}: {e}"))
 }
 
 /// Executor options for tests: short leases and a private cache and work dir.

@@ -1,5 +1,7 @@
 //! Records kept in Revenant's KV buckets (leases, executors, workers,
-//! components, results). They travel in the [`crate::codec`] envelope.
+//! components with their exports' WIT signatures and parameter shapes,
+//! results). They travel in the [`crate::codec`] envelope; fields added later
+//! are `#[serde(default)]` so records written before them still decode.
 
 use serde::{Deserialize, Serialize};
 
@@ -143,15 +145,32 @@ pub struct WorkerState {
 /// One exported function of a component, with its WIT signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedFunction {
-    /// Full name: `pkg:ns/iface.{fn}` for interface exports, `{fn}` for world-level ones.
+    /// Full name: `pkg:ns/iface.{fn}` for interface exports, the bare `fn` for world-level ones.
     pub name: String,
     /// Parameters as `name: type` in WIT syntax.
     pub params: Vec<(String, String)>,
     /// The result type in WIT syntax, if any.
     pub result: Option<String>,
+    /// The structure of each parameter, in `params` order, recorded at upload so
+    /// that API routes are validated without the binary. Empty in records written
+    /// before shapes were recorded (see [`ExportedFunction::param_shapes`]).
+    #[serde(default)]
+    pub shapes: Vec<WitShape>,
 }
 
 impl ExportedFunction {
+    /// Every parameter's name with its shape; `None` when the record has no
+    /// shapes (a version uploaded before they were recorded: upload it again).
+    pub fn param_shapes(&self) -> Option<Vec<(String, WitShape)>> {
+        (self.shapes.len() == self.params.len()).then(|| {
+            self.params
+                .iter()
+                .map(|(name, _)| name.clone())
+                .zip(self.shapes.iter().cloned())
+                .collect()
+        })
+    }
+
     /// `example:counter/api.{add}(value: u64) -> u64`.
     pub fn signature(&self) -> String {
         let params = self
@@ -163,6 +182,50 @@ impl ExportedFunction {
         match &self.result {
             Some(r) => format!("{}({params}) -> {r}", self.name),
             None => format!("{}({params})", self.name),
+        }
+    }
+}
+
+/// The structure of a WIT type, as far as JSON arguments care (what an API
+/// route's templates may put where). Recorded per parameter at upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "of")]
+pub enum WitShape {
+    Bool,
+    /// Any of `s8`…`u64`.
+    Integer,
+    /// `f32` / `f64`.
+    Float,
+    Char,
+    String,
+    /// Fields with their kebab-case names.
+    Record(Vec<(String, WitShape)>),
+    Option(Box<WitShape>),
+    List(Box<WitShape>),
+    /// Anything else (variant, enum, flags, result, tuple, …), as WIT text.
+    Other(String),
+}
+
+impl WitShape {
+    /// Short WIT-like text, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Self::Bool => "bool".into(),
+            Self::Integer => "an integer".into(),
+            Self::Float => "a float".into(),
+            Self::Char => "char".into(),
+            Self::String => "string".into(),
+            Self::Record(fields) => format!(
+                "record {{{}}}",
+                fields
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            Self::Option(t) => format!("option<{}>", t.describe()),
+            Self::List(t) => format!("list<{}>", t.describe()),
+            Self::Other(t) => t.clone(),
         }
     }
 }
@@ -234,5 +297,100 @@ mod tests {
             Ok(WorkerStatus::Interrupted)
         );
         assert_eq!(WorkerStatus::Interrupted.as_str(), "interrupted");
+    }
+
+    fn add() -> ExportedFunction {
+        ExportedFunction {
+            name: "example:counter/api.{add}".into(),
+            params: vec![("value".into(), "u64".into())],
+            result: Some("u64".into()),
+            shapes: vec![WitShape::Integer],
+        }
+    }
+
+    #[test]
+    fn a_component_record_written_before_shapes_were_recorded_still_decodes() {
+        /// `ComponentRecord` as it was before `ExportedFunction::shapes`.
+        #[derive(Serialize)]
+        struct OldExport {
+            name: String,
+            params: Vec<(String, String)>,
+            result: Option<String>,
+        }
+        #[derive(Serialize)]
+        struct OldRecord {
+            name: ComponentName,
+            version: u64,
+            hash: String,
+            size: u64,
+            exports: Vec<OldExport>,
+            created_at: TimestampMs,
+        }
+        let old = OldRecord {
+            name: ComponentName::new("counter").unwrap(),
+            version: 3,
+            hash: "ab".into(),
+            size: 10,
+            exports: vec![OldExport {
+                name: "example:counter/api.{add}".into(),
+                params: vec![("value".into(), "u64".into())],
+                result: Some("u64".into()),
+            }],
+            created_at: 1,
+        };
+        let record: ComponentRecord =
+            crate::codec::decode(&crate::codec::encode(&old).unwrap()).unwrap();
+        assert_eq!(record.version, 3);
+        let export = &record.exports[0];
+        assert!(export.shapes.is_empty());
+        assert_eq!(
+            export.param_shapes(),
+            None,
+            "an old record says it has no shapes"
+        );
+    }
+
+    #[test]
+    fn parameter_shapes_survive_the_codec_and_pair_with_their_names() {
+        let mut export = add();
+        export.params.push(("item".into(), "product-item".into()));
+        let item = WitShape::Record(vec![
+            ("name".into(), WitShape::String),
+            ("tags".into(), WitShape::List(Box::new(WitShape::String))),
+            (
+                "maybe".into(),
+                WitShape::Option(Box::new(WitShape::Other("color".into()))),
+            ),
+            ("ok".into(), WitShape::Bool),
+        ]);
+        export.shapes.push(item.clone());
+        let record = ComponentRecord {
+            name: ComponentName::new("counter").unwrap(),
+            version: 1,
+            hash: "ab".into(),
+            size: 10,
+            exports: vec![export],
+            created_at: 1,
+        };
+        let back: ComponentRecord =
+            crate::codec::decode(&crate::codec::encode(&record).unwrap()).unwrap();
+        assert_eq!(back, record);
+        assert_eq!(
+            back.exports[0].param_shapes(),
+            Some(vec![
+                ("value".into(), WitShape::Integer),
+                ("item".into(), item)
+            ])
+        );
+        assert_eq!(
+            serde_json::to_value(WitShape::Option(Box::new(WitShape::Integer))).unwrap(),
+            serde_json::json!({"type": "option", "of": {"type": "integer"}})
+        );
+        let no_params = ExportedFunction {
+            params: vec![],
+            shapes: vec![],
+            ..add()
+        };
+        assert_eq!(no_params.param_shapes(), Some(vec![]));
     }
 }

@@ -45,7 +45,7 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
         ComponentCmd::Add { name, file } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let record = revenant_executor::components::upload(&nats, &name, bytes).await?;
+            let record = nats.components().upload(&name, bytes).await?;
             print_record(&record);
         }
         ComponentCmd::List { json } => {

@@ -108,16 +108,13 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         let name = ComponentName::new(*name)?;
         let bytes =
             std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;
-        let hash = {
-            use sha2::Digest;
-            hex::encode(sha2::Sha256::digest(&bytes))
-        };
+        let hash = revenant_components::content_hash(&bytes);
         match nats.components().latest(&name).await? {
             Some(r) if r.hash == hash => {
                 eprintln!("example {name} is up to date (version {})", r.version)
             }
             _ => {
-                let r = revenant_executor::components::upload(&nats, &name, bytes).await?;
+                let r = nats.components().upload(&name, bytes).await?;
                 eprintln!("deployed example {name} version {}", r.version);
             }
         }

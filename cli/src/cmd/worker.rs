@@ -121,7 +121,7 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
             args,
         } => {
             let id = WorkerId::new(component, name.parse()?);
-            let record = revenant_executor::admin::create_worker(&nats, &id, args, env).await?;
+            let record = revenant_nats::workers::create_worker(&nats, &id, args, env).await?;
             println!(
                 "created worker {id} (component version {})",
                 record.component_version
@@ -160,7 +160,7 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
         WorkerCmd::Delete { worker } => {
             let id = worker_id(&worker)?;
-            revenant_executor::admin::delete_worker(&nats, &id).await?;
+            revenant_nats::workers::delete_worker(&nats, &id).await?;
             println!("deleted worker {id}");
         }
         WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,

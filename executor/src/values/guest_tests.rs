@@ -1,7 +1,7 @@
 //! End-to-end against the example guests (`revenant-guests`): JSON/WAVE →
 //! `Val` → the `test-types` guest, whose functions echo their arguments →
-//! `Val` → JSON/WAVE, which must give back the input; and the export metadata
-//! of real components.
+//! `Val` → JSON/WAVE, which must give back the input. (The export metadata of
+//! real components is tested in `revenant-components`.)
 
 use std::sync::OnceLock;
 
@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::*;
-use crate::exports::{check_imports, exported_functions, lookup_func};
+use crate::components::lookup_func;
 
 struct Host {
     ctx: WasiCtx,
@@ -169,41 +169,5 @@ fn guest_echoes_wave() {
     assert_eq!(
         results_to_wave(&many),
         r#"(true, -5, "c", some(light-gray), [empty, circle(2)])"#
-    );
-}
-
-#[test]
-fn real_guest_exports_and_imports() {
-    let bytes = |path: &str| std::fs::read(path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let counter = bytes(revenant_guests::COUNTER);
-    let exports = exported_functions(&counter).unwrap();
-    let add = crate::exports::resolve_function(&exports, "add").unwrap();
-    assert_eq!(
-        add.signature(),
-        "example:counter/api.{add}(value: u64) -> u64"
-    );
-    let wasi_only = |name: &str| name.starts_with("wasi:");
-    check_imports(&counter, wasi_only).unwrap();
-
-    let cart = bytes(revenant_guests::SHOPPING_CART);
-    let signatures: Vec<String> = exported_functions(&cart)
-        .unwrap()
-        .iter()
-        .map(|f| f.signature())
-        .collect();
-    assert_eq!(
-        signatures,
-        [
-            "example:shopping-cart/api.{add-item}(item: product-item)",
-            "example:shopping-cart/api.{remove-item}(product-id: string) -> result<_, string>",
-            "example:shopping-cart/api.{update-quantity}(product-id: string, quantity: u32) -> result<_, string>",
-            "example:shopping-cart/api.{get-cart}() -> list<product-item>",
-            "example:shopping-cart/api.{checkout}() -> result<order-confirmation, string>",
-        ]
-    );
-    check_imports(&cart, wasi_only).unwrap();
-    let err = check_imports(&cart, |_| false).unwrap_err();
-    assert!(
-        matches!(err, crate::exports::ExportsError::UnsupportedImport { name } if name.starts_with("wasi:"))
     );
 }

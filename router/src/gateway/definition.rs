@@ -22,7 +22,7 @@
 //!       error: { status: 422, body: { error: "{error}" } }
 //! ```
 
-use revenant_executor::admin::WitShape;
+use revenant_components::WitShape;
 use revenant_types::records::ExportedFunction;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

@@ -1,7 +1,8 @@
 //! User-defined API routes (the "worker gateway"): definitions that map an
 //! HTTP request onto a worker function, stored in `RVN_APIS` so every router
 //! serves the same routes. Deploying validates each route against the
-//! component's exported signature and stores the compiled form; every router
+//! component's exported signature and the parameter shapes recorded at upload
+//! (the binary is never downloaded) and stores the compiled form; every router
 //! keeps a [`RouteTable`] current through a watch on the bucket.
 //!
 //! Layout: [`definition`] (format, validation, matching), [`template`] (value
@@ -18,7 +19,7 @@ use std::path::Path;
 use std::sync::{Arc, RwLock};
 
 use futures::StreamExt;
-use revenant_executor::exports::resolve_function;
+use revenant_components::resolve_function;
 use revenant_nats::Nats;
 use revenant_nats::http_support::ApiChange;
 use revenant_types::ComponentName;
@@ -126,14 +127,18 @@ pub async fn deploy(state: &AppState, def: ApiDefinition) -> Result<StoredApi, A
         let export = resolve_function(&record.exports, &route.function)
             .map_err(|e| invalid(&def.name, i, e))?
             .clone();
-        let bytes = nats.components().binary(&c, record.version).await?;
-        let full = export.name.clone();
-        let params = tokio::task::spawn_blocking(move || {
-            revenant_executor::admin::param_shapes(&bytes, &full)
-        })
-        .await
-        .map_err(|e| invalid(&def.name, i, e))?
-        .map_err(|e| invalid(&def.name, i, e))?;
+        let params = export.param_shapes().ok_or_else(|| {
+            invalid(
+                &def.name,
+                i,
+                format!(
+                    "version {} of component {c} was uploaded before Revenant recorded \
+                     parameter shapes; upload it again (`revenant component add {c} <file.wasm>`) \
+                     and deploy the API again",
+                    record.version
+                ),
+            )
+        })?;
         let compiled =
             definition::compile(route, &export, params).map_err(|e| invalid(&def.name, i, e))?;
         let key = pattern_key(&compiled);

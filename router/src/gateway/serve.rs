@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
-use revenant_executor::admin::WitShape;
+use revenant_components::WitShape;
 use revenant_types::WorkerId;
 use serde_json::{Value, json};
 

@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use revenant_executor::admin::WitShape;
+use revenant_components::WitShape;
 use serde_json::Value;
 
 /// Where a value comes from.

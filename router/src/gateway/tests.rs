@@ -1,7 +1,7 @@
 //! Unit tests of the pure gateway logic: definition parsing and validation,
 //! templates, matching, request mapping and response rendering.
 
-use revenant_executor::admin::WitShape;
+use revenant_components::WitShape;
 use revenant_types::records::ExportedFunction;
 use serde_json::{Value, json};
 
@@ -29,6 +29,7 @@ fn export(name: &str, params: &[(&str, &str)], result: Option<&str>) -> Exported
             .map(|(n, t)| ((*n).into(), (*t).into()))
             .collect(),
         result: result.map(Into::into),
+        shapes: vec![],
     }
 }
 

@@ -6,7 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Multipart, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
-use revenant_executor::components::ComponentError;
+use revenant_nats::registry::UploadError;
 use revenant_types::ComponentName;
 use serde_json::json;
 
@@ -158,11 +158,14 @@ pub async fn upload(
             "the body is empty; send the wasm32-wasip2 component binary as the body",
         ));
     }
-    let record = revenant_executor::components::upload(state.nats(), &c, bytes.to_vec())
+    let record = state
+        .nats()
+        .components()
+        .upload(&c, bytes.into())
         .await
         .map_err(|e| match e {
-            ComponentError::Nats(e) => ApiError::from(e),
-            e => ApiError::bad_request("invalid-component", e.to_string()),
+            UploadError::Nats(e) => ApiError::from(e),
+            UploadError::Invalid(e) => ApiError::bad_request("invalid-component", e.to_string()),
         })?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }

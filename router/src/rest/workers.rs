@@ -137,7 +137,7 @@ pub async fn create(
     })?;
     let id = worker_id(&component, &req.name)?;
     let env = req.env.into_iter().collect();
-    let record = revenant_executor::admin::create_worker(state.nats(), &id, req.args, env).await?;
+    let record = revenant_nats::workers::create_worker(state.nats(), &id, req.args, env).await?;
     let location = format!("/v1/components/{}/workers/{}", id.component, id.worker);
     Ok((
         StatusCode::CREATED,
@@ -173,7 +173,7 @@ pub async fn delete(
     Path((component, worker)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = worker_id(&component, &worker)?;
-    revenant_executor::admin::delete_worker(state.nats(), &id).await?;
+    revenant_nats::workers::delete_worker(state.nats(), &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -142,7 +142,7 @@ pub async fn deploy_counter(nats: &Nats) -> anyhow::Result<ComponentRecord> {
     };
     match nats.components().latest(&name).await? {
         Some(r) if r.hash == hash => Ok(r),
-        _ => Ok(revenant_executor::components::upload(nats, &name, bytes).await?),
+        _ => Ok(nats.components().upload(&name, bytes).await?),
     }
 }
 
