@@ -28,15 +28,16 @@ use std::time::Duration;
 use futures::StreamExt;
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationMessage;
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
 use tokio::sync::{mpsc, watch};
 
+use crate::context::WorkerEnv;
 use crate::durable::CommitError;
 use crate::durable::stdio::Output;
 use crate::runtime::{Summary, event, put_status};
-use crate::context::WorkerEnv;
 use crate::worker::{Worker, WorkerError};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or
@@ -138,7 +139,7 @@ pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receive
                 reply(
                     &nats,
                     request.reply.as_deref(),
-                    Err(ErrorBody::new("invalid-name", reason)),
+                    Err(ErrorBody::new(ErrorKind::InvalidName, reason)),
                 )
                 .await;
                 continue;
@@ -153,7 +154,7 @@ pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receive
                 reply(
                     &nats,
                     request.reply.as_deref(),
-                    Err(ErrorBody::new("invalid-control", reason)),
+                    Err(ErrorBody::new(ErrorKind::InvalidControl, reason)),
                 )
                 .await;
                 continue;
@@ -257,12 +258,15 @@ pub(crate) enum Flow {
 }
 
 fn failed(id: &WorkerId, message: &str) -> ErrorBody {
-    ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}"))
+    ErrorBody::new(
+        ErrorKind::WorkerFailed,
+        format!("worker {id} is failed: {message}"),
+    )
 }
 
 fn unknown(id: &WorkerId) -> ErrorBody {
     ErrorBody::new(
-        "unknown-worker",
+        ErrorKind::UnknownWorker,
         format!("worker {id} does not exist (it has no oplog)"),
     )
 }
@@ -276,7 +280,7 @@ fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
     tracing::error!(worker = %id, error = %e, "control request failed");
     let error = match e {
         WorkerError::Component(_) => e.to_error_body(),
-        other => ErrorBody::new("unavailable", other.to_string()),
+        other => ErrorBody::new(ErrorKind::Unavailable, other.to_string()),
     };
     (error, flow)
 }
@@ -432,7 +436,7 @@ pub(crate) async fn interrupt_stopped(
             reply(
                 &env.nats,
                 cmd.reply.as_deref(),
-                Err(ErrorBody::new("unavailable", message)),
+                Err(ErrorBody::new(ErrorKind::Unavailable, message)),
             )
             .await;
             return Flow::Drop;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use revenant_nats::invocations::{InvocationMessage, InvocationRequest};
 use revenant_nats::{Nats, headers};
+use revenant_types::ErrorKind;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ResultRecord, WorkerRecord, WorkerStatus, outcome_status_and_body};
 use revenant_types::{ExecutorId, WorkerId};
@@ -180,7 +181,7 @@ pub(crate) async fn run_shard(
                 let id = match &msg.worker {
                     Ok(id) => id.clone(),
                     Err(reason) => {
-                        reject(&env, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
+                        reject(&env, &msg, ErrorBody::new(ErrorKind::InvalidName, reason.clone())).await;
                         continue;
                     }
                 };
@@ -464,7 +465,7 @@ async fn mailbox(
         };
         if msg.body.len() > nats.options().max_payload {
             let error = ErrorBody::new(
-                "payload-too-large",
+                ErrorKind::PayloadTooLarge,
                 format!(
                     "invocation payload is {} bytes; the limit is {} bytes",
                     msg.body.len(),
@@ -489,7 +490,7 @@ async fn mailbox(
                     worker = Some(w);
                 }
                 Err(WorkerError::Component(m)) => {
-                    reject(&env, &msg, ErrorBody::new("unknown-component", m)).await;
+                    reject(&env, &msg, ErrorBody::new(ErrorKind::UnknownComponent, m)).await;
                     continue;
                 }
                 Err(e) => {
@@ -505,7 +506,7 @@ async fn mailbox(
         let known = w.completed(&msg.idempotency_key).cloned().or_else(|| {
             w.failed().map(|message| {
                 InvocationOutcome::Err(ErrorBody::new(
-                    "worker-failed",
+                    ErrorKind::WorkerFailed,
                     format!("worker {id} is failed: {message}"),
                 ))
             })
@@ -603,7 +604,7 @@ async fn mailbox(
 fn prepare(worker: &Worker, msg: &InvocationMessage) -> Result<(String, String), ErrorBody> {
     let component = worker.component().ok_or_else(|| {
         ErrorBody::new(
-            "worker-failed",
+            ErrorKind::WorkerFailed,
             worker
                 .failed()
                 .unwrap_or("worker has no instance")
@@ -612,16 +613,16 @@ fn prepare(worker: &Worker, msg: &InvocationMessage) -> Result<(String, String),
     })?;
     let requested = msg.function.as_deref().ok_or_else(|| {
         ErrorBody::new(
-            "missing-function",
+            ErrorKind::MissingFunction,
             format!("header {} is required: the exported function to call, e.g. pkg:ns/iface.{{fn}} or fn", headers::FUNCTION),
         )
     })?;
     let export = component
         .resolve(requested)
-        .map_err(|e| ErrorBody::new("unknown-function", e.to_string()))?;
+        .map_err(|e| ErrorBody::new(ErrorKind::UnknownFunction, e.to_string()))?;
     let ty = component.func_type(&export.name).ok_or_else(|| {
         ErrorBody::new(
-            "unknown-function",
+            ErrorKind::UnknownFunction,
             format!("{} is not callable", export.name),
         )
     })?;
@@ -629,23 +630,23 @@ fn prepare(worker: &Worker, msg: &InvocationMessage) -> Result<(String, String),
         None | Some("") | Some(headers::CONTENT_TYPE_JSON) => {
             let text = if msg.body.is_empty() { "[]".as_bytes() } else { &msg.body[..] };
             let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
-                ErrorBody::new("invalid-json", format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
+                ErrorBody::new(ErrorKind::InvalidJson, format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
             })?;
             values::json_args_to_vals(ty, &json)
         }
         Some(headers::CONTENT_TYPE_WAVE) => {
             let text = std::str::from_utf8(&msg.body)
-                .map_err(|_| ErrorBody::new("invalid-wave", "body is not UTF-8 WAVE text"))?;
+                .map_err(|_| ErrorBody::new(ErrorKind::InvalidWave, "body is not UTF-8 WAVE text"))?;
             values::wave_args_to_vals(ty, text)
         }
         Some(other) => {
             return Err(ErrorBody::new(
-                "unsupported-content-type",
+                ErrorKind::UnsupportedContentType,
                 format!("content type {other:?} is not supported; expected application/json or application/wave"),
             ));
         }
     }
-    .map_err(|e| ErrorBody::new("invalid-arguments", format!("{}: {e}", export.signature())))?;
+    .map_err(|e| ErrorBody::new(ErrorKind::InvalidArguments, format!("{}: {e}", export.signature())))?;
     let args = serde_json::Value::Array(vals.iter().map(values::val_to_json).collect()).to_string();
     Ok((export.name.clone(), args))
 }
@@ -669,7 +670,7 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             Err(reason) => {
                 if let Some(reply) = &call.reply {
                     let body = revenant_types::records::error_json(&ErrorBody::new(
-                        "invalid-name",
+                        ErrorKind::InvalidName,
                         reason,
                     ));
                     let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
@@ -683,7 +684,7 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
         if req.body.len() > max {
             if let Some(reply) = &call.reply {
                 let body = revenant_types::records::error_json(&ErrorBody::new(
-                    "payload-too-large",
+                    ErrorKind::PayloadTooLarge,
                     format!(
                         "invocation payload is {} bytes; the limit is {max} bytes",
                         req.body.len()
@@ -705,7 +706,7 @@ async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             Err(e) => {
                 if let Some(reply) = &call.reply {
                     let body = revenant_types::records::error_json(&ErrorBody::new(
-                        "unavailable",
+                        ErrorKind::Unavailable,
                         e.to_string(),
                     ));
                     let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
@@ -726,14 +727,14 @@ async fn answer_duplicate(nats: Nats, reply: String, key: String) {
             match tokio::time::timeout(DUPLICATE_WAIT, results.next()).await {
                 Ok(Some(r)) => r.outcome,
                 _ => InvocationOutcome::Err(ErrorBody::new(
-                    "timeout",
+                    ErrorKind::Timeout,
                     format!(
                         "the invocation with idempotency key {key} is a duplicate and its result did not arrive within {DUPLICATE_WAIT:?}"
                     ),
                 )),
             }
         }
-        Err(e) => InvocationOutcome::Err(ErrorBody::new("unavailable", e.to_string())),
+        Err(e) => InvocationOutcome::Err(ErrorBody::new(ErrorKind::Unavailable, e.to_string())),
     };
     let (status, body) = outcome_status_and_body(&outcome);
     let _ = nats.reply(&reply, status, body).await;

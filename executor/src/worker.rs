@@ -8,10 +8,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use revenant_types::{WorkerId, now_ms};
+use revenant_types::ErrorKind;
 use revenant_types::oplog::{
     ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
+use revenant_types::{WorkerId, now_ms};
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::{Instance, ResourceTable, Val};
 use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
@@ -56,8 +57,8 @@ impl WorkerError {
     /// The error kind and message a caller gets when this stops its invocation.
     pub fn to_error_body(&self) -> ErrorBody {
         match self {
-            Self::Component(m) => ErrorBody::new("unknown-component", m.clone()),
-            other => ErrorBody::new("internal", other.to_string()),
+            Self::Component(m) => ErrorBody::new(ErrorKind::UnknownComponent, m.clone()),
+            other => ErrorBody::new(ErrorKind::Internal, other.to_string()),
         }
     }
 }
@@ -345,7 +346,7 @@ impl Worker {
         }
         if let Some(message) = &self.failed {
             return Ok(InvocationOutcome::Err(ErrorBody::new(
-                "worker-failed",
+                ErrorKind::WorkerFailed,
                 format!("worker {} is failed: {message}", self.id),
             )));
         }
@@ -392,19 +393,22 @@ impl Worker {
                     self.failed = Some(message.clone());
                     self.live = None;
                     (
-                        InvocationOutcome::Err(ErrorBody::new("divergence", message)),
+                        InvocationOutcome::Err(ErrorBody::new(ErrorKind::Divergence, message)),
                         false,
                     )
                 }
                 Err(CallError::Deadline(message)) => {
                     self.push_error(&message, attempt, false);
                     (
-                        InvocationOutcome::Err(ErrorBody::new("deadline-exceeded", message)),
+                        InvocationOutcome::Err(ErrorBody::new(
+                            ErrorKind::DeadlineExceeded,
+                            message,
+                        )),
                         true,
                     )
                 }
                 Err(CallError::Bad(message)) => (
-                    InvocationOutcome::Err(ErrorBody::new("invalid-arguments", message)),
+                    InvocationOutcome::Err(ErrorBody::new(ErrorKind::InvalidArguments, message)),
                     false,
                 ),
                 Err(CallError::Trap(message)) => {
@@ -424,7 +428,7 @@ impl Worker {
                     self.failed = Some(message.clone());
                     self.live = None;
                     (
-                        InvocationOutcome::Err(ErrorBody::new("trap", message)),
+                        InvocationOutcome::Err(ErrorBody::new(ErrorKind::Trap, message)),
                         false,
                     )
                 }

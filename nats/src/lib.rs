@@ -14,7 +14,9 @@
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
 //! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
-//! - [`http_support`]: what the HTTP router needs: API definitions, reply inboxes, result watches, readiness.
+//! - [`reply`]: the one reply parser ([`reply::parse_reply`]), reply inboxes ([`reply::Replies`]) and the one
+//!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
+//! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 
 pub mod bench_support;
 pub mod client;
@@ -28,6 +30,7 @@ pub mod names;
 pub mod oplog;
 pub mod provision;
 pub mod registry;
+pub mod reply;
 
 pub use async_nats;
 pub use revenant_types;
