@@ -178,10 +178,15 @@ pub async fn invoke(
             timeout,
         )
         .await?;
-    Ok(match awaited.outcome {
-        Some(o) => outcome(&o),
-        None => CallOutcome::Pending,
-    })
+    match awaited.outcome {
+        // Not the invocation's outcome but the request's own mistake: answered as such,
+        // never through a route's error template.
+        Some(InvocationOutcome::Err(e)) if e.kind == ErrorKind::IdempotencyKeyReused => {
+            Err(e.into())
+        }
+        Some(o) => Ok(outcome(&o)),
+        None => Ok(CallOutcome::Pending),
+    }
 }
 
 /// What an outcome (a reply, or a stored result) answers over HTTP.
