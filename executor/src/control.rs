@@ -34,10 +34,10 @@ use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
 use tokio::sync::{mpsc, watch};
 
-use crate::context::WorkerEnv;
 use crate::durable::CommitError;
 use crate::durable::stdio::Output;
 use crate::runtime::{Summary, event, put_status};
+use crate::context::WorkerEnv;
 use crate::worker::{Worker, WorkerError};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or

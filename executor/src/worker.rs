@@ -8,11 +8,11 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use revenant_types::{WorkerId, now_ms};
 use revenant_types::ErrorKind;
 use revenant_types::oplog::{
     ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
-use revenant_types::{WorkerId, now_ms};
 use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::{Instance, ResourceTable, Val};
 use wasmtime::{Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
