@@ -5,6 +5,7 @@
 
 use revenant_nats::headers;
 use revenant_nats::invocations::InvocationMessage;
+use revenant_types::ErrorKind;
 use revenant_types::oplog::ErrorBody;
 use wasmtime::component::Val;
 
@@ -28,16 +29,16 @@ pub fn prepare(
 ) -> Result<Prepared, ErrorBody> {
     let requested = msg.function.as_deref().ok_or_else(|| {
         ErrorBody::new(
-            "missing-function",
+            ErrorKind::MissingFunction,
             format!("header {} is required: the exported function to call, e.g. pkg:ns/iface.{{fn}} or fn", headers::FUNCTION),
         )
     })?;
     let export = component
         .resolve(requested)
-        .map_err(|e| ErrorBody::new("unknown-function", e.to_string()))?;
+        .map_err(|e| ErrorBody::new(ErrorKind::UnknownFunction, e.to_string()))?;
     let ty = component.func_type(&export.name).ok_or_else(|| {
         ErrorBody::new(
-            "unknown-function",
+            ErrorKind::UnknownFunction,
             format!("{} is not callable", export.name),
         )
     })?;
@@ -49,23 +50,23 @@ pub fn prepare(
         None | Some("") | Some(headers::CONTENT_TYPE_JSON) => {
             let text = if msg.body.is_empty() { "[]".as_bytes() } else { &msg.body[..] };
             let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
-                ErrorBody::new("invalid-json", format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
+                ErrorBody::new(ErrorKind::InvalidJson, format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
             })?;
             values::json_args_to_vals(ty, &json)
         }
         Some(headers::CONTENT_TYPE_WAVE) => {
             let text = std::str::from_utf8(&msg.body)
-                .map_err(|_| ErrorBody::new("invalid-wave", "body is not UTF-8 WAVE text"))?;
+                .map_err(|_| ErrorBody::new(ErrorKind::InvalidWave, "body is not UTF-8 WAVE text"))?;
             values::wave_args_to_vals(ty, text)
         }
         Some(other) => {
             return Err(ErrorBody::new(
-                "unsupported-content-type",
+                ErrorKind::UnsupportedContentType,
                 format!("content type {other:?} is not supported; expected application/json or application/wave"),
             ));
         }
     }
-    .map_err(|e| ErrorBody::new("invalid-arguments", format!("{}: {e}", export.signature())))?;
+    .map_err(|e| ErrorBody::new(ErrorKind::InvalidArguments, format!("{}: {e}", export.signature())))?;
     let json = serde_json::Value::Array(vals.iter().map(values::val_to_json).collect()).to_string();
     Ok(Prepared {
         function: export.name.clone(),

@@ -18,6 +18,7 @@
 
 use std::time::Duration;
 
+use revenant_types::ErrorKind;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs};
 
 use crate::config::RetryPolicy;
@@ -76,19 +77,19 @@ pub fn after_attempt(
         CallResult::Returned(json) => complete(None, InvocationOutcome::Ok(json), None, false),
         CallResult::Diverged(message) => complete(
             Some(error(&message, true)),
-            InvocationOutcome::Err(ErrorBody::new("divergence", message.clone())),
+            InvocationOutcome::Err(ErrorBody::new(ErrorKind::Divergence, message.clone())),
             Some(message),
             false,
         ),
         CallResult::Deadline(message) => complete(
             Some(error(&message, false)),
-            InvocationOutcome::Err(ErrorBody::new("deadline-exceeded", message)),
+            InvocationOutcome::Err(ErrorBody::new(ErrorKind::DeadlineExceeded, message)),
             None,
             true,
         ),
         CallResult::BadArguments(message) => complete(
             None,
-            InvocationOutcome::Err(ErrorBody::new("invalid-arguments", message)),
+            InvocationOutcome::Err(ErrorBody::new(ErrorKind::InvalidArguments, message)),
             None,
             false,
         ),
@@ -101,7 +102,7 @@ pub fn after_attempt(
             let message = format!("trapped {attempt} time(s), giving up: {message}");
             complete(
                 Some(entry),
-                InvocationOutcome::Err(ErrorBody::new("trap", message.clone())),
+                InvocationOutcome::Err(ErrorBody::new(ErrorKind::Trap, message.clone())),
                 Some(message),
                 false,
             )
@@ -157,7 +158,7 @@ mod tests {
         }
     }
 
-    fn kind(next: &Next) -> &str {
+    fn kind(next: &Next) -> &ErrorKind {
         match next {
             Next::Complete {
                 outcome: InvocationOutcome::Err(e),
@@ -209,7 +210,7 @@ mod tests {
     #[test]
     fn a_trap_on_the_last_attempt_fails_the_worker_and_says_how_often_it_trapped() {
         let next = after_attempt(CallResult::Trapped("boom".into()), &policy(), 3, 7);
-        assert_eq!(kind(&next), "trap");
+        assert_eq!(kind(&next), &ErrorKind::Trap);
         let Next::Complete {
             error: Some(OplogEntry::Error { fatal, retry, .. }),
             fail_worker: Some(why),
@@ -232,13 +233,13 @@ mod tests {
             ..policy()
         };
         let next = after_attempt(CallResult::Trapped("boom".into()), &zero, 1, 7);
-        assert_eq!(kind(&next), "trap");
+        assert_eq!(kind(&next), &ErrorKind::Trap);
     }
 
     #[test]
     fn a_divergence_fails_the_worker_at_once_without_retrying() {
         let next = after_attempt(CallResult::Diverged("d".into()), &policy(), 1, 7);
-        assert_eq!(kind(&next), "divergence");
+        assert_eq!(kind(&next), &ErrorKind::Divergence);
         assert!(matches!(
             next,
             Next::Complete { fail_worker: Some(ref m), error: Some(OplogEntry::Error { fatal: true, .. }), .. } if m == "d"
@@ -248,7 +249,7 @@ mod tests {
     #[test]
     fn a_deadline_answers_and_rebuilds_the_instance_without_failing_the_worker() {
         let next = after_attempt(CallResult::Deadline("late".into()), &policy(), 1, 7);
-        assert_eq!(kind(&next), "deadline-exceeded");
+        assert_eq!(kind(&next), &ErrorKind::DeadlineExceeded);
         assert!(matches!(
             next,
             Next::Complete {
@@ -263,7 +264,7 @@ mod tests {
     #[test]
     fn bad_arguments_are_answered_without_an_error_entry() {
         let next = after_attempt(CallResult::BadArguments("x".into()), &policy(), 1, 7);
-        assert_eq!(kind(&next), "invalid-arguments");
+        assert_eq!(kind(&next), &ErrorKind::InvalidArguments);
         assert!(matches!(
             next,
             Next::Complete {

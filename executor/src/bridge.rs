@@ -6,11 +6,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use revenant_nats::invocations::InvocationRequest;
-use revenant_nats::{Nats, headers};
+use revenant_nats::Nats;
+use revenant_types::ErrorKind;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::outcome_status_and_body;
 use tokio::sync::watch;
+
+use crate::decide;
+
+/// How long a duplicate call waits for the original's result.
+const DUPLICATE_WAIT: Duration = Duration::from_secs(120);
 
 /// Bridges `<ns>.call.<c>.<w>` requests into invocations whose reply goes to the requester.
 pub(crate) async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
@@ -26,77 +30,53 @@ pub(crate) async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             c = calls.next() => match c { Some(c) => c, None => return },
             _ = stop.changed() => return,
         };
+        let reply = call.reply;
         let worker = match call.worker {
             Ok(w) => w,
             Err(reason) => {
-                if let Some(reply) = &call.reply {
-                    let body = revenant_types::records::error_json(&ErrorBody::new(
-                        "invalid-name",
-                        reason,
-                    ));
-                    let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
-                }
+                refuse(&nats, reply, ErrorBody::new(ErrorKind::InvalidName, reason)).await;
                 continue;
             }
         };
-        let req: InvocationRequest = call.request;
+        let req = call.request;
         // RVN_INVOKE's max message size would refuse it; say so instead of "unavailable".
         let max = nats.options().max_payload;
         if req.body.len() > max {
-            if let Some(reply) = &call.reply {
-                let body = revenant_types::records::error_json(&ErrorBody::new(
-                    "payload-too-large",
-                    format!(
-                        "invocation payload is {} bytes; the limit is {max} bytes",
-                        req.body.len()
-                    ),
-                ));
-                let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
-            }
+            refuse(&nats, reply, decide::payload_too_large(req.body.len(), max)).await;
             continue;
         }
         match nats.publish_invocation(&worker, &req).await {
             // A duplicate within JetStream's dedup window is not stored, so no executor answers
             // this request: answer it from `RVN_RESULTS` once the original completes.
             Ok(p) if p.duplicate => {
-                if let (Some(reply), Some(key)) = (call.reply, req.idempotency_key) {
-                    tokio::spawn(answer_duplicate(nats.clone(), reply, key));
+                if let (Some(reply), Some(key)) = (reply, req.idempotency_key) {
+                    let nats = nats.clone();
+                    tokio::spawn(async move {
+                        let answered = nats
+                            .answer_from_results(&reply, &worker, &key, DUPLICATE_WAIT)
+                            .await;
+                        if let Err(e) = answered {
+                            tracing::warn!(error = %e, "could not answer a duplicate call");
+                        }
+                    });
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                if let Some(reply) = &call.reply {
-                    let body = revenant_types::records::error_json(&ErrorBody::new(
-                        "unavailable",
-                        e.to_string(),
-                    ));
-                    let _ = nats.reply(reply, headers::STATUS_ERROR, body).await;
-                }
+                let error = ErrorBody::new(ErrorKind::Unavailable, e.to_string());
+                refuse(&nats, reply, error).await;
             }
         }
     }
 }
 
-/// How long a duplicate call waits for the original's result.
-const DUPLICATE_WAIT: Duration = Duration::from_secs(120);
-
-/// Replies to a duplicate call with the result stored for its key.
-async fn answer_duplicate(nats: Nats, reply: String, key: String) {
-    let outcome = match nats.watch_result(&key).await {
-        Ok(results) => {
-            let mut results = Box::pin(results);
-            match tokio::time::timeout(DUPLICATE_WAIT, results.next()).await {
-                Ok(Some(r)) => r.outcome,
-                _ => InvocationOutcome::Err(ErrorBody::new(
-                    "timeout",
-                    format!(
-                        "the invocation with idempotency key {key} is a duplicate and its result did not arrive within {DUPLICATE_WAIT:?}"
-                    ),
-                )),
-            }
-        }
-        Err(e) => InvocationOutcome::Err(ErrorBody::new("unavailable", e.to_string())),
-    };
-    let (status, body) = outcome_status_and_body(&outcome);
-    let _ = nats.reply(&reply, status, body).await;
+/// Answers a call that was not published with `error`.
+async fn refuse(nats: &Nats, reply: Option<String>, error: ErrorBody) {
+    if let Some(reply) = reply
+        && let Err(e) = nats
+            .reply_outcome(&reply, &InvocationOutcome::Err(error))
+            .await
+    {
+        tracing::warn!(error = %e, "could not answer a call");
+    }
 }

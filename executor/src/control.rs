@@ -29,6 +29,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationMessage;
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
@@ -69,7 +70,7 @@ pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receive
                 reply(
                     &nats,
                     request.reply.as_deref(),
-                    Err(ErrorBody::new("invalid-name", reason)),
+                    Err(ErrorBody::new(ErrorKind::InvalidName, reason)),
                 )
                 .await;
                 continue;
@@ -84,7 +85,7 @@ pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receive
                 reply(
                     &nats,
                     request.reply.as_deref(),
-                    Err(ErrorBody::new("invalid-control", reason)),
+                    Err(ErrorBody::new(ErrorKind::InvalidControl, reason)),
                 )
                 .await;
                 continue;
@@ -196,7 +197,7 @@ fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
     tracing::error!(worker = %id, error = %e, "control request failed");
     let error = match e {
         WorkerError::Component(_) => e.to_error_body(),
-        other => ErrorBody::new("unavailable", other.to_string()),
+        other => ErrorBody::new(ErrorKind::Unavailable, other.to_string()),
     };
     (error, flow)
 }
@@ -355,7 +356,7 @@ pub(crate) async fn interrupt_stopped(
             reply(
                 &env.nats,
                 cmd.reply.as_deref(),
-                Err(ErrorBody::new("unavailable", message)),
+                Err(ErrorBody::new(ErrorKind::Unavailable, message)),
             )
             .await;
             return Flow::Drop;

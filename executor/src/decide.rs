@@ -18,6 +18,7 @@
 //! It also says which status a worker has ([`status_of`]) and what a control
 //! request does ([`control`]), and owns the one `worker-failed` error.
 
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, WorkerStatus};
@@ -75,13 +76,7 @@ pub fn decide(
     max_payload: usize,
 ) -> Decision {
     if arrival.body_len > max_payload {
-        return Decision::Reject(ErrorBody::new(
-            "payload-too-large",
-            format!(
-                "invocation payload is {} bytes; the limit is {max_payload} bytes",
-                arrival.body_len
-            ),
-        ));
+        return Decision::Reject(payload_too_large(arrival.body_len, max_payload));
     }
     let Some(w) = worker else {
         return Decision::Recover;
@@ -102,15 +97,26 @@ pub fn decide(
     Decision::Run
 }
 
+/// The error of an invocation payload over the maximum a message may carry.
+pub fn payload_too_large(len: usize, max: usize) -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::PayloadTooLarge,
+        format!("invocation payload is {len} bytes; the limit is {max} bytes"),
+    )
+}
+
 /// The error every invocation of a failed worker gets.
 pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
-    ErrorBody::new("worker-failed", format!("worker {id} is failed: {message}"))
+    ErrorBody::new(
+        ErrorKind::WorkerFailed,
+        format!("worker {id} is failed: {message}"),
+    )
 }
 
 /// The error a control request for a worker with no oplog gets.
 pub fn unknown_worker(id: &WorkerId) -> ErrorBody {
     ErrorBody::new(
-        "unknown-worker",
+        ErrorKind::UnknownWorker,
         format!("worker {id} does not exist (it has no oplog)"),
     )
 }
@@ -189,7 +195,7 @@ mod tests {
         let Decision::Reject(e) = d else {
             panic!("{d:?}")
         };
-        assert_eq!(e.kind, "payload-too-large");
+        assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
         assert!(e.message.contains("1025 bytes"), "{}", e.message);
         assert!(e.message.contains("1024 bytes"), "{}", e.message);
     }
@@ -240,7 +246,7 @@ mod tests {
         else {
             panic!()
         };
-        assert_eq!(e.kind, "worker-failed");
+        assert_eq!(e.kind, ErrorKind::WorkerFailed);
         assert_eq!(
             e.message, "worker counter/c1 is failed: trapped 3 time(s)",
             "the worker's name and the cause"
@@ -299,7 +305,7 @@ mod tests {
         let ControlDecision::Refuse(e) = control(&id(), ControlAction::Interrupt, None) else {
             panic!()
         };
-        assert_eq!(e.kind, "unknown-worker");
+        assert_eq!(e.kind, ErrorKind::UnknownWorker);
     }
 
     #[test]
@@ -311,7 +317,10 @@ mod tests {
         for action in [ControlAction::Interrupt, ControlAction::Resume] {
             assert!(matches!(
                 control(&id(), action, Some(w)),
-                ControlDecision::Refuse(ErrorBody { ref kind, .. }) if kind == "worker-failed"
+                ControlDecision::Refuse(ErrorBody {
+                    kind: ErrorKind::WorkerFailed,
+                    ..
+                })
             ));
         }
     }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use revenant_nats::invocations::InvocationMessage;
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::WorkerStatus;
@@ -101,9 +102,7 @@ pub(crate) async fn mailbox(
                                 in_memory.fetch_add(1, Ordering::Relaxed);
                             }
                         }
-                        Err(WorkerError::Component(m)) => {
-                            break Decision::Reject(ErrorBody::new("unknown-component", m));
-                        }
+                        Err(WorkerError::Component(error)) => break Decision::Reject(error),
                         Err(e) => {
                             tracing::error!(worker = %id, error = %e, "could not recover worker");
                             let _ = msg.nak(Duration::from_secs(1)).await;
@@ -214,7 +213,7 @@ pub(crate) async fn mailbox(
 /// The error of an invocation decided to run on a worker without an instance (a bug).
 fn no_instance() -> ErrorBody {
     ErrorBody::new(
-        "internal",
+        ErrorKind::Internal,
         "the worker has no instance to run the invocation",
     )
 }

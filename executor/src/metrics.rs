@@ -15,6 +15,7 @@ use std::future::Future;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use revenant_types::ErrorKind;
 use revenant_types::metrics::{LATENCY_BUCKETS, Registry};
 use tokio::net::TcpListener;
 
@@ -124,8 +125,8 @@ impl ExecutorMetrics {
         }
     }
 
-    pub fn rejected(&self, kind: &str) {
-        self.registry.inc(REJECTED, &[("kind", kind)], 1);
+    pub fn rejected(&self, kind: &ErrorKind) {
+        self.registry.inc(REJECTED, &[("kind", kind.as_str())], 1);
     }
 
     pub fn recovered(&self, entries: usize, seconds: f64) {

@@ -173,7 +173,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
 
 #[cfg(test)]
 mod tests {
-    use revenant_types::oplog::{Durability, ErrorBody};
+    use revenant_types::oplog::{Durability, ErrorBody, ErrorKind};
 
     use super::*;
 
@@ -201,7 +201,7 @@ mod tests {
             outcome: if ok {
                 InvocationOutcome::Ok("1".into())
             } else {
-                InvocationOutcome::Err(ErrorBody::new("trap", "boom"))
+                InvocationOutcome::Err(ErrorBody::new(ErrorKind::Trap, "boom"))
             },
             duration_us: 0,
         }

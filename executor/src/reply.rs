@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use revenant_nats::invocations::InvocationMessage;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::{ResultRecord, outcome_status_and_body};
+use revenant_types::records::ResultRecord;
 use revenant_types::{WorkerId, now_ms};
 
 use crate::context::WorkerEnv;
@@ -18,8 +18,8 @@ pub(crate) async fn reject(env: &WorkerEnv, msg: &InvocationMessage, error: Erro
     tracing::info!(subject = msg.subject(), kind = %error.kind, message = %error.message, "invocation rejected");
     env.metrics.rejected(&error.kind);
     if let Some(reply) = &msg.reply_to {
-        let (status, body) = outcome_status_and_body(&InvocationOutcome::Err(error.clone()));
-        if let Err(e) = nats.reply(reply, status, body).await {
+        let outcome = InvocationOutcome::Err(error.clone());
+        if let Err(e) = nats.reply_outcome(reply, &outcome).await {
             tracing::warn!(error = %e, "could not send rejection");
         }
     }
@@ -61,8 +61,7 @@ pub(crate) async fn answer(
     };
     let reply = async {
         if let Some(reply) = &msg.reply_to {
-            let (status, body) = outcome_status_and_body(outcome);
-            if let Err(e) = nats.reply(reply, status, body).await {
+            if let Err(e) = nats.reply_outcome(reply, outcome).await {
                 tracing::warn!(worker = %id, error = %e, "could not send reply");
             }
         }

@@ -9,6 +9,7 @@ use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
 use futures::StreamExt;
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use tokio::sync::{mpsc, watch};
@@ -79,7 +80,7 @@ pub(crate) async fn run_shard(
                 let id = match &msg.worker {
                     Ok(id) => id.clone(),
                     Err(reason) => {
-                        reject(&env, &msg, ErrorBody::new("invalid-name", reason.clone())).await;
+                        reject(&env, &msg, ErrorBody::new(ErrorKind::InvalidName, reason.clone())).await;
                         continue;
                     }
                 };

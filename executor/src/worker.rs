@@ -9,6 +9,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
+use revenant_types::ErrorKind;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
 use revenant_types::{WorkerId, now_ms};
 use tokio::sync::mpsc::UnboundedSender;
@@ -31,9 +32,10 @@ pub enum WorkerError {
     Commit(#[from] CommitError),
     #[error("reading the oplog of {worker}: {message}")]
     Oplog { worker: WorkerId, message: String },
-    /// The component (or the version the worker was created with) does not exist.
-    #[error("{0}")]
-    Component(String),
+    /// The component (or the version the worker was created with) does not exist, or can
+    /// never run here (it does not compile or link): every invocation is rejected with this.
+    #[error("{}", .0.message)]
+    Component(ErrorBody),
     /// Loading the component failed for a reason that may pass (NATS, cache IO).
     #[error("loading the component: {0}")]
     ComponentLoad(String),
@@ -44,8 +46,16 @@ pub enum WorkerError {
 impl WorkerError {
     fn from_component(e: crate::components::ComponentError) -> Self {
         use crate::components::ComponentError as C;
+        use crate::engine::EngineError as E;
         match e {
-            C::Unknown(_) | C::UnknownVersion { .. } => Self::Component(e.to_string()),
+            C::Unknown(_) | C::UnknownVersion { .. } => {
+                Self::Component(ErrorBody::new(ErrorKind::UnknownComponent, e.to_string()))
+            }
+            // Upload checks imports by name only: a binary whose imports do not link, or that
+            // does not compile, can never run; retrying would loop forever.
+            C::Link { .. } | C::Engine(E::Compile(_)) => {
+                Self::Component(ErrorBody::new(ErrorKind::InvalidComponent, e.to_string()))
+            }
             other => Self::ComponentLoad(other.to_string()),
         }
     }
@@ -53,8 +63,8 @@ impl WorkerError {
     /// The error kind and message a caller gets when this stops its invocation.
     pub fn to_error_body(&self) -> ErrorBody {
         match self {
-            Self::Component(m) => ErrorBody::new("unknown-component", m.clone()),
-            other => ErrorBody::new("internal", other.to_string()),
+            Self::Component(error) => error.clone(),
+            other => ErrorBody::new(ErrorKind::Internal, other.to_string()),
         }
     }
 }

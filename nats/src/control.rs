@@ -15,7 +15,7 @@ use std::time::Duration;
 use async_nats::RequestErrorKind;
 use futures::{Stream, StreamExt};
 use revenant_types::WorkerId;
-use revenant_types::oplog::ErrorBody;
+use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, ControlBody, WorkerState};
 
 use crate::error::{ControlError, Error, Result};
@@ -98,21 +98,15 @@ impl Nats {
             }
             Err(e) => return Err(Error::nats(format!("{} request", action.as_str()), e).into()),
         };
-        let status = answer
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::STATUS))
-            .map(|v| v.as_str().to_owned());
-        let malformed = |reason: String| Error::Malformed {
-            what: format!("the answer to {} of {w}", action.as_str()),
-            reason,
-        };
-        if status.as_deref() == Some(headers::STATUS_OK) {
-            serde_json::from_slice(&answer.payload).map_err(|e| malformed(e.to_string()).into())
-        } else {
-            let error: ErrorBody = serde_json::from_slice(&answer.payload)
-                .map_err(|e| ControlError::from(malformed(e.to_string())))?;
-            Err(ControlError::Refused(error))
+        match crate::reply::parse_reply(answer.headers.as_ref(), &answer.payload) {
+            InvocationOutcome::Ok(json) => serde_json::from_str(&json).map_err(|e| {
+                Error::Malformed {
+                    what: format!("the answer to {} of {w}", action.as_str()),
+                    reason: e.to_string(),
+                }
+                .into()
+            }),
+            InvocationOutcome::Err(error) => Err(ControlError::Refused(error)),
         }
     }
 
@@ -124,7 +118,7 @@ impl Nats {
 
     /// Answers a control request with an error (`Rvn-Status: error`, `{kind, message}`).
     pub async fn reply_error(&self, subject: &str, error: &ErrorBody) -> Result<()> {
-        let body = revenant_types::records::error_json(error);
-        self.reply(subject, headers::STATUS_ERROR, body).await
+        self.reply_outcome(subject, &InvocationOutcome::Err(error.clone()))
+            .await
     }
 }

@@ -56,6 +56,9 @@ pub enum Error {
     /// A stored message is not what Revenant writes.
     #[error("{what} is malformed: {reason}")]
     Malformed { what: String, reason: String },
+    /// The connection closed (or the client was dropped) while waiting for something.
+    #[error("the NATS connection closed while {what}")]
+    Closed { what: String },
     /// A NATS / JetStream operation failed.
     #[error("{op} failed: {source}")]
     Nats {

@@ -15,7 +15,9 @@
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
 //! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
-//! - [`http_support`]: what the HTTP router needs: API definitions, reply inboxes, result watches, readiness.
+//! - [`reply`]: the one reply parser ([`reply::parse_reply`]), reply inboxes ([`reply::Replies`]) and the one
+//!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
+//! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
@@ -31,6 +33,7 @@ pub mod names;
 pub mod oplog;
 pub mod provision;
 pub mod registry;
+pub mod reply;
 pub mod workers;
 
 pub use async_nats;

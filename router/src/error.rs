@@ -2,14 +2,16 @@
 //! `{"kind": …, "message": …}` — and [`Error`] is the library's error for
 //! starting the router (binding, loading API files).
 //!
-//! [`status_for_kind`] maps the executor's error kinds onto HTTP statuses; it
-//! is the one place that decides which failures are the caller's (4xx) and
-//! which are upstream (5xx).
+//! [`status_for_kind`] maps every [`ErrorKind`] onto an HTTP status (an
+//! exhaustive match: a new kind does not compile until it has one); it is the
+//! one place that decides which failures are the caller's (4xx) and which are
+//! upstream (5xx).
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use revenant_nats::workers::AdminError;
+use revenant_types::ErrorKind;
 
 /// The library's error.
 #[derive(Debug, thiserror::Error)]
@@ -34,7 +36,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
@@ -51,29 +53,35 @@ impl std::fmt::Display for ApiError {
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, kind: &str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
             status,
-            kind: kind.to_owned(),
+            kind,
             message: message.into(),
         }
     }
-    pub fn bad_request(kind: &str, message: impl Into<String>) -> Self {
+    pub fn bad_request(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, kind, message)
     }
-    pub fn not_found(kind: &str, message: impl Into<String>) -> Self {
+    pub fn not_found(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, kind, message)
     }
-    pub fn conflict(kind: &str, message: impl Into<String>) -> Self {
+    pub fn conflict(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, kind, message)
     }
-    /// An invocation error with the executor's `kind`.
-    pub fn from_kind(kind: &str, message: impl Into<String>) -> Self {
-        Self::new(status_for_kind(kind), kind, message)
+    /// An error with the status [`status_for_kind`] gives its kind (e.g. an invocation's).
+    pub fn from_kind(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self::new(status_for_kind(&kind), kind, message)
     }
     /// The JSON body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({ "kind": self.kind, "message": self.message })
+    }
+}
+
+impl From<revenant_types::oplog::ErrorBody> for ApiError {
+    fn from(e: revenant_types::oplog::ErrorBody) -> Self {
+        Self::from_kind(e.kind, e.message)
     }
 }
 
@@ -86,15 +94,17 @@ impl IntoResponse for ApiError {
 impl From<revenant_nats::Error> for ApiError {
     fn from(e: revenant_nats::Error) -> Self {
         match e {
-            revenant_nats::Error::Name(e) => Self::bad_request("invalid-name", e.to_string()),
-            e => Self::new(StatusCode::BAD_GATEWAY, "nats", e.to_string()),
+            revenant_nats::Error::Name(e) => {
+                Self::bad_request(ErrorKind::InvalidName, e.to_string())
+            }
+            e => Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Nats, e.to_string()),
         }
     }
 }
 
 impl From<revenant_types::NameError> for ApiError {
     fn from(e: revenant_types::NameError) -> Self {
-        Self::bad_request("invalid-name", e.to_string())
+        Self::bad_request(ErrorKind::InvalidName, e.to_string())
     }
 }
 
@@ -102,30 +112,60 @@ impl From<AdminError> for ApiError {
     fn from(e: AdminError) -> Self {
         let message = e.to_string();
         match e {
-            AdminError::UnknownComponent(_) => Self::not_found("unknown-component", message),
-            AdminError::UnknownWorker(_) => Self::not_found("unknown-worker", message),
-            AdminError::AlreadyExists(_) => Self::conflict("worker-exists", message),
+            AdminError::UnknownComponent(_) => {
+                Self::not_found(ErrorKind::UnknownComponent, message)
+            }
+            AdminError::UnknownWorker(_) => Self::not_found(ErrorKind::UnknownWorker, message),
+            AdminError::AlreadyExists(_) => Self::conflict(ErrorKind::WorkerExists, message),
             AdminError::Nats(e) => e.into(),
         }
     }
 }
 
-/// The HTTP status for an invocation error kind reported by an executor.
-pub fn status_for_kind(kind: &str) -> StatusCode {
+/// The HTTP status for an error kind: the caller's faults are 4xx, a failed
+/// invocation or the router's own fault 500, an unreachable upstream 502/503/504.
+/// A kind this build does not know (from a newer executor) is a 500.
+pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
+    use ErrorKind as K;
     match kind {
-        "invalid-json"
-        | "invalid-arguments"
-        | "invalid-wave"
-        | "missing-function"
-        | "unsupported-content-type"
-        | "invalid-name"
-        | "invalid-control" => StatusCode::BAD_REQUEST,
-        "unknown-function" | "unknown-component" | "unknown-worker" => StatusCode::NOT_FOUND,
-        "payload-too-large" => StatusCode::PAYLOAD_TOO_LARGE,
-        "worker-failed" => StatusCode::CONFLICT,
-        "deadline-exceeded" => StatusCode::GATEWAY_TIMEOUT,
-        "unavailable" | "nats" => StatusCode::BAD_GATEWAY,
-        _ => StatusCode::INTERNAL_SERVER_ERROR,
+        K::InvalidJson
+        | K::InvalidArguments
+        | K::InvalidWave
+        | K::MissingFunction
+        | K::UnsupportedContentType
+        | K::InvalidName
+        | K::InvalidControl
+        | K::InvalidRequest
+        | K::InvalidBody
+        | K::InvalidMultipart
+        | K::InvalidComponent
+        | K::MissingComponent
+        | K::InvalidStatus
+        | K::InvalidIdempotencyKey
+        | K::InvalidApi => StatusCode::BAD_REQUEST,
+        K::UnknownFunction
+        | K::UnknownComponent
+        | K::UnknownWorker
+        | K::UnknownVersion
+        | K::UnknownApi
+        | K::NoRoute
+        | K::NoResult => StatusCode::NOT_FOUND,
+        K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        K::WorkerFailed | K::WorkerExists | K::IdempotencyKeyReused | K::RouteConflict => {
+            StatusCode::CONFLICT
+        }
+        K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        K::FunctionError => StatusCode::UNPROCESSABLE_ENTITY,
+        K::Unavailable | K::Nats | K::InvalidReply => StatusCode::BAD_GATEWAY,
+        K::NotReady => StatusCode::SERVICE_UNAVAILABLE,
+        K::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,
+        K::Trap
+        | K::Divergence
+        | K::Timeout
+        | K::Internal
+        | K::CorruptApi
+        | K::ResponseTemplate
+        | K::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -135,16 +175,28 @@ mod tests {
 
     #[test]
     fn caller_faults_are_4xx_and_guest_faults_5xx() {
-        assert_eq!(status_for_kind("invalid-arguments"), 400);
-        assert_eq!(status_for_kind("unknown-function"), 404);
-        assert_eq!(status_for_kind("worker-failed"), 409);
-        assert_eq!(status_for_kind("unknown-worker"), 404);
-        assert_eq!(status_for_kind("trap"), 500);
-        assert_eq!(status_for_kind("deadline-exceeded"), 504);
-        let e = ApiError::from_kind("invalid-json", "nope");
+        assert_eq!(status_for_kind(&ErrorKind::InvalidArguments), 400);
+        assert_eq!(status_for_kind(&ErrorKind::UnknownFunction), 404);
+        assert_eq!(status_for_kind(&ErrorKind::WorkerFailed), 409);
+        assert_eq!(status_for_kind(&ErrorKind::UnknownWorker), 404);
+        assert_eq!(status_for_kind(&ErrorKind::Trap), 500);
+        assert_eq!(status_for_kind(&ErrorKind::DeadlineExceeded), 504);
+        assert_eq!(status_for_kind(&ErrorKind::Other("cycle".into())), 500);
+        let e = ApiError::from_kind(ErrorKind::InvalidJson, "nope");
         assert_eq!(
             e.body(),
             serde_json::json!({"kind": "invalid-json", "message": "nope"})
         );
+    }
+
+    #[test]
+    fn every_known_kind_has_a_4xx_or_5xx_status() {
+        for kind in ErrorKind::KNOWN {
+            let status = status_for_kind(kind);
+            assert!(
+                status.is_client_error() || status.is_server_error(),
+                "{kind}: {status}"
+            );
+        }
     }
 }

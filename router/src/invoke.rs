@@ -3,24 +3,23 @@
 //! function" or "wrong arity" at once), publishing it with the idempotency key
 //! as `Nats-Msg-Id`, and awaiting its outcome.
 //!
-//! Awaiting listens on a private reply inbox *and* watches the key in
-//! `RVN_RESULTS`: a retried request whose publish JetStream deduplicates gets
-//! no reply of its own, but the stored result reaches it. A result already in
-//! `RVN_RESULTS` is returned without publishing at all. When neither arrives
-//! within the timeout the caller gets [`CallOutcome::Pending`] (HTTP 202 with
-//! a location to poll); nothing is lost, the invocation is durable.
+//! Awaiting is the nats crate's one invoke-and-await
+//! ([`revenant_nats::Nats::invoke_and_await`]) with an inbox of the router's one
+//! wildcard reply subscription ([`AppState::replies`]): a retried request whose
+//! publish JetStream deduplicates gets no reply of its own, but the stored
+//! result reaches it from `RVN_RESULTS`. When nothing arrives within the
+//! timeout the caller gets [`CallOutcome::Pending`] (HTTP 202 with a location
+//! to poll); nothing is lost, the invocation is durable.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
-use http::StatusCode;
 use revenant_components::resolve_function;
 use revenant_nats::headers;
 use revenant_nats::invocations::InvocationRequest;
-use revenant_types::WorkerId;
 use revenant_types::oplog::{InvocationOutcome, TraceContext};
-use revenant_types::records::{ExportedFunction, ResultRecord};
+use revenant_types::records::ExportedFunction;
+use revenant_types::{ErrorKind, WorkerId};
 
 use crate::AppState;
 use crate::error::ApiError;
@@ -81,7 +80,7 @@ pub async fn check(state: &AppState, call: &Call) -> Result<ExportedFunction, Ap
     };
     let record = record.ok_or_else(|| {
         ApiError::not_found(
-            "unknown-component",
+            ErrorKind::UnknownComponent,
             format!(
                 "component {} does not exist; upload it with POST /v1/components/{}",
                 call.worker.component, call.worker.component
@@ -89,7 +88,7 @@ pub async fn check(state: &AppState, call: &Call) -> Result<ExportedFunction, Ap
         )
     })?;
     let export = resolve_function(&record.exports, &call.function)
-        .map_err(|e| ApiError::not_found("unknown-function", e.to_string()))?
+        .map_err(|e| ApiError::not_found(ErrorKind::UnknownFunction, e.to_string()))?
         .clone();
     check_args(&export, &call.args)?;
     Ok(export)
@@ -97,7 +96,7 @@ pub async fn check(state: &AppState, call: &Call) -> Result<ExportedFunction, Ap
 
 /// Arity / parameter-name check; value types are checked by the executor.
 pub fn check_args(export: &ExportedFunction, args: &serde_json::Value) -> Result<(), ApiError> {
-    let bad = |m: String| ApiError::bad_request("invalid-arguments", m);
+    let bad = |m: String| ApiError::bad_request(ErrorKind::InvalidArguments, m);
     match args {
         serde_json::Value::Null => Ok(()),
         serde_json::Value::Array(a) if a.len() == export.params.len() => Ok(()),
@@ -159,80 +158,48 @@ pub async fn enqueue(state: &AppState, call: &Call) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Publishes (unless the result is already stored) and awaits the outcome.
+/// Publishes and awaits the outcome ([`CallOutcome::Pending`] after `timeout`).
 pub async fn invoke(
     state: &AppState,
     call: &Call,
     timeout: Duration,
 ) -> Result<CallOutcome, ApiError> {
-    let nats = state.nats();
     // A key that already completed is not looked up first: republished, it is either a
-    // duplicate within JetStream's window (answered from RVN_RESULTS below) or, past it,
+    // duplicate within JetStream's window (answered from RVN_RESULTS) or, past it,
     // answered by the executor from the worker's oplog without running again.
     let export = check(state, call).await?;
     let mut inbox = state.replies().inbox();
-    let req = request(call, &export, Some(inbox.subject().to_owned()));
-    let published = nats.publish_invocation(&call.worker, &req).await?;
-    if published.duplicate {
-        // A retry within JetStream's dedup window is not stored again, so no executor
-        // answers this inbox: the original's result arrives in RVN_RESULTS. (Watching only
-        // here keeps the common path free of a consumer per request.)
-        let mut watch = Box::pin(nats.watch_result(&call.idempotency_key).await?);
-        return tokio::select! {
-            Some(r) = watch.next() => stored(call, &r),
-            _ = tokio::time::sleep(timeout) => Ok(CallOutcome::Pending),
-        };
-    }
-    tokio::select! {
-        reply = inbox.next() => match reply {
-            Some(r) => Ok(from_reply(r.ok, &r.body)),
-            None => Err(ApiError::new(StatusCode::BAD_GATEWAY, "nats", "the NATS connection closed while awaiting the result")),
-        },
-        _ = tokio::time::sleep(timeout) => Ok(CallOutcome::Pending),
+    let awaited = state
+        .nats()
+        .invoke_and_await(
+            &call.worker,
+            request(call, &export, None),
+            &mut inbox,
+            timeout,
+        )
+        .await?;
+    match awaited.outcome {
+        // Not the invocation's outcome but the request's own mistake: answered as such,
+        // never through a route's error template.
+        Some(InvocationOutcome::Err(e)) if e.kind == ErrorKind::IdempotencyKeyReused => {
+            Err(e.into())
+        }
+        Some(o) => Ok(outcome(&o)),
+        None => Ok(CallOutcome::Pending),
     }
 }
 
-fn stored(call: &Call, r: &ResultRecord) -> Result<CallOutcome, ApiError> {
-    if r.worker != call.worker {
-        return Err(ApiError::conflict(
-            "idempotency-key-reused",
-            format!(
-                "idempotency key {:?} was already used for worker {} ({}); use a new key",
-                call.idempotency_key, r.worker, r.function
-            ),
-        ));
-    }
-    Ok(outcome(&r.outcome))
-}
-
-/// The outcome of a stored result.
+/// What an outcome (a reply, or a stored result) answers over HTTP.
 pub fn outcome(o: &InvocationOutcome) -> CallOutcome {
     match o {
-        InvocationOutcome::Ok(json) => from_reply(true, json.as_bytes()),
-        InvocationOutcome::Err(e) => CallOutcome::Err(ApiError::from_kind(&e.kind, &e.message)),
-    }
-}
-
-/// The outcome of a reply body (`Rvn-Status` ok or error).
-pub fn from_reply(ok: bool, body: &[u8]) -> CallOutcome {
-    let json = if body.is_empty() {
-        Ok(serde_json::Value::Null)
-    } else {
-        serde_json::from_slice::<serde_json::Value>(body)
-    };
-    match (ok, json) {
-        (true, Ok(v)) => CallOutcome::Ok(v),
-        (false, Ok(v)) => CallOutcome::Err(ApiError::from_kind(
-            v.get("kind").and_then(|k| k.as_str()).unwrap_or("internal"),
-            v.get("message")
-                .and_then(|k| k.as_str())
-                .unwrap_or_default(),
-        )),
-        (_, Err(e)) => CallOutcome::Err(ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "invalid-reply",
-            format!("the executor's reply is not JSON: {e}"),
-        )),
+        InvocationOutcome::Ok(json) => match serde_json::from_str(json) {
+            Ok(v) => CallOutcome::Ok(v),
+            Err(e) => CallOutcome::Err(ApiError::from_kind(
+                ErrorKind::InvalidReply,
+                format!("the executor's result is not JSON: {e}"),
+            )),
+        },
+        InvocationOutcome::Err(e) => CallOutcome::Err(e.clone().into()),
     }
 }
 
@@ -262,15 +229,20 @@ mod tests {
     }
 
     #[test]
-    fn maps_replies_and_locations() {
+    fn maps_outcomes_and_locations() {
         assert_eq!(
-            from_reply(true, b"5"),
+            outcome(&InvocationOutcome::Ok("5".into())),
             CallOutcome::Ok(serde_json::json!(5))
         );
-        let CallOutcome::Err(e) = from_reply(false, br#"{"kind":"trap","message":"boom"}"#) else {
+        let trap = revenant_types::oplog::ErrorBody::new(ErrorKind::Trap, "boom");
+        let CallOutcome::Err(e) = outcome(&InvocationOutcome::Err(trap)) else {
             panic!()
         };
-        assert_eq!((e.status.as_u16(), e.kind.as_str()), (500, "trap"));
+        assert_eq!((e.status.as_u16(), e.kind), (500, ErrorKind::Trap));
+        let CallOutcome::Err(e) = outcome(&InvocationOutcome::Ok("[1,".into())) else {
+            panic!()
+        };
+        assert_eq!((e.status.as_u16(), e.kind), (502, ErrorKind::InvalidReply));
         assert_eq!(location("a b/c"), "/v1/invocations/a%20b%2Fc");
     }
 }

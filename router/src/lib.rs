@@ -80,7 +80,7 @@ struct Inner {
     routes: gateway::RouteTable,
     metrics: metrics::Metrics,
     watch: tokio::task::JoinHandle<()>,
-    replies: revenant_nats::http_support::Replies,
+    replies: revenant_nats::reply::Replies,
     /// Component records by (name, version): a version's record never changes.
     records: std::sync::Mutex<
         std::collections::HashMap<
@@ -116,7 +116,7 @@ impl AppState {
     }
 
     /// Where invoke-and-await replies arrive (one subscription for the whole router).
-    pub fn replies(&self) -> &revenant_nats::http_support::Replies {
+    pub fn replies(&self) -> &revenant_nats::reply::Replies {
         &self.inner.replies
     }
 

@@ -17,7 +17,7 @@ use crate::rest::{apis, components, health, invocations, workers};
 #[openapi(
     info(
         title = "Revenant router",
-        description = "REST API of Revenant: durable WebAssembly workers on NATS JetStream. Errors are JSON `{kind, message}`."
+        description = "REST API of Revenant: durable WebAssembly workers on NATS JetStream. JSON field names are kebab-case (`component-version`, `last-error`, `next-cursor`). Errors are JSON `{kind, message}`; `kind` is one of the stable kebab-case kinds of `revenant_types::ErrorKind` (e.g. `unknown-function`, `invalid-arguments`, `worker-failed`, `trap`), and a client must accept kinds it does not know."
     ),
     paths(
         components::list,

@@ -1,18 +1,20 @@
 //! Helpers for tests that run Revenant itself against a real nats-server: an
 //! in-process executor that can be stopped and started again, component
 //! deployment of the example guests, and invoking workers exactly as an
-//! outside NATS client would (JetStream publish with a reply inbox, or a core
-//! request on the `call` subject).
+//! outside NATS client would (the nats crate's invoke-and-await: JetStream
+//! publish with a reply inbox, or a core request on the `call` subject), with
+//! replies read by the nats crate's one parser.
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use bytes::Bytes;
-use futures::StreamExt;
 use revenant_executor::ExecutorOptions;
 use revenant_nats::invocations::InvocationRequest;
+use revenant_nats::reply::parse_reply;
 use revenant_nats::{Nats, headers};
 use revenant_types::config::NatsOptions;
+use revenant_types::oplog::InvocationOutcome;
 use revenant_types::records::ComponentRecord;
 use revenant_types::{ComponentName, WorkerId};
 use tokio::sync::oneshot;
@@ -105,30 +107,22 @@ impl Drop for TestExecutor {
     }
 }
 
-/// The answer to an invocation: `Ok(json)` for `Rvn-Status: ok`, `Err(json)` otherwise.
+/// The answer to an invocation: `Ok(json)` for `Rvn-Status: ok`, `Err(json)` otherwise
+/// (the error object `{"kind", "message"}`).
 pub type Answer = Result<serde_json::Value, serde_json::Value>;
 
-fn answer(msg: &async_nats_message::Message) -> Answer {
-    let status = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::STATUS))
-        .map(|v| v.as_str().to_owned());
-    let body: serde_json::Value = serde_json::from_slice(&msg.payload).unwrap_or_else(|e| {
-        panic!(
-            "reply body is not JSON ({e}): {:?}",
-            String::from_utf8_lossy(&msg.payload)
-        )
-    });
-    if status.as_deref() == Some(headers::STATUS_OK) {
-        Ok(body)
-    } else {
-        Err(body)
+/// An outcome as an [`Answer`].
+pub fn answer(outcome: InvocationOutcome) -> Answer {
+    match outcome {
+        InvocationOutcome::Ok(json) => Ok(serde_json::from_str(&json)
+            .unwrap_or_else(|e| panic!("result is not JSON ({e}): {json:?}"))),
+        InvocationOutcome::Err(e) => Err(serde_json::to_value(&e).expect("error object")),
     }
 }
 
-mod async_nats_message {
-    pub use revenant_nats::async_nats::Message;
+/// A reply message as an [`Answer`] (parsed by the nats crate's one reply parser).
+pub fn answer_of(msg: &revenant_nats::async_nats::Message) -> Answer {
+    answer(parse_reply(msg.headers.as_ref(), &msg.payload))
 }
 
 /// Publishes an invocation to `<ns>.invoke.<c>.<w>` with a reply inbox and waits for the answer.
@@ -160,48 +154,31 @@ pub async fn invoke_raw(
     key: Option<&str>,
 ) -> Answer {
     let id = WorkerId::parse_path(worker).expect("worker path");
-    let inbox = nats.client().new_inbox();
-    let mut sub = nats
-        .client()
-        .subscribe(inbox.clone())
-        .await
-        .expect("subscribe inbox");
+    let replies = nats.replies().await.expect("subscribe reply inbox");
+    let mut inbox = replies.inbox();
     let req = InvocationRequest {
         function: function.to_owned(),
         idempotency_key: key.map(str::to_owned),
-        reply_to: Some(inbox),
+        reply_to: None,
         content_type: content_type.map(str::to_owned),
         body,
         trace: Default::default(),
     };
-    let published = nats
-        .publish_invocation(&id, &req)
+    let awaited = nats
+        .invoke_and_await(&id, req, &mut inbox, Duration::from_secs(30))
         .await
-        .expect("publish invocation");
-    if published.duplicate {
-        // JetStream did not store it again: the original's result is what answers it.
-        let key = key.expect("a duplicate has an idempotency key");
-        let results = nats.watch_result(key).await.expect("watch result");
-        let mut results = Box::pin(results);
-        let record = tokio::time::timeout(Duration::from_secs(30), results.next())
-            .await
-            .unwrap_or_else(|_| {
-                panic!("no result within 30 s for duplicate {key} of {worker} {function}")
-            })
-            .expect("result watch closed");
-        let (status, body) = record.status_and_body();
-        let body: serde_json::Value = serde_json::from_str(&body).expect("result body is JSON");
-        return if status == headers::STATUS_OK {
-            Ok(body)
-        } else {
-            Err(body)
-        };
-    }
-    let msg = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .unwrap_or_else(|_| panic!("no answer within 30 s to {worker} {function}"))
-        .expect("inbox closed");
-    answer(&msg)
+        .expect("publish invocation and await its answer");
+    let outcome = awaited.outcome.unwrap_or_else(|| {
+        panic!(
+            "no answer within 30 s to {worker} {function}{}",
+            if awaited.duplicate {
+                " (a duplicate: waited for the original's result)"
+            } else {
+                ""
+            }
+        )
+    });
+    answer(outcome)
 }
 
 /// A core NATS request on `<ns>.call.<c>.<w>` (what `nats request` does).
@@ -220,7 +197,7 @@ pub async fn call(nats: &Nats, worker: &str, function: &str, args: serde_json::V
     .await
     .unwrap_or_else(|_| panic!("no answer within 30 s to call {worker} {function}"))
     .expect("call request");
-    answer(&msg)
+    answer_of(&msg)
 }
 
 /// The workspace root (for finding `.tools/` and built binaries).

@@ -6,6 +6,8 @@
 //! Layout:
 //! - [`names`]: component, worker and executor names (`[A-Za-z0-9_-]{1,128}`) and [`WorkerId`].
 //! - [`oplog`]: the oplog entry enum, indexes, host-call payloads.
+//! - [`error_kind`]: [`ErrorKind`], every error `kind` on a wire (replies, results, HTTP, dead letters).
+//! - [`json`]: kebab-case JSON views of persisted values (oplog entries).
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
 //! - [`host`]: the names of journaled host functions (a persistent format).
@@ -14,11 +16,14 @@
 
 pub mod codec;
 pub mod config;
+pub mod error_kind;
 pub mod host;
+pub mod json;
 pub mod metrics;
 pub mod names;
 pub mod oplog;
 pub mod records;
 
+pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};
 pub use oplog::{OplogEntry, OplogIndex, now_ms};

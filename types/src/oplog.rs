@@ -10,6 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::error_kind::ErrorKind;
+
 /// 1-based position of an entry in its worker's oplog. Stable across batching:
 /// a message holding several entries records the index of its first one.
 pub type OplogIndex = u64;
@@ -86,16 +88,17 @@ pub enum InvocationOutcome {
 }
 
 /// The JSON error object `{ "kind": "...", "message": "..." }` callers receive.
+/// `kind` is persisted as its wire string; any string decodes (see [`ErrorKind`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorBody {
-    pub kind: String,
+    pub kind: ErrorKind,
     pub message: String,
 }
 
 impl ErrorBody {
-    pub fn new(kind: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
-            kind: kind.into(),
+            kind,
             message: message.into(),
         }
     }

@@ -2,6 +2,12 @@
 //! components with their exports' WIT signatures and parameter shapes,
 //! results). They travel in the [`crate::codec`] envelope; fields added later
 //! are `#[serde(default)]` so records written before them still decode.
+//!
+//! Field names: records that also travel as JSON (worker, executor and
+//! component records: REST, CLI `--json`, the console) use kebab-case, the one
+//! case of every JSON wire. Their KV copies written before that used
+//! snake_case names, which still decode (`alias`). Lease and result records
+//! never leave MessagePack and keep their persisted names.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,13 +27,16 @@ pub struct LeaseRecord {
 
 /// Heartbeat record of a live executor in `RVN_EXECUTORS`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ExecutorRecord {
     pub id: ExecutorId,
+    #[serde(alias = "started_at")]
     pub started_at: TimestampMs,
+    #[serde(alias = "heartbeat_at")]
     pub heartbeat_at: TimestampMs,
     #[serde(default)]
     pub shards: Vec<u32>,
-    #[serde(default)]
+    #[serde(default, alias = "workers_in_memory")]
     pub workers_in_memory: u64,
     #[serde(default)]
     pub version: String,
@@ -43,7 +52,7 @@ pub enum WorkerStatus {
     Running,
     /// Not in memory; its next event recovers it.
     Suspended,
-    /// A trap exhausted its retries or replay diverged; `last_error` says why.
+    /// A trap exhausted its retries or replay diverged; `last-error` says why.
     Failed,
     /// The guest exited.
     Exited,
@@ -87,21 +96,25 @@ impl std::str::FromStr for WorkerStatus {
 /// Worker metadata and status in `RVN_WORKERS` (for listing and dashboards;
 /// the oplog, not this record, is the worker's truth).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct WorkerRecord {
     pub id: WorkerId,
     pub status: WorkerStatus,
+    #[serde(alias = "component_version")]
     pub component_version: u64,
     #[serde(default)]
     pub args: Vec<String>,
     #[serde(default)]
     pub env: Vec<(String, String)>,
+    #[serde(alias = "created_at")]
     pub created_at: TimestampMs,
+    #[serde(alias = "updated_at")]
     pub updated_at: TimestampMs,
-    #[serde(default)]
+    #[serde(default, alias = "last_error")]
     pub last_error: Option<String>,
-    #[serde(default)]
+    #[serde(default, alias = "oplog_index")]
     pub oplog_index: OplogIndex,
-    #[serde(default)]
+    #[serde(default, alias = "pending_invocations")]
     pub pending_invocations: u64,
 }
 
@@ -233,6 +246,7 @@ impl WitShape {
 /// Metadata of one version of a component (`RVN_COMPONENTS` KV, key `<component>`
 /// holds the latest; the binary is in the object store under `<component>/<version>`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct ComponentRecord {
     pub name: ComponentName,
     pub version: u64,
@@ -240,6 +254,7 @@ pub struct ComponentRecord {
     pub hash: String,
     pub size: u64,
     pub exports: Vec<ExportedFunction>,
+    #[serde(alias = "created_at")]
     pub created_at: TimestampMs,
 }
 
@@ -392,5 +407,74 @@ mod tests {
             ..add()
         };
         assert_eq!(no_params.param_shapes(), Some(vec![]));
+    }
+
+    /// A record as the code before the kebab-case convention wrote it.
+    fn old_worker_record() -> serde_json::Value {
+        serde_json::json!({
+            "id": {"component": "counter", "worker": "c1"},
+            "status": "failed",
+            "component_version": 2,
+            "args": [],
+            "env": [],
+            "created_at": 10,
+            "updated_at": 20,
+            "last_error": "boom",
+            "oplog_index": 7,
+            "pending_invocations": 1,
+        })
+    }
+
+    #[test]
+    fn json_records_use_kebab_case_and_old_snake_case_ones_still_decode() {
+        let old: WorkerRecord = serde_json::from_value(old_worker_record()).unwrap();
+        assert_eq!(old.component_version, 2);
+        assert_eq!(old.last_error.as_deref(), Some("boom"));
+        assert_eq!((old.oplog_index, old.pending_invocations), (7, 1));
+        let json = serde_json::to_value(&old).unwrap();
+        for key in [
+            "component-version",
+            "created-at",
+            "updated-at",
+            "last-error",
+            "oplog-index",
+            "pending-invocations",
+        ] {
+            assert!(json.get(key).is_some(), "{key} missing in {json}");
+        }
+        assert!(!json.to_string().contains('_'), "{json}");
+
+        // The KV copy: MessagePack with named fields, as the old code wrote it.
+        let bytes = crate::codec::encode(&old_worker_record()).unwrap();
+        assert_eq!(crate::codec::decode::<WorkerRecord>(&bytes).unwrap(), old);
+
+        let executor = serde_json::json!({
+            "id": "e1", "started_at": 1, "heartbeat_at": 2, "shards": [3], "workers_in_memory": 4,
+        });
+        let bytes = crate::codec::encode(&executor).unwrap();
+        let e: ExecutorRecord = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(
+            (e.started_at, e.heartbeat_at, e.workers_in_memory),
+            (1, 2, 4)
+        );
+        assert!(
+            serde_json::to_value(&e)
+                .unwrap()
+                .get("heartbeat-at")
+                .is_some()
+        );
+
+        let component = serde_json::json!({
+            "name": "counter", "version": 1, "hash": "ab", "size": 3, "exports": [], "created_at": 5,
+        });
+        let bytes = crate::codec::encode(&component).unwrap();
+        let c: ComponentRecord = crate::codec::decode(&bytes).unwrap();
+        assert_eq!(c.created_at, 5);
+        assert!(
+            serde_json::to_value(&c)
+                .unwrap()
+                .get("created-at")
+                .is_some()
+        );
     }
 }

@@ -14,8 +14,8 @@ use std::path::PathBuf;
 
 use revenant_types::codec::{self, OplogBatch};
 use revenant_types::oplog::{
-    Durability, ErrorBody, HostValue, HttpRequestRecord, HttpResponseRecord, InvocationOutcome,
-    OplogEntry, TraceContext,
+    Durability, ErrorBody, ErrorKind, HostValue, HttpRequestRecord, HttpResponseRecord,
+    InvocationOutcome, OplogEntry, TraceContext,
 };
 
 /// A number per variant; exhaustive on purpose.
@@ -110,7 +110,10 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
             OplogEntry::InvocationCompleted {
                 at: AT,
                 idempotency_key: "key-1".into(),
-                outcome: InvocationOutcome::Err(ErrorBody::new("trap", "unreachable executed")),
+                outcome: InvocationOutcome::Err(ErrorBody::new(
+                    ErrorKind::Trap,
+                    "unreachable executed",
+                )),
                 duration_us: 1234,
             },
         ),
@@ -301,4 +304,75 @@ fn committed_golden_batch_still_decodes() {
     let decoded: OplogBatch = codec::decode(&bytes).expect("batch.bin decodes");
     assert_eq!(decoded, expected);
     assert_eq!(decoded.next_index(), 46);
+}
+
+/// Every error kind string written before the kinds became an enum (and one no
+/// build knows), as the outcome of an `InvocationCompleted`. Written out, not
+/// taken from `ErrorKind::KNOWN`, so adding a kind does not change the file.
+const WRITTEN_KINDS: &[&str] = &[
+    "invalid-name",
+    "missing-function",
+    "unknown-component",
+    "unknown-function",
+    "unknown-worker",
+    "invalid-json",
+    "invalid-wave",
+    "invalid-arguments",
+    "unsupported-content-type",
+    "payload-too-large",
+    "invalid-control",
+    "trap",
+    "divergence",
+    "deadline-exceeded",
+    "worker-failed",
+    "timeout",
+    "unavailable",
+    "internal",
+];
+const UNKNOWN_KIND: &str = "kind-from-a-newer-build";
+
+fn error_kinds_batch() -> OplogBatch {
+    OplogBatch {
+        first: 1,
+        entries: WRITTEN_KINDS
+            .iter()
+            .chain([&UNKNOWN_KIND])
+            .map(|kind| OplogEntry::InvocationCompleted {
+                at: AT,
+                idempotency_key: format!("key-{kind}"),
+                outcome: InvocationOutcome::Err(ErrorBody::new(ErrorKind::parse(kind), *kind)),
+                duration_us: 1,
+            })
+            .collect(),
+    }
+}
+
+#[test]
+fn every_error_kind_ever_written_still_decodes_and_an_unknown_one_is_kept() {
+    let expected = error_kinds_batch();
+    let bytes = golden_bytes("error-kinds", &codec::encode(&expected).unwrap());
+    let decoded: OplogBatch = codec::decode(&bytes).expect("error-kinds.bin decodes");
+    assert_eq!(decoded, expected);
+    for entry in &decoded.entries {
+        let OplogEntry::InvocationCompleted {
+            outcome: InvocationOutcome::Err(e),
+            ..
+        } = entry
+        else {
+            panic!("not an error outcome: {entry:?}");
+        };
+        assert_eq!(
+            e.kind.as_str(),
+            e.message,
+            "the kind string is kept as written"
+        );
+        assert_eq!(
+            e.kind.is_known(),
+            e.message != UNKNOWN_KIND,
+            "{} must stay a known kind",
+            e.message
+        );
+    }
+    // The unknown kind is written back byte for byte.
+    assert_eq!(codec::encode(&decoded).unwrap(), bytes);
 }

@@ -1,13 +1,15 @@
 //! `revenant invoke <component>/<worker> <function> [WAVE args…]`: awaits the
-//! result by default (published to a private inbox), `--enqueue` only publishes.
+//! result by default (the nats crate's invoke-and-await, with a private reply
+//! inbox; a duplicate is answered from `RVN_RESULTS`), `--enqueue` only publishes.
 
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use futures::StreamExt;
 use revenant_nats::headers;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_types::WorkerId;
+use revenant_types::oplog::InvocationOutcome;
+use revenant_types::records::error_json;
 
 use crate::NatsArgs;
 
@@ -53,22 +55,16 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
     } else {
         (headers::CONTENT_TYPE_WAVE, args.args.join(", "))
     };
-    let inbox = nats.client().new_inbox();
-    let mut replies = if args.enqueue {
-        None
-    } else {
-        Some(nats.client().subscribe(inbox.clone()).await?)
-    };
     let req = InvocationRequest {
         function: args.function.clone(),
         idempotency_key: Some(key.clone()),
-        reply_to: replies.as_ref().map(|_| inbox.clone()),
+        reply_to: None,
         content_type: Some(content_type.into()),
         body: body.into(),
         trace: Default::default(),
     };
-    let published = nats.publish_invocation(&id, &req).await?;
-    let Some(replies) = replies.as_mut() else {
+    if args.enqueue {
+        let published = nats.publish_invocation(&id, &req).await?;
         println!(
             "enqueued {id} {} (idempotency key {key}, stream sequence {}{})",
             args.function,
@@ -80,44 +76,20 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
             }
         );
         return Ok(());
-    };
+    }
+    let replies = nats.replies().await?;
+    let mut inbox = replies.inbox();
     let timeout = Duration::from_secs(args.timeout);
-    let no_result = || {
-        format!(
+    let awaited = nats.invoke_and_await(&id, req, &mut inbox, timeout).await?;
+    match awaited.outcome {
+        Some(InvocationOutcome::Ok(json)) => {
+            println!("{json}");
+            Ok(())
+        }
+        Some(InvocationOutcome::Err(e)) => bail!("{}", error_json(&e)),
+        None => bail!(
             "no result within {}s (idempotency key {key}); is an executor running?",
             args.timeout
-        )
-    };
-    if published.duplicate {
-        // Not stored again, so nobody answers our inbox: the original's result lands in RVN_RESULTS.
-        let results = nats.watch_result(&key).await?;
-        let mut results = Box::pin(results);
-        let record = tokio::time::timeout(timeout, results.next())
-            .await
-            .with_context(no_result)?
-            .context("result watch closed")?;
-        let (status, body) = record.status_and_body();
-        return if status == headers::STATUS_OK {
-            println!("{body}");
-            Ok(())
-        } else {
-            bail!("{body}")
-        };
-    }
-    let reply = tokio::time::timeout(timeout, replies.next())
-        .await
-        .with_context(no_result)?
-        .context("reply subscription closed")?;
-    let status = reply
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::STATUS))
-        .map(|v| v.as_str().to_owned());
-    let body = String::from_utf8_lossy(&reply.payload).into_owned();
-    if status.as_deref() == Some(headers::STATUS_OK) {
-        println!("{body}");
-        Ok(())
-    } else {
-        bail!("{body}")
+        ),
     }
 }

@@ -175,7 +175,7 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
                 if json {
                     println!(
                         "{}",
-                        serde_json::json!({ "index": index, "kind": entry.kind(), "entry": entry })
+                        serde_json::json!({ "index": index, "kind": entry.kind(), "entry": revenant_types::json::oplog_entry(entry) })
                     );
                 } else {
                     println!("{index:>6}  {:<22} {}", entry.kind(), entry.summary());

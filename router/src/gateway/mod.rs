@@ -23,6 +23,7 @@ use revenant_components::resolve_function;
 use revenant_nats::Nats;
 use revenant_nats::http_support::ApiChange;
 use revenant_types::ComponentName;
+use revenant_types::ErrorKind;
 
 use crate::error::{ApiError, Error};
 use crate::{AppState, Result};
@@ -98,7 +99,7 @@ pub async fn watch(nats: Nats, table: RouteTable) -> Result<tokio::task::JoinHan
 
 fn invalid(api: &str, i: usize, message: impl std::fmt::Display) -> ApiError {
     ApiError::bad_request(
-        "invalid-api",
+        ErrorKind::InvalidApi,
         format!("API {api}, route {}: {message}", i + 1),
     )
 }
@@ -106,10 +107,10 @@ fn invalid(api: &str, i: usize, message: impl std::fmt::Display) -> ApiError {
 /// Validates, compiles, stores and serves `def` (replacing an API of the same name).
 pub async fn deploy(state: &AppState, def: ApiDefinition) -> Result<StoredApi, ApiError> {
     revenant_types::names::validate("API name", &def.name)
-        .map_err(|e| ApiError::bad_request("invalid-api", e.to_string()))?;
+        .map_err(|e| ApiError::bad_request(ErrorKind::InvalidApi, e.to_string()))?;
     if def.routes.is_empty() {
         return Err(ApiError::bad_request(
-            "invalid-api",
+            ErrorKind::InvalidApi,
             format!("API {} has no routes", def.name),
         ));
     }
@@ -151,7 +152,7 @@ pub async fn deploy(state: &AppState, def: ApiDefinition) -> Result<StoredApi, A
         let key = pattern_key(&route);
         if other != def.name && routes.iter().any(|r| pattern_key(r) == key) {
             return Err(ApiError::conflict(
-                "route-conflict",
+                ErrorKind::RouteConflict,
                 format!("{key} is already served by API {other}; delete it or change the path"),
             ));
         }
@@ -161,7 +162,10 @@ pub async fn deploy(state: &AppState, def: ApiDefinition) -> Result<StoredApi, A
         routes,
     };
     let json = serde_json::to_vec(&api).map_err(|e| {
-        ApiError::bad_request("invalid-api", format!("could not encode the API: {e}"))
+        ApiError::bad_request(
+            ErrorKind::InvalidApi,
+            format!("could not encode the API: {e}"),
+        )
     })?;
     nats.apis().put(&api.name, json).await?;
     state.routes().set(api.clone());

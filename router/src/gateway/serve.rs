@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use revenant_components::WitShape;
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use serde_json::{Value, json};
 
@@ -54,11 +55,11 @@ pub fn find(
         Some((_, route, captures)) => Ok((route.clone(), captures)),
         None if path_matched => Err(ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method-not-allowed",
+            ErrorKind::MethodNotAllowed,
             format!("{path} does not accept {method}"),
         )),
         None => Err(ApiError::not_found(
-            "no-route",
+            ErrorKind::NoRoute,
             format!(
                 "no route matches {method} {path}; the REST API is under /v1 (see /openapi.json), user-defined routes under GET /v1/apis"
             ),
@@ -84,7 +85,7 @@ pub fn parse_query(query: Option<&str>) -> HashMap<String, String> {
 
 /// The worker and the JSON arguments of a request for `route`.
 pub fn map_request(route: &CompiledRoute, data: &Data) -> Result<(WorkerId, Value), ApiError> {
-    let bad = |m: String| ApiError::bad_request("invalid-request", m);
+    let bad = |m: String| ApiError::bad_request(ErrorKind::InvalidRequest, m);
     let name = match eval(
         &Value::String(route.def.worker.clone()),
         Some(&WitShape::String),
@@ -97,7 +98,7 @@ pub fn map_request(route: &CompiledRoute, data: &Data) -> Result<(WorkerId, Valu
     };
     let worker = WorkerId::parse(&route.def.component, &name).map_err(|e| {
         ApiError::bad_request(
-            "invalid-name",
+            ErrorKind::InvalidName,
             format!("worker name {name:?} built from the request: {e}"),
         )
     })?;
@@ -132,7 +133,8 @@ pub fn render(route: &CompiledRoute, outcome: CallOutcome, mut data: Data, key: 
         CallOutcome::Ok(v) => match returns_result.then(|| single(&v, "err")).flatten() {
             Some(err) => {
                 let message = err.as_str().map_or_else(|| err.to_string(), str::to_owned);
-                let body = json!({ "kind": "function-error", "message": message, "error": err });
+                let body =
+                    json!({ "kind": ErrorKind::FunctionError, "message": message, "error": err });
                 data.error = Some(err);
                 (false, StatusCode::UNPROCESSABLE_ENTITY, body)
             }
@@ -163,7 +165,7 @@ pub fn render(route: &CompiledRoute, outcome: CallOutcome, mut data: Data, key: 
         .unwrap_or(status);
     let body = match case.as_ref().and_then(|c| c.body.as_ref()) {
         Some(t) => eval(t, None, &data)
-            .unwrap_or_else(|e| json!({ "kind": "response-template", "message": e })),
+            .unwrap_or_else(|e| json!({ "kind": ErrorKind::ResponseTemplate, "message": e })),
         None => default_body,
     };
     let mut response = (status, Json(body)).into_response();

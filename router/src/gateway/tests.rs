@@ -2,6 +2,7 @@
 //! templates, matching, request mapping and response rendering.
 
 use revenant_components::WitShape;
+use revenant_types::ErrorKind;
 use revenant_types::records::ExportedFunction;
 use serde_json::{Value, json};
 
@@ -87,7 +88,7 @@ fn maps_the_shopping_cart_request() {
     assert_eq!(err.status, 400);
     assert!(err.message.contains("missing body field `price`"), "{err}");
     let err = map_request(&route, &data(&[("user", "a.b")], Some(json!({})))).unwrap_err();
-    assert_eq!(err.kind, "invalid-name");
+    assert_eq!(err.kind, ErrorKind::InvalidName);
 }
 
 #[test]
@@ -230,7 +231,7 @@ fn renders_ok_and_error_cases() {
     let r = render(&add_item(), CallOutcome::Pending, Data::default(), "a b");
     assert_eq!(r.status(), 202);
     assert_eq!(r.headers()["location"], "/v1/invocations/a%20b");
-    let e = crate::ApiError::from_kind("trap", "boom");
+    let e = crate::ApiError::from_kind(ErrorKind::Trap, "boom");
     let r = render(&add_item(), CallOutcome::Err(e), Data::default(), "k");
     assert_eq!(r.status(), 500);
 }

@@ -6,6 +6,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use revenant_types::ErrorKind;
 use serde_json::json;
 
 use crate::AppState;
@@ -39,16 +40,13 @@ pub async fn get(
     State(state): State<AppState>,
     Path(name): Path<String>,
 ) -> Result<Response, ApiError> {
-    let json = state
-        .nats()
-        .apis()
-        .get(&name)
-        .await?
-        .ok_or_else(|| ApiError::not_found("unknown-api", format!("no API named {name}")))?;
+    let json = state.nats().apis().get(&name).await?.ok_or_else(|| {
+        ApiError::not_found(ErrorKind::UnknownApi, format!("no API named {name}"))
+    })?;
     let api: gateway::definition::StoredApi = serde_json::from_slice(&json).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "corrupt-api",
+            ErrorKind::CorruptApi,
             format!("stored API {name} cannot be decoded: {e}; deploy it again"),
         )
     })?;
@@ -63,10 +61,10 @@ pub async fn get(
         (status = 409, description = "A route is already served by another API", body = super::ErrorJson)))]
 pub async fn deploy(State(state): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let text = std::str::from_utf8(&body)
-        .map_err(|_| ApiError::bad_request("invalid-api", "the body is not UTF-8 text"))?;
+        .map_err(|_| ApiError::bad_request(ErrorKind::InvalidApi, "the body is not UTF-8 text"))?;
     let defs = ApiFile::parse(text).map_err(|e| {
         ApiError::bad_request(
-            "invalid-api",
+            ErrorKind::InvalidApi,
             format!("not an API definition: {e}; expected {{name, routes: [{{method, path, component, worker, function, args}}]}}"),
         )
     })?;
@@ -95,7 +93,7 @@ pub async fn delete(
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::not_found(
-            "unknown-api",
+            ErrorKind::UnknownApi,
             format!("no API named {name}"),
         ))
     }

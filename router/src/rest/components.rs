@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{StatusCode, header};
 use revenant_nats::registry::UploadError;
 use revenant_types::ComponentName;
+use revenant_types::ErrorKind;
 use serde_json::json;
 
 use crate::AppState;
@@ -22,7 +23,7 @@ fn name(component: &str) -> Result<ComponentName, ApiError> {
 
 fn unknown(c: &ComponentName) -> ApiError {
     ApiError::not_found(
-        "unknown-component",
+        ErrorKind::UnknownComponent,
         format!("component {c} does not exist; upload it with POST /v1/components/{c}"),
     )
 }
@@ -71,7 +72,7 @@ pub async fn version(
         .await?
         .ok_or_else(|| {
             ApiError::not_found(
-                "unknown-version",
+                ErrorKind::UnknownVersion,
                 format!("component {c} has no version {version}"),
             )
         })?;
@@ -96,7 +97,7 @@ pub async fn download(
         .is_none()
     {
         return Err(ApiError::not_found(
-            "unknown-version",
+            ErrorKind::UnknownVersion,
             format!("component {c} has no version {version}"),
         ));
     }
@@ -125,17 +126,17 @@ pub async fn upload(
     let bytes = if multipart {
         let mut form = Multipart::from_request(request, &state)
             .await
-            .map_err(|e| ApiError::bad_request("invalid-multipart", e.body_text()))?;
+            .map_err(|e| ApiError::bad_request(ErrorKind::InvalidMultipart, e.body_text()))?;
         let mut found = None;
         while let Some(field) = form
             .next_field()
             .await
-            .map_err(|e| ApiError::bad_request("invalid-multipart", e.body_text()))?
+            .map_err(|e| ApiError::bad_request(ErrorKind::InvalidMultipart, e.body_text()))?
         {
             let data = field
                 .bytes()
                 .await
-                .map_err(|e| ApiError::bad_request("invalid-multipart", e.body_text()))?;
+                .map_err(|e| ApiError::bad_request(ErrorKind::InvalidMultipart, e.body_text()))?;
             if !data.is_empty() {
                 found = Some(data);
                 break;
@@ -143,18 +144,18 @@ pub async fn upload(
         }
         found.ok_or_else(|| {
             ApiError::bad_request(
-                "missing-component",
+                ErrorKind::MissingComponent,
                 "the multipart form has no non-empty part; send the .wasm file as a form field",
             )
         })?
     } else {
         Bytes::from_request(request, &state)
             .await
-            .map_err(|e| ApiError::new(e.status(), "invalid-body", e.body_text()))?
+            .map_err(|e| ApiError::new(e.status(), ErrorKind::InvalidBody, e.body_text()))?
     };
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
-            "missing-component",
+            ErrorKind::MissingComponent,
             "the body is empty; send the wasm32-wasip2 component binary as the body",
         ));
     }
@@ -165,7 +166,9 @@ pub async fn upload(
         .await
         .map_err(|e| match e {
             UploadError::Nats(e) => ApiError::from(e),
-            UploadError::Invalid(e) => ApiError::bad_request("invalid-component", e.to_string()),
+            UploadError::Invalid(e) => {
+                ApiError::bad_request(ErrorKind::InvalidComponent, e.to_string())
+            }
         })?;
     Ok((StatusCode::CREATED, Json(record)).into_response())
 }

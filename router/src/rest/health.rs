@@ -5,6 +5,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use revenant_types::ErrorKind;
 use serde_json::json;
 
 use crate::AppState;
@@ -25,14 +26,14 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         Ok(missing) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(json!({
-                "kind": "not-ready",
+                "kind": ErrorKind::NotReady,
                 "message": format!("missing streams or buckets: {}; start an executor or run `revenant up` to provision them", missing.join(", ")),
             })),
         )
             .into_response(),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({ "kind": "not-ready", "message": e.to_string() })),
+            Json(json!({ "kind": ErrorKind::NotReady, "message": e.to_string() })),
         )
             .into_response(),
     }

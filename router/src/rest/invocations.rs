@@ -7,6 +7,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
+use revenant_types::ErrorKind;
 use revenant_types::oplog::TraceContext;
 use serde::Deserialize;
 use serde_json::json;
@@ -58,7 +59,7 @@ pub fn key_and_trace(headers: &HeaderMap) -> Result<(String, TraceContext), ApiE
     let key = match get(IDEMPOTENCY_KEY) {
         Some(k) if k.is_empty() || k.len() > 256 => {
             return Err(ApiError::bad_request(
-                "invalid-idempotency-key",
+                ErrorKind::InvalidIdempotencyKey,
                 "the Idempotency-Key header must be 1 to 256 visible ASCII characters",
             ));
         }
@@ -79,7 +80,7 @@ pub fn json_body(body: &[u8]) -> Result<serde_json::Value, ApiError> {
     }
     serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request(
-            "invalid-json",
+            ErrorKind::InvalidJson,
             format!("the request body is not valid JSON ({e}); expected a JSON array of arguments or an object keyed by parameter name"),
         )
     })
@@ -168,7 +169,7 @@ pub async fn poll(
 ) -> Result<Response, ApiError> {
     let record = state.nats().results().get(&key).await?.ok_or_else(|| {
         ApiError::not_found(
-            "no-result",
+            ErrorKind::NoResult,
             format!("no result for idempotency key {key:?} yet: the invocation is still running, was never made, or its result expired"),
         )
     })?;

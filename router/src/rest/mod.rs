@@ -20,7 +20,8 @@ use crate::AppState;
 /// The JSON body of every error.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorJson {
-    /// A stable, kebab-case error kind, e.g. `unknown-function`.
+    /// A stable, kebab-case error kind (`revenant_types::ErrorKind`), e.g. `unknown-function`;
+    /// new kinds may be added, so clients must accept ones they do not know.
     pub kind: String,
     /// What went wrong and what to do.
     pub message: String,

@@ -8,6 +8,7 @@ use http::StatusCode;
 use std::time::Duration;
 
 use revenant_nats::ControlError;
+use revenant_types::ErrorKind;
 use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
 use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
@@ -88,7 +89,7 @@ async fn listing(state: &AppState, q: ListQuery) -> Result<Response, ApiError> {
         .as_deref()
         .map(str::parse::<WorkerStatus>)
         .transpose()
-        .map_err(|m| ApiError::bad_request("invalid-status", m))?;
+        .map_err(|m| ApiError::bad_request(ErrorKind::InvalidStatus, m))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let all = state.nats().workers().list(component.as_ref()).await?;
     let (workers, next) = page(all, status, q.cursor.as_deref(), limit);
@@ -131,7 +132,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let req: CreateWorker = serde_json::from_slice(&body).map_err(|e| {
         ApiError::bad_request(
-            "invalid-json",
+            ErrorKind::InvalidJson,
             format!("expected {{\"name\": …, \"args\": [...], \"env\": {{…}}}}: {e}"),
         )
     })?;
@@ -158,7 +159,10 @@ pub async fn get(
 ) -> Result<Response, ApiError> {
     let id = worker_id(&component, &worker)?;
     let record = state.nats().workers().get(&id).await?.ok_or_else(|| {
-        ApiError::not_found("unknown-worker", format!("worker {id} does not exist"))
+        ApiError::not_found(
+            ErrorKind::UnknownWorker,
+            format!("worker {id} does not exist"),
+        )
     })?;
     Ok(Json(record).into_response())
 }
@@ -199,7 +203,7 @@ async fn control(
     let versions = state.nats().components().versions(&id.component).await?;
     if versions.versions.is_empty() {
         return Err(ApiError::not_found(
-            "unknown-component",
+            ErrorKind::UnknownComponent,
             format!("component {} does not exist", id.component),
         ));
     }
@@ -213,10 +217,10 @@ async fn control(
         .into_response()),
         Err(e @ ControlError::NoExecutor { .. }) => Err(ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "unavailable",
+            ErrorKind::Unavailable,
             e.to_string(),
         )),
-        Err(ControlError::Refused(e)) => Err(ApiError::from_kind(&e.kind, e.message)),
+        Err(ControlError::Refused(e)) => Err(ApiError::from(e)),
         Err(ControlError::Other(e)) => Err(e.into()),
     }
 }
@@ -269,7 +273,7 @@ pub async fn oplog(
     let read = state.nats().oplog().read(&id, from).await?;
     if read.next_index <= 1 {
         return Err(ApiError::not_found(
-            "unknown-worker",
+            ErrorKind::UnknownWorker,
             format!("worker {id} has no oplog (it does not exist)"),
         ));
     }
@@ -278,7 +282,7 @@ pub async fn oplog(
         .iter()
         .take(count)
         .map(|(index, entry)| {
-            json!({ "index": index, "kind": entry.kind(), "summary": entry.summary(), "entry": entry })
+            json!({ "index": index, "kind": entry.kind(), "summary": entry.summary(), "entry": revenant_types::json::oplog_entry(entry) })
         })
         .collect();
     let next = (read.entries.len() > count).then(|| from + count as u64);

@@ -134,6 +134,10 @@ async fn every_rest_endpoint() {
     );
     let (_, w) = e.get("/v1/components/counter/workers/w1").await;
     assert_eq!(w["env"], json!([["A", "1"]]));
+    assert!(
+        w["component-version"].is_u64() && w.get("component_version").is_none(),
+        "JSON field names are kebab-case: {w}"
+    );
     let (_, page) = e.get("/v1/workers?component=counter&limit=1").await;
     assert_eq!(page["workers"].as_array().unwrap().len(), 1);
     assert_eq!(page["next-cursor"], "counter/w1");

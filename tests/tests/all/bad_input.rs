@@ -14,7 +14,7 @@ use common::{Env, TIMEOUT, dead_count, dead_letter, dead_reason, kind, message};
 use futures::StreamExt;
 use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::{Nats, headers};
-use revenant_tests::revenant::{Answer, call, invoke, invoke_raw};
+use revenant_tests::revenant::{Answer, answer_of, call, invoke, invoke_raw};
 use serde_json::json;
 
 /// Asserts `answer` is an error of `kind` whose message contains every one of
@@ -60,17 +60,7 @@ async fn publish_raw(nats: &Nats, subject: &str, mut h: HeaderMap, body: &'stati
         .await
         .expect("an answer")
         .expect("inbox");
-    let status = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::STATUS))
-        .map(|v| v.as_str().to_owned());
-    let body: serde_json::Value = serde_json::from_slice(&msg.payload).expect("JSON answer");
-    if status.as_deref() == Some(headers::STATUS_OK) {
-        Ok(body)
-    } else {
-        Err(body)
-    }
+    answer_of(&msg)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,6 +208,34 @@ async fn an_unknown_component_is_rejected_and_the_executor_carries_on() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_component_that_passed_upload_but_cannot_link_is_rejected_not_retried() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let exec = env.executor().await;
+    let nats = &env.nats;
+    // Upload checks imports by name; this one imports a function the host does not have.
+    let bytes = revenant_components::fixtures::component_bytes("unlinkable");
+    let name = revenant_types::ComponentName::new("unlinkable").unwrap();
+    nats.components()
+        .upload(&name, bytes)
+        .await
+        .expect("upload");
+    let r = invoke(nats, "unlinkable/w1", "hello", json!(["x"]), None).await;
+    assert_rejected(
+        nats,
+        r,
+        "invalid-component",
+        &["unlinkable", "cannot run here"],
+        "unlinkable.w1",
+    )
+    .await;
+    assert_eq!(
+        call(nats, "counter/ok", "add", json!([3])).await,
+        Ok(json!(3))
+    );
+    exec.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn invalid_names_are_rejected_on_invoke_and_call() {
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
     let exec = env.executor().await;
@@ -289,7 +307,7 @@ async fn invalid_names_are_rejected_on_invoke_and_call() {
     .await
     .expect("an answer")
     .expect("request");
-    let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let body = answer_of(&reply).unwrap_err();
     assert_eq!(kind(&body), "invalid-name", "{body}");
     assert_eq!(dead_count(nats).await, 2);
     assert_eq!(
@@ -341,7 +359,7 @@ async fn a_payload_over_the_limit_is_refused() {
     .await
     .expect("an answer")
     .expect("request");
-    let body: serde_json::Value = serde_json::from_slice(&reply.payload).unwrap();
+    let body = answer_of(&reply).unwrap_err();
     assert_eq!(kind(&body), "payload-too-large", "{body}");
     assert!(message(&body).contains("1024"), "{body}");
 

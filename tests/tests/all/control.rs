@@ -15,9 +15,9 @@ use common::{Env, TIMEOUT, oplog, record, worker};
 use futures::StreamExt;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_nats::{ControlError, Nats, headers};
-use revenant_tests::revenant::{call, invoke};
+use revenant_tests::revenant::{answer_of, call, invoke};
 use revenant_tests::wait_until;
-use revenant_types::oplog::{InvocationOutcome, OplogEntry};
+use revenant_types::oplog::{ErrorKind, InvocationOutcome, OplogEntry};
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
 use serde_json::json;
 
@@ -101,13 +101,7 @@ impl Replies {
             .next()
             .unwrap_or_default()
             .to_owned();
-        let ok = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::STATUS))
-            .is_some_and(|v| v.as_str() == headers::STATUS_OK);
-        let body: serde_json::Value = serde_json::from_slice(&msg.payload).expect("JSON answer");
-        Some((tag, if ok { Ok(body) } else { Err(body) }))
+        Some((tag, answer_of(&msg)))
     }
 }
 
@@ -494,7 +488,7 @@ async fn control_refuses_unknown_and_failed_workers_and_says_when_nobody_holds_t
         .await
         .unwrap_err();
     assert!(
-        matches!(&err, ControlError::Refused(e) if e.kind == "unknown-worker"),
+        matches!(&err, ControlError::Refused(e) if e.kind == ErrorKind::UnknownWorker),
         "{err:?}"
     );
     assert!(
@@ -507,7 +501,7 @@ async fn control_refuses_unknown_and_failed_workers_and_says_when_nobody_holds_t
     for action in [ControlAction::Interrupt, ControlAction::Resume] {
         let err = control(&nats, w, action).await.unwrap_err();
         assert!(
-            matches!(&err, ControlError::Refused(e) if e.kind == "worker-failed"),
+            matches!(&err, ControlError::Refused(e) if e.kind == ErrorKind::WorkerFailed),
             "{err:?}"
         );
     }

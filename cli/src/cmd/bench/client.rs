@@ -1,8 +1,8 @@
-//! The bench's NATS client: invoke-and-await the way any user does it — a
-//! JetStream publish of the invocation with `Rvn-Reply-To` set to a private
-//! inbox — with one wildcard subscription routing every reply to its waiting
-//! caller ([`Replies`], as the router does), so thousands of invocations can be in
-//! flight on one connection.
+//! The bench's NATS client: invoke-and-await the way any user does it — the
+//! nats crate's [`Nats::invoke_and_await`], a JetStream publish of the
+//! invocation with `Rvn-Reply-To` set to a private inbox — with one wildcard
+//! subscription routing every reply to its waiting caller ([`Replies`], as the
+//! router does), so thousands of invocations can be in flight on one connection.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,15 +11,29 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use revenant_nats::Nats;
 use revenant_nats::headers;
-use revenant_nats::http_support::{Replies, ReplyInbox};
 use revenant_nats::invocations::InvocationRequest;
+use revenant_nats::reply::{Replies, ReplyInbox};
 use revenant_types::WorkerId;
+use revenant_types::oplog::InvocationOutcome;
+use revenant_types::records::error_json;
 
 /// A result as a caller sees it.
 #[derive(Debug, Clone)]
 pub struct Reply {
     pub ok: bool,
     pub body: String,
+}
+
+impl From<InvocationOutcome> for Reply {
+    fn from(outcome: InvocationOutcome) -> Self {
+        match outcome {
+            InvocationOutcome::Ok(body) => Self { ok: true, body },
+            InvocationOutcome::Err(e) => Self {
+                ok: false,
+                body: error_json(&e),
+            },
+        }
+    }
 }
 
 impl Reply {
@@ -74,10 +88,7 @@ impl Client {
         what: &str,
     ) -> anyhow::Result<Reply> {
         match tokio::time::timeout(timeout, inbox.next()).await {
-            Ok(Some(r)) => Ok(Reply {
-                ok: r.ok,
-                body: String::from_utf8_lossy(&r.body).into_owned(),
-            }),
+            Ok(Some(outcome)) => Ok(outcome.into()),
             Ok(None) => bail!("{what}: the NATS connection closed"),
             Err(_) => bail!("{what}: no reply within {timeout:?} (lost invocation?)"),
         }
@@ -93,21 +104,24 @@ impl Client {
         timeout: Duration,
     ) -> anyhow::Result<(Reply, Duration)> {
         let started = Instant::now();
-        let (reply_to, key, rx) = self.slot();
+        let (_, key, mut inbox) = self.slot();
         let req = InvocationRequest {
             function: function.to_owned(),
             idempotency_key: Some(key),
-            reply_to: Some(reply_to),
+            reply_to: None,
             content_type: Some(headers::CONTENT_TYPE_JSON.into()),
             body: args_json.to_owned().into(),
             trace: Default::default(),
         };
-        self.nats
-            .publish_invocation(w, &req)
+        let awaited = self
+            .nats
+            .invoke_and_await(w, req, &mut inbox, timeout)
             .await
-            .with_context(|| format!("publishing {function} to {w}"))?;
-        let reply = Self::wait(rx, timeout, &format!("{function} on {w}")).await?;
-        Ok((reply, started.elapsed()))
+            .with_context(|| format!("invoking {function} on {w}"))?;
+        let Some(outcome) = awaited.outcome else {
+            bail!("{function} on {w}: no reply within {timeout:?} (lost invocation?)");
+        };
+        Ok((outcome.into(), started.elapsed()))
     }
 
     /// [`Client::invoke`] that requires a successful `u64` result.

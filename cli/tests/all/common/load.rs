@@ -9,35 +9,21 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use revenant_nats::invocations::InvocationRequest;
+use revenant_nats::reply::Awaited;
 use revenant_nats::{Nats, headers};
+use revenant_tests::revenant::answer;
 use revenant_types::WorkerId;
-use revenant_types::records::outcome_status_and_body;
 use serde_json::Value;
 
 /// `Ok(json)` for `Rvn-Status: ok`, `Err(json)` otherwise.
 pub type Answer = Result<Value, Value>;
 
-/// Parses a reply: `Rvn-Status: ok` → `Ok(json)`, anything else → `Err(json)`.
-fn reply_answer(msg: &revenant_nats::async_nats::Message) -> Answer {
-    let status = msg
-        .headers
-        .as_ref()
-        .and_then(|h| h.get(headers::STATUS))
-        .map(|v| v.as_str().to_owned());
-    let body: Value = serde_json::from_slice(&msg.payload).unwrap_or(Value::Null);
-    if status.as_deref() == Some(headers::STATUS_OK) {
-        Ok(body)
-    } else {
-        Err(body)
-    }
-}
-
-/// Publishes `function(args)` with idempotency key `key` to `worker`, re-publishing with the
-/// same key and the same reply inbox every `per_attempt` until answered (or until a result is
-/// stored under the key in `RVN_RESULTS`). `None` after `overall`. Returns the answer and the
-/// number of publish attempts.
+/// Publishes `function(args)` with idempotency key `key` to `worker` (the nats crate's
+/// invoke-and-await), re-publishing with the same key and the same reply inbox every
+/// `per_attempt` until answered (or until a result is stored under the key in
+/// `RVN_RESULTS`). `None` after `overall`. Returns the answer and the number of publish
+/// attempts.
 pub async fn invoke_retrying(
     nats: &Nats,
     worker: &WorkerId,
@@ -48,12 +34,12 @@ pub async fn invoke_retrying(
     overall: Duration,
 ) -> Option<(Answer, u32)> {
     let deadline = Instant::now() + overall;
-    let inbox = nats.client().new_inbox();
-    let mut sub = nats.client().subscribe(inbox.clone()).await.ok()?;
+    let replies = nats.replies().await.ok()?;
+    let mut inbox = replies.inbox();
     let req = InvocationRequest {
         function: function.to_owned(),
         idempotency_key: Some(key.to_owned()),
-        reply_to: Some(inbox),
+        reply_to: None,
         content_type: Some(headers::CONTENT_TYPE_JSON.to_owned()),
         body: args.to_string().into(),
         trace: Default::default(),
@@ -61,22 +47,23 @@ pub async fn invoke_retrying(
     let mut attempts = 0;
     while Instant::now() < deadline {
         attempts += 1;
-        // A failed publish (e.g. the NATS node just died) is simply another attempt.
-        let _ = tokio::time::timeout(per_attempt, nats.publish_invocation(worker, &req)).await;
-        if let Ok(Some(msg)) = tokio::time::timeout(per_attempt, sub.next()).await {
-            return Some((reply_answer(&msg), attempts));
+        let attempt = nats.invoke_and_await(worker, req.clone(), &mut inbox, per_attempt);
+        match tokio::time::timeout(per_attempt * 2, attempt).await {
+            Ok(Ok(Awaited {
+                outcome: Some(outcome),
+                ..
+            })) => return Some((answer(outcome), attempts)),
+            Ok(Ok(_)) => {}
+            // A failed publish (e.g. the NATS node just died) is simply another attempt;
+            // the inbox stays the same, so an answer to an earlier attempt still counts.
+            _ => {
+                if let Ok(Some(outcome)) = tokio::time::timeout(per_attempt, inbox.next()).await {
+                    return Some((answer(outcome), attempts));
+                }
+            }
         }
         if let Ok(Some(rec)) = nats.results().get(key).await {
-            let (status, body) = outcome_status_and_body(&rec.outcome);
-            let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-            return Some((
-                if status == headers::STATUS_OK {
-                    Ok(body)
-                } else {
-                    Err(body)
-                },
-                attempts,
-            ));
+            return Some((answer(rec.outcome), attempts));
         }
     }
     None

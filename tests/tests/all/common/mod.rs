@@ -8,14 +8,15 @@
 use std::time::Duration;
 
 use revenant_executor::ExecutorOptions;
-use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::async_nats::jetstream::message::StreamMessage;
+use revenant_nats::invocations::InvocationRequest;
+use revenant_nats::reply::parse_reply;
 use revenant_nats::{Nats, headers};
-use revenant_tests::revenant::{Answer, TestExecutor, connect, deploy, test_options};
+use revenant_tests::revenant::{Answer, TestExecutor, answer, connect, deploy, test_options};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::config::NatsOptions;
-use revenant_types::oplog::OplogEntry;
-use revenant_types::records::{WorkerRecord, outcome_status_and_body};
+use revenant_types::oplog::{InvocationOutcome, OplogEntry};
+use revenant_types::records::WorkerRecord;
 use revenant_types::{OplogIndex, WorkerId};
 
 /// Generous: two cores shared with other builds.
@@ -82,13 +83,8 @@ pub async fn ready(nats: &Nats) {
     wait_until("an executor answering rvn.call", TIMEOUT, || async {
         let subject = format!("{}.call.not$valid.probe", nats.namespace().prefix());
         let reply = nats.client().request(subject, "[]".into()).await.ok()?;
-        let status = reply
-            .headers
-            .as_ref()?
-            .get(headers::STATUS)?
-            .as_str()
-            .to_owned();
-        (status == headers::STATUS_ERROR).then_some(())
+        let outcome = parse_reply(reply.headers.as_ref(), &reply.payload);
+        matches!(outcome, InvocationOutcome::Err(_)).then_some(())
     })
     .await;
 }
@@ -195,11 +191,12 @@ pub fn message(e: &serde_json::Value) -> &str {
         .unwrap_or_else(|| panic!("not an error object: {e}"))
 }
 
-/// An invocation published the way a client that honours the contract must:
-/// JetStream publish with `Nats-Msg-Id` and a reply inbox; when JetStream
-/// reports the publish as a duplicate (it stored nothing, so nobody will ever
-/// answer that inbox), the result is picked up from `RVN_RESULTS` instead.
-/// Returns whether the publish was a duplicate, and the answer.
+/// An invocation published the way a client that honours the contract must
+/// (the nats crate's invoke-and-await): JetStream publish with `Nats-Msg-Id`
+/// and a reply inbox; when JetStream reports the publish as a duplicate (it
+/// stored nothing, so nobody will ever answer that inbox), the result is
+/// picked up from `RVN_RESULTS` instead. Returns whether the publish was a
+/// duplicate, and the answer.
 pub async fn invoke_once(
     nats: &Nats,
     w: &str,
@@ -207,63 +204,23 @@ pub async fn invoke_once(
     args: serde_json::Value,
     key: &str,
 ) -> (bool, Answer) {
-    use futures::StreamExt;
-    let id = worker(w);
-    let inbox = nats.client().new_inbox();
-    let mut sub = nats
-        .client()
-        .subscribe(inbox.clone())
+    let replies = nats.replies().await.expect("subscribe reply inbox");
+    let mut inbox = replies.inbox();
+    let req = InvocationRequest {
+        function: function.to_owned(),
+        idempotency_key: Some(key.to_owned()),
+        body: args.to_string().into(),
+        ..Default::default()
+    };
+    let awaited = nats
+        .invoke_and_await(&worker(w), req, &mut inbox, TIMEOUT)
         .await
-        .expect("subscribe inbox");
-    let mut h = HeaderMap::new();
-    h.insert(headers::FUNCTION, function);
-    h.insert(headers::MSG_ID, key);
-    h.insert(headers::REPLY_TO, inbox.as_str());
-    let ack = nats
-        .jetstream()
-        .publish_with_headers(
-            nats.namespace().invoke_subject(&id),
-            h,
-            args.to_string().into(),
+        .expect("publish and await");
+    let outcome = awaited.outcome.unwrap_or_else(|| {
+        panic!(
+            "no answer to {key} within {TIMEOUT:?} (duplicate: {})",
+            awaited.duplicate
         )
-        .await
-        .expect("publish")
-        .await
-        .expect("stored or deduplicated");
-    if !ack.duplicate {
-        let msg = tokio::time::timeout(TIMEOUT, sub.next())
-            .await
-            .expect("an answer")
-            .expect("inbox");
-        let status = msg
-            .headers
-            .as_ref()
-            .and_then(|h| h.get(headers::STATUS))
-            .map(|v| v.as_str().to_owned());
-        let body: serde_json::Value = serde_json::from_slice(&msg.payload).expect("JSON answer");
-        return (
-            false,
-            if status.as_deref() == Some(headers::STATUS_OK) {
-                Ok(body)
-            } else {
-                Err(body)
-            },
-        );
-    }
-    let record = wait_until(
-        &format!("the result of {key} in RVN_RESULTS"),
-        TIMEOUT,
-        || async { nats.results().get(key).await.ok().flatten() },
-    )
-    .await;
-    let (status, body) = outcome_status_and_body(&record.outcome);
-    let body: serde_json::Value = serde_json::from_str(&body).expect("JSON result");
-    (
-        true,
-        if status == headers::STATUS_OK {
-            Ok(body)
-        } else {
-            Err(body)
-        },
-    )
+    });
+    (awaited.duplicate, answer(outcome))
 }
