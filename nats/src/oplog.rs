@@ -11,7 +11,7 @@
 //! more than a few hundred messages remain they are streamed through an
 //! ephemeral ordered pull consumer, which is ≈1.8× faster than further direct
 //! gets for 10,000 one-entry messages (≈230 ms against ≈430 ms, debug build).
-//! `tests/tests/oplog_speed.rs` measures all three. In a replicated stream a
+//! `tests/tests/all/oplog_speed.rs` measures all three. In a replicated stream a
 //! direct get may be answered by a follower a moment behind the leader; the
 //! fenced append is what catches such a stale read (the caller re-reads).
 //!

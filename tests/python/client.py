@@ -1,4 +1,4 @@
-"""A non-Rust Revenant client, run by tests/tests/python_client.rs.
+"""A non-Rust Revenant client, run by tests/tests/all/python_client.rs.
 
 Uses only nats-py and the NATS contract (ARCHITECTURE.md "The NATS contract"):
 
