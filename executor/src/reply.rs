@@ -60,10 +60,10 @@ pub(crate) async fn answer(
         }
     };
     let reply = async {
-        if let Some(reply) = &msg.reply_to {
-            if let Err(e) = nats.reply_outcome(reply, outcome).await {
-                tracing::warn!(worker = %id, error = %e, "could not send reply");
-            }
+        if let Some(reply) = &msg.reply_to
+            && let Err(e) = nats.reply_outcome(reply, outcome).await
+        {
+            tracing::warn!(worker = %id, error = %e, "could not send reply");
         }
     };
     let (stored, ()) = tokio::join!(store, reply);
