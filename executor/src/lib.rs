@@ -26,7 +26,8 @@
 //! - [`worker`]: one live worker: recovery, invocation attempts, interrupt/resume.
 //! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
 //! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
-//! - [`control`]: interrupt / resume requests: routing to the shard holder, stopping and holding.
+//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding.
+//! - [`delete`]: deleting a worker: the tombstone, the purge that keeps it, the record.
 //! - [`shard`]: one shard's consumer, handing messages to mailboxes.
 //! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).
 //! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
@@ -44,6 +45,7 @@ pub mod config;
 pub mod context;
 pub mod control;
 pub mod decide;
+pub mod delete;
 pub mod dirs;
 pub mod durable;
 pub mod engine;
