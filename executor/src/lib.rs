@@ -5,8 +5,9 @@
 //! ownership through the lease manager. It does not speak NATS itself: every
 //! subject, stream and bucket goes through `revenant-nats`. Nor does it read
 //! component metadata or upload components: `revenant-components` inspects a
-//! binary without wasmtime and `revenant-nats` stores it; worker create/delete
-//! are `revenant_nats::workers`.
+//! binary without wasmtime and `revenant-nats` stores it; worker create and the
+//! delete request are `revenant_nats::workers` (the delete itself is done here, by
+//! the shard holder: [`delete`]).
 //!
 //! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
 //! the drivers that perform them:

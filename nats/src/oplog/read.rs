@@ -241,3 +241,31 @@ pub(super) async fn ordered_consumer(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first: OplogIndex) -> Vec<u8> {
+        let entries = vec![OplogEntry::Deleted { at: 1, before: 7 }];
+        codec::encode(&OplogBatch { first, entries }).unwrap()
+    }
+
+    #[test]
+    fn the_first_message_left_after_a_purge_may_start_past_index_one_but_gaps_after_it_are_errors()
+    {
+        let w = WorkerId::parse("counter", "c1").unwrap();
+        let mut acc = Accumulator::new(&w, 1);
+        acc.push(9, None, &batch(5))
+            .expect("a tombstone left by a purge");
+        acc.push(10, None, &batch(6)).expect("contiguous");
+        let err = acc.push(12, None, &batch(8)).unwrap_err();
+        assert!(err.to_string().contains("starting at index 7"), "{err}");
+        let read = acc.finish();
+        assert_eq!(
+            read.entries.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [5, 6]
+        );
+        assert_eq!(read.next_index, 7);
+    }
+}
