@@ -1,4 +1,4 @@
-//! Interrupt and resume: the executor's side of `<ns>.control.<c>.<w>`
+//! Interrupt, resume and delete: the executor's side of `<ns>.control.<c>.<w>`
 //! ([`revenant_nats::control`]). Every executor listens; [`control_bridge`]
 //! hands a request to the shard task that holds the worker (registered in
 //! [`ControlRegistry`](crate::context::ControlRegistry) while it runs) and ignores the others, so only the
@@ -13,7 +13,9 @@
 //! - an interrupted worker holds every invocation in order (kept alive with
 //!   progress acks, [`KEEPALIVE`]) and answers only duplicates of completed keys;
 //! - **resume** appends `Resumed`, rebuilds the instance by replay and lets the
-//!   mailbox run the held invocations, the interrupted one first, from its start.
+//!   mailbox run the held invocations, the interrupted one first, from its start;
+//! - **delete** stops a running invocation like an interrupt; the rest of it is
+//!   [`delete`](super::delete)'s.
 //!
 //! The state is durable: a worker recovered with a trailing `Interrupted` comes
 //! back interrupted on any executor. It does not decide which executor holds a
@@ -101,7 +103,7 @@ pub(crate) async fn control_bridge(env: Arc<WorkerEnv>, mut stop: watch::Receive
     }
 }
 
-async fn reply(nats: &Nats, to: Option<&str>, answer: Result<WorkerState, ErrorBody>) {
+pub(crate) async fn reply(nats: &Nats, to: Option<&str>, answer: Result<WorkerState, ErrorBody>) {
     let Some(to) = to else { return };
     let sent = match &answer {
         Ok(state) => nats.reply_state(to, state).await,
@@ -112,7 +114,7 @@ async fn reply(nats: &Nats, to: Option<&str>, answer: Result<WorkerState, ErrorB
     }
 }
 
-fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
+pub(crate) fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
     WorkerState {
         worker: id.dotted(),
         status,
@@ -124,13 +126,13 @@ fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
 pub(crate) enum Raced<T> {
     /// It finished.
     Done(T),
-    /// An interrupt came first: the invocation's future is dropped.
-    Interrupted(ControlCommand),
+    /// An interrupt or a delete came first: the invocation's future is dropped.
+    Stopped(ControlCommand),
 }
 
 /// Runs an invocation (of message `running`) while taking in what reaches the
 /// mailbox: invocations are queued behind it, a resume is answered (the worker is
-/// running), an interrupt drops the invocation at once. A long invocation and
+/// running), an interrupt or a delete drops the invocation at once. A long invocation and
 /// those queued behind it are reported in progress every [`KEEPALIVE`].
 pub(crate) async fn race<F: Future>(
     run: F,
@@ -156,7 +158,7 @@ pub(crate) async fn race<F: Future>(
                 None => open = false,
                 Some(Input::Invocation(m)) => queue.push_back(m),
                 Some(Input::Control(cmd)) => match cmd.action {
-                    ControlAction::Interrupt => return Raced::Interrupted(cmd),
+                    ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
                     ControlAction::Resume => {
                         reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
                     }
@@ -167,7 +169,7 @@ pub(crate) async fn race<F: Future>(
 }
 
 /// Keeps the mailbox's worker and the executor's count of workers in memory in step.
-fn set(slot: &mut Option<Worker>, worker: Option<Worker>, in_memory: &AtomicU64) {
+pub(crate) fn set(slot: &mut Option<Worker>, worker: Option<Worker>, in_memory: &AtomicU64) {
     match (slot.is_some(), worker.is_some()) {
         (false, true) => {
             in_memory.fetch_add(1, Ordering::Relaxed);
@@ -188,7 +190,7 @@ pub(crate) enum Flow {
     Drop,
 }
 
-fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
+pub(crate) fn oplog_error(id: &WorkerId, e: &WorkerError) -> (ErrorBody, Flow) {
     let flow = if matches!(e, WorkerError::Commit(_)) {
         Flow::Drop
     } else {
@@ -255,6 +257,9 @@ async fn apply(
         }
         (ControlDecision::Interrupt, Some(w)) => w.interrupt().await,
         (ControlDecision::Resume, Some(w)) => w.resume().await,
+        (ControlDecision::Delete, _) => {
+            unreachable!("the mailbox hands deletes to the delete module")
+        }
         (_, None) => unreachable!("a control decision to change a worker has a worker"),
     };
     let Some(w) = slot.as_mut() else {
@@ -292,6 +297,7 @@ async fn announce(
     let kind = match action {
         ControlAction::Interrupt => "interrupted",
         ControlAction::Resume => "resumed",
+        ControlAction::Delete => "deleted",
     };
     let _ = env
         .nats

@@ -6,6 +6,9 @@
 //! - a payload over the configured maximum can never succeed: it is rejected
 //!   (answered with an error, dead-lettered, terminated) before anything else;
 //! - a worker that is not in memory is recovered from its oplog first;
+//! - an invocation stored in `RVN_INVOKE` at or before the sequence a delete
+//!   recorded (`Deleted { before }`) belongs to the deleted worker: it is
+//!   rejected (`worker-deleted`, dead-lettered), never run on the new one;
 //! - a key the worker already completed is answered with its recorded outcome,
 //!   however often it arrives (exactly-once effects), even while interrupted;
 //! - a failed worker answers every new key with `worker-failed` (the input is
@@ -16,7 +19,8 @@
 //! - anything else runs.
 //!
 //! It also says which status a worker has ([`status_of`]) and what a control
-//! request does ([`control`]), and owns the one `worker-failed` error.
+//! request does ([`control`]: a delete applies to any existing worker, failed
+//! or interrupted too), and owns the one `worker-failed` and `worker-deleted` errors.
 
 use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
@@ -28,6 +32,8 @@ use revenant_types::records::{ControlAction, WorkerStatus};
 pub struct Arrival<'a> {
     pub key: &'a str,
     pub body_len: usize,
+    /// Its `RVN_INVOKE` stream sequence (0: unknown).
+    pub stream_sequence: u64,
 }
 
 /// What the mailbox knows of a worker in memory.
@@ -41,6 +47,8 @@ pub struct WorkerView<'a> {
     pub interrupted: bool,
     /// An instance is built (it can run invocations now).
     pub instantiated: bool,
+    /// The `before` of the worker's last `Deleted` tombstone, if it was ever deleted.
+    pub deleted_before: Option<u64>,
 }
 
 impl WorkerView<'_> {
@@ -81,6 +89,12 @@ pub fn decide(
     let Some(w) = worker else {
         return Decision::Recover;
     };
+    if arrival.stream_sequence > 0
+        && w.deleted_before
+            .is_some_and(|before| arrival.stream_sequence <= before)
+    {
+        return Decision::Reject(worker_deleted(id, arrival.stream_sequence));
+    }
     if let Some(outcome) = w.completed {
         return Decision::Answer(outcome.clone());
     }
@@ -110,6 +124,16 @@ pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
     ErrorBody::new(
         ErrorKind::WorkerFailed,
         format!("worker {id} is failed: {message}"),
+    )
+}
+
+/// The error of an invocation sent to a worker before it was deleted.
+pub fn worker_deleted(id: &WorkerId, sequence: u64) -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::WorkerDeleted,
+        format!(
+            "worker {id} was deleted after this invocation was sent (stream sequence {sequence}); it is not run"
+        ),
     )
 }
 
@@ -145,6 +169,8 @@ pub enum ControlDecision {
     Resume,
     /// Already in the requested state: answer with its status, append nothing.
     Unchanged(WorkerStatus),
+    /// Append the `Deleted` tombstone, purge the oplog but it, drop the worker.
+    Delete,
 }
 
 /// Decides a control request for worker `id` (`None`: it has no oplog).
@@ -156,6 +182,9 @@ pub fn control(
     let Some(w) = worker else {
         return ControlDecision::Refuse(unknown_worker(id));
     };
+    if action == ControlAction::Delete {
+        return ControlDecision::Delete;
+    }
     if let Some(message) = w.failed {
         return ControlDecision::Refuse(worker_failed(id, message));
     }
@@ -177,6 +206,7 @@ mod tests {
         Arrival {
             key: "k1",
             body_len,
+            stream_sequence: 10,
         }
     }
     fn idle() -> WorkerView<'static> {
@@ -185,6 +215,7 @@ mod tests {
             failed: None,
             interrupted: false,
             instantiated: true,
+            deleted_before: None,
         }
     }
     const MAX: usize = 1024;
@@ -281,6 +312,55 @@ mod tests {
     }
 
     #[test]
+    fn an_invocation_sent_before_the_worker_was_deleted_is_rejected_as_worker_deleted() {
+        // Sequence 10 arrives at a worker deleted when RVN_INVOKE's last sequence was 10 (or
+        // later): it belongs to the deleted worker, even on a worker created anew since.
+        for before in [10, 11] {
+            let w = WorkerView {
+                deleted_before: Some(before),
+                ..idle()
+            };
+            let d = decide(&id(), arrival(2), Some(w), MAX);
+            let Decision::Reject(e) = d else {
+                panic!("{d:?}")
+            };
+            assert_eq!(e.kind, ErrorKind::WorkerDeleted);
+            assert!(e.message.contains("counter/c1"), "{}", e.message);
+        }
+        // Also while the new worker is interrupted or failed: it is not theirs to hold or answer.
+        let held = WorkerView {
+            deleted_before: Some(10),
+            interrupted: true,
+            failed: Some("x"),
+            ..idle()
+        };
+        assert!(matches!(
+            decide(&id(), arrival(2), Some(held), MAX),
+            Decision::Reject(ErrorBody {
+                kind: ErrorKind::WorkerDeleted,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn an_invocation_sent_after_the_delete_runs_on_the_new_worker() {
+        let w = WorkerView {
+            deleted_before: Some(9),
+            ..idle()
+        };
+        assert_eq!(decide(&id(), arrival(2), Some(w), MAX), Decision::Run);
+        // Not in memory: recovered first (the recovery creates it anew), then decided.
+        assert_eq!(decide(&id(), arrival(2), None, MAX), Decision::Recover);
+        // A message without a known sequence is never taken for an old one.
+        let unknown = Arrival {
+            stream_sequence: 0,
+            ..arrival(2)
+        };
+        assert_eq!(decide(&id(), unknown, Some(w), MAX), Decision::Run);
+    }
+
+    #[test]
     fn the_status_follows_failed_then_interrupted_then_instance() {
         assert_eq!(status_of(idle()), WorkerStatus::Idle);
         let no_instance = WorkerView {
@@ -323,6 +403,35 @@ mod tests {
                 })
             ));
         }
+    }
+
+    #[test]
+    fn any_existing_worker_can_be_deleted_even_a_failed_or_interrupted_one() {
+        let failed = WorkerView {
+            failed: Some("x"),
+            instantiated: false,
+            ..idle()
+        };
+        let held = WorkerView {
+            interrupted: true,
+            instantiated: false,
+            ..idle()
+        };
+        for w in [idle(), failed, held] {
+            assert_eq!(
+                control(&id(), ControlAction::Delete, Some(w)),
+                ControlDecision::Delete
+            );
+        }
+    }
+
+    #[test]
+    fn deleting_a_worker_without_oplog_or_already_deleted_is_refused_as_unknown() {
+        // A deleted worker not created again has no `Create` after its tombstone: no view.
+        let ControlDecision::Refuse(e) = control(&id(), ControlAction::Delete, None) else {
+            panic!()
+        };
+        assert_eq!(e.kind, ErrorKind::UnknownWorker);
     }
 
     #[test]

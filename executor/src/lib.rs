@@ -5,8 +5,9 @@
 //! ownership through the lease manager. It does not speak NATS itself: every
 //! subject, stream and bucket goes through `revenant-nats`. Nor does it read
 //! component metadata or upload components: `revenant-components` inspects a
-//! binary without wasmtime and `revenant-nats` stores it; worker create/delete
-//! are `revenant_nats::workers`.
+//! binary without wasmtime and `revenant-nats` stores it; worker create and the
+//! delete request are `revenant_nats::workers` (the delete itself is done here, by
+//! the shard holder: [`delete`]).
 //!
 //! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
 //! the drivers that perform them:
@@ -26,7 +27,8 @@
 //! - [`worker`]: one live worker: recovery, invocation attempts, interrupt/resume.
 //! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
 //! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
-//! - [`control`]: interrupt / resume requests: routing to the shard holder, stopping and holding.
+//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding.
+//! - [`delete`]: deleting a worker: the tombstone, the purge that keeps it, the record.
 //! - [`shard`]: one shard's consumer, handing messages to mailboxes.
 //! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).
 //! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
@@ -44,6 +46,7 @@ pub mod config;
 pub mod context;
 pub mod control;
 pub mod decide;
+pub mod delete;
 pub mod dirs;
 pub mod durable;
 pub mod engine;

@@ -15,13 +15,14 @@ use revenant_nats::invocations::InvocationMessage;
 use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::WorkerStatus;
+use revenant_types::records::{ControlAction, WorkerStatus};
 use tokio::sync::{mpsc, watch};
 
 use crate::arguments::prepare;
 use crate::context::{Input, WorkerEnv};
 use crate::control;
 use crate::decide::{self, Arrival, Decision};
+use crate::delete;
 use crate::durable::stdio::Output;
 use crate::reply::{answer, reject};
 use crate::status::{RecoveredStatus, Summary, event, put_status};
@@ -76,7 +77,12 @@ pub(crate) async fn mailbox(
                 match input {
                     Input::Control(cmd) => {
                         recovered_status.settle(&nats).await;
-                        match control::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await {
+                        let flow = if cmd.action == ControlAction::Delete {
+                            delete::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                        } else {
+                            control::handle(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                        };
+                        match flow {
                             control::Flow::Continue => continue,
                             control::Flow::Drop => break,
                         }
@@ -88,6 +94,7 @@ pub(crate) async fn mailbox(
         let arrival = Arrival {
             key: &msg.idempotency_key,
             body_len: msg.body.len(),
+            stream_sequence: msg.stream_sequence,
         };
         // Recovery is the one decision after which the mailbox decides again.
         let decision = loop {
@@ -116,6 +123,13 @@ pub(crate) async fn mailbox(
         match decision {
             Decision::Recover | Decision::Run => {}
             Decision::Reject(error) => {
+                if error.kind == ErrorKind::WorkerDeleted {
+                    // Recovered only to be told it is gone: no record, nothing kept in memory.
+                    recovered_status.deferred = None;
+                    if worker.take().is_some() {
+                        in_memory.fetch_sub(1, Ordering::Relaxed);
+                    }
+                }
                 reject(&env, &msg, error).await;
                 continue;
             }
@@ -158,12 +172,17 @@ pub(crate) async fn mailbox(
         let run = Box::pin(w.invoke(&msg.idempotency_key, prepared, msg.trace.clone()));
         let result = match control::race(run, &msg, &mut rx, &mut queue, &nats, &id).await {
             control::Raced::Done(result) => result,
-            control::Raced::Interrupted(cmd) => {
-                // Not answered, not acked: it runs again, first, when the worker is resumed.
+            control::Raced::Stopped(cmd) => {
+                // Not answered, not acked: it runs again, first, when the worker is resumed
+                // (or, after a delete, is decided again: rejected as `worker-deleted`).
                 queue.push_front(msg);
                 recovered_status.settle(&nats).await;
-                match control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
-                {
+                let stopped = if cmd.action == ControlAction::Delete {
+                    delete::stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                } else {
+                    control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                };
+                match stopped {
                     control::Flow::Continue => continue,
                     control::Flow::Drop => break,
                 }

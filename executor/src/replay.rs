@@ -15,7 +15,11 @@
 //!   that invocation runs again from its start; an `Interrupted` with no later
 //!   `Resumed` leaves the worker interrupted;
 //! - `EndRemoteWrite` responses are looked up by their `BeginRemoteWrite` index
-//!   (their position depends on timing), so a recorded response is never fetched again.
+//!   (their position depends on timing), so a recorded response is never fetched again;
+//! - a `Deleted` tombstone is a fresh start: everything before it (the creation,
+//!   invocations, outcomes, failure, interrupt, remote ends) is forgotten; only its
+//!   `before` is kept ([`ReplayPlan::deleted_before`]), also across a later `Create`,
+//!   so that invocations of the deleted worker are never run on the new one.
 
 use std::collections::{HashMap, VecDeque};
 
@@ -61,6 +65,9 @@ pub struct ReplayPlan {
     pub exited: bool,
     /// Set by an `Interrupted` entry with no `Resumed` after it: invocations are held.
     pub interrupted: bool,
+    /// Set by a `Deleted` tombstone: invocations stored in `RVN_INVOKE` at this stream
+    /// sequence or earlier belong to the deleted worker.
+    pub deleted_before: Option<u64>,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
 }
@@ -160,6 +167,14 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
             }
             OplogEntry::Resumed { .. } => plan.interrupted = false,
             OplogEntry::Exited { .. } => plan.exited = true,
+            OplogEntry::Deleted { before, .. } => {
+                current = None;
+                plan = ReplayPlan {
+                    deleted_before: Some(before),
+                    next_index: plan.next_index,
+                    ..ReplayPlan::default()
+                };
+            }
             _ => {}
         }
     }
@@ -315,6 +330,84 @@ mod tests {
         let p = plan(indexed(vec![started("a"), done("a", true), interrupted]));
         assert!(p.interrupted && p.incomplete().is_none());
         assert_eq!(p.invocations.len(), 1);
+    }
+
+    #[test]
+    fn a_tombstone_forgets_everything_before_it_and_keeps_its_sequence() {
+        let create = OplogEntry::Create {
+            at: 1,
+            component_version: 2,
+            args: vec!["x".into()],
+            env: vec![],
+        };
+        let err = OplogEntry::Error {
+            at: 0,
+            message: "trap".into(),
+            retry: 1,
+            fatal: true,
+        };
+        let end = OplogEntry::EndRemoteWrite {
+            begin: 3,
+            response: HostValue::U64(200),
+        };
+        let deleted = OplogEntry::Deleted { at: 9, before: 42 };
+        let p = plan(indexed(vec![
+            create,
+            started("a"),
+            done("a", true),
+            end,
+            started("b"),
+            call(1),
+            err,
+            OplogEntry::Interrupted { at: 0 },
+            deleted,
+        ]));
+        assert_eq!(
+            p,
+            ReplayPlan {
+                deleted_before: Some(42),
+                next_index: 10,
+                ..ReplayPlan::default()
+            },
+            "no creation, invocations, outcomes, failure, interrupt or remote ends survive"
+        );
+    }
+
+    #[test]
+    fn a_worker_created_again_after_a_tombstone_keeps_the_tombstones_sequence() {
+        let create = |version| OplogEntry::Create {
+            at: 1,
+            component_version: version,
+            args: vec![],
+            env: vec![],
+        };
+        let p = plan(indexed(vec![
+            create(1),
+            started("a"),
+            done("a", true),
+            OplogEntry::Deleted { at: 9, before: 42 },
+            create(2),
+            started("b"),
+            call(5),
+            done("b", true),
+        ]));
+        assert_eq!(p.create.as_ref().unwrap().component_version, 2);
+        assert_eq!(p.deleted_before, Some(42));
+        assert_eq!(p.invocations.len(), 1);
+        assert_eq!(p.invocations[0].idempotency_key, "b");
+        assert!(
+            !p.completed.contains_key("a"),
+            "the old worker's keys are gone"
+        );
+        assert_eq!(p.next_index, 9);
+
+        // An invocation left open by the old worker is not the new one's tail.
+        let p = plan(indexed(vec![
+            started("a"),
+            call(1),
+            OplogEntry::Deleted { at: 9, before: 7 },
+        ]));
+        assert!(p.incomplete().is_none() && p.create.is_none());
     }
 
     #[test]

@@ -85,6 +85,8 @@ pub struct Worker {
     tail: Option<ReplayInvocation>,
     /// Interrupted and not resumed: no instance, invocations are held.
     interrupted: bool,
+    /// The `before` of its last `Deleted` tombstone ([`replay::ReplayPlan::deleted_before`]).
+    deleted_before: Option<u64>,
 }
 
 impl Worker {
@@ -184,6 +186,7 @@ impl Worker {
             failed: plan.failed.clone(),
             tail: None,
             interrupted: plan.interrupted,
+            deleted_before: plan.deleted_before,
         }
     }
 
@@ -207,6 +210,20 @@ impl Worker {
         self.journal.commit().await?;
         self.interrupted = true;
         Ok(true)
+    }
+
+    /// Throws the instance away and appends the `Deleted` tombstone (fenced, like any
+    /// commit): invocations at `RVN_INVOKE` sequence `before` or earlier are void. The
+    /// journal must hold no half-run attempt (as for [`Worker::interrupt`]); drop it after.
+    pub async fn delete(&mut self, before: u64) -> Result<(), WorkerError> {
+        self.live = None;
+        self.tail = None;
+        self.journal.push(OplogEntry::Deleted {
+            at: now_ms(),
+            before,
+        });
+        self.journal.commit().await?;
+        Ok(())
     }
 
     /// Appends `Resumed` and rebuilds the instance by replaying the oplog; the
@@ -237,6 +254,7 @@ impl Worker {
             failed: self.failed.as_deref(),
             interrupted: self.interrupted,
             instantiated: self.live.is_some(),
+            deleted_before: self.deleted_before,
         }
     }
 

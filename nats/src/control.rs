@@ -1,7 +1,8 @@
-//! Worker control on the wire: interrupt and resume requests on the core
+//! Worker control on the wire: interrupt, resume and delete requests on the core
 //! subject `<ns>.control.<component>.<worker>` (request/reply, no JetStream).
 //!
-//! The body is JSON `{"action": "interrupt"}` or `{"action": "resume"}`; the
+//! The body is JSON `{"action": "interrupt"}`, `{"action": "resume"}` or
+//! `{"action": "delete"}`; the
 //! answer carries `Rvn-Status: ok` and the worker's state
 //! `{"worker": "<c>.<w>", "status": …, "interrupted": bool}`, or
 //! `Rvn-Status: error` and `{"kind", "message"}` (e.g. `worker-failed`). Every
@@ -54,7 +55,7 @@ impl Nats {
                 .map(|b| b.action)
                 .map_err(|e| {
                     format!(
-                        "the body is not a control request ({e}); expected {{\"action\": \"interrupt\"}} or {{\"action\": \"resume\"}}"
+                        "the body is not a control request ({e}); expected {{\"action\": \"interrupt\"}}, {{\"action\": \"resume\"}} or {{\"action\": \"delete\"}}"
                     )
                 });
             ControlRequest {
@@ -65,7 +66,7 @@ impl Nats {
         }))
     }
 
-    /// Asks the executor holding `w`'s shard to interrupt or resume it and returns the
+    /// Asks the executor holding `w`'s shard to interrupt, resume or delete it and returns the
     /// worker's state after that. Nobody answering within `timeout` (or nobody listening
     /// at all) is [`ControlError::NoExecutor`]; an error answer is [`ControlError::Refused`].
     pub async fn control(

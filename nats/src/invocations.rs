@@ -208,6 +208,21 @@ impl Nats {
         })
     }
 
+    /// The sequence of the last message stored in `RVN_INVOKE` (0 when it has none):
+    /// every invocation published before this call has this sequence or a lower one.
+    pub async fn invoke_last_sequence(&self) -> Result<u64> {
+        let stream = self
+            .jetstream()
+            .get_stream_no_info(self.namespace().invoke_stream())
+            .await
+            .map_err(|e| Error::nats("get invoke stream", e))?;
+        let info = stream
+            .get_info()
+            .await
+            .map_err(|e| Error::nats("read the invoke stream's last sequence", e))?;
+        Ok(info.state.last_sequence)
+    }
+
     /// Takes over a shard's consumer (see the module docs) and returns its messages.
     pub async fn shard_messages(
         &self,

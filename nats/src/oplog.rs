@@ -175,7 +175,38 @@ impl OplogStore {
         }
     }
 
-    /// Purges `w`'s whole oplog.
+    /// `w`'s last oplog message: its stream sequence and batch (`None` when it has none).
+    pub async fn last_batch(&self, w: &WorkerId) -> Result<Option<(u64, OplogBatch)>> {
+        let stream = self.stream().await?;
+        match stream
+            .direct_get_last_for_subject(self.nats.namespace().oplog_subject(w))
+            .await
+        {
+            Ok(msg) => Ok(Some((msg.sequence, codec::decode(&msg.payload)?))),
+            Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::nats(
+                format!("reading the last oplog message of {w}"),
+                e,
+            )),
+        }
+    }
+
+    /// Purges every message of `w`'s oplog but the last (a worker's `Deleted`
+    /// tombstone): the subject keeps its last sequence, so appends stay fenced.
+    pub async fn purge_before_last(&self, w: &WorkerId) -> Result<()> {
+        let stream = self.stream().await?;
+        stream
+            .purge()
+            .filter(self.nats.namespace().oplog_subject(w))
+            .keep(1)
+            .await
+            .map_err(|e| Error::nats(format!("purging the oplog of {w}"), e))?;
+        Ok(())
+    }
+
+    /// Purges `w`'s whole oplog. This resets the subject's sequence, and with it the
+    /// append fence: only for scratch subjects (benchmarks, tests), never a live worker
+    /// (deleting a worker is the executor's, through the shard holder).
     pub async fn delete(&self, w: &WorkerId) -> Result<()> {
         let stream = self.stream().await?;
         stream

@@ -10,6 +10,7 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
+use revenant_nats::ControlError;
 use revenant_nats::workers::AdminError;
 use revenant_types::ErrorKind;
 
@@ -117,7 +118,22 @@ impl From<AdminError> for ApiError {
             }
             AdminError::UnknownWorker(_) => Self::not_found(ErrorKind::UnknownWorker, message),
             AdminError::AlreadyExists(_) => Self::conflict(ErrorKind::WorkerExists, message),
+            AdminError::Control { source, .. } => source.into(),
             AdminError::Nats(e) => e.into(),
+        }
+    }
+}
+
+impl From<ControlError> for ApiError {
+    fn from(e: ControlError) -> Self {
+        match e {
+            e @ ControlError::NoExecutor { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
+                e.to_string(),
+            ),
+            ControlError::Refused(e) => e.into(),
+            ControlError::Other(e) => e.into(),
         }
     }
 }
@@ -151,6 +167,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        K::WorkerDeleted => StatusCode::GONE,
         K::WorkerFailed | K::WorkerExists | K::IdempotencyKeyReused | K::RouteConflict => {
             StatusCode::CONFLICT
         }
@@ -179,6 +196,7 @@ mod tests {
         assert_eq!(status_for_kind(&ErrorKind::UnknownFunction), 404);
         assert_eq!(status_for_kind(&ErrorKind::WorkerFailed), 409);
         assert_eq!(status_for_kind(&ErrorKind::UnknownWorker), 404);
+        assert_eq!(status_for_kind(&ErrorKind::WorkerDeleted), 410);
         assert_eq!(status_for_kind(&ErrorKind::Trap), 500);
         assert_eq!(status_for_kind(&ErrorKind::DeadlineExceeded), 504);
         assert_eq!(status_for_kind(&ErrorKind::Other("cycle".into())), 500);

@@ -73,7 +73,7 @@ error_kinds! {
     UnsupportedContentType = "unsupported-content-type",
     /// The payload is over the configured limit.
     PayloadTooLarge = "payload-too-large",
-    /// A control request's body is not `{"action": "interrupt" | "resume"}`.
+    /// A control request's body is not `{"action": "interrupt" | "resume" | "delete"}`.
     InvalidControl = "invalid-control",
     /// The idempotency key was already used for another worker.
     IdempotencyKeyReused = "idempotency-key-reused",
@@ -87,6 +87,8 @@ error_kinds! {
     DeadlineExceeded = "deadline-exceeded",
     /// The worker is failed (retries exhausted or diverged); every invocation gets this.
     WorkerFailed = "worker-failed",
+    /// The invocation was sent to a worker that has been deleted since: it is never run.
+    WorkerDeleted = "worker-deleted",
     /// A result did not arrive in time (e.g. a duplicate call waiting for the original).
     Timeout = "timeout",
     /// NATS or the executor could not be reached or refused the operation.

@@ -229,6 +229,15 @@ pub enum OplogEntry {
         stream: String,
         message: String,
     },
+    /// The worker was deleted: replay forgets every entry before this one (a later
+    /// `Create` starts a new worker), and invocations stored in `RVN_INVOKE` at stream
+    /// sequence `before` or earlier belong to the deleted worker: they are rejected
+    /// (`worker-deleted`), never run. Kept as the subject's last message when the
+    /// oplog is purged, so the subject's sequence (the append fence) survives.
+    Deleted {
+        at: TimestampMs,
+        before: u64,
+    },
 }
 
 impl OplogEntry {
@@ -257,6 +266,7 @@ impl OplogEntry {
             Self::UpdateSucceeded { .. } => "update-succeeded",
             Self::UpdateFailed { .. } => "update-failed",
             Self::Log { .. } => "log",
+            Self::Deleted { .. } => "deleted",
         }
     }
 
@@ -353,6 +363,9 @@ impl OplogEntry {
             Self::Log {
                 stream, message, ..
             } => format!("{stream}: {}", short(message.trim_end())),
+            Self::Deleted { before, .. } => {
+                format!("invocations up to stream sequence {before} are void")
+            }
             Self::Suspended { .. }
             | Self::Resumed { .. }
             | Self::Interrupted { .. }

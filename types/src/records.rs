@@ -59,6 +59,8 @@ pub enum WorkerStatus {
     /// Interrupted by a control request: its running invocation was stopped and
     /// invocations wait (in order) until it is resumed.
     Interrupted,
+    /// Deleted by a control request (the answer to a delete; a deleted worker has no record).
+    Deleted,
 }
 
 impl WorkerStatus {
@@ -70,6 +72,7 @@ impl WorkerStatus {
             Self::Failed => "failed",
             Self::Exited => "exited",
             Self::Interrupted => "interrupted",
+            Self::Deleted => "deleted",
         }
     }
 }
@@ -84,9 +87,10 @@ impl std::str::FromStr for WorkerStatus {
             "failed" => Self::Failed,
             "exited" => Self::Exited,
             "interrupted" => Self::Interrupted,
+            "deleted" => Self::Deleted,
             other => {
                 return Err(format!(
-                    "unknown worker status {other:?}; expected one of idle, running, suspended, failed, exited, interrupted"
+                    "unknown worker status {other:?}; expected one of idle, running, suspended, failed, exited, interrupted, deleted"
                 ));
             }
         })
@@ -119,7 +123,7 @@ pub struct WorkerRecord {
 }
 
 /// What a control request on `<ns>.control.<component>.<worker>` asks (its JSON body
-/// is `{"action": "interrupt"}` or `{"action": "resume"}`).
+/// is `{"action": "interrupt"}`, `{"action": "resume"}` or `{"action": "delete"}`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ControlAction {
@@ -128,6 +132,10 @@ pub enum ControlAction {
     Interrupt,
     /// Run the held invocations again, the interrupted one first.
     Resume,
+    /// Delete the worker (also a failed or interrupted one): a running invocation is
+    /// stopped, the oplog ends with a `Deleted` tombstone, and every invocation sent
+    /// before is rejected (`worker-deleted`), never run. The next one starts a new worker.
+    Delete,
 }
 
 impl ControlAction {
@@ -135,6 +143,7 @@ impl ControlAction {
         match self {
             Self::Interrupt => "interrupt",
             Self::Resume => "resume",
+            Self::Delete => "delete",
         }
     }
 }
@@ -297,6 +306,9 @@ mod tests {
         assert_eq!(body.action, ControlAction::Interrupt);
         let body: ControlBody = serde_json::from_str(r#"{"action":"resume"}"#).unwrap();
         assert_eq!(body.action, ControlAction::Resume);
+        let body: ControlBody = serde_json::from_str(r#"{"action":"delete"}"#).unwrap();
+        assert_eq!(body.action, ControlAction::Delete);
+        assert_eq!("deleted".parse::<WorkerStatus>(), Ok(WorkerStatus::Deleted));
         assert!(serde_json::from_str::<ControlBody>(r#"{"action":"pause"}"#).is_err());
         let state = WorkerState {
             worker: "counter.c1".into(),

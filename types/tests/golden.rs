@@ -43,9 +43,10 @@ fn variant_index(e: &OplogEntry) -> usize {
         OplogEntry::UpdateSucceeded { .. } => 19,
         OplogEntry::UpdateFailed { .. } => 20,
         OplogEntry::Log { .. } => 21,
+        OplogEntry::Deleted { .. } => 22,
     }
 }
-const VARIANTS: usize = 22;
+const VARIANTS: usize = 23;
 
 const AT: u64 = 1_700_000_000_123;
 
@@ -210,6 +211,13 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 at: AT,
                 stream: "stderr".into(),
                 message: "warning: low disk\n".into(),
+            },
+        ),
+        (
+            "deleted",
+            OplogEntry::Deleted {
+                at: AT,
+                before: 1_234,
             },
         ),
     ]

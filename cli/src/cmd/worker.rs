@@ -41,8 +41,14 @@ pub enum WorkerCmd {
         #[arg(long)]
         json: bool,
     },
-    /// Delete a worker and its oplog.
-    Delete { worker: String },
+    /// Delete a worker through the executor holding it: a running invocation is stopped,
+    /// invocations sent before are answered `worker-deleted`; the next one starts anew.
+    Delete {
+        worker: String,
+        /// How long to wait for the executor holding the worker, ms.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// Interrupt a worker: stop its running invocation now (it runs again from its
     /// start on resume) and hold later invocations until it is resumed.
     Interrupt(ControlArgs),
@@ -158,9 +164,10 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
                 print_worker(&r);
             }
         }
-        WorkerCmd::Delete { worker } => {
+        WorkerCmd::Delete { worker, timeout_ms } => {
             let id = worker_id(&worker)?;
-            revenant_nats::workers::delete_worker(&nats, &id).await?;
+            let timeout = Duration::from_millis(timeout_ms);
+            revenant_nats::workers::delete_worker(&nats, &id, timeout).await?;
             println!("deleted worker {id}");
         }
         WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,

@@ -1,7 +1,8 @@
 //! The two ways of reading a worker's oplog subject in order, and the
 //! accumulator that turns messages into indexed entries (checking that the
-//! batches are contiguous, and skipping batches wholly before `from` without
-//! decoding them).
+//! batches are contiguous from the first one left, which need not start at
+//! index 1: a deleted worker's purge keeps only its tombstone; and skipping
+//! batches wholly before `from` without decoding them).
 
 use std::time::Duration;
 
@@ -68,20 +69,22 @@ impl<'a> Accumulator<'a> {
                 format!("sequence went backwards after {}", self.last_seq),
             ));
         }
+        // The first message left may follow purged ones: it fixes where the indexes start.
+        let first_message = self.last_seq == 0;
         self.last_seq = seq;
         // Skip batches that end before `from` using only the headers.
         let header = |name: &str| headers?.get(name)?.as_str().parse::<u64>().ok();
         if let (Some(first), Some(count)) = (
             header(headers::OPLOG_FIRST_INDEX),
             header(headers::OPLOG_COUNT),
-        ) && first == self.next_index
+        ) && (first == self.next_index || first_message)
             && first + count <= self.from
         {
             self.next_index = first + count;
             return Ok(());
         }
         let batch: OplogBatch = codec::decode(payload)?;
-        if batch.first != self.next_index {
+        if batch.first != self.next_index && !first_message {
             return Err(self.malformed(
                 seq,
                 format!(
@@ -236,5 +239,33 @@ pub(super) async fn ordered_consumer(
         if pending == 0 {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(first: OplogIndex) -> Vec<u8> {
+        let entries = vec![OplogEntry::Deleted { at: 1, before: 7 }];
+        codec::encode(&OplogBatch { first, entries }).unwrap()
+    }
+
+    #[test]
+    fn the_first_message_left_after_a_purge_may_start_past_index_one_but_gaps_after_it_are_errors()
+    {
+        let w = WorkerId::parse("counter", "c1").unwrap();
+        let mut acc = Accumulator::new(&w, 1);
+        acc.push(9, None, &batch(5))
+            .expect("a tombstone left by a purge");
+        acc.push(10, None, &batch(6)).expect("contiguous");
+        let err = acc.push(12, None, &batch(8)).unwrap_err();
+        assert!(err.to_string().contains("starting at index 7"), "{err}");
+        let read = acc.finish();
+        assert_eq!(
+            read.entries.iter().map(|(i, _)| *i).collect::<Vec<_>>(),
+            [5, 6]
+        );
+        assert_eq!(read.next_index, 7);
     }
 }

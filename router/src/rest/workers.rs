@@ -7,7 +7,6 @@ use axum::response::{IntoResponse, Response};
 use http::StatusCode;
 use std::time::Duration;
 
-use revenant_nats::ControlError;
 use revenant_types::ErrorKind;
 use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
 use revenant_types::{ComponentName, WorkerId};
@@ -167,17 +166,21 @@ pub async fn get(
     Ok(Json(record).into_response())
 }
 
-/// Deletes a worker and its oplog.
+/// Deletes a worker through the executor holding it: a running invocation is stopped,
+/// its oplog is purged (but for a tombstone) and its record removed; invocations sent to
+/// it before are answered `worker-deleted` (410), never run. The next one starts anew.
 #[utoipa::path(delete, path = "/v1/components/{component}/workers/{worker}", tag = "workers",
     params(("component" = String, Path), ("worker" = String, Path)),
     responses((status = 204, description = "Deleted"),
-        (status = 404, description = "No such worker", body = super::ErrorJson)))]
+        (status = 404, description = "No such worker", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
 pub async fn delete(
     State(state): State<AppState>,
     Path((component, worker)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     let id = worker_id(&component, &worker)?;
-    revenant_nats::workers::delete_worker(state.nats(), &id).await?;
+    let timeout = Duration::from_millis(state.options().control_timeout_ms);
+    revenant_nats::workers::delete_worker(state.nats(), &id, timeout).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -215,13 +218,7 @@ async fn control(
             interrupted: s.interrupted,
         })
         .into_response()),
-        Err(e @ ControlError::NoExecutor { .. }) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorKind::Unavailable,
-            e.to_string(),
-        )),
-        Err(ControlError::Refused(e)) => Err(ApiError::from(e)),
-        Err(ControlError::Other(e)) => Err(e.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

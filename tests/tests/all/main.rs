@@ -10,6 +10,7 @@ mod common;
 
 mod bad_input;
 mod control;
+mod delete;
 mod durability;
 mod examples;
 mod faults;
