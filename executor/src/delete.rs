@@ -8,7 +8,8 @@
 //! 2. append `Deleted { before }` through the worker's journal, fenced (a worker
 //!    whose first invocation was stopped before anything was committed has no
 //!    journal: the tombstone is appended fenced on the subject's last message);
-//! 3. purge the oplog but that tombstone, so the subject keeps its last sequence
+//! 3. purge the oplog before that tombstone (by its stream sequence, so whatever a
+//!    later owner appended after it stays), so the subject keeps its last sequence
 //!    (the fence of every later append), and remove the `RVN_WORKERS` record;
 //! 4. drop the worker from memory and answer `deleted`.
 //!
@@ -127,9 +128,9 @@ async fn delete(
             }),
     };
     set(slot, None, in_memory);
-    appended.map_err(NotDeleted::Worker)?;
+    let tombstone = appended.map_err(NotDeleted::Worker)?;
     // The tombstone is the truth now; the rest tidies up (a second delete removes a stale record).
-    if let Err(e) = revenant_nats::workers::clear_deleted(&env.nats, id).await {
+    if let Err(e) = revenant_nats::workers::clear_deleted(&env.nats, id, tombstone).await {
         tracing::warn!(worker = %id, error = %e, "could not clear the deleted worker");
     }
     tracing::info!(worker = %id, before, "worker deleted");

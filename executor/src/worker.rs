@@ -215,7 +215,8 @@ impl Worker {
     /// Throws the instance away and appends the `Deleted` tombstone (fenced, like any
     /// commit): invocations at `RVN_INVOKE` sequence `before` or earlier are void. The
     /// journal must hold no half-run attempt (as for [`Worker::interrupt`]); drop it after.
-    pub async fn delete(&mut self, before: u64) -> Result<(), WorkerError> {
+    /// Returns the tombstone's stream sequence.
+    pub async fn delete(&mut self, before: u64) -> Result<u64, WorkerError> {
         self.live = None;
         self.tail = None;
         self.journal.push(OplogEntry::Deleted {
@@ -223,7 +224,7 @@ impl Worker {
             before,
         });
         self.journal.commit().await?;
-        Ok(())
+        Ok(self.journal.last_seq().await)
     }
 
     /// Appends `Resumed` and rebuilds the instance by replaying the oplog; the

@@ -191,14 +191,15 @@ impl OplogStore {
         }
     }
 
-    /// Purges every message of `w`'s oplog but the last (a worker's `Deleted`
-    /// tombstone): the subject keeps its last sequence, so appends stay fenced.
-    pub async fn purge_before_last(&self, w: &WorkerId) -> Result<()> {
+    /// Purges every message of `w`'s oplog before stream sequence `seq` (a worker's
+    /// `Deleted` tombstone), keeping it and anything appended after it: the subject keeps
+    /// its last sequence, so appends stay fenced, and a later owner's appends survive.
+    pub async fn purge_before(&self, w: &WorkerId, seq: u64) -> Result<()> {
         let stream = self.stream().await?;
         stream
             .purge()
             .filter(self.nats.namespace().oplog_subject(w))
-            .keep(1)
+            .sequence(seq)
             .await
             .map_err(|e| Error::nats(format!("purging the oplog of {w}"), e))?;
         Ok(())

@@ -8,7 +8,7 @@
 //!
 //! Delete goes through the executor holding the worker's shard, like an interrupt
 //! ([`Nats::control`] with [`ControlAction::Delete`]): it stops a running invocation,
-//! appends a `Deleted` tombstone (fenced), purges the oplog but the tombstone and
+//! appends a `Deleted` tombstone (fenced), purges the oplog before the tombstone and
 //! removes the record; invocations sent before are then rejected as `worker-deleted`.
 //! Neither runs a worker: an executor recovers a created worker on its first invocation.
 
@@ -115,7 +115,8 @@ async fn create_position(nats: &Nats, id: &WorkerId) -> Result<(u64, u64), Admin
 /// tombstone right after the subject's last message, fenced on it. For a worker the
 /// executor holds with no journal to append through (its first invocation was stopped
 /// before anything was committed); otherwise the worker's journal appends it.
-pub async fn append_tombstone(nats: &Nats, id: &WorkerId, before: u64) -> Result<(), AppendError> {
+/// Returns the tombstone's stream sequence.
+pub async fn append_tombstone(nats: &Nats, id: &WorkerId, before: u64) -> Result<u64, AppendError> {
     let (expected, first) = match nats.oplog().last_batch(id).await? {
         Some((seq, batch)) => (seq, batch.next_index()),
         None => (0, 1),
@@ -125,14 +126,14 @@ pub async fn append_tombstone(nats: &Nats, id: &WorkerId, before: u64) -> Result
         before,
     }];
     let batch = OplogBatch { first, entries };
-    nats.oplog().append(id, expected, &batch).await.map(|_| ())
+    nats.oplog().append(id, expected, &batch).await
 }
 
-/// The executor's last step of a delete, once the tombstone is appended: purges the
-/// oplog but the tombstone (the subject keeps its sequence: the fence) and removes the
-/// worker's record.
-pub async fn clear_deleted(nats: &Nats, id: &WorkerId) -> Result<(), Error> {
-    nats.oplog().purge_before_last(id).await?;
+/// The executor's last step of a delete, once the tombstone is appended at stream
+/// sequence `tombstone`: purges the oplog before it (the subject keeps its sequence: the
+/// fence) and removes the worker's record.
+pub async fn clear_deleted(nats: &Nats, id: &WorkerId, tombstone: u64) -> Result<(), Error> {
+    nats.oplog().purge_before(id, tombstone).await?;
     nats.workers().delete(id).await
 }
 

@@ -174,6 +174,12 @@ impl Journal {
         self.cursor(|c| c.end_remote_write(begin, response.into_host()));
     }
 
+    /// The stream sequence of the worker's last appended oplog message (what the next
+    /// append is fenced on).
+    pub async fn last_seq(&self) -> u64 {
+        self.inner.writer.lock().await.last_seq
+    }
+
     /// Appends everything pending, fenced, and waits for JetStream's ack. Entries travel
     /// [`MAX_ENTRIES_PER_MESSAGE`] to a message at most, so a long invocation (thousands of
     /// host calls) never makes a message over the server's limit; a crash between two of
