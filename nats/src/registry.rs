@@ -204,6 +204,20 @@ impl ComponentStore {
         Ok(self.publish(name, &bytes, &inspection).await?)
     }
 
+    /// Uploads `bytes` as the next version of `name` unless the latest version is the
+    /// same binary (by hash); returns the version in use and whether it is new.
+    pub async fn upload_if_changed(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+    ) -> std::result::Result<(ComponentRecord, bool), UploadError> {
+        let hash = revenant_components::content_hash(&bytes);
+        match self.latest(name).await? {
+            Some(r) if r.hash == hash => Ok((r, false)),
+            _ => Ok((self.upload(name, bytes).await?, true)),
+        }
+    }
+
     /// Stores `bytes` as the next version of `name` with the metadata of
     /// `inspection`. Concurrent uploads get distinct versions.
     async fn publish(

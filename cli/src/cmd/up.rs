@@ -108,15 +108,9 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         let name = ComponentName::new(*name)?;
         let bytes =
             std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;
-        let hash = revenant_components::content_hash(&bytes);
-        match nats.components().latest(&name).await? {
-            Some(r) if r.hash == hash => {
-                eprintln!("example {name} is up to date (version {})", r.version)
-            }
-            _ => {
-                let r = nats.components().upload(&name, bytes).await?;
-                eprintln!("deployed example {name} version {}", r.version);
-            }
+        match nats.components().upload_if_changed(&name, bytes).await? {
+            (r, false) => eprintln!("example {name} is up to date (version {})", r.version),
+            (r, true) => eprintln!("deployed example {name} version {}", r.version),
         }
     }
 

@@ -136,14 +136,7 @@ pub async fn deploy_counter(nats: &Nats) -> anyhow::Result<ComponentRecord> {
             revenant_examples::COUNTER
         )
     })?;
-    let hash = {
-        use sha2::Digest;
-        hex::encode(sha2::Sha256::digest(&bytes))
-    };
-    match nats.components().latest(&name).await? {
-        Some(r) if r.hash == hash => Ok(r),
-        _ => Ok(nats.components().upload(&name, bytes).await?),
-    }
+    Ok(nats.components().upload_if_changed(&name, bytes).await?.0)
 }
 
 async fn connect_with(opts: &NatsOptions, namespace: &str) -> anyhow::Result<Nats> {
