@@ -27,6 +27,25 @@ pub const OPLOG_COUNT: &str = "Rvn-Oplog-Count";
 /// The original subject of a dead letter.
 pub const ORIGINAL_SUBJECT: &str = "Rvn-Original-Subject";
 
+/// What an inbox message is: `invoke` (default), `timer` (a fired durable timer),
+/// `complete` (a promise completion), `result` (an RPC result), `cancel`.
+pub const KIND: &str = "Rvn-Kind";
+/// The idempotency key when `Nats-Msg-Id` cannot carry it (message schedules strip it).
+pub const IDEMPOTENCY_KEY: &str = "Rvn-Idempotency-Key";
+/// On `Rvn-Kind: timer`: the oplog index of the timer's `TimerScheduled` entry.
+pub const TIMER: &str = "Rvn-Timer";
+/// On `Rvn-Kind: complete`: the oplog index of the promise's `PromiseCreated` entry.
+pub const PROMISE: &str = "Rvn-Promise";
+/// Set by a scheduler on the copy it fires: the schedule's subject.
+pub const SCHEDULER: &str = "Nats-Scheduler";
+/// Set by a scheduler on the copy it fires: when the schedule fires next.
+pub const SCHEDULE_NEXT: &str = "Nats-Schedule-Next";
+
+/// `Rvn-Kind` values.
+pub const KIND_INVOKE: &str = "invoke";
+pub const KIND_TIMER: &str = "timer";
+pub const KIND_COMPLETE: &str = "complete";
+
 /// `application/json`.
 pub const CONTENT_TYPE_JSON: &str = "application/json";
 /// `application/wave`.
