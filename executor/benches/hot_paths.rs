@@ -68,6 +68,7 @@ fn add_invocation(k: u64) -> [OplogEntry; 2] {
             function: "example:counter/api.{add}".into(),
             args: "[1]".into(),
             trace: Default::default(),
+            reply_to: None,
         },
         OplogEntry::InvocationCompleted {
             at: 1_700_000_000_001,

@@ -4,7 +4,6 @@
 //! their JSON is what the oplog records (and what replay types again).
 
 use revenant_nats::headers;
-use revenant_nats::invocations::InvocationMessage;
 use revenant_types::ErrorKind;
 use revenant_types::oplog::ErrorBody;
 use wasmtime::component::Val;
@@ -25,9 +24,11 @@ pub struct Prepared {
 /// Resolves the function and types the arguments; the error says what was expected.
 pub fn prepare(
     component: &LoadedComponent,
-    msg: &InvocationMessage,
+    requested: Option<&str>,
+    content_type: Option<&str>,
+    body: &[u8],
 ) -> Result<Prepared, ErrorBody> {
-    let requested = msg.function.as_deref().ok_or_else(|| {
+    let requested = requested.ok_or_else(|| {
         ErrorBody::new(
             ErrorKind::MissingFunction,
             format!("header {} is required: the exported function to call, e.g. pkg:ns/iface.{{fn}} or fn", headers::FUNCTION),
@@ -42,20 +43,17 @@ pub fn prepare(
             format!("{} is not callable", export.name),
         )
     })?;
-    let content_type = msg
-        .content_type
-        .as_deref()
-        .map(|c| c.split(';').next().unwrap_or("").trim());
+    let content_type = content_type.map(|c| c.split(';').next().unwrap_or("").trim());
     let vals = match content_type {
         None | Some("") | Some(headers::CONTENT_TYPE_JSON) => {
-            let text = if msg.body.is_empty() { "[]".as_bytes() } else { &msg.body[..] };
+            let text = if body.is_empty() { "[]".as_bytes() } else { body };
             let json: serde_json::Value = serde_json::from_slice(text).map_err(|e| {
                 ErrorBody::new(ErrorKind::InvalidJson, format!("body is not valid JSON ({e}); expected a JSON array of arguments"))
             })?;
             values::json_args_to_vals(ty, &json)
         }
         Some(headers::CONTENT_TYPE_WAVE) => {
-            let text = std::str::from_utf8(&msg.body)
+            let text = std::str::from_utf8(body)
                 .map_err(|_| ErrorBody::new(ErrorKind::InvalidWave, "body is not UTF-8 WAVE text"))?;
             values::wave_args_to_vals(ty, text)
         }

@@ -13,6 +13,8 @@
 //!   state may be half-updated) without failing the worker: the next invocation
 //!   runs on an instance rebuilt by replay;
 //! - arguments that no longer fit the export answer `invalid-arguments`;
+//! - a wait on timers or promises that outlasted `suspend-after` suspends the
+//!   invocation (a `Suspended` entry; no answer yet, no attempt counted);
 //! - in replay, an invocation must return what the oplog recorded (JSON equal),
 //!   and must not trap: anything else fails the worker.
 
@@ -22,6 +24,7 @@ use revenant_types::ErrorKind;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs};
 
 use crate::config::RetryPolicy;
+use crate::durable::waits::Wait;
 
 /// How a call of a guest function ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub enum CallResult {
     Trapped(String),
     /// Its arguments do not fit the export (recorded ones should always fit).
     BadArguments(String),
+    /// It waited `suspend-after` for these durable things only and was unwound.
+    Suspended(Vec<Wait>),
 }
 
 /// What follows an attempt.
@@ -51,6 +56,12 @@ pub enum Next {
         fail_worker: Option<String>,
         /// Throw the instance away and rebuild it by replay before the next invocation.
         rebuild: bool,
+    },
+    /// Append `entry` (`Suspended`), make its timers' schedules exist, drop the instance;
+    /// the invocation goes on by replay when one of `waiting` completes.
+    Suspend {
+        entry: OplogEntry,
+        waiting: Vec<Wait>,
     },
 }
 
@@ -75,6 +86,13 @@ pub fn after_attempt(
     };
     match result {
         CallResult::Returned(json) => complete(None, InvocationOutcome::Ok(json), None, false),
+        CallResult::Suspended(waiting) => Next::Suspend {
+            entry: OplogEntry::Suspended {
+                at: now,
+                waiting: waiting.iter().map(Wait::key).collect(),
+            },
+            waiting,
+        },
         CallResult::Diverged(message) => complete(
             Some(error(&message, true)),
             InvocationOutcome::Err(ErrorBody::new(ErrorKind::Divergence, message.clone())),
@@ -133,6 +151,10 @@ pub fn check_replayed(
                 "replay of {function} (oplog index {started}) failed where it once succeeded: {m}"
             ))
         }
+        (CallResult::Suspended(waiting), _) => Err(format!(
+            "replay of {function} (oplog index {started}) waited for {} where it once went on",
+            waiting.iter().map(Wait::key).collect::<Vec<_>>().join(", ")
+        )),
     }
 }
 
@@ -180,6 +202,30 @@ mod tests {
                 rebuild: false
             }
         );
+    }
+
+    #[test]
+    fn a_long_durable_wait_suspends_without_counting_an_attempt_and_never_passes_replay() {
+        let waiting = vec![
+            Wait::Timer {
+                index: 5,
+                fire_at: 9,
+            },
+            Wait::Promise { index: 3 },
+        ];
+        let next = after_attempt(CallResult::Suspended(waiting.clone()), &policy(), 3, 7);
+        assert_eq!(
+            next,
+            Next::Suspend {
+                entry: OplogEntry::Suspended {
+                    at: 7,
+                    waiting: vec!["timer:5".into(), "promise:3".into()],
+                },
+                waiting: waiting.clone(),
+            }
+        );
+        let verdict = check_replayed("f", 2, None, CallResult::Suspended(waiting), None);
+        assert!(verdict.unwrap_err().contains("waited for timer:5, promise:3"));
     }
 
     #[test]

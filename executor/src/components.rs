@@ -78,6 +78,7 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkerCtx>> {
     linker.allow_shadowing(true);
     clocks::add_to_linker(&mut linker)?;
     random::add_to_linker(&mut linker)?;
+    crate::durable::waits::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
     api::add_to_linker(&mut linker)?;
     Ok(linker)

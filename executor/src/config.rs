@@ -51,6 +51,9 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// A worker idle this long is dropped from memory (recovered on its next invocation), ms. Default 60000.
     pub idle_timeout_ms: u64,
+    /// A worker waiting this long for timers or promises only is suspended: its instance
+    /// dropped, resumed by replay when what it waits for arrives, ms. Default 10000.
+    pub suspend_after_ms: u64,
     /// Deadline of one invocation attempt, ms; past it the invocation fails with `deadline-exceeded`. Default 60000.
     pub invocation_timeout_ms: u64,
     /// Linear memory a worker may grow to, bytes. Default 256 MiB.
@@ -74,6 +77,7 @@ impl Default for ExecutorOptions {
             cache_dir: PathBuf::from(".revenant/cache"),
             work_dir: None,
             idle_timeout_ms: 60_000,
+            suspend_after_ms: 10_000,
             invocation_timeout_ms: 60_000,
             memory_limit_bytes: 256 << 20,
             retry: RetryPolicy::default(),

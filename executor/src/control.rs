@@ -38,11 +38,11 @@ use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
 use tokio::sync::{mpsc, watch};
 
 use crate::context::{ControlCommand, Input, WorkerEnv};
-use crate::decide::{self, ControlDecision};
+use crate::decide::{self, ControlDecision, Kind};
 use crate::durable::CommitError;
 use crate::durable::stdio::Output;
 use crate::status::{Summary, event, put_status};
-use crate::worker::{Worker, WorkerError};
+use crate::worker::{Completions, Worker, WorkerError};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or
 /// held by an interrupt) are reported in progress: well inside the shard consumer's ack wait.
@@ -134,13 +134,17 @@ pub(crate) enum Raced<T> {
 /// mailbox: invocations are queued behind it, a resume is answered (the worker is
 /// running), an interrupt or a delete drops the invocation at once. A long invocation and
 /// those queued behind it are reported in progress every [`KEEPALIVE`].
+/// Promise completions for the running worker are journaled ([`Completions`]) and
+/// acked at once, so its guest wakes; fired timers need nothing (the guest waits on
+/// the clock) and are acked.
 pub(crate) async fn race<F: Future>(
     run: F,
-    running: &InvocationMessage,
+    running: Option<&InvocationMessage>,
     rx: &mut mpsc::UnboundedReceiver<Input>,
     queue: &mut VecDeque<InvocationMessage>,
-    nats: &Nats,
+    completions: &Completions,
     id: &WorkerId,
+    nats: &Nats,
 ) -> Raced<F::Output> {
     let mut run = std::pin::pin!(run);
     let mut open = true;
@@ -151,12 +155,29 @@ pub(crate) async fn race<F: Future>(
         tokio::select! {
             out = &mut run => return Raced::Done(out),
             _ = keepalive.tick() => {
-                keep_alive(Some(running), queue).await;
+                keep_alive(running, queue).await;
             }
             input = rx.recv(), if open => match input {
                 // The shard is stopping: the running invocation finishes first.
                 None => open = false,
-                Some(Input::Invocation(m)) => queue.push_back(m),
+                Some(Input::Invocation(m)) => match crate::inbox::kind(&m) {
+                    Ok(Kind::Complete(index)) => {
+                        let acked = match completions.complete(index, m.body.to_vec()).await {
+                            Ok(()) => m.ack().await,
+                            Err(e) => {
+                                tracing::warn!(worker = %id, error = %e, "could not journal a promise completion");
+                                m.nak(Duration::from_millis(200)).await
+                            }
+                        };
+                        if let Err(e) = acked {
+                            tracing::warn!(worker = %id, error = %e, "could not ack a promise completion");
+                        }
+                    }
+                    Ok(Kind::Timer(_)) => {
+                        let _ = m.ack().await;
+                    }
+                    _ => queue.push_back(m),
+                },
                 Some(Input::Control(cmd)) => match cmd.action {
                     ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
                     ControlAction::Resume => {

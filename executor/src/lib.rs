@@ -11,12 +11,14 @@
 //!
 //! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
 //! the drivers that perform them:
-//! - [`decide`]: the invocation decision (reject / recover / answer / hold / run) and control requests.
+//! - [`decide`]: the invocation decision (reject / recover / answer / hold / park / run), inbox
+//!   message kinds and wake-ups (fired timers, promise completions), and control requests.
 //! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
 //! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
 //! - [`replay`]: the replay plan computed from an oplog.
 //! - [`durable`]: the journal (the pure [`durable::cursor`] plus the fenced writer) and the
-//!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`).
+//!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`, and
+//!   [`durable::waits`]: durable timers, journaled readiness, suspension).
 //! - [`context`]: what every part shares (`WorkerEnv`, mailbox input, control routes).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
@@ -24,7 +26,9 @@
 //! - [`values`]: the one JSON/WAVE ↔ WIT value mapping.
 //! - [`arguments`]: resolving the function and typing an invocation's arguments.
 //! - [`store`], [`live`]: a worker's wasmtime store, and calling into its instance.
-//! - [`worker`]: one live worker: recovery, invocation attempts, interrupt/resume.
+//! - [`worker`]: one live worker: recovery, invocation attempts, interrupt/resume,
+//!   suspension, wake-ups and parked invocations.
+//! - [`inbox`]: what a mailbox runs (a message, a parked invocation, a tail) under one view.
 //! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
 //! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
 //! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding.
@@ -50,6 +54,7 @@ pub mod delete;
 pub mod dirs;
 pub mod durable;
 pub mod engine;
+pub mod inbox;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;

@@ -11,6 +11,7 @@ use wasmtime::component::{Instance, Val};
 use crate::attempt::CallResult;
 use crate::components::LoadedComponent;
 use crate::durable::Divergence;
+use crate::durable::waits::Suspend;
 use crate::store::{DeadlineExceeded, WorkerCtx};
 use crate::values;
 
@@ -62,7 +63,9 @@ impl Live {
         {
             Ok(()) => CallResult::Returned(values::results_to_json(&results).to_string()),
             Err(e) => {
-                if let Some(d) = e.downcast_ref::<Divergence>() {
+                if let Some(s) = e.downcast_ref::<Suspend>() {
+                    CallResult::Suspended(s.waiting.clone())
+                } else if let Some(d) = e.downcast_ref::<Divergence>() {
                     CallResult::Diverged(d.to_string())
                 } else if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
                     CallResult::Deadline(d.to_string())

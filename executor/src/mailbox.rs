@@ -21,12 +21,13 @@ use tokio::sync::{mpsc, watch};
 use crate::arguments::prepare;
 use crate::context::{Input, WorkerEnv};
 use crate::control;
-use crate::decide::{self, Arrival, Decision};
+use crate::decide::{self, Decision, Kind};
 use crate::delete;
 use crate::durable::stdio::Output;
+use crate::inbox::{self, Invocation, Tail};
 use crate::reply::{answer, reject};
 use crate::status::{RecoveredStatus, Summary, event, put_status};
-use crate::worker::{Worker, WorkerError};
+use crate::worker::{Invoked, Worker, WorkerError};
 
 /// One worker's mailbox: recovers it on the first message, runs invocations in order,
 /// suspends it after the idle timeout.
@@ -51,11 +52,25 @@ pub(crate) async fn mailbox(
     let mut recovered_status = RecoveredStatus::default();
     'run: loop {
         recovered_status.start(&nats);
+        // The tail a dropped worker was running goes first, then invocations parked while
+        // it was suspended, then messages held in memory, then new input.
         let held = worker.as_ref().is_some_and(Worker::interrupted);
-        let next = if held { None } else { queue.pop_front() };
-        let from_queue = next.is_some();
-        let msg = match next {
-            Some(m) => m,
+        let mut from_queue = false;
+        let next = match worker.as_mut() {
+            Some(_) if held => None,
+            Some(w) => match w.tail() {
+                Some(tail) => Some(Invocation::Tail(Tail::of(tail))),
+                None => w.next_parked().map(Invocation::Parked),
+            },
+            None => None,
+        }
+        .or_else(|| {
+            let m = if held { None } else { queue.pop_front() };
+            from_queue = m.is_some();
+            m.map(Invocation::Message)
+        });
+        let inv = match next {
+            Some(inv) => inv,
             None => {
                 let input = tokio::select! {
                     m = rx.recv() => match m { Some(m) => m, None => break },
@@ -87,39 +102,64 @@ pub(crate) async fn mailbox(
                             control::Flow::Drop => break,
                         }
                     }
-                    Input::Invocation(m) => m,
+                    Input::Invocation(m) => Invocation::Message(m),
                 }
             }
         };
-        let arrival = Arrival {
-            key: &msg.idempotency_key,
-            body_len: msg.body.len(),
-            stream_sequence: msg.stream_sequence,
-        };
+        // A fired timer or a promise completion does not queue behind invocations.
+        if let Invocation::Message(m) = &inv {
+            match inbox::kind(m) {
+                Ok(Kind::Invoke) => {}
+                Ok(kind) => {
+                    let flow = match wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind).await {
+                        Ok(flow) => flow,
+                        Err(error) => {
+                            reject(&env, &inv, error).await;
+                            continue;
+                        }
+                    };
+                    if let Some(w) = worker.as_ref().filter(|_| flow == control::Flow::Continue) {
+                        recovered_status.deferred = Some((Summary::of(w), decide::status_of(w.view(None))));
+                    }
+                    match flow {
+                        control::Flow::Continue => continue,
+                        control::Flow::Drop => break,
+                    }
+                }
+                Err(error) => {
+                    reject(&env, &inv, error).await;
+                    continue;
+                }
+            }
+        }
+        let arrival = inv.arrival();
         // Recovery is the one decision after which the mailbox decides again.
         let decision = loop {
             let view = worker.as_ref().map(|w| w.view(Some(arrival.key)));
             match decide::decide(&id, arrival, view, max_payload) {
-                Decision::Recover => {
-                    match Worker::recover(env.clone(), id.clone(), out_tx.clone()).await {
-                        Ok(w) => {
-                            let status = decide::status_of(w.view(None));
-                            recovered_status.deferred = Some((Summary::of(&w), status));
-                            if worker.replace(w).is_none() {
-                                in_memory.fetch_add(1, Ordering::Relaxed);
-                            }
+                Decision::Recover => match recover(&env, &id, &mut worker, &in_memory, &out_tx).await {
+                    Ok(status) => recovered_status.deferred = Some(status),
+                    Err(WorkerError::Component(error)) => break Decision::Reject(error),
+                    Err(e) => {
+                        tracing::error!(worker = %id, error = %e, "could not recover worker");
+                        if let Some(m) = inv.message() {
+                            let _ = m.nak(Duration::from_secs(1)).await;
                         }
-                        Err(WorkerError::Component(error)) => break Decision::Reject(error),
-                        Err(e) => {
-                            tracing::error!(worker = %id, error = %e, "could not recover worker");
-                            let _ = msg.nak(Duration::from_secs(1)).await;
-                            break 'run;
-                        }
+                        break 'run;
                     }
-                }
+                },
                 other => break other,
             }
         };
+        // A recovered worker finishes what it was running before anything else.
+        if let (Invocation::Message(_), Some(w)) = (&inv, worker.as_ref())
+            && w.tail().is_some()
+            && !matches!(decision, Decision::Reject(_))
+        {
+            let Invocation::Message(m) = inv else { unreachable!() };
+            queue.push_front(m);
+            continue;
+        }
         match decision {
             Decision::Recover | Decision::Run => {}
             Decision::Reject(error) => {
@@ -130,52 +170,87 @@ pub(crate) async fn mailbox(
                         in_memory.fetch_sub(1, Ordering::Relaxed);
                     }
                 }
-                reject(&env, &msg, error).await;
+                reject(&env, &inv, error.clone()).await;
+                settle_parked(&id, &mut worker, &inv, &InvocationOutcome::Err(error)).await;
                 continue;
             }
             // A duplicate of a completed invocation, or any invocation of a failed worker:
             // answered, not dead-lettered (the input is fine).
             Decision::Answer(outcome) => {
-                let function = msg.function.as_deref().unwrap_or_default();
-                answer(&env, &id, &msg, function, &outcome).await;
+                let function = inv.function().unwrap_or_default().to_owned();
+                answer(&env, &id, &inv, &function, &outcome).await;
+                settle_parked(&id, &mut worker, &inv, &outcome).await;
                 continue;
             }
-            // It goes back where it came from: the head of the queue, or behind it.
-            Decision::Hold if from_queue => {
-                queue.push_front(msg);
-                continue;
-            }
-            Decision::Hold => {
-                queue.push_back(msg);
-                continue;
+            Decision::Hold | Decision::Park => {
+                let Invocation::Message(m) = inv else {
+                    // Tails and parked invocations are only taken from a worker that can run.
+                    tracing::error!(worker = %id, "a tail or parked invocation was held; it runs after the next recovery");
+                    break 'run;
+                };
+                if decision == Decision::Hold {
+                    // It goes back where it came from: the head of the queue, or behind it.
+                    if from_queue { queue.push_front(m) } else { queue.push_back(m) }
+                    continue;
+                }
+                let w = worker.as_mut().expect("a worker decided to park is in memory");
+                match w.park(inbox::parked(&m)).await {
+                    Ok(()) => {
+                        let _ = m.ack().await;
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
+                        let _ = m.nak(Duration::from_millis(200)).await;
+                        break;
+                    }
+                }
             }
         }
         let w = worker
             .as_mut()
             .expect("a worker decided to run is in memory");
-        let prepared = match w
-            .component()
-            .ok_or_else(no_instance)
-            .and_then(|c| prepare(c, &msg))
-        {
-            Ok(p) => p,
-            Err(error) => {
-                reject(&env, &msg, error).await;
-                continue;
+        let completions = w.completions();
+        let (function, run) = match &inv {
+            Invocation::Tail(tail) => {
+                let run = Box::pin(async { w.run_tail().await.unwrap_or(Ok(Invoked::Suspended)) })
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>;
+                (tail.function.clone(), run)
+            }
+            _ => {
+                let prepared = match w
+                    .component()
+                    .ok_or_else(no_instance)
+                    .and_then(|c| prepare(c, inv.function(), inv.content_type(), inv.body()))
+                {
+                    Ok(p) => p,
+                    Err(error) => {
+                        reject(&env, &inv, error.clone()).await;
+                        settle_parked(&id, &mut worker, &inv, &InvocationOutcome::Err(error)).await;
+                        continue;
+                    }
+                };
+                let function = prepared.function.clone();
+                let reply_to = inv.reply_to().map(str::to_owned);
+                // Boxed: raced against control input, it would make the mailbox's future huge.
+                let run = Box::pin(w.invoke(inv.key(), prepared, inv.trace(), reply_to))
+                    as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>;
+                (function, run)
             }
         };
-        let function = prepared.function.clone();
         let _ = nats
-            .publish_event(&id, event("invocation-started", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key })))
+            .publish_event(&id, event("invocation-started", serde_json::json!({ "function": function, "idempotency-key": inv.key() })))
             .await;
-        // Boxed: raced against control input, it would make the mailbox's future huge.
-        let run = Box::pin(w.invoke(&msg.idempotency_key, prepared, msg.trace.clone()));
-        let result = match control::race(run, &msg, &mut rx, &mut queue, &nats, &id).await {
+        let raced = control::race(run, inv.message(), &mut rx, &mut queue, &completions, &id, &nats).await;
+        let result = match raced {
             control::Raced::Done(result) => result,
             control::Raced::Stopped(cmd) => {
                 // Not answered, not acked: it runs again, first, when the worker is resumed
-                // (or, after a delete, is decided again: rejected as `worker-deleted`).
-                queue.push_front(msg);
+                // (or, after a delete, is decided again: rejected as `worker-deleted`). A tail
+                // or a parked invocation stays in the oplog (the tail of the reopened worker).
+                if let Invocation::Message(m) = inv {
+                    queue.push_front(m);
+                }
                 recovered_status.settle(&nats).await;
                 let stopped = if cmd.action == ControlAction::Delete {
                     delete::stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
@@ -188,23 +263,49 @@ pub(crate) async fn mailbox(
                 }
             }
         };
+        let w = worker.as_mut().expect("a worker that ran is in memory");
         match result {
-            Ok(outcome) => {
+            Ok(Invoked::Done(outcome)) => {
                 let ok = matches!(outcome, InvocationOutcome::Ok(_));
                 let _ = nats
-                    .publish_event(&id, event("invocation-finished", serde_json::json!({ "function": function, "idempotency-key": msg.idempotency_key, "ok": ok })))
+                    .publish_event(&id, event("invocation-finished", serde_json::json!({ "function": function, "idempotency-key": inv.key(), "ok": ok })))
                     .await;
-                answer(&env, &id, &msg, &function, &outcome).await;
+                answer(&env, &id, &inv, &function, &outcome).await;
                 if w.failed().is_some() {
                     recovered_status.settle(&nats).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
                 }
             }
+            Ok(Invoked::Suspended) => {
+                // Durable in the oplog (started and suspended): its message is done with.
+                if let Some(m) = inv.message() {
+                    let _ = m.ack().await;
+                }
+                let _ = nats
+                    .publish_event(&id, event("suspended", serde_json::json!({ "function": function, "idempotency-key": inv.key(), "waiting": w.waiting() })))
+                    .await;
+                recovered_status.settle(&nats).await;
+                put_status(&nats, Summary::of(w), WorkerStatus::Suspended).await;
+                // What waited behind it in memory is parked, so nothing is held meanwhile.
+                while let Some(m) = queue.pop_front() {
+                    if let Err(e) = w.park(inbox::parked(&m)).await {
+                        tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
+                        let _ = m.nak(Duration::ZERO).await;
+                        break 'run;
+                    }
+                    let _ = m.ack().await;
+                }
+                // A suspended worker costs no memory: what arrives next recovers it.
+                tracing::debug!(worker = %id, "suspended");
+                break;
+            }
             Err(e) => {
                 // Fenced or the oplog is unreachable: this executor must let go of the worker.
                 tracing::error!(worker = %id, error = %e, "dropping worker");
                 env.metrics.worker_dropped();
-                let _ = msg.nak(Duration::from_millis(200)).await;
+                if let Some(m) = inv.message() {
+                    let _ = m.nak(Duration::from_millis(200)).await;
+                }
                 break;
             }
         }
@@ -227,6 +328,81 @@ pub(crate) async fn mailbox(
         }
     }
     let _ = done.send(id);
+}
+
+/// Brings the worker into memory; returns the status to record (deferred, see
+/// [`RecoveredStatus`]).
+async fn recover(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    out_tx: &mpsc::UnboundedSender<Output>,
+) -> Result<(Summary, WorkerStatus), WorkerError> {
+    let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
+    let status = (Summary::of(&w), decide::status_of(w.view(None)));
+    if worker.replace(w).is_none() {
+        in_memory.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(status)
+}
+
+/// A fired timer or a promise completion: journaled and, when the worker was suspended
+/// waiting for it, resumes it (the mailbox then runs its tail). Acked once durable.
+/// `Err`: the worker's component cannot run; the message is to be rejected.
+async fn wake(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    out_tx: &mpsc::UnboundedSender<Output>,
+    m: &InvocationMessage,
+    kind: Kind,
+) -> Result<control::Flow, ErrorBody> {
+    if worker.is_none() {
+        match recover(env, id, worker, in_memory, out_tx).await {
+            Ok(_) => {}
+            Err(WorkerError::Component(error)) => return Err(error),
+            Err(e) => {
+                tracing::error!(worker = %id, error = %e, "could not recover worker for a wake-up");
+                let _ = m.nak(Duration::from_secs(1)).await;
+                return Ok(control::Flow::Drop);
+            }
+        }
+    }
+    let w = worker.as_mut().expect("recovered");
+    match w.wake(kind, m.body.to_vec()).await {
+        Ok(resumed) => {
+            if resumed {
+                let _ = env
+                    .nats
+                    .publish_event(id, event("resumed", serde_json::json!({ "by": format!("{kind:?}") })))
+                    .await;
+            }
+            let _ = m.ack().await;
+            Ok(control::Flow::Continue)
+        }
+        Err(e) => {
+            tracing::error!(worker = %id, error = %e, "could not journal a wake-up; dropping worker");
+            let _ = m.nak(Duration::from_millis(200)).await;
+            Ok(control::Flow::Drop)
+        }
+    }
+}
+
+/// A parked invocation answered without running is journaled as answered, so that it
+/// is not parked any more after a recovery.
+async fn settle_parked(
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    inv: &Invocation,
+    outcome: &InvocationOutcome,
+) {
+    if let (Invocation::Parked(p), Some(w)) = (inv, worker.as_mut())
+        && let Err(e) = w.record_answer(&p.idempotency_key, outcome).await
+    {
+        tracing::warn!(worker = %id, error = %e, "could not journal the answer of a parked invocation");
+    }
 }
 
 /// The error of an invocation decided to run on a worker without an instance (a bug).

@@ -34,6 +34,8 @@ const LEASES_LOST: &str = "revenant_executor_shard_leases_lost_total";
 const TAKEOVER_SECONDS: &str = "revenant_executor_shard_takeover_seconds";
 const FAILOVER_SECONDS: &str = "revenant_executor_failover_seconds";
 const WORKERS_DROPPED: &str = "revenant_executor_workers_dropped_total";
+const SUSPENSIONS: &str = "revenant_executor_worker_suspensions_total";
+const RESUMPTIONS: &str = "revenant_executor_worker_resumptions_total";
 
 /// Failover bounds: from well under the default lease TTL to a minute.
 const FAILOVER_BUCKETS: [f64; 12] = [
@@ -94,6 +96,14 @@ impl Default for ExecutorMetrics {
             WORKERS_DROPPED,
             "Workers dropped because their oplog append was fenced or failed.",
         );
+        r.describe_counter(
+            SUSPENSIONS,
+            "Invocations suspended while waiting for timers or promises (instance dropped).",
+        );
+        r.describe_counter(
+            RESUMPTIONS,
+            "Suspended workers resumed by a fired timer or a promise completion.",
+        );
         Self {
             registry: r,
             failovers: Mutex::default(),
@@ -137,6 +147,14 @@ impl ExecutorMetrics {
 
     pub fn worker_dropped(&self) {
         self.registry.inc(WORKERS_DROPPED, &[], 1);
+    }
+
+    pub fn worker_suspended(&self) {
+        self.registry.inc(SUSPENSIONS, &[], 1);
+    }
+
+    pub fn worker_resumed(&self) {
+        self.registry.inc(RESUMPTIONS, &[], 1);
     }
 
     pub fn holding(&self, shards: usize, workers_in_memory: u64) {

@@ -19,11 +19,21 @@
 //! - a `Deleted` tombstone is a fresh start: everything before it (the creation,
 //!   invocations, outcomes, failure, interrupt, remote ends) is forgotten; only its
 //!   `before` is kept ([`ReplayPlan::deleted_before`]), also across a later `Create`,
-//!   so that invocations of the deleted worker are never run on the new one.
+//!   so that invocations of the deleted worker are never run on the new one;
+//! - a `Suspended` entry with no `Resumed` after it leaves the worker suspended
+//!   (the tail invocation waits for what it names; nothing is instantiated); the
+//!   tail keeps its host calls, so on resume it replays up to its wait and goes on;
+//! - a `PendingInvocation` (parked while the worker was suspended) waits its turn
+//!   until a start or a completion with its key follows it;
+//! - promises are remembered whatever happens to the attempt that created them
+//!   (their ids may have left the worker), with the payloads of `PromiseCompleted`.
 
 use std::collections::{HashMap, VecDeque};
 
-use revenant_types::oplog::{HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs};
+use revenant_types::host;
+use revenant_types::oplog::{
+    HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
+};
 
 /// How the worker was created.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +57,21 @@ pub struct ReplayInvocation {
     pub outcome: Option<InvocationOutcome>,
     /// Attempts that ended in an `Error` entry.
     pub failed_attempts: u32,
+    /// Where its outcome goes.
+    pub reply_to: Option<String>,
+    pub trace: TraceContext,
+}
+
+/// An invocation that arrived while the worker was suspended (a `PendingInvocation`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParkedInvocation {
+    pub idempotency_key: String,
+    pub function: String,
+    pub body: Vec<u8>,
+    pub content_type: Option<String>,
+    pub reply_to: Option<String>,
+    pub trace: TraceContext,
+    pub stream_sequence: u64,
 }
 
 /// Everything recovery needs to know.
@@ -68,6 +93,16 @@ pub struct ReplayPlan {
     /// Set by a `Deleted` tombstone: invocations stored in `RVN_INVOKE` at this stream
     /// sequence or earlier belong to the deleted worker.
     pub deleted_before: Option<u64>,
+    /// Set by a `Suspended` entry with no `Resumed` after it: what the tail waits for.
+    pub suspended: Option<Vec<String>>,
+    /// Invocations parked while suspended and not run yet, in arrival order.
+    pub parked: VecDeque<ParkedInvocation>,
+    /// Indexes of the promises the worker created.
+    pub promises: Vec<OplogIndex>,
+    /// Payloads of completed promises by index.
+    pub promise_payloads: HashMap<OplogIndex, Vec<u8>>,
+    /// Timers whose `TimerFired` is journaled.
+    pub timers_fired: Vec<OplogIndex>,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
 }
@@ -106,8 +141,11 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 idempotency_key,
                 function,
                 args,
+                trace,
+                reply_to,
                 ..
             } => {
+                unpark(&mut plan.parked, &idempotency_key);
                 // A started invocation left open by a crash is superseded by a new start only
                 // if it is the same key (a retry after recovery); keep the newer one.
                 current = Some(ReplayInvocation {
@@ -121,9 +159,16 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                         .take()
                         .map(|c| c.failed_attempts)
                         .unwrap_or_default(),
+                    reply_to,
+                    trace,
                 });
             }
             entry @ (OplogEntry::HostCall { .. } | OplogEntry::BeginRemoteWrite { .. }) => {
+                if let OplogEntry::HostCall { function, .. } = &entry
+                    && function == host::PROMISE_CREATE
+                {
+                    plan.promises.push(index);
+                }
                 if let Some(inv) = current.as_mut() {
                     inv.host_calls.push_back((index, entry));
                 }
@@ -145,6 +190,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 outcome,
                 ..
             } => {
+                unpark(&mut plan.parked, &idempotency_key);
                 plan.completed
                     .insert(idempotency_key.clone(), outcome.clone());
                 match current.take() {
@@ -165,7 +211,33 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 }
                 plan.interrupted = true;
             }
-            OplogEntry::Resumed { .. } => plan.interrupted = false,
+            OplogEntry::Resumed { .. } => {
+                plan.interrupted = false;
+                plan.suspended = None;
+            }
+            OplogEntry::Suspended { waiting, .. } => plan.suspended = Some(waiting),
+            OplogEntry::PendingInvocation {
+                idempotency_key,
+                function,
+                body,
+                content_type,
+                reply_to,
+                trace,
+                stream_sequence,
+                ..
+            } => plan.parked.push_back(ParkedInvocation {
+                idempotency_key,
+                function,
+                body,
+                content_type,
+                reply_to,
+                trace,
+                stream_sequence,
+            }),
+            OplogEntry::PromiseCompleted { promise, data, .. } => {
+                plan.promise_payloads.entry(promise).or_insert(data);
+            }
+            OplogEntry::TimerFired { timer, .. } => plan.timers_fired.push(timer),
             OplogEntry::Exited { .. } => plan.exited = true,
             OplogEntry::Deleted { before, .. } => {
                 current = None;
@@ -186,6 +258,13 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
     plan
 }
 
+/// A start or completion with `key` ends the wait of the first invocation parked with it.
+fn unpark(parked: &mut VecDeque<ParkedInvocation>, key: &str) {
+    if let Some(i) = parked.iter().position(|p| p.idempotency_key == key) {
+        parked.remove(i);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use revenant_types::oplog::{Durability, ErrorBody, ErrorKind};
@@ -199,6 +278,7 @@ mod tests {
             function: "add".into(),
             args: "[1]".into(),
             trace: Default::default(),
+            reply_to: None,
         }
     }
     fn call(v: u64) -> OplogEntry {
@@ -434,5 +514,71 @@ mod tests {
         assert_eq!(tail.idempotency_key, "b");
         assert_eq!(tail.host_calls.len(), 1);
         assert_eq!(p.remote_ends[&3], HostValue::U64(200));
+    }
+
+    fn parked(key: &str) -> OplogEntry {
+        OplogEntry::PendingInvocation {
+            at: 0,
+            idempotency_key: key.into(),
+            function: "add".into(),
+            body: b"[1]".to_vec(),
+            content_type: None,
+            reply_to: Some("_INBOX.x".into()),
+            trace: Default::default(),
+            stream_sequence: 9,
+        }
+    }
+
+    #[test]
+    fn a_suspended_tail_keeps_its_host_calls_and_parked_invocations_wait_their_turn() {
+        let promise = OplogEntry::HostCall {
+            function: host::PROMISE_CREATE.into(),
+            request: HostValue::Unit,
+            response: HostValue::U64(3),
+            durability: Durability::ReadRemote,
+        };
+        let suspended = OplogEntry::Suspended {
+            at: 0,
+            waiting: vec!["promise:3".into()],
+        };
+        let entries = vec![
+            started("a"),
+            call(1),
+            promise,
+            suspended,
+            parked("b"),
+            parked("c"),
+            parked("a"),
+        ];
+        let p = plan(indexed(entries.clone()));
+        assert_eq!(p.suspended, Some(vec!["promise:3".to_string()]));
+        let tail = p.incomplete().expect("the suspended invocation is the tail");
+        assert_eq!((tail.idempotency_key.as_str(), tail.host_calls.len()), ("a", 2));
+        assert_eq!(p.promises, vec![3]);
+        let keys: Vec<&str> = p.parked.iter().map(|i| i.idempotency_key.as_str()).collect();
+        assert_eq!(keys, ["b", "c", "a"]);
+
+        // Completed and resumed: the tail finishes, then "b" runs; the duplicate of "a"
+        // parked behind is answered (a completion without a start), "c" still waits.
+        let mut more = entries;
+        more.extend([
+            OplogEntry::PromiseCompleted {
+                at: 0,
+                promise: 3,
+                data: b"ok".to_vec(),
+            },
+            OplogEntry::Resumed { at: 0 },
+            done("a", true),
+            started("b"),
+            done("b", true),
+            done("a", true),
+        ]);
+        let p = plan(indexed(more));
+        assert_eq!(p.suspended, None);
+        assert_eq!(p.promise_payloads[&3], b"ok");
+        let keys: Vec<&str> = p.parked.iter().map(|i| i.idempotency_key.as_str()).collect();
+        assert_eq!(keys, ["c"]);
+        assert_eq!(p.parked[0].reply_to.as_deref(), Some("_INBOX.x"));
+        assert!(p.incomplete().is_none());
     }
 }

@@ -80,7 +80,8 @@ pub(crate) async fn run_shard(
                 let id = match &msg.worker {
                     Ok(id) => id.clone(),
                     Err(reason) => {
-                        reject(&env, &msg, ErrorBody::new(ErrorKind::InvalidName, reason.clone())).await;
+                        let error = ErrorBody::new(ErrorKind::InvalidName, reason.clone());
+                        reject(&env, &crate::inbox::Invocation::Message(msg), error).await;
                         continue;
                     }
                 };

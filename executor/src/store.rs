@@ -18,6 +18,7 @@ use crate::dirs::DirPool;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
 use crate::durable::stdio::{EventStream, Output, Stream};
+use crate::durable::waits::{CanWait, PromiseBook, WaitParts, WaitState};
 use crate::durable::{HasJournal, Journal, random};
 use crate::replay::CreateInfo;
 
@@ -34,6 +35,7 @@ pub struct WorkerCtx {
     hooks: DurableHttp,
     journal: Journal,
     monotonic: DurableMonotonic,
+    waits: WaitState,
     limits: StoreLimits,
     pub(crate) deadline: Instant,
     pub(crate) timeout: Duration,
@@ -69,12 +71,29 @@ impl HasJournal for WorkerCtx {
     }
 }
 
+impl CanWait for WorkerCtx {
+    fn wait_parts(&mut self) -> WaitParts<'_> {
+        WaitParts {
+            journal: &self.journal,
+            monotonic: &self.monotonic,
+            waits: &self.waits,
+            table: &mut self.table,
+        }
+    }
+
+    fn waited(&mut self, waited: Duration) {
+        self.deadline += waited;
+    }
+}
+
 /// What a worker's store is built from.
 pub struct StoreSpec<'a> {
     pub id: &'a WorkerId,
     pub create: &'a CreateInfo,
     pub journal: &'a Journal,
     pub events: &'a UnboundedSender<Output>,
+    /// The worker's promises (they outlive its stores).
+    pub promises: &'a Arc<PromiseBook>,
     pub opts: &'a ExecutorOptions,
     pub dirs: &'a Arc<DirPool>,
 }
@@ -121,6 +140,10 @@ impl StoreSpec<'_> {
             hooks: DurableHttp::new(self.journal.clone()),
             journal: self.journal.clone(),
             monotonic,
+            waits: WaitState::new(
+                self.promises.clone(),
+                Duration::from_millis(self.opts.suspend_after_ms),
+            ),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.opts.memory_limit_bytes)
                 .trap_on_grow_failure(true)

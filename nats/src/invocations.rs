@@ -132,6 +132,16 @@ impl InvocationMessage {
         }
     }
 
+    /// A header of the message, when present and not empty (e.g. `Rvn-Kind`).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.message
+            .headers
+            .as_ref()
+            .and_then(|h| h.get(name))
+            .map(|v| v.as_str())
+            .filter(|v| !v.is_empty())
+    }
+
     /// The subject the message was stored under.
     pub fn subject(&self) -> &str {
         self.message.subject.as_str()

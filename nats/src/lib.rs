@@ -19,6 +19,7 @@
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
+//! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
@@ -34,6 +35,7 @@ pub mod oplog;
 pub mod provision;
 pub mod registry;
 pub mod reply;
+pub mod timers;
 pub mod workers;
 
 pub use async_nats;

@@ -151,6 +151,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::UnsupportedContentType
         | K::InvalidName
         | K::InvalidControl
+        | K::InvalidMessage
         | K::InvalidRequest
         | K::InvalidBody
         | K::InvalidMultipart

@@ -75,6 +75,8 @@ error_kinds! {
     PayloadTooLarge = "payload-too-large",
     /// A control request's body is not `{"action": "interrupt" | "resume" | "delete"}`.
     InvalidControl = "invalid-control",
+    /// An inbox message whose `Rvn-Kind` (or the header that kind needs) is not understood.
+    InvalidMessage = "invalid-message",
     /// The idempotency key was already used for another worker.
     IdempotencyKeyReused = "idempotency-key-reused",
 

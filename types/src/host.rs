@@ -14,9 +14,23 @@ pub const INSECURE_RANDOM_U64: &str = "wasi:random/insecure.get-insecure-random-
 pub const HTTP_HANDLE: &str = "wasi:http/outgoing-handler.handle";
 pub const OPLOG_INDEX: &str = "revenant:api/durability.oplog-index";
 pub const GENERATE_IDEMPOTENCY_KEY: &str = "revenant:api/durability.generate-idempotency-key";
+/// A durable timer: request the duration (ns), response the wall time it fires (ms).
+pub const SUBSCRIBE_DURATION: &str = "wasi:clocks/monotonic-clock.subscribe-duration";
+/// A durable timer: request the monotonic instant (ns), response the wall time it fires (ms).
+pub const SUBSCRIBE_INSTANT: &str = "wasi:clocks/monotonic-clock.subscribe-instant";
+/// Which of the polled pollables were ready (request: how many were polled).
+pub const POLL: &str = "wasi:io/poll.poll";
+/// Whether a pollable was ready.
+pub const POLLABLE_READY: &str = "wasi:io/poll.pollable.ready";
+/// A promise was created; its id's index is this entry's.
+pub const PROMISE_CREATE: &str = "revenant:api/promises.create";
+/// Whether a promise was completed by then, and its payload.
+pub const PROMISE_POLL: &str = "revenant:api/promises.poll";
+/// A promise (any worker's) was completed by this worker: a remote write.
+pub const PROMISE_COMPLETE: &str = "revenant:api/promises.complete";
 
 /// Every journaled host function name, in the golden file's order.
-pub const ALL: [&str; 9] = [
+pub const ALL: [&str; 16] = [
     WALL_CLOCK_NOW,
     MONOTONIC_CLOCK_NOW,
     RANDOM_BYTES,
@@ -26,6 +40,13 @@ pub const ALL: [&str; 9] = [
     HTTP_HANDLE,
     OPLOG_INDEX,
     GENERATE_IDEMPOTENCY_KEY,
+    SUBSCRIBE_DURATION,
+    SUBSCRIBE_INSTANT,
+    POLL,
+    POLLABLE_READY,
+    PROMISE_CREATE,
+    PROMISE_POLL,
+    PROMISE_COMPLETE,
 ];
 
 #[cfg(test)]

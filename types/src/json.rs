@@ -42,6 +42,7 @@ mod tests {
             function: "add".into(),
             args: r#"[{"snake_case": 1}]"#.into(),
             trace: TraceContext::default(),
+            reply_to: None,
         };
         assert_eq!(
             oplog_entry(&entry),

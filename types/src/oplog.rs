@@ -130,6 +130,10 @@ pub enum OplogEntry {
         args: String,
         #[serde(default)]
         trace: TraceContext,
+        /// Where its outcome goes (`Rvn-Reply-To`): a suspended invocation is answered
+        /// after its message was acknowledged, by whichever executor resumes it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
     },
     /// A journaled host call and what it returned.
     HostCall {
@@ -157,8 +161,12 @@ pub enum OplogEntry {
         #[serde(default)]
         fatal: bool,
     },
+    /// The running invocation waits for what `waiting` names (`timer:<index>`,
+    /// `promise:<index>`) and the instance was dropped; a wake-up resumes it by replay.
     Suspended {
         at: TimestampMs,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        waiting: Vec<String>,
     },
     Resumed {
         at: TimestampMs,
@@ -169,11 +177,24 @@ pub enum OplogEntry {
     Exited {
         at: TimestampMs,
     },
-    /// An invocation was queued behind the running one.
+    /// An invocation arrived while the worker was suspended: it is kept here (and its
+    /// message acknowledged) and runs, in arrival order, once the worker goes on.
     PendingInvocation {
         at: TimestampMs,
         idempotency_key: String,
         function: String,
+        /// The message body as received (arguments), with its content type.
+        #[serde(default, with = "serde_bytes", skip_serializing_if = "Vec::is_empty")]
+        body: Vec<u8>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        content_type: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reply_to: Option<String>,
+        #[serde(default)]
+        trace: TraceContext,
+        /// Its `RVN_INVOKE` stream sequence.
+        #[serde(default)]
+        stream_sequence: u64,
     },
     PromiseCreated {
         at: TimestampMs,
@@ -238,6 +259,12 @@ pub enum OplogEntry {
         at: TimestampMs,
         before: u64,
     },
+    /// The durable timer scheduled by the host call at index `timer` fired (its
+    /// schedule message arrived): a worker suspended on it resumes.
+    TimerFired {
+        at: TimestampMs,
+        timer: OplogIndex,
+    },
 }
 
 impl OplogEntry {
@@ -267,6 +294,7 @@ impl OplogEntry {
             Self::UpdateFailed { .. } => "update-failed",
             Self::Log { .. } => "log",
             Self::Deleted { .. } => "deleted",
+            Self::TimerFired { .. } => "timer-fired",
         }
     }
 
@@ -366,8 +394,9 @@ impl OplogEntry {
             Self::Deleted { before, .. } => {
                 format!("invocations up to stream sequence {before} are void")
             }
-            Self::Suspended { .. }
-            | Self::Resumed { .. }
+            Self::Suspended { waiting, .. } => format!("waiting for {}", waiting.join(", ")),
+            Self::TimerFired { timer, .. } => format!("timer {timer}"),
+            Self::Resumed { .. }
             | Self::Interrupted { .. }
             | Self::Exited { .. }
             | Self::BeginAtomicRegion => String::new(),

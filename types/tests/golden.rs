@@ -44,9 +44,10 @@ fn variant_index(e: &OplogEntry) -> usize {
         OplogEntry::UpdateFailed { .. } => 20,
         OplogEntry::Log { .. } => 21,
         OplogEntry::Deleted { .. } => 22,
+        OplogEntry::TimerFired { .. } => 23,
     }
 }
-const VARIANTS: usize = 23;
+const VARIANTS: usize = 24;
 
 const AT: u64 = 1_700_000_000_123;
 
@@ -92,6 +93,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                     ),
                     tracestate: Some("rojo=00f067aa0ba902b7".into()),
                 },
+                reply_to: None,
             },
         ),
         (
@@ -127,7 +129,13 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 fatal: true,
             },
         ),
-        ("suspended", OplogEntry::Suspended { at: AT }),
+        (
+            "suspended",
+            OplogEntry::Suspended {
+                at: AT,
+                waiting: vec![],
+            },
+        ),
         ("resumed", OplogEntry::Resumed { at: AT }),
         ("interrupted", OplogEntry::Interrupted { at: AT }),
         ("exited", OplogEntry::Exited { at: AT }),
@@ -137,6 +145,11 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 at: AT,
                 idempotency_key: "key-2".into(),
                 function: "get".into(),
+                body: vec![],
+                content_type: None,
+                reply_to: None,
+                trace: TraceContext::default(),
+                stream_sequence: 0,
             },
         ),
         (
@@ -219,6 +232,10 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 at: AT,
                 before: 1_234,
             },
+        ),
+        (
+            "timer-fired",
+            OplogEntry::TimerFired { at: AT, timer: 12 },
         ),
     ]
 }

@@ -17,6 +17,10 @@ pub struct ExecutorArgs {
     /// Drop a worker from memory after this many ms without invocations.
     #[arg(long, env = "REVENANT_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
     pub idle_timeout_ms: u64,
+    /// Suspend a worker waiting this long for timers or promises only (its instance is
+    /// dropped and rebuilt by replay when what it waits for arrives), ms.
+    #[arg(long, env = "REVENANT_SUSPEND_AFTER_MS", default_value_t = 10_000)]
+    pub suspend_after_ms: u64,
     /// Deadline of one invocation attempt, ms.
     #[arg(long, env = "REVENANT_INVOCATION_TIMEOUT_MS", default_value_t = 60_000)]
     pub invocation_timeout_ms: u64,
@@ -43,6 +47,7 @@ impl ExecutorArgs {
             id: self.id.clone(),
             cache_dir: self.cache_dir.clone(),
             idle_timeout_ms: self.idle_timeout_ms,
+            suspend_after_ms: self.suspend_after_ms,
             invocation_timeout_ms: self.invocation_timeout_ms,
             memory_limit_bytes: self.memory_limit_mb << 20,
             metrics_listen: self.metrics_listen.clone(),

@@ -121,34 +121,67 @@ impl Cursor {
         request: HostValue,
         live: impl FnOnce() -> HostValue,
     ) -> Result<HostValue, Divergence> {
-        let called = || format!("{function}({})", describe_value(&request));
+        self.read_remote_at(function, request, |_| live())
+            .map(|(_, response)| response)
+    }
+
+    /// [`Cursor::read_remote`], with the entry's index (the recorded one in replay, the
+    /// one it gets live, which `live` is given).
+    pub fn read_remote_at(
+        &mut self,
+        function: &str,
+        request: HostValue,
+        live: impl FnOnce(OplogIndex) -> HostValue,
+    ) -> Result<(OplogIndex, HostValue), Divergence> {
+        if let Some(recorded) = self.replay_read(function, &request)? {
+            return Ok(recorded);
+        }
+        let response = live(self.next_index);
+        let index = self.record_read(function, request, response.clone());
+        Ok((index, response))
+    }
+
+    /// The first half of a read whose live value takes time to compute (a wait): in
+    /// replay the recorded entry's index and response; `None` live, where the caller
+    /// computes the response and [`Cursor::record_read`]s it.
+    pub fn replay_read(
+        &mut self,
+        function: &str,
+        request: &HostValue,
+    ) -> Result<Option<(OplogIndex, HostValue)>, Divergence> {
+        let called = || format!("{function}({})", describe_value(request));
         match self.next_recorded(called)? {
             Some((
-                _,
+                index,
                 OplogEntry::HostCall {
                     function: f,
                     request: r,
                     response,
                     ..
                 },
-            )) if f == function && r == request => return Ok(response),
-            Some((index, other)) => {
-                return Err(Divergence {
-                    index,
-                    recorded: describe(&other),
-                    called: format!("{function}({})", describe_value(&request)),
-                });
-            }
-            None => {}
+            )) if f == function && r == *request => Ok(Some((index, response))),
+            Some((index, other)) => Err(Divergence {
+                index,
+                recorded: describe(&other),
+                called: format!("{function}({})", describe_value(request)),
+            }),
+            None => Ok(None),
         }
-        let response = live();
+    }
+
+    /// Records a read computed live; returns its index.
+    pub fn record_read(
+        &mut self,
+        function: &str,
+        request: HostValue,
+        response: HostValue,
+    ) -> OplogIndex {
         self.push(OplogEntry::HostCall {
             function: function.to_owned(),
             request,
-            response: response.clone(),
+            response,
             durability: Durability::ReadRemote,
-        });
-        Ok(response)
+        })
     }
 
     /// The start of a side effect. Returns its begin index and, in replay, the recorded

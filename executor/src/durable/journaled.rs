@@ -118,6 +118,72 @@ impl Recorded for HttpRequestRecord {
     }
 }
 
+/// The indexes of the ready pollables of a `wasi:io/poll.poll`, journaled as text
+/// (`"0,2"`) so the oplog viewer shows it as it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyList(pub Vec<u32>);
+
+impl Recorded for ReadyList {
+    fn into_host(self) -> HostValue {
+        let text: Vec<String> = self.0.iter().map(u32::to_string).collect();
+        HostValue::Text(text.join(","))
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Text(text) if text.is_empty() => Ok(Self(vec![])),
+            HostValue::Text(text) => text
+                .split(',')
+                .map(str::parse)
+                .collect::<Result<_, _>>()
+                .map(Self)
+                .map_err(|_| HostValue::Text(text)),
+            other => Err(other),
+        }
+    }
+}
+
+impl Recorded for bool {
+    fn into_host(self) -> HostValue {
+        HostValue::U64(self.into())
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::U64(v @ (0 | 1)) => Ok(v == 1),
+            other => Err(other),
+        }
+    }
+}
+
+/// A payload that may not be there yet: `Unit` when absent.
+impl Recorded for Option<Vec<u8>> {
+    fn into_host(self) -> HostValue {
+        self.map_or(HostValue::Unit, HostValue::Bytes)
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Unit => Ok(None),
+            HostValue::Bytes(v) => Ok(Some(v)),
+            other => Err(other),
+        }
+    }
+}
+
+/// A call that succeeds with a flag or fails with a message the guest sees.
+impl Recorded for Result<bool, String> {
+    fn into_host(self) -> HostValue {
+        match self {
+            Ok(flag) => flag.into_host(),
+            Err(message) => HostValue::Error(message),
+        }
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Error(message) => Ok(Err(message)),
+            other => bool::from_host(other).map(Ok),
+        }
+    }
+}
+
 /// A journaled host function (see the module docs).
 pub trait JournaledCall {
     /// The persistent name the oplog records.
@@ -157,6 +223,20 @@ journaled! {
     GenerateIdempotencyKey = host::GENERATE_IDEMPOTENCY_KEY, () => String;
     /// `wasi:http/outgoing-handler.handle`: a remote write (begun, then ended).
     HttpHandle = host::HTTP_HANDLE, HttpRequestRecord => Result<HttpResponseRecord, String>;
+    /// `wasi:clocks/monotonic-clock.subscribe-duration(ns)` → when it fires (wall ms).
+    SubscribeDuration = host::SUBSCRIBE_DURATION, u64 => u64;
+    /// `wasi:clocks/monotonic-clock.subscribe-instant(ns)` → when it fires (wall ms).
+    SubscribeInstant = host::SUBSCRIBE_INSTANT, u64 => u64;
+    /// `wasi:io/poll.poll(n pollables)` → the ready ones.
+    Poll = host::POLL, u64 => ReadyList;
+    /// `wasi:io/poll.[method]pollable.ready`.
+    PollableReady = host::POLLABLE_READY, () => bool;
+    /// `revenant:api/promises.create` → the promise's index (this entry's own).
+    PromiseCreate = host::PROMISE_CREATE, () => u64;
+    /// `revenant:api/promises.poll(index)` → its payload once completed.
+    PromisePoll = host::PROMISE_POLL, u64 => Option<Vec<u8>>;
+    /// `revenant:api/promises.complete(id)`: a remote write (begun, then ended).
+    PromiseComplete = host::PROMISE_COMPLETE, String => Result<bool, String>;
 }
 
 #[cfg(test)]
@@ -177,5 +257,14 @@ mod tests {
         );
         assert_eq!(Vec::<u8>::from_host(vec![1u8].into_host()), Ok(vec![1]));
         assert_eq!(u64::from_host(HostValue::Unit), Err(HostValue::Unit));
+        let ready = ReadyList(vec![0, 2]);
+        assert_eq!(ready.clone().into_host(), HostValue::Text("0,2".into()));
+        assert_eq!(ReadyList::from_host(ready.clone().into_host()), Ok(ready));
+        assert_eq!(ReadyList::from_host(HostValue::Text(String::new())), Ok(ReadyList(vec![])));
+        assert_eq!(bool::from_host(true.into_host()), Ok(true));
+        assert_eq!(bool::from_host(HostValue::U64(2)), Err(HostValue::U64(2)));
+        assert_eq!(Option::<Vec<u8>>::from_host(None::<Vec<u8>>.into_host()), Ok(None));
+        let failed: Result<bool, String> = Err("no such promise".into());
+        assert_eq!(Result::<bool, String>::from_host(failed.clone().into_host()), Ok(failed));
     }
 }

@@ -19,6 +19,7 @@ pub mod http;
 pub mod journaled;
 pub mod random;
 pub mod stdio;
+pub mod waits;
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -143,11 +144,44 @@ impl Journal {
         request: F::Request,
         live: impl FnOnce() -> F::Response,
     ) -> wasmtime::Result<F::Response> {
+        self.read_at::<F>(request, |_| live())
+            .map(|(_, response)| response)
+    }
+
+    /// [`Journal::read`] with the entry's index, which `live` is given too (a promise's
+    /// or a timer's id is the index of the entry that created it).
+    pub fn read_at<F: JournaledCall>(
+        &self,
+        request: F::Request,
+        live: impl FnOnce(OplogIndex) -> F::Response,
+    ) -> wasmtime::Result<(OplogIndex, F::Response)> {
         // A divergence travels as itself, so the worker can tell it from a trap.
-        let value =
-            self.cursor(|c| c.read_remote(F::NAME, request.into_host(), || live().into_host()))?;
-        F::Response::from_host(value)
-            .map_err(|found| wasmtime::format_err!("journal holds {found:?} for {}", F::NAME))
+        let (index, value) = self.cursor(|c| {
+            c.read_remote_at(F::NAME, request.into_host(), |i| live(i).into_host())
+        })?;
+        Ok((index, typed::<F>(value)?))
+    }
+
+    /// The replay half of a read whose live value is awaited (a wait): the recorded
+    /// response in replay, `None` live — then the caller computes it and
+    /// [`Journal::record`]s it.
+    pub fn replayed<F: JournaledCall>(
+        &self,
+        request: &F::Request,
+    ) -> wasmtime::Result<Option<F::Response>>
+    where
+        F::Request: Clone,
+    {
+        let request = request.clone().into_host();
+        match self.cursor(|c| c.replay_read(F::NAME, &request))? {
+            Some((_, value)) => Ok(Some(typed::<F>(value)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records the live response of a read begun with [`Journal::replayed`].
+    pub fn record<F: JournaledCall>(&self, request: F::Request, response: F::Response) {
+        self.cursor(|c| c.record_read(F::NAME, request.into_host(), response.into_host()));
     }
 
     /// The start of a side effect `F` (an HTTP request), typed. Returns its begin index
@@ -159,13 +193,7 @@ impl Journal {
     ) -> wasmtime::Result<(OplogIndex, Option<F::Response>)> {
         let (begin, recorded) =
             self.cursor(|c| c.begin_remote_write(F::NAME, request.into_host()))?;
-        let recorded = recorded
-            .map(|value| {
-                F::Response::from_host(value).map_err(|found| {
-                    wasmtime::format_err!("journal holds {found:?} for {}", F::NAME)
-                })
-            })
-            .transpose()?;
+        let recorded = recorded.map(typed::<F>).transpose()?;
         Ok((begin, recorded))
     }
 
@@ -232,6 +260,12 @@ impl Journal {
         }
         Ok(next - 1)
     }
+}
+
+/// A journaled value as the Rust type `F` says it is.
+fn typed<F: JournaledCall>(value: HostValue) -> wasmtime::Result<F::Response> {
+    F::Response::from_host(value)
+        .map_err(|found| wasmtime::format_err!("journal holds {found:?} for {}", F::NAME))
 }
 
 /// The most entries one oplog message carries (a journaled clock read is ~110 bytes).

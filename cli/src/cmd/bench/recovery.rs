@@ -150,6 +150,7 @@ fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> [OplogEntry
             function: add.to_owned(),
             args: "[1]".into(),
             trace: Default::default(),
+            reply_to: None,
         },
         OplogEntry::InvocationCompleted {
             at,

@@ -3,9 +3,16 @@
 //! worker back from its oplog (creating it on first use); [`Worker::invoke`]
 //! runs one invocation with the retry policy and commits its result before
 //! returning it (output commit). What an attempt leads to is decided by
-//! [`crate::attempt`]; what to re-run by [`crate::replay`].
+//! [`crate::attempt`]; what to re-run by [`crate::replay`]. An invocation that
+//! waits long for timers or promises only is suspended ([`Invoked::Suspended`]);
+//! [`lifecycle`] holds what happens outside invocations (interrupt, resume,
+//! delete, wake-ups, parked invocations).
 
-use std::collections::{HashMap, VecDeque};
+mod lifecycle;
+
+pub use lifecycle::Completions;
+
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -20,9 +27,10 @@ use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
 use crate::durable::stdio::Output;
+use crate::durable::waits::PromiseBook;
 use crate::durable::{CommitError, Journal};
 use crate::live::{Args, Live};
-use crate::replay::{self, CreateInfo, ReplayInvocation};
+use crate::replay::{self, CreateInfo, ParkedInvocation, ReplayInvocation};
 use crate::store::StoreSpec;
 
 /// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
@@ -41,6 +49,19 @@ pub enum WorkerError {
     ComponentLoad(String),
     #[error("could not start worker {worker}: {message}")]
     Instantiate { worker: WorkerId, message: String },
+    /// A timer's schedule could not be made durable before suspending.
+    #[error("scheduling a timer of {worker}: {message}")]
+    Schedule { worker: WorkerId, message: String },
+}
+
+/// How an invocation run by the worker ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Invoked {
+    /// Completed (its completion is committed): answer with this.
+    Done(InvocationOutcome),
+    /// Suspended, waiting for timers or promises (`Suspended` is committed, the instance
+    /// dropped): its message may be acked; it is answered when it completes later.
+    Suspended,
 }
 
 impl WorkerError {
@@ -87,6 +108,14 @@ pub struct Worker {
     interrupted: bool,
     /// The `before` of its last `Deleted` tombstone ([`replay::ReplayPlan::deleted_before`]).
     deleted_before: Option<u64>,
+    /// Promises it created and the payloads of those completed; outlives its stores.
+    promises: Arc<PromiseBook>,
+    /// Suspended: what its tail invocation waits for (the `Suspended` keys).
+    suspended: Option<Vec<String>>,
+    /// Invocations parked while it was suspended, not run yet.
+    parked: VecDeque<ParkedInvocation>,
+    /// Timers whose `TimerFired` is journaled.
+    timers_fired: HashSet<OplogIndex>,
 }
 
 impl Worker {
@@ -133,7 +162,7 @@ impl Worker {
             }
         };
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
-        if worker.failed.is_none() && !worker.interrupted {
+        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
             worker.instantiate_and_replay(plan.invocations).await?;
         }
         let took = started.elapsed();
@@ -175,77 +204,49 @@ impl Worker {
         create: CreateInfo,
         plan: &replay::ReplayPlan,
     ) -> Self {
-        Worker {
+        let mut worker = Worker {
             id,
             env,
             events,
             journal,
             create,
             live: None,
-            completed: plan.completed.clone(),
-            failed: plan.failed.clone(),
+            completed: HashMap::new(),
+            failed: None,
             tail: None,
-            interrupted: plan.interrupted,
-            deleted_before: plan.deleted_before,
+            interrupted: false,
+            deleted_before: None,
+            promises: Arc::default(),
+            suspended: None,
+            parked: VecDeque::new(),
+            timers_fired: HashSet::new(),
+        };
+        worker.adopt(plan);
+        worker
+    }
+
+    /// Takes what the plan says of the worker's state (not its instance or tail).
+    fn adopt(&mut self, plan: &replay::ReplayPlan) {
+        self.completed = plan.completed.clone();
+        self.failed = plan.failed.clone();
+        self.interrupted = plan.interrupted;
+        self.deleted_before = plan.deleted_before;
+        self.suspended = plan.suspended.clone();
+        self.parked = plan.parked.clone();
+        self.timers_fired = plan.timers_fired.iter().copied().collect();
+        let book = PromiseBook::default();
+        for index in &plan.promises {
+            book.created(*index);
         }
+        for (index, payload) in &plan.promise_payloads {
+            book.complete(*index, payload.clone());
+        }
+        self.promises = Arc::new(book);
     }
 
     /// Interrupted and not resumed yet.
     pub fn interrupted(&self) -> bool {
         self.interrupted
-    }
-
-    /// Throws the instance away and durably marks the worker interrupted (an
-    /// `Interrupted` entry, which voids the host calls of an attempt in progress, so
-    /// that invocation runs again from its start on resume). The journal must hold no
-    /// half-run attempt: after stopping an invocation, drop the worker and
-    /// [`Worker::open`] it again first. Returns false when it was interrupted already.
-    pub async fn interrupt(&mut self) -> Result<bool, WorkerError> {
-        if self.interrupted {
-            return Ok(false);
-        }
-        self.live = None;
-        self.tail = None;
-        self.journal.push(OplogEntry::Interrupted { at: now_ms() });
-        self.journal.commit().await?;
-        self.interrupted = true;
-        Ok(true)
-    }
-
-    /// Throws the instance away and appends the `Deleted` tombstone (fenced, like any
-    /// commit): invocations at `RVN_INVOKE` sequence `before` or earlier are void. The
-    /// journal must hold no half-run attempt (as for [`Worker::interrupt`]); drop it after.
-    /// Returns the tombstone's stream sequence.
-    pub async fn delete(&mut self, before: u64) -> Result<u64, WorkerError> {
-        self.live = None;
-        self.tail = None;
-        self.journal.push(OplogEntry::Deleted {
-            at: now_ms(),
-            before,
-        });
-        self.journal.commit().await?;
-        Ok(self.journal.last_seq().await)
-    }
-
-    /// Appends `Resumed` and rebuilds the instance by replaying the oplog; the
-    /// interrupted invocation, if it had started, becomes the tail and runs again from
-    /// its start. Returns false when the worker was not interrupted.
-    pub async fn resume(&mut self) -> Result<bool, WorkerError> {
-        if !self.interrupted {
-            return Ok(false);
-        }
-        self.journal.push(OplogEntry::Resumed { at: now_ms() });
-        self.journal.commit().await?;
-        self.interrupted = false;
-        let (plan, journal) = read_plan(&self.env, &self.id).await?;
-        self.journal = journal;
-        self.completed = plan.completed;
-        self.failed = plan.failed;
-        self.tail = None;
-        if self.failed.is_none() {
-            self.instantiate_and_replay(plan.invocations).await?;
-        }
-        Ok(true)
     }
 
     /// What the invocation decision needs to know of this worker, about key `key`.
@@ -256,6 +257,7 @@ impl Worker {
             interrupted: self.interrupted,
             instantiated: self.live.is_some(),
             deleted_before: self.deleted_before,
+            suspended: self.suspended.is_some(),
         }
     }
 
@@ -282,43 +284,46 @@ impl Worker {
     }
 
     /// Runs an invocation the mailbox decided to run ([`crate::decide`]: a new key at a
-    /// healthy worker) and commits its outcome. The invocation the previous owner was
-    /// running, if any, is finished first; if it is this one, its outcome is returned.
+    /// healthy worker) and commits its completion, or its suspension. The tail the
+    /// previous owner was running must have been finished first ([`Worker::run_tail`]).
     pub async fn invoke(
         &mut self,
         key: &str,
         prepared: Prepared,
         trace: TraceContext,
-    ) -> Result<InvocationOutcome, WorkerError> {
-        if let Some(tail) = self.tail.take() {
-            let outcome = self
-                .run_attempts(
-                    &tail.idempotency_key,
-                    &tail.function,
-                    (&tail.args, None),
-                    Some(tail.host_calls),
-                    tail.failed_attempts,
-                )
-                .await?;
-            if tail.idempotency_key == key {
-                return Ok(outcome);
-            }
-            if let Some(message) = &self.failed {
-                // The tail failed the worker: this invocation is answered like any later one.
-                let error = crate::decide::worker_failed(&self.id, message);
-                return Ok(InvocationOutcome::Err(error));
-            }
-        }
+        reply_to: Option<String>,
+    ) -> Result<Invoked, WorkerError> {
+        debug_assert!(self.tail.is_none(), "the tail runs before any invocation");
         self.journal.push(OplogEntry::InvocationStarted {
             at: now_ms(),
             idempotency_key: key.to_owned(),
             function: prepared.function.clone(),
             args: prepared.json.clone(),
             trace,
+            reply_to,
         });
         let args = (prepared.json.as_str(), Some(prepared.vals));
         self.run_attempts(key, &prepared.function, args, None, 0)
             .await
+    }
+
+    /// The invocation the worker was running when it was last dropped (by a crash or a
+    /// suspension), to be finished before anything else runs.
+    pub fn tail(&self) -> Option<&ReplayInvocation> {
+        self.tail.as_ref()
+    }
+
+    /// Finishes the tail ([`Worker::tail`]): replays what it recorded, then goes on live.
+    pub async fn run_tail(&mut self) -> Option<Result<Invoked, WorkerError>> {
+        let tail = self.tail.take()?;
+        let run = self.run_attempts(
+            &tail.idempotency_key,
+            &tail.function,
+            (&tail.args, None),
+            Some(tail.host_calls),
+            tail.failed_attempts,
+        );
+        Some(run.await)
     }
 
     /// Runs attempts until [`attempt::after_attempt`] says the invocation is over, then
@@ -331,7 +336,7 @@ impl Worker {
         (json_args, mut typed): (&str, Option<Vec<wasmtime::component::Val>>),
         mut recorded: Option<VecDeque<(OplogIndex, OplogEntry)>>,
         failed_attempts: u32,
-    ) -> Result<InvocationOutcome, WorkerError> {
+    ) -> Result<Invoked, WorkerError> {
         let started = Instant::now();
         let mut attempt = failed_attempts + 1;
         loop {
@@ -376,10 +381,15 @@ impl Worker {
                     });
                     self.journal.commit().await?;
                     self.completed.insert(key.to_owned(), outcome.clone());
+                    self.unpark(key);
                     if rebuild {
                         self.rebuild().await?;
                     }
-                    return Ok(outcome);
+                    return Ok(Invoked::Done(outcome));
+                }
+                Next::Suspend { entry, waiting } => {
+                    self.suspend(entry, &waiting).await?;
+                    return Ok(Invoked::Suspended);
                 }
             }
         }
@@ -417,6 +427,7 @@ impl Worker {
             create: &self.create,
             journal: &self.journal,
             events: &self.events,
+            promises: &self.promises,
             opts: &self.env.opts,
             dirs: &self.env.dirs,
         };

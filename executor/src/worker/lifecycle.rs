@@ -1,0 +1,246 @@
+//! A worker's lifecycle outside invocations: interrupt, resume and delete
+//! (control requests), and durable waiting — suspension, wake-ups by a fired timer
+//! or a promise completion, and invocations parked while it is suspended.
+
+use std::sync::Arc;
+
+use revenant_types::now_ms;
+use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex};
+
+use super::{Worker, WorkerError, read_plan};
+use crate::decide::{self, Kind};
+use crate::durable::waits::{PromiseBook, Wait};
+use crate::durable::{CommitError, Journal};
+use crate::replay::ParkedInvocation;
+
+impl Worker {
+    /// Throws the instance away and durably marks the worker interrupted (an
+    /// `Interrupted` entry, which voids the host calls of an attempt in progress, so
+    /// that invocation runs again from its start on resume). The journal must hold no
+    /// half-run attempt: after stopping an invocation, drop the worker and
+    /// [`Worker::open`] it again first. Returns false when it was interrupted already.
+    pub async fn interrupt(&mut self) -> Result<bool, WorkerError> {
+        if self.interrupted {
+            return Ok(false);
+        }
+        self.live = None;
+        self.tail = None;
+        self.journal.push(OplogEntry::Interrupted { at: now_ms() });
+        self.journal.commit().await?;
+        self.interrupted = true;
+        Ok(true)
+    }
+
+    /// Throws the instance away and appends the `Deleted` tombstone (fenced, like any
+    /// commit): invocations at `RVN_INVOKE` sequence `before` or earlier are void. The
+    /// journal must hold no half-run attempt (as for [`Worker::interrupt`]); drop it after.
+    /// Returns the tombstone's stream sequence.
+    pub async fn delete(&mut self, before: u64) -> Result<u64, WorkerError> {
+        self.live = None;
+        self.tail = None;
+        self.journal.push(OplogEntry::Deleted {
+            at: now_ms(),
+            before,
+        });
+        self.journal.commit().await?;
+        Ok(self.journal.last_seq().await)
+    }
+
+    /// Appends `Resumed` and rebuilds the instance by replaying the oplog; the
+    /// interrupted invocation, if it had started, becomes the tail and runs again from
+    /// its start. Returns false when the worker was not interrupted.
+    pub async fn resume(&mut self) -> Result<bool, WorkerError> {
+        if !self.interrupted {
+            return Ok(false);
+        }
+        self.journal.push(OplogEntry::Resumed { at: now_ms() });
+        self.journal.commit().await?;
+        self.interrupted = false;
+        self.reload().await?;
+        Ok(true)
+    }
+
+    /// Reads the oplog again and rebuilds the instance by replay (unless the worker is
+    /// failed, interrupted or suspended); the invocation it was running becomes the tail.
+    async fn reload(&mut self) -> Result<(), WorkerError> {
+        let (plan, journal) = read_plan(&self.env, &self.id).await?;
+        self.journal = journal;
+        self.adopt(&plan);
+        self.tail = None;
+        self.live = None;
+        if self.failed.is_none() && !self.interrupted && self.suspended.is_none() {
+            self.instantiate_and_replay(plan.invocations).await?;
+        }
+        Ok(())
+    }
+
+    /// Suspends the running invocation (see [`Invoked::Suspended`]): its journal is
+    /// committed, then its timers' schedules made durable, then `entry` (`Suspended`)
+    /// committed and the instance dropped.
+    pub(super) async fn suspend(
+        &mut self,
+        entry: OplogEntry,
+        waiting: &[Wait],
+    ) -> Result<(), WorkerError> {
+        self.journal.commit().await?;
+        for wait in waiting {
+            if let Wait::Timer { index, fire_at } = wait {
+                self.env
+                    .nats
+                    .schedule_timer(&self.id, *index, *fire_at)
+                    .await
+                    .map_err(|e| WorkerError::Schedule {
+                        worker: self.id.clone(),
+                        message: e.to_string(),
+                    })?;
+            }
+        }
+        self.journal.push(entry);
+        self.journal.commit().await?;
+        self.suspended = Some(waiting.iter().map(Wait::key).collect());
+        self.live = None;
+        self.env.metrics.worker_suspended();
+        Ok(())
+    }
+
+    /// Suspended: what it waits for.
+    pub fn waiting(&self) -> Option<&[String]> {
+        self.suspended.as_deref()
+    }
+
+    /// Parks an invocation that arrived while the worker is suspended: journaled as a
+    /// `PendingInvocation` (committed before its message may be acked).
+    pub async fn park(&mut self, parked: ParkedInvocation) -> Result<(), WorkerError> {
+        self.journal.push(OplogEntry::PendingInvocation {
+            at: now_ms(),
+            idempotency_key: parked.idempotency_key.clone(),
+            function: parked.function.clone(),
+            body: parked.body.clone(),
+            content_type: parked.content_type.clone(),
+            reply_to: parked.reply_to.clone(),
+            trace: parked.trace.clone(),
+            stream_sequence: parked.stream_sequence,
+        });
+        self.journal.commit().await?;
+        self.parked.push_back(parked);
+        Ok(())
+    }
+
+    /// The next parked invocation to run, when the worker can run one now.
+    pub fn next_parked(&mut self) -> Option<ParkedInvocation> {
+        let runnable = self.live.is_some()
+            && self.tail.is_none()
+            && self.suspended.is_none()
+            && !self.interrupted;
+        if runnable { self.parked.pop_front() } else { None }
+    }
+
+    /// A start or a completion of `key` ends the wait of the first invocation parked with it.
+    pub(super) fn unpark(&mut self, key: &str) {
+        if let Some(i) = self.parked.iter().position(|p| p.idempotency_key == key) {
+            self.parked.remove(i);
+        }
+    }
+
+    /// Journals the answer a parked invocation got without running (a duplicate, a
+    /// rejection), so that it is not parked any more after a recovery.
+    pub async fn record_answer(
+        &mut self,
+        key: &str,
+        outcome: &InvocationOutcome,
+    ) -> Result<(), WorkerError> {
+        self.journal.push(OplogEntry::InvocationCompleted {
+            at: now_ms(),
+            idempotency_key: key.to_owned(),
+            outcome: outcome.clone(),
+            duration_us: 0,
+        });
+        self.journal.commit().await?;
+        self.unpark(key);
+        Ok(())
+    }
+
+    /// A fired timer or a promise completion (`payload`) arrived: journals it when
+    /// [`decide::wake`] says so and, when the worker was suspended waiting for it,
+    /// resumes it (the tail replays up to its wait and goes on). Returns whether it
+    /// resumed.
+    pub async fn wake(&mut self, kind: Kind, payload: Vec<u8>) -> Result<bool, WorkerError> {
+        let known = match kind {
+            Kind::Timer(i) => self.timers_fired.contains(&i),
+            Kind::Complete(i) => self.promises.is_completed(i),
+            Kind::Invoke => true,
+        };
+        let wake = decide::wake(kind, self.waiting(), known);
+        if wake.record {
+            self.journal.push(match kind {
+                Kind::Timer(timer) => OplogEntry::TimerFired {
+                    at: now_ms(),
+                    timer,
+                },
+                _ => OplogEntry::PromiseCompleted {
+                    at: now_ms(),
+                    promise: promise_index(kind),
+                    data: payload.clone(),
+                },
+            });
+        }
+        if wake.resume {
+            self.journal.push(OplogEntry::Resumed { at: now_ms() });
+        }
+        self.journal.commit().await?;
+        match kind {
+            Kind::Timer(i) if wake.record => {
+                self.timers_fired.insert(i);
+            }
+            Kind::Complete(i) => {
+                self.promises.complete(i, payload);
+            }
+            _ => {}
+        }
+        if wake.resume {
+            self.suspended = None;
+            self.env.metrics.worker_resumed();
+            self.reload().await?;
+        }
+        Ok(wake.resume)
+    }
+
+    /// What the mailbox needs to journal a promise completion while an invocation runs.
+    pub fn completions(&self) -> Completions {
+        Completions {
+            journal: self.journal.clone(),
+            promises: self.promises.clone(),
+        }
+    }
+}
+
+fn promise_index(kind: Kind) -> OplogIndex {
+    match kind {
+        Kind::Complete(i) | Kind::Timer(i) => i,
+        Kind::Invoke => 0,
+    }
+}
+
+/// Journals promise completions of a worker whose invocation is running (the worker
+/// itself is busy): the payload is committed before the waiting guest sees it.
+pub struct Completions {
+    journal: Journal,
+    promises: Arc<PromiseBook>,
+}
+
+impl Completions {
+    /// Journals the completion of promise `index` unless it is known; the waiter wakes.
+    pub async fn complete(&self, index: OplogIndex, payload: Vec<u8>) -> Result<(), CommitError> {
+        if self.promises.is_completed(index) {
+            return Ok(());
+        }
+        self.journal.push(OplogEntry::PromiseCompleted {
+            at: now_ms(),
+            promise: index,
+            data: payload.clone(),
+        });
+        self.journal.commit().await?;
+        self.promises.complete(index, payload);
+        Ok(())
+    }
+}

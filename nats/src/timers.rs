@@ -1,0 +1,95 @@
+//! Durable timers as JetStream message schedules (ARCHITECTURE.md "Timers and
+//! schedules"): a suspended worker's timer is a schedule holder on
+//! `<ns>.schedule.<c>.<w>.t-<index>` in `RVN_INVOKE` (`Nats-Schedule: @at
+//! <RFC3339>`, `Nats-Schedule-Target: <ns>.invoke.<c>.<w>`). When it fires the
+//! server publishes a copy to the worker's inbox with `Rvn-Kind: timer` and
+//! `Rvn-Timer: <index>`; re-publishing replaces it (one schedule per subject) and
+//! purging its subject cancels it. No executor keeps the timer in memory.
+
+use async_nats::HeaderMap;
+use revenant_types::WorkerId;
+use revenant_types::oplog::{OplogIndex, TimestampMs};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+use crate::error::{Error, Result};
+use crate::{Nats, headers};
+
+/// The `Nats-Schedule` value of a one-off schedule at `at` (ms since the epoch, UTC).
+pub fn at_schedule(at: TimestampMs) -> Result<String> {
+    let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
+        .map_err(|e| malformed(format!("{at} ms: {e}")))?;
+    // Whole seconds: the server parses RFC3339 and fires at second resolution anyway;
+    // rounding up never fires a timer early.
+    let when = when
+        .replace_nanosecond(0)
+        .map_err(|e| malformed(e.to_string()))?
+        + time::Duration::seconds(i64::from(at % 1_000 != 0));
+    let text = when
+        .format(&Rfc3339)
+        .map_err(|e| malformed(e.to_string()))?;
+    Ok(format!("@at {text}"))
+}
+
+fn malformed(reason: String) -> Error {
+    Error::Malformed {
+        what: "a timer's time".into(),
+        reason,
+    }
+}
+
+impl Nats {
+    /// Makes the schedule holder of worker `w`'s timer `index` exist, firing at `fire_at`
+    /// (a past time fires at once). Idempotent: publishing it again replaces it.
+    pub async fn schedule_timer(
+        &self,
+        w: &WorkerId,
+        index: OplogIndex,
+        fire_at: TimestampMs,
+    ) -> Result<()> {
+        let ns = self.namespace();
+        let subject = ns.schedule_subject(w, &format!("t-{index}"))?;
+        let mut h = HeaderMap::new();
+        h.insert(headers::SCHEDULE, at_schedule(fire_at)?.as_str());
+        h.insert(headers::SCHEDULE_TARGET, ns.invoke_subject(w).as_str());
+        h.insert(headers::KIND, headers::KIND_TIMER);
+        h.insert(headers::TIMER, index.to_string().as_str());
+        // Holders are exempt from the stream's max age (ADR-43).
+        h.insert(headers::MSG_TTL, "never");
+        self.jetstream()
+            .publish_with_headers(subject, h, bytes::Bytes::new())
+            .await
+            .map_err(|e| Error::nats("publish timer schedule", e))?
+            .await
+            .map_err(|e| Error::nats("publish timer schedule", e))?;
+        Ok(())
+    }
+
+    /// Cancels worker `w`'s timer `index` (purges its holder); fine when it fired already.
+    pub async fn cancel_timer(&self, w: &WorkerId, index: OplogIndex) -> Result<()> {
+        let subject = self.namespace().schedule_subject(w, &format!("t-{index}"))?;
+        let stream = self
+            .jetstream()
+            .get_stream_no_info(self.namespace().invoke_stream())
+            .await
+            .map_err(|e| Error::nats("get invoke stream", e))?;
+        stream
+            .purge()
+            .filter(subject)
+            .await
+            .map_err(|e| Error::nats("purge timer schedule", e))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_fires_at_the_next_whole_second_in_rfc3339_utc() {
+        // 2023-11-14T22:13:20Z exactly, then 1 ms later.
+        assert_eq!(at_schedule(1_700_000_000_000).unwrap(), "@at 2023-11-14T22:13:20Z");
+        assert_eq!(at_schedule(1_700_000_000_001).unwrap(), "@at 2023-11-14T22:13:21Z");
+    }
+}
