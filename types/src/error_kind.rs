@@ -63,6 +63,10 @@ error_kinds! {
     UnknownFunction = "unknown-function",
     /// The worker does not exist.
     UnknownWorker = "unknown-worker",
+    /// No promise of that id was created (or it belongs to a deleted worker).
+    UnknownPromise = "unknown-promise",
+    /// The promise was completed before; its payload stays the first one.
+    PromiseAlreadyCompleted = "promise-already-completed",
     /// The body is not the JSON that was expected.
     InvalidJson = "invalid-json",
     /// The body is not WAVE text.
