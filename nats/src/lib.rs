@@ -19,6 +19,8 @@
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
+//! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
+//!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
@@ -31,6 +33,7 @@ pub mod invocations;
 pub mod lease;
 pub mod names;
 pub mod oplog;
+pub mod promises;
 pub mod provision;
 pub mod registry;
 pub mod reply;

@@ -65,11 +65,8 @@ impl PromiseId {
     /// Validates the three parts as they come from a URL path or a subject.
     pub fn parse_parts(component: &str, worker: &str, index: &str) -> Result<Self, PromiseIdError> {
         let id = || format!("{component}/{worker}/{index}");
-        let worker =
-            WorkerId::parse(component, worker).map_err(|source| PromiseIdError::Name {
-                id: id(),
-                source,
-            })?;
+        let worker = WorkerId::parse(component, worker)
+            .map_err(|source| PromiseIdError::Name { id: id(), source })?;
         // Only plain digits: `u64::from_str` would also take "+5".
         let parsed = (!index.is_empty() && index.bytes().all(|b| b.is_ascii_digit()))
             .then(|| index.parse::<u64>().ok())
