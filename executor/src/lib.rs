@@ -53,6 +53,7 @@ pub mod engine;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;
+pub mod promise_service;
 pub mod replay;
 pub mod reply;
 pub mod runtime;

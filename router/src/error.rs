@@ -158,7 +158,8 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::MissingComponent
         | K::InvalidStatus
         | K::InvalidIdempotencyKey
-        | K::InvalidApi => StatusCode::BAD_REQUEST,
+        | K::InvalidApi
+        | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
         | K::UnknownComponent
         | K::UnknownWorker

@@ -63,6 +63,8 @@ error_kinds! {
     UnknownFunction = "unknown-function",
     /// The worker does not exist.
     UnknownWorker = "unknown-worker",
+    /// A promise id that is not `<component>/<worker>/<index>`.
+    InvalidPromiseId = "invalid-promise-id",
     /// No promise of that id was created (or it belongs to a deleted worker).
     UnknownPromise = "unknown-promise",
     /// The promise was completed before; its payload stays the first one.
