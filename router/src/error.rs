@@ -174,9 +174,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::WorkerExists
         | K::IdempotencyKeyReused
         | K::RouteConflict
-        | K::PromiseAlreadyCompleted => {
-            StatusCode::CONFLICT
-        }
+        | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         K::FunctionError => StatusCode::UNPROCESSABLE_ENTITY,
         K::Unavailable | K::Nats | K::InvalidReply => StatusCode::BAD_GATEWAY,
