@@ -1,6 +1,6 @@
 //! The `revenant` command: `up` (nats-server + executor + examples on a
 //! laptop), `executor` (one executor against an existing NATS), and the
-//! component / worker / invoke commands. Binaries only parse options and call
+//! component / worker / invoke / promise commands. Binaries only parse options and call
 //! the library crates.
 //!
 //! Layout: one module per command under [`cmd`].
@@ -68,6 +68,9 @@ enum Command {
     Worker(cmd::worker::WorkerCmd),
     /// Invoke a worker's exported function.
     Invoke(cmd::invoke::InvokeArgs),
+    /// Complete, show and list promises.
+    #[command(subcommand)]
+    Promise(cmd::promise::PromiseCmd),
     /// Run the HTTP router (REST API, user-defined routes, console) against an existing NATS.
     Router(cmd::router::RouterArgs),
     /// Benchmark Revenant against the JetStream floor (starts its own nats-server unless --nats is given).
@@ -95,6 +98,7 @@ async fn main() -> std::process::ExitCode {
         Command::Component(c) => cmd::component::run(cli.nats, c).await,
         Command::Worker(c) => cmd::worker::run(cli.nats, c).await,
         Command::Invoke(a) => cmd::invoke::run(cli.nats, a).await,
+        Command::Promise(c) => cmd::promise::run(cli.nats, c).await,
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,

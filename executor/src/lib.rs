@@ -58,6 +58,7 @@ pub mod inbox;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;
+pub mod promise_service;
 pub mod replay;
 pub mod reply;
 pub mod runtime;

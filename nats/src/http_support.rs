@@ -76,6 +76,7 @@ impl Nats {
             format!("KV_{}", ns.components_bucket()),
             format!("KV_{}", ns.results_bucket()),
             format!("KV_{}", ns.apis_bucket()),
+            format!("KV_{}", ns.promises_bucket()),
         ];
         let mut missing = Vec::new();
         for name in names {

@@ -20,6 +20,8 @@
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
+//! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
+//!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
@@ -32,6 +34,7 @@ pub mod invocations;
 pub mod lease;
 pub mod names;
 pub mod oplog;
+pub mod promises;
 pub mod provision;
 pub mod registry;
 pub mod reply;

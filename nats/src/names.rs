@@ -6,8 +6,9 @@
 //!
 //! This module does no IO; provisioning lives in [`crate::provision`].
 
-use revenant_types::names::{self, ComponentName, ExecutorId, WorkerId};
+use revenant_types::names::{self, ComponentName, ExecutorId, WorkerId, WorkerName};
 use revenant_types::oplog::OplogIndex;
+use revenant_types::promise::{PromiseId, PromiseIdError};
 
 use crate::error::Error;
 
@@ -89,6 +90,10 @@ impl Namespace {
     /// `RVN_APIS` KV: the router's API definitions (user-defined routes), key `<api-name>`.
     pub fn apis_bucket(&self) -> String {
         self.upper("APIS")
+    }
+    /// `RVN_PROMISES` KV: promise records, key `<c>.<w>.<index>` ([`Namespace::promise_key`]).
+    pub fn promises_bucket(&self) -> String {
+        self.upper("PROMISES")
     }
 
     // ---- subjects --------------------------------------------------------------
@@ -192,6 +197,28 @@ impl Namespace {
         let (c, w) = rest.split_once('.')?;
         WorkerId::parse(c, w).ok()
     }
+    /// `rvn.promise.<c>.<w>.<index>`: core request/reply completing a promise (body = payload).
+    pub fn promise_subject(&self, p: &PromiseId) -> String {
+        format!("{}.promise.{}", self.prefix, p.dotted())
+    }
+    /// `rvn.promise.*.*.*`.
+    pub fn promise_wildcard(&self) -> String {
+        format!("{}.promise.*.*.*", self.prefix)
+    }
+    /// Parses `rvn.promise.<c>.<w>.<index>`; `None` when the subject is not one at all,
+    /// `Some(Err)` when it is one whose parts are not a promise id (saying what was expected).
+    pub fn parse_promise_subject(
+        &self,
+        subject: &str,
+    ) -> Option<Result<PromiseId, PromiseIdError>> {
+        let rest = self.strip(subject, "promise")?;
+        let mut t = rest.split('.');
+        let (c, w, i) = (t.next()?, t.next()?, t.next()?);
+        if t.next().is_some() {
+            return None;
+        }
+        Some(PromiseId::parse_parts(c, w, i))
+    }
     /// `rvn.events.<c>.<w>`: live output and invocation events.
     pub fn events_subject(&self, w: &WorkerId) -> String {
         format!("{}.events.{}.{}", self.prefix, w.component, w.worker)
@@ -218,6 +245,31 @@ impl Namespace {
     /// `<c>.<w>` in `RVN_WORKERS`.
     pub fn worker_key(w: &WorkerId) -> String {
         w.dotted()
+    }
+    /// `<c>.<w>.<index>` in `RVN_PROMISES`.
+    pub fn promise_key(p: &PromiseId) -> String {
+        p.dotted()
+    }
+    /// The `RVN_PROMISES` key prefix of a worker's promises (`<c>.<w>.`), or of a
+    /// component's (`<c>.`), for listing.
+    pub fn promise_key_prefix(component: &ComponentName, worker: Option<&WorkerName>) -> String {
+        match worker {
+            Some(w) => format!("{component}.{w}."),
+            None => format!("{component}."),
+        }
+    }
+    /// Parses a `RVN_PROMISES` key back into the promise's id.
+    pub fn parse_promise_key(key: &str) -> Option<PromiseId> {
+        let mut t = key.split('.');
+        let (c, w, i) = (t.next()?, t.next()?, t.next()?);
+        if t.next().is_some() {
+            return None;
+        }
+        PromiseId::parse_parts(c, w, i).ok()
+    }
+    /// `complete:<c>.<w>.<index>`: the `Nats-Msg-Id` of a promise's wake message.
+    pub fn promise_wake_msg_id(p: &PromiseId) -> String {
+        format!("complete:{}", p.dotted())
     }
     /// `<executor-id>` in `RVN_EXECUTORS`.
     pub fn executor_key(id: &ExecutorId) -> String {
@@ -313,6 +365,40 @@ mod tests {
                 .parse_call_subject("rvn.call.a.b"),
             None
         );
+    }
+
+    #[test]
+    fn promise_names_read_back_what_they_write() {
+        let ns = Namespace::default();
+        let p = PromiseId::new(w(), 7);
+        assert_eq!(ns.promises_bucket(), "RVN_PROMISES");
+        assert_eq!(ns.promise_subject(&p), "rvn.promise.counter.w-1.7");
+        assert_eq!(ns.promise_wildcard(), "rvn.promise.*.*.*");
+        assert_eq!(Namespace::promise_key(&p), "counter.w-1.7");
+        assert_eq!(
+            Namespace::parse_promise_key("counter.w-1.7"),
+            Some(p.clone())
+        );
+        assert_eq!(Namespace::parse_promise_key("counter.w-1"), None);
+        assert_eq!(Namespace::promise_wake_msg_id(&p), "complete:counter.w-1.7");
+        assert_eq!(
+            Namespace::promise_key_prefix(&w().component, Some(&w().worker)),
+            "counter.w-1."
+        );
+        assert_eq!(
+            Namespace::promise_key_prefix(&w().component, None),
+            "counter."
+        );
+        assert_eq!(
+            ns.parse_promise_subject("rvn.promise.counter.w-1.7"),
+            Some(Ok(p))
+        );
+        assert!(matches!(
+            ns.parse_promise_subject("rvn.promise.counter.w-1.x"),
+            Some(Err(PromiseIdError::Index { .. }))
+        ));
+        assert_eq!(ns.parse_promise_subject("rvn.promise.a.b"), None);
+        assert_eq!(ns.parse_promise_subject("rvn.call.a.b.1"), None);
     }
 
     #[test]

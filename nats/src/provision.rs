@@ -161,6 +161,7 @@ impl Nats {
                 Duration::from_secs(opts.results_ttl_secs),
             ),
             kv_spec(ns.apis_bucket(), Duration::ZERO),
+            kv_spec(ns.promises_bucket(), Duration::ZERO),
             obj_spec(ns.components_bucket()),
             obj_spec(ns.snapshots_bucket()),
         ]

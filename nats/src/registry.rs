@@ -73,7 +73,7 @@ impl Nats {
     }
 }
 
-async fn get_decoded<T: serde::de::DeserializeOwned>(
+pub(crate) async fn get_decoded<T: serde::de::DeserializeOwned>(
     kv: &kv::Store,
     key: &str,
 ) -> Result<Option<(T, u64)>> {
@@ -95,6 +95,19 @@ async fn all_decoded<T: serde::de::DeserializeOwned>(
     what: &str,
     keep: impl Fn(&str) -> bool,
 ) -> Result<Vec<T>> {
+    Ok(all_decoded_with_keys(kv, what, keep)
+        .await?
+        .into_iter()
+        .map(|(_, v)| v)
+        .collect())
+}
+
+/// [`all_decoded`] with each record's key.
+pub(crate) async fn all_decoded_with_keys<T: serde::de::DeserializeOwned>(
+    kv: &kv::Store,
+    what: &str,
+    keep: impl Fn(&str) -> bool,
+) -> Result<Vec<(String, T)>> {
     let keys: Vec<String> = match kv.keys().await {
         Ok(keys) => keys
             .try_collect()
@@ -103,9 +116,9 @@ async fn all_decoded<T: serde::de::DeserializeOwned>(
         Err(e) => return Err(Error::nats(format!("list {what}"), e)),
     };
     let mut out = Vec::new();
-    for key in keys.iter().filter(|k| keep(k)) {
-        if let Some((v, _)) = get_decoded::<T>(kv, key).await? {
-            out.push(v);
+    for key in keys.into_iter().filter(|k| keep(k)) {
+        if let Some((v, _)) = get_decoded::<T>(kv, &key).await? {
+            out.push((key, v));
         }
     }
     Ok(out)

@@ -159,19 +159,23 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::MissingComponent
         | K::InvalidStatus
         | K::InvalidIdempotencyKey
-        | K::InvalidApi => StatusCode::BAD_REQUEST,
+        | K::InvalidApi
+        | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
         | K::UnknownComponent
         | K::UnknownWorker
+        | K::UnknownPromise
         | K::UnknownVersion
         | K::UnknownApi
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         K::WorkerDeleted => StatusCode::GONE,
-        K::WorkerFailed | K::WorkerExists | K::IdempotencyKeyReused | K::RouteConflict => {
-            StatusCode::CONFLICT
-        }
+        K::WorkerFailed
+        | K::WorkerExists
+        | K::IdempotencyKeyReused
+        | K::RouteConflict
+        | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         K::FunctionError => StatusCode::UNPROCESSABLE_ENTITY,
         K::Unavailable | K::Nats | K::InvalidReply => StatusCode::BAD_GATEWAY,
@@ -197,6 +201,8 @@ mod tests {
         assert_eq!(status_for_kind(&ErrorKind::UnknownFunction), 404);
         assert_eq!(status_for_kind(&ErrorKind::WorkerFailed), 409);
         assert_eq!(status_for_kind(&ErrorKind::UnknownWorker), 404);
+        assert_eq!(status_for_kind(&ErrorKind::UnknownPromise), 404);
+        assert_eq!(status_for_kind(&ErrorKind::PromiseAlreadyCompleted), 409);
         assert_eq!(status_for_kind(&ErrorKind::WorkerDeleted), 410);
         assert_eq!(status_for_kind(&ErrorKind::Trap), 500);
         assert_eq!(status_for_kind(&ErrorKind::DeadlineExceeded), 504);

@@ -10,7 +10,7 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::{PathsBuilder, ResponseBuilder};
 
 use crate::AppState;
-use crate::rest::{apis, components, health, invocations, workers};
+use crate::rest::{apis, components, health, invocations, promises, workers};
 
 /// The static part of the document.
 #[derive(OpenApi)]
@@ -41,6 +41,9 @@ use crate::rest::{apis, components, health, invocations, workers};
         apis::get,
         apis::deploy,
         apis::delete,
+        promises::complete,
+        promises::get,
+        promises::list,
         health::healthz,
         health::readyz,
         crate::metrics::render,

@@ -63,6 +63,12 @@ error_kinds! {
     UnknownFunction = "unknown-function",
     /// The worker does not exist.
     UnknownWorker = "unknown-worker",
+    /// A promise id that is not `<component>/<worker>/<index>`.
+    InvalidPromiseId = "invalid-promise-id",
+    /// No promise of that id was created (or it belongs to a deleted worker).
+    UnknownPromise = "unknown-promise",
+    /// The promise was completed before; its payload stays the first one.
+    PromiseAlreadyCompleted = "promise-already-completed",
     /// The body is not the JSON that was expected.
     InvalidJson = "invalid-json",
     /// The body is not WAVE text.

@@ -10,6 +10,7 @@
 //! - [`json`]: kebab-case JSON views of persisted values (oplog entries).
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
+//! - [`promise`]: [`PromiseId`] (`<component>/<worker>/<index>`), the promise record and its decisions.
 //! - [`host`]: the names of journaled host functions (a persistent format).
 //! - [`config`]: the NATS-facing options shared by executor, router and CLI.
 //! - [`metrics`]: the Prometheus registry behind the executor's and the router's `/metrics`.
@@ -22,8 +23,10 @@ pub mod json;
 pub mod metrics;
 pub mod names;
 pub mod oplog;
+pub mod promise;
 pub mod records;
 
 pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};
 pub use oplog::{OplogEntry, OplogIndex, now_ms};
+pub use promise::{PromiseId, PromiseRecord, PromiseState};

@@ -13,3 +13,4 @@ mod cluster;
 mod crash_recovery;
 mod failover;
 mod fencing;
+mod promise;

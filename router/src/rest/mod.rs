@@ -1,5 +1,5 @@
 //! The `/v1` REST API: components, workers, invocations, oplogs, API
-//! definitions. Handlers are thin: they parse the request, call
+//! definitions, promises. Handlers are thin: they parse the request, call
 //! `revenant-nats` / `revenant-executor` or the [`crate::invoke`] core and
 //! render JSON. Every one is annotated for the OpenAPI document.
 
@@ -7,6 +7,7 @@ pub mod apis;
 pub mod components;
 pub mod health;
 pub mod invocations;
+pub mod promises;
 pub mod workers;
 
 use axum::Router;
@@ -84,4 +85,10 @@ pub fn routes() -> Router<AppState> {
         .route("/invocations/{key}", get(i::poll))
         .route("/apis", get(apis::list).post(apis::deploy))
         .route("/apis/{name}", get(apis::get).delete(apis::delete))
+        .route("/promises", get(promises::list))
+        .route("/promises/{component}/{worker}/{index}", get(promises::get))
+        .route(
+            "/promises/{component}/{worker}/{index}/complete",
+            post(promises::complete),
+        )
 }

@@ -10,4 +10,5 @@ mod control;
 mod events;
 mod gateway;
 mod oneshot;
+mod promises;
 mod rest;

@@ -18,4 +18,5 @@ mod harness;
 mod http;
 mod nats_layer;
 mod oplog_speed;
+mod promises;
 mod python_client;
