@@ -10,6 +10,8 @@ const EXAMPLES: &[wasm_build::Guest] = &[
     ("SHOPPING_CART", "shopping-cart", "shopping_cart"),
     ("USER_ACTIVITIES", "user-activities", "user_activities"),
     ("JSON_SUM", "json-sum", "json_sum"),
+    ("APPROVAL", "approval", "approval"),
+    ("REMINDER", "reminder", "reminder"),
 ];
 
 fn main() {

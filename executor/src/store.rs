@@ -78,11 +78,8 @@ impl CanWait for WorkerCtx {
             monotonic: &self.monotonic,
             waits: &self.waits,
             table: &mut self.table,
+            deadline: &mut self.deadline,
         }
-    }
-
-    fn waited(&mut self, waited: Duration) {
-        self.deadline += waited;
     }
 }
 
@@ -94,6 +91,7 @@ pub struct StoreSpec<'a> {
     pub events: &'a UnboundedSender<Output>,
     /// The worker's promises (they outlive its stores).
     pub promises: &'a Arc<PromiseBook>,
+    pub nats: &'a revenant_nats::Nats,
     pub opts: &'a ExecutorOptions,
     pub dirs: &'a Arc<DirPool>,
 }
@@ -143,6 +141,7 @@ impl StoreSpec<'_> {
             waits: WaitState::new(
                 self.promises.clone(),
                 Duration::from_millis(self.opts.suspend_after_ms),
+                self.nats.clone(),
             ),
             limits: StoreLimitsBuilder::new()
                 .memory_size(self.opts.memory_limit_bytes)

@@ -1,5 +1,5 @@
 //! The user-facing example guests of `examples/` (counter, shopping-cart,
-//! user-activities, json-sum), built for wasm32-wasip2 by this crate's build
+//! user-activities, json-sum, approval, reminder), built for wasm32-wasip2 by this crate's build
 //! script and exposed as file paths: `revenant up` deploys them, `revenant
 //! bench` runs the counter. It owns the build step only; what each example does
 //! is in its own crate under `examples/`. The test guests are not here: they are
@@ -13,7 +13,7 @@
 //! deleted: then `cargo clean -p revenant-examples` forces a rebuild.
 //!
 //! Layout:
-//! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`] — each
+//! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`], [`APPROVAL`], [`REMINDER`] — each
 //!   example's `.wasm`, also listed by [`all`] with their component names.
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));

@@ -1,19 +1,40 @@
-//! The `revenant:api/durability` host interface, implemented through the
-//! traits `wasmtime::component::bindgen!` generates from `wit/revenant-api.wit`
-//! (so a WIT change that the host does not follow fails to compile): the
-//! worker's own id, its oplog index, deterministic idempotency keys and an
-//! explicit commit. Values that differ between runs (the index, a fresh key)
-//! are journaled so replay hands back what the first run saw.
+//! The `revenant:api` host interfaces, implemented through the traits
+//! `wasmtime::component::bindgen!` generates from `wit/` (so a WIT change that
+//! the host does not follow fails to compile):
+//! - `durability`: the worker's own id, its oplog index, deterministic
+//!   idempotency keys and an explicit commit. Values that differ between runs
+//!   (the index, a fresh key) are journaled so replay hands back what the first
+//!   run saw. Served as `@0.2.0` and, for components built against it, `@0.1.0`.
+//! - `promises` ([`super::promises`]).
 
 use wasmtime::component::{HasData, Linker};
 
 use super::journaled::{GenerateIdempotencyKey, OplogIndex};
-use super::{HasJournal, Journal};
+use super::waits::CanWait;
+use super::Journal;
 
-mod bindings {
+pub(super) mod bindings {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "revenant:api/guest",
+        world: "revenant:api/guest@0.2.0",
+        imports: {
+            "revenant:api/durability.commit": async | trappable,
+            "revenant:api/promises.create": async | trappable,
+            "revenant:api/promises.await": async | trappable,
+            "revenant:api/promises.complete": async | trappable,
+            default: trappable,
+        },
+        with: {
+            "wasi:io/poll": wasmtime_wasi_io::bindings::wasi::io::poll,
+        },
+    });
+}
+
+/// `revenant:api@0.1.0` (`durability` only), kept for components built against it.
+mod bindings_0_1 {
+    wasmtime::component::bindgen!({
+        path: "../wit/archive/revenant-api@0.1.0.wit",
+        world: "revenant:api/guest@0.1.0",
         imports: {
             "revenant:api/durability.commit": async | trappable,
             default: trappable,
@@ -22,8 +43,9 @@ mod bindings {
 }
 
 use bindings::revenant::api::durability;
+use bindings_0_1::revenant::api::durability as durability_0_1;
 
-/// What the generated `Host` trait is implemented on: the worker's journal.
+/// What the generated `Host` traits are implemented on: the worker's journal.
 pub struct Durability<'a> {
     journal: &'a Journal,
 }
@@ -52,15 +74,35 @@ impl durability::Host for Durability<'_> {
     }
 }
 
+/// 0.1.0 is 0.2.0's `durability`, unchanged.
+impl durability_0_1::Host for Durability<'_> {
+    fn self_id(&mut self) -> wasmtime::Result<(String, String)> {
+        durability::Host::self_id(self)
+    }
+    fn oplog_index(&mut self) -> wasmtime::Result<u64> {
+        durability::Host::oplog_index(self)
+    }
+    fn generate_idempotency_key(&mut self) -> wasmtime::Result<String> {
+        durability::Host::generate_idempotency_key(self)
+    }
+    async fn commit(&mut self) -> wasmtime::Result<()> {
+        durability::Host::commit(self).await
+    }
+}
+
 struct HasDurability;
 
 impl HasData for HasDurability {
     type Data<'a> = Durability<'a>;
 }
 
-/// Registers `revenant:api/durability`.
-pub fn add_to_linker<T: HasJournal>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+/// Registers `revenant:api/durability` (both versions) and `revenant:api/promises`.
+pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
     durability::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
         journal: t.journal(),
-    })
+    })?;
+    durability_0_1::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
+        journal: t.journal(),
+    })?;
+    super::promises::add_to_linker(linker)
 }

@@ -17,6 +17,7 @@ pub mod clocks;
 pub mod cursor;
 pub mod http;
 pub mod journaled;
+pub mod promises;
 pub mod random;
 pub mod stdio;
 pub mod waits;

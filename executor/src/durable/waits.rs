@@ -146,29 +146,26 @@ impl PromiseBook {
 pub struct WaitState {
     pub book: Arc<PromiseBook>,
     pub suspend_after: Duration,
-    /// Durable pollables by their resource rep; the `Weak` dies with the pollable
-    /// (a rep is reused once its resource is dropped).
-    durable: Mutex<HashMap<u32, (Wait, Weak<()>)>>,
+    /// For promise records and completions.
+    pub nats: revenant_nats::Nats,
+    durable: DurablePollables,
 }
 
-impl WaitState {
-    pub fn new(book: Arc<PromiseBook>, suspend_after: Duration) -> Self {
-        Self {
-            book,
-            suspend_after,
-            durable: Mutex::new(HashMap::new()),
-        }
-    }
+/// Durable pollables by their resource rep; the `Weak` dies with the pollable (a rep
+/// is reused once its resource is dropped).
+#[derive(Default)]
+struct DurablePollables(Mutex<HashMap<u32, (Wait, Weak<()>)>>);
 
+impl DurablePollables {
     fn register(&self, rep: u32, wait: Wait, alive: &Arc<()>) {
-        let mut durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+        let mut durable = self.0.lock().unwrap_or_else(|e| e.into_inner());
         durable.retain(|_, (_, alive)| alive.strong_count() > 0);
         durable.insert(rep, (wait, Arc::downgrade(alive)));
     }
 
     /// What the pollables `reps` wait for, when every one of them is durable.
-    fn durable_waits(&self, reps: &[u32]) -> Option<Vec<Wait>> {
-        let durable = self.durable.lock().unwrap_or_else(|e| e.into_inner());
+    fn waits(&self, reps: &[u32]) -> Option<Vec<Wait>> {
+        let durable = self.0.lock().unwrap_or_else(|e| e.into_inner());
         reps.iter()
             .map(|rep| {
                 durable
@@ -177,6 +174,26 @@ impl WaitState {
                     .map(|(wait, _)| wait.clone())
             })
             .collect()
+    }
+}
+
+impl WaitState {
+    pub fn new(book: Arc<PromiseBook>, suspend_after: Duration, nats: revenant_nats::Nats) -> Self {
+        Self {
+            book,
+            suspend_after,
+            nats,
+            durable: DurablePollables::default(),
+        }
+    }
+
+    fn register(&self, rep: u32, wait: Wait, alive: &Arc<()>) {
+        self.durable.register(rep, wait, alive);
+    }
+
+    /// What the pollables `reps` wait for, when every one of them is durable.
+    fn durable_waits(&self, reps: &[u32]) -> Option<Vec<Wait>> {
+        self.durable.waits(reps)
     }
 }
 
@@ -253,13 +270,13 @@ pub struct WaitParts<'a> {
     pub monotonic: &'a DurableMonotonic,
     pub waits: &'a WaitState,
     pub table: &'a mut ResourceTable,
+    /// The running invocation's deadline: a durable wait moves it by its length.
+    pub deadline: &'a mut Instant,
 }
 
 /// Store data whose guests can wait durably.
 pub trait CanWait: HasJournal {
     fn wait_parts(&mut self) -> WaitParts<'_>;
-    /// A durable wait of `waited` ended: it does not count against the invocation deadline.
-    fn waited(&mut self, waited: Duration);
 }
 
 /// A journaled timer firing `ns` from now (monotonic), as a durable pollable.
@@ -327,7 +344,8 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                     wait_or_suspend(parts.table.poll(pollables), durable, suspend_after).await??;
                 journal.record::<Poll>(count, ReadyList(ready.clone()));
                 if waited_durably {
-                    store.data_mut().waited(started.elapsed());
+                    // A durable wait does not count against the invocation deadline.
+                    *store.data_mut().wait_parts().deadline += started.elapsed();
                 }
                 Ok((ready,))
             })
@@ -344,7 +362,8 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let waited_durably = durable.is_some();
                 wait_or_suspend(parts.table.block(pollable), durable, suspend_after).await??;
                 if waited_durably {
-                    store.data_mut().waited(started.elapsed());
+                    // A durable wait does not count against the invocation deadline.
+                    *store.data_mut().wait_parts().deadline += started.elapsed();
                 }
                 Ok(())
             })
@@ -409,18 +428,15 @@ mod tests {
 
     #[test]
     fn only_pollables_that_are_all_durable_and_alive_make_a_durable_wait() {
-        let waits = WaitState::new(Arc::default(), Duration::from_secs(10));
+        let waits = DurablePollables::default();
         let alive = Arc::new(());
         waits.register(1, Wait::Promise { index: 9 }, &alive);
         let gone = Arc::new(());
         waits.register(2, Wait::Promise { index: 10 }, &gone);
         drop(gone);
-        assert_eq!(
-            waits.durable_waits(&[1]),
-            Some(vec![Wait::Promise { index: 9 }])
-        );
+        assert_eq!(waits.waits(&[1]), Some(vec![Wait::Promise { index: 9 }]));
         // Rep 2's pollable was dropped (its rep may belong to anything now); 3 is not durable.
-        assert_eq!(waits.durable_waits(&[1, 2]), None);
-        assert_eq!(waits.durable_waits(&[1, 3]), None);
+        assert_eq!(waits.waits(&[1, 2]), None);
+        assert_eq!(waits.waits(&[1, 3]), None);
     }
 }

@@ -428,6 +428,7 @@ impl Worker {
             journal: &self.journal,
             events: &self.events,
             promises: &self.promises,
+            nats: &self.env.nats,
             opts: &self.env.opts,
             dirs: &self.env.dirs,
         };

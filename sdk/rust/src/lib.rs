@@ -4,9 +4,9 @@
 //! lives in the executor, and a guest's own exports are generated in the guest
 //! crate with `wit_bindgen::generate!` + `export!`.
 //!
-//! A guest imports `revenant:api/durability` only if it calls one of these
-//! functions: depending on the SDK alone adds no import, so the component
-//! still runs on any WASI 0.2 host.
+//! A guest imports `revenant:api/durability` or `revenant:api/promises` only if
+//! it calls one of these functions: depending on the SDK alone adds no import,
+//! so the component still runs on any WASI 0.2 host.
 //!
 //! The crate also compiles for the host (so the main workspace can check and
 //! document it), where the generated imports are stubs: calling any function
@@ -16,6 +16,9 @@
 //! - [`bindings`] — the raw `wit-bindgen` output for `revenant:api/guest`.
 //! - [`self_id`], [`oplog_index`], [`generate_idempotency_key`], [`commit`] —
 //!   wrappers over `revenant:api/durability`.
+//! - [`Promise`], [`complete_promise`] — `revenant:api/promises`.
+//! - [`sleep`] — a durable sleep (a `wasi:clocks` timer, which Revenant journals
+//!   and, when long, turns into a JetStream schedule while the worker is suspended).
 
 use std::fmt;
 
@@ -24,11 +27,14 @@ use std::fmt;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../../wit",
-        world: "revenant:api/guest@0.1.0",
+        world: "revenant:api/guest@0.2.0",
+        with: {
+            "wasi:io/poll@0.2.12": wasip2::io::poll,
+        },
     });
 }
 
-use bindings::revenant::api::durability;
+use bindings::revenant::api::{durability, promises};
 
 /// A worker's identity: the component it runs and its own name.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -69,4 +75,69 @@ pub fn generate_idempotency_key() -> String {
 /// by JetStream with the configured replicas).
 pub fn commit() {
     durability::commit();
+}
+
+/// A promise of this worker: a value someone else supplies later (a person's
+/// approval, a webhook, another worker). Hand its [`Promise::id`] to whoever
+/// completes it; [`Promise::wait`] suspends the worker meanwhile (after the
+/// executor's `suspend-after`), costing no memory, and resumes it by replay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Promise {
+    id: String,
+}
+
+impl Promise {
+    /// Creates a promise; it is durable and completable when this returns.
+    pub fn new() -> Self {
+        Self {
+            id: promises::create(),
+        }
+    }
+
+    /// A promise of this worker by its id (e.g. one created by an earlier invocation).
+    pub fn from_id(id: impl Into<String>) -> Self {
+        Self { id: id.into() }
+    }
+
+    /// `<component>/<worker>/<oplog index>`.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Waits until it is completed and returns the payload. Errors when it is not a
+    /// promise this worker created.
+    pub fn wait(&self) -> Result<Vec<u8>, String> {
+        promises::await_(&self.id)
+    }
+
+    /// The payload if it is completed by now, without waiting.
+    pub fn poll(&self) -> Result<Option<Vec<u8>>, String> {
+        promises::poll(&self.id)
+    }
+
+    /// A pollable ready once it is completed, to wait for it together with a timer
+    /// (`wasip2::io::poll::poll(&[&promise, &timer])`).
+    pub fn subscribe(&self) -> Result<wasip2::io::poll::Pollable, String> {
+        promises::subscribe(&self.id)
+    }
+}
+
+impl Default for Promise {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Completes any worker's promise: `Ok(true)` when this call completed it,
+/// `Ok(false)` when it was completed already (the first completion wins).
+pub fn complete_promise(id: &str, payload: &[u8]) -> Result<bool, String> {
+    promises::complete(id, payload)
+}
+
+/// Sleeps durably: the wake-up time is journaled, survives the executor, and a
+/// long sleep suspends the worker (no memory held) until a JetStream schedule
+/// wakes it.
+pub fn sleep(duration: std::time::Duration) {
+    let ns = u64::try_from(duration.as_nanos()).unwrap_or(u64::MAX);
+    wasip2::clocks::monotonic_clock::subscribe_duration(ns).block();
 }

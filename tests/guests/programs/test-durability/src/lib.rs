@@ -9,12 +9,17 @@
 //!
 //! Call e.g. `nats request rvn.call.test-durability.w1 -H 'Rvn-Function: whoami' '[]'`
 //! (answers `"test-durability/w1"`). Prints nothing. Exports
-//! `test:durability/api.{whoami, oplog-index, idempotency-keys, commit}`;
-//! imports `revenant:api/durability@0.1.0` and WASI 0.2.
+//! `test:durability/api.{whoami, oplog-index, idempotency-keys, commit}` and
+//! `test:durability/waiting` (durable sleep, promises, a promise raced against a
+//! timer); imports `revenant:api/{durability,promises}@0.2.0` and WASI 0.2.
 
 wit_bindgen::generate!({ path: "wit", world: "test-durability" });
 
+use std::time::Duration;
+
 use exports::test::durability::api::Guest;
+use exports::test::durability::waiting::Guest as Waiting;
+use revenant_sdk::Promise;
 
 struct TestDurability;
 
@@ -36,6 +41,48 @@ impl Guest for TestDurability {
     fn commit() -> u64 {
         revenant_sdk::commit();
         revenant_sdk::oplog_index()
+    }
+}
+
+impl Waiting for TestDurability {
+    fn sleep(ms: u64) -> u64 {
+        revenant_sdk::sleep(Duration::from_millis(ms));
+        let now = wasip2::clocks::wall_clock::now();
+        now.seconds * 1_000 + u64::from(now.nanoseconds) / 1_000_000
+    }
+
+    fn create_promise() -> String {
+        Promise::new().id().to_owned()
+    }
+
+    fn create_and_await() -> String {
+        let promise = Promise::new();
+        println!("promise: {}", promise.id());
+        let payload = promise.wait().expect("a promise of this worker");
+        String::from_utf8_lossy(&payload).into_owned()
+    }
+
+    fn await_promise(id: String) -> Result<String, String> {
+        Promise::from_id(id)
+            .wait()
+            .map(|p| String::from_utf8_lossy(&p).into_owned())
+    }
+
+    fn race(id: String, ms: u64) -> String {
+        let promise = Promise::from_id(id);
+        let ready = promise.subscribe().expect("a promise of this worker");
+        let timer = wasip2::clocks::monotonic_clock::subscribe_duration(ms * 1_000_000);
+        let first = wasip2::io::poll::poll(&[&ready, &timer]);
+        if first.contains(&0) {
+            let payload = promise.poll().ok().flatten().unwrap_or_default();
+            format!("promise: {}", String::from_utf8_lossy(&payload))
+        } else {
+            "timer".to_owned()
+        }
+    }
+
+    fn complete(id: String, payload: String) -> Result<bool, String> {
+        revenant_sdk::complete_promise(&id, payload.as_bytes())
     }
 }
 
