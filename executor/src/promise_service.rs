@@ -20,7 +20,7 @@ use revenant_types::oplog::ErrorBody;
 use tokio::sync::watch;
 
 /// Serves `<ns>.promise.*.*.*` requests until `stop` changes.
-pub(crate) async fn promise_service(nats: Nats, mut stop: watch::Receiver<bool>) {
+pub(crate) async fn run(nats: Nats, mut stop: watch::Receiver<bool>) {
     let mut requests = match nats.promise_requests().await {
         Ok(r) => Box::pin(r),
         Err(e) => {

@@ -92,10 +92,7 @@ pub async fn run(
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(crate::bridge::call_bridge(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::control::control_bridge(env.clone(), stop_rx.clone()));
-    tasks.spawn(crate::promise_service::promise_service(
-        nats.clone(),
-        stop_rx.clone(),
-    ));
+    tasks.spawn(crate::promise_service::run(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::shards::shard_manager(
         id.clone(),
         env,

@@ -273,3 +273,48 @@ impl PromiseStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> PromiseId {
+        "approval/a1/5".parse().unwrap()
+    }
+
+    #[test]
+    fn only_the_first_completion_answers_completed_true() {
+        assert!(Completion::Completed.completed());
+        assert!(!Completion::AlreadyCompleted.completed());
+    }
+
+    #[test]
+    fn each_failure_has_its_wire_kind_and_says_what_was_expected() {
+        let unknown = PromiseError::Unknown(id()).to_error_body();
+        assert_eq!(unknown.kind, ErrorKind::UnknownPromise);
+        assert!(
+            unknown.message.contains("approval/a1/5")
+                && unknown.message.contains("<component>/<worker>/<index>"),
+            "{}",
+            unknown.message
+        );
+        let large = PromiseError::TooLarge {
+            id: id(),
+            len: 10,
+            max: 4,
+        }
+        .to_error_body();
+        assert_eq!(large.kind, ErrorKind::PayloadTooLarge);
+        assert!(
+            large.message.contains("10 bytes; the limit is 4"),
+            "{}",
+            large.message
+        );
+        let name = PromiseError::from(Error::from(
+            revenant_types::ComponentName::new("a.b").unwrap_err(),
+        ));
+        assert_eq!(name.to_error_body().kind, ErrorKind::InvalidName);
+        let closed = PromiseError::from(Error::Closed { what: "x".into() });
+        assert_eq!(closed.to_error_body().kind, ErrorKind::Unavailable);
+    }
+}

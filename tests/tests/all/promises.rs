@@ -12,7 +12,7 @@ use revenant_nats::{Nats, headers};
 use revenant_types::oplog::{ErrorKind, InvocationOutcome};
 use revenant_types::{PromiseId, PromiseState};
 
-use crate::common::{Env, TIMEOUT};
+use crate::common::{Env, TIMEOUT, python_lines};
 use revenant_tests::wait_until;
 
 fn id(s: &str) -> PromiseId {
@@ -259,42 +259,13 @@ async fn any_nats_client_completes_a_promise_with_a_request() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_python_client_completes_a_promise_with_nats_py() {
-    let root = revenant_tests::revenant::workspace_root();
-    let python = root.join(".tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing; run scripts/bootstrap to create the venv with nats-py",
-        python.display()
-    );
     let mut env = Env::new(&[]).await;
     let _executor = env.executor().await;
     let p = id("approval/py1/8");
     env.nats.promises().create(&p).await.unwrap();
 
-    let out = tokio::time::timeout(
-        TIMEOUT,
-        tokio::process::Command::new(&python)
-            .arg(root.join("tests/python/promise.py"))
-            .arg(env.server.url())
-            .arg(p.to_string())
-            .arg(r#"{"approved": "by python"}"#)
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the python client finished in time")
-    .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "promise.py failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<serde_json::Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let payload = r#"{"approved": "by python"}"#;
+    let lines = python_lines("promise.py", &[&env.server.url(), &p.to_string(), payload]).await;
     assert_eq!(
         lines,
         [
@@ -303,8 +274,5 @@ async fn a_python_client_completes_a_promise_with_nats_py() {
         ]
     );
     let record = env.nats.promises().get(&p).await.unwrap().unwrap();
-    assert_eq!(
-        record.payload.as_deref(),
-        Some(&br#"{"approved": "by python"}"#[..])
-    );
+    assert_eq!(record.payload.as_deref(), Some(payload.as_bytes()));
 }

@@ -7,44 +7,14 @@
 use crate::common;
 
 use common::Env;
-use revenant_tests::revenant::{call, workspace_root};
-use serde_json::{Value, json};
+use revenant_tests::revenant::call;
+use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_python_client_invokes_and_calls_the_counter() {
-    let root = workspace_root();
-    let python = root.join(".tools/venv/bin/python");
-    assert!(
-        python.is_file(),
-        "{} is missing; run scripts/bootstrap to create the venv with nats-py",
-        python.display()
-    );
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
     let exec = env.executor().await;
-
-    let out = tokio::time::timeout(
-        common::TIMEOUT,
-        tokio::process::Command::new(&python)
-            .arg(root.join("tests/python/client.py"))
-            .arg(env.server.url())
-            .arg("py1")
-            .kill_on_drop(true)
-            .output(),
-    )
-    .await
-    .expect("the python client finished within 30 s")
-    .expect("run python");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "client.py failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let lines: Vec<Value> = stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let lines = common::python_lines("client.py", &[&env.server.url(), "py1"]).await;
 
     assert_eq!(
         lines,
@@ -56,7 +26,7 @@ async fn a_python_client_invokes_and_calls_the_counter() {
             lines[4].clone(),
             json!({ "via": "call-wave", "status": "ok", "body": 10 }),
         ],
-        "stdout:\n{stdout}"
+        "{lines:?}"
     );
     assert_eq!(lines[4]["status"], "error", "{}", lines[4]);
     assert_eq!(

@@ -224,3 +224,37 @@ pub async fn invoke_once(
     });
     (awaited.duplicate, answer(outcome))
 }
+
+/// Runs `tests/python/<script>` with `args` under the `.tools/venv` Python (nats-py) and
+/// returns what it printed, one JSON value per line; panics with its output when it fails.
+pub async fn python_lines(script: &str, args: &[&str]) -> Vec<serde_json::Value> {
+    let root = revenant_tests::revenant::workspace_root();
+    let python = root.join(".tools/venv/bin/python");
+    assert!(
+        python.is_file(),
+        "{} is missing; run scripts/bootstrap to create the venv with nats-py",
+        python.display()
+    );
+    let out = tokio::time::timeout(
+        TIMEOUT,
+        tokio::process::Command::new(&python)
+            .arg(root.join("tests/python").join(script))
+            .args(args)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("{script} finished within {TIMEOUT:?}"))
+    .expect("run python");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{script} failed: {}\nstdout:\n{stdout}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
+        .collect()
+}
