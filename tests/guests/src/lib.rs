@@ -14,11 +14,14 @@
 //! -p revenant-examples` forces a rebuild.
 //!
 //! Layout:
-//! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`] — the
+//! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`], [`APPROVAL`],
+//!   [`REMINDER`] — the
 //!   user-facing examples, also listed by [`all`] with their component names.
 //! - [`TEST_HTTP`], [`TEST_FAULTS`], [`TEST_TYPES`], [`TEST_DURABILITY`] — test
 //!   guests (outgoing HTTP; traps, loops, memory; every WIT type; `revenant:api`).
 
-pub use revenant_examples::{COUNTER, JSON_SUM, SHOPPING_CART, USER_ACTIVITIES, all};
+pub use revenant_examples::{
+    APPROVAL, COUNTER, JSON_SUM, REMINDER, SHOPPING_CART, USER_ACTIVITIES, all,
+};
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

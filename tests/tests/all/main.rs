@@ -20,3 +20,4 @@ mod nats_layer;
 mod oplog_speed;
 mod promises;
 mod python_client;
+mod waiting;
