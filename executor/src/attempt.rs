@@ -225,7 +225,11 @@ mod tests {
             }
         );
         let verdict = check_replayed("f", 2, None, CallResult::Suspended(waiting), None);
-        assert!(verdict.unwrap_err().contains("waited for timer:5, promise:3"));
+        assert!(
+            verdict
+                .unwrap_err()
+                .contains("waited for timer:5, promise:3")
+        );
     }
 
     #[test]

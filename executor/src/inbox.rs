@@ -123,7 +123,9 @@ pub(crate) fn parked(msg: &InvocationMessage) -> ParkedInvocation {
 }
 
 /// What a message is ([`crate::decide::kind_of`] over its headers).
-pub(crate) fn kind(msg: &InvocationMessage) -> Result<crate::decide::Kind, revenant_types::oplog::ErrorBody> {
+pub(crate) fn kind(
+    msg: &InvocationMessage,
+) -> Result<crate::decide::Kind, revenant_types::oplog::ErrorBody> {
     use revenant_nats::headers;
     crate::decide::kind_of(
         msg.header(headers::KIND),

@@ -111,15 +111,17 @@ pub(crate) async fn mailbox(
             match inbox::kind(m) {
                 Ok(Kind::Invoke) => {}
                 Ok(kind) => {
-                    let flow = match wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind).await {
-                        Ok(flow) => flow,
-                        Err(error) => {
-                            reject(&env, &inv, error).await;
-                            continue;
-                        }
-                    };
+                    let flow =
+                        match wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind).await {
+                            Ok(flow) => flow,
+                            Err(error) => {
+                                reject(&env, &inv, error).await;
+                                continue;
+                            }
+                        };
                     if let Some(w) = worker.as_ref().filter(|_| flow == control::Flow::Continue) {
-                        recovered_status.deferred = Some((Summary::of(w), decide::status_of(w.view(None))));
+                        recovered_status.deferred =
+                            Some((Summary::of(w), decide::status_of(w.view(None))));
                     }
                     match flow {
                         control::Flow::Continue => continue,
@@ -137,17 +139,19 @@ pub(crate) async fn mailbox(
         let decision = loop {
             let view = worker.as_ref().map(|w| w.view(Some(arrival.key)));
             match decide::decide(&id, arrival, view, max_payload) {
-                Decision::Recover => match recover(&env, &id, &mut worker, &in_memory, &out_tx).await {
-                    Ok(status) => recovered_status.deferred = Some(status),
-                    Err(WorkerError::Component(error)) => break Decision::Reject(error),
-                    Err(e) => {
-                        tracing::error!(worker = %id, error = %e, "could not recover worker");
-                        if let Some(m) = inv.message() {
-                            let _ = m.nak(Duration::from_secs(1)).await;
+                Decision::Recover => {
+                    match recover(&env, &id, &mut worker, &in_memory, &out_tx).await {
+                        Ok(status) => recovered_status.deferred = Some(status),
+                        Err(WorkerError::Component(error)) => break Decision::Reject(error),
+                        Err(e) => {
+                            tracing::error!(worker = %id, error = %e, "could not recover worker");
+                            if let Some(m) = inv.message() {
+                                let _ = m.nak(Duration::from_secs(1)).await;
+                            }
+                            break 'run;
                         }
-                        break 'run;
                     }
-                },
+                }
                 other => break other,
             }
         };
@@ -156,7 +160,9 @@ pub(crate) async fn mailbox(
             && w.tail().is_some()
             && !matches!(decision, Decision::Reject(_))
         {
-            let Invocation::Message(m) = inv else { unreachable!() };
+            let Invocation::Message(m) = inv else {
+                unreachable!()
+            };
             queue.push_front(m);
             continue;
         }
@@ -190,10 +196,16 @@ pub(crate) async fn mailbox(
                 };
                 if decision == Decision::Hold {
                     // It goes back where it came from: the head of the queue, or behind it.
-                    if from_queue { queue.push_front(m) } else { queue.push_back(m) }
+                    if from_queue {
+                        queue.push_front(m)
+                    } else {
+                        queue.push_back(m)
+                    }
                     continue;
                 }
-                let w = worker.as_mut().expect("a worker decided to park is in memory");
+                let w = worker
+                    .as_mut()
+                    .expect("a worker decided to park is in memory");
                 match w.park(inbox::parked(&m)).await {
                     Ok(()) => {
                         let _ = m.ack().await;
@@ -239,9 +251,24 @@ pub(crate) async fn mailbox(
             }
         };
         let _ = nats
-            .publish_event(&id, event("invocation-started", serde_json::json!({ "function": function, "idempotency-key": inv.key() })))
+            .publish_event(
+                &id,
+                event(
+                    "invocation-started",
+                    serde_json::json!({ "function": function, "idempotency-key": inv.key() }),
+                ),
+            )
             .await;
-        let raced = control::race(run, inv.message(), &mut rx, &mut queue, &completions, &id, &nats).await;
+        let raced = control::race(
+            run,
+            inv.message(),
+            &mut rx,
+            &mut queue,
+            &completions,
+            &id,
+            &nats,
+        )
+        .await;
         let result = match raced {
             control::Raced::Done(result) => result,
             control::Raced::Stopped(cmd) => {
@@ -376,7 +403,10 @@ async fn wake(
             if resumed {
                 let _ = env
                     .nats
-                    .publish_event(id, event("resumed", serde_json::json!({ "by": format!("{kind:?}") })))
+                    .publish_event(
+                        id,
+                        event("resumed", serde_json::json!({ "by": format!("{kind:?}") })),
+                    )
                     .await;
             }
             let _ = m.ack().await;

@@ -67,7 +67,9 @@ impl Nats {
 
     /// Cancels worker `w`'s timer `index` (purges its holder); fine when it fired already.
     pub async fn cancel_timer(&self, w: &WorkerId, index: OplogIndex) -> Result<()> {
-        let subject = self.namespace().schedule_subject(w, &format!("t-{index}"))?;
+        let subject = self
+            .namespace()
+            .schedule_subject(w, &format!("t-{index}"))?;
         let stream = self
             .jetstream()
             .get_stream_no_info(self.namespace().invoke_stream())
@@ -89,7 +91,13 @@ mod tests {
     #[test]
     fn a_timer_fires_at_the_next_whole_second_in_rfc3339_utc() {
         // 2023-11-14T22:13:20Z exactly, then 1 ms later.
-        assert_eq!(at_schedule(1_700_000_000_000).unwrap(), "@at 2023-11-14T22:13:20Z");
-        assert_eq!(at_schedule(1_700_000_000_001).unwrap(), "@at 2023-11-14T22:13:21Z");
+        assert_eq!(
+            at_schedule(1_700_000_000_000).unwrap(),
+            "@at 2023-11-14T22:13:20Z"
+        );
+        assert_eq!(
+            at_schedule(1_700_000_000_001).unwrap(),
+            "@at 2023-11-14T22:13:21Z"
+        );
     }
 }

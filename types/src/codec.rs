@@ -87,7 +87,10 @@ mod tests {
     fn round_trips_and_refuses_newer_versions() {
         let batch = OplogBatch {
             first: 7,
-            entries: vec![OplogEntry::Suspended { at: 1, waiting: vec!["timer:3".into()] }],
+            entries: vec![OplogEntry::Suspended {
+                at: 1,
+                waiting: vec!["timer:3".into()],
+            }],
         };
         let bytes = encode(&batch).unwrap();
         assert_eq!(decode::<OplogBatch>(&bytes).unwrap(), batch);

@@ -233,10 +233,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 before: 1_234,
             },
         ),
-        (
-            "timer-fired",
-            OplogEntry::TimerFired { at: AT, timer: 12 },
-        ),
+        ("timer-fired", OplogEntry::TimerFired { at: AT, timer: 12 }),
     ]
 }
 

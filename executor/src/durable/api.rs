@@ -9,9 +9,9 @@
 
 use wasmtime::component::{HasData, Linker};
 
+use super::Journal;
 use super::journaled::{GenerateIdempotencyKey, OplogIndex};
 use super::waits::CanWait;
-use super::Journal;
 
 pub(super) mod bindings {
     wasmtime::component::bindgen!({

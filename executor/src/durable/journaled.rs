@@ -260,11 +260,20 @@ mod tests {
         let ready = ReadyList(vec![0, 2]);
         assert_eq!(ready.clone().into_host(), HostValue::Text("0,2".into()));
         assert_eq!(ReadyList::from_host(ready.clone().into_host()), Ok(ready));
-        assert_eq!(ReadyList::from_host(HostValue::Text(String::new())), Ok(ReadyList(vec![])));
+        assert_eq!(
+            ReadyList::from_host(HostValue::Text(String::new())),
+            Ok(ReadyList(vec![]))
+        );
         assert_eq!(bool::from_host(true.into_host()), Ok(true));
         assert_eq!(bool::from_host(HostValue::U64(2)), Err(HostValue::U64(2)));
-        assert_eq!(Option::<Vec<u8>>::from_host(None::<Vec<u8>>.into_host()), Ok(None));
+        assert_eq!(
+            Option::<Vec<u8>>::from_host(None::<Vec<u8>>.into_host()),
+            Ok(None)
+        );
         let failed: Result<bool, String> = Err("no such promise".into());
-        assert_eq!(Result::<bool, String>::from_host(failed.clone().into_host()), Ok(failed));
+        assert_eq!(
+            Result::<bool, String>::from_host(failed.clone().into_host()),
+            Ok(failed)
+        );
     }
 }

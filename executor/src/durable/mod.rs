@@ -157,9 +157,8 @@ impl Journal {
         live: impl FnOnce(OplogIndex) -> F::Response,
     ) -> wasmtime::Result<(OplogIndex, F::Response)> {
         // A divergence travels as itself, so the worker can tell it from a trap.
-        let (index, value) = self.cursor(|c| {
-            c.read_remote_at(F::NAME, request.into_host(), |i| live(i).into_host())
-        })?;
+        let (index, value) = self
+            .cursor(|c| c.read_remote_at(F::NAME, request.into_host(), |i| live(i).into_host()))?;
         Ok((index, typed::<F>(value)?))
     }
 

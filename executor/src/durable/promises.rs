@@ -16,9 +16,9 @@
 
 use std::time::Instant;
 
-use revenant_types::promise::PromiseId;
-use revenant_types::WorkerId;
 use revenant_nats::promises::PromiseError;
+use revenant_types::WorkerId;
+use revenant_types::promise::PromiseId;
 use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi::p2::DynPollable;
 
@@ -96,7 +96,10 @@ impl promises::Host for Promises<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let book = &self.parts.waits.book;
-        let payload = self.parts.journal.read::<PromisePoll>(index, || book.get(index))?;
+        let payload = self
+            .parts
+            .journal
+            .read::<PromisePoll>(index, || book.get(index))?;
         Ok(Ok(payload))
     }
 

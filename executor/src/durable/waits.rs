@@ -320,9 +320,7 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     clock.func_wrap(
         "subscribe-instant",
         |store: StoreContextMut<'_, T>, (when,): (u64,)| {
-            timer::<T, SubscribeInstant>(store, when, |clock| {
-                when.saturating_sub(clock.now_ns())
-            })
+            timer::<T, SubscribeInstant>(store, when, |clock| when.saturating_sub(clock.now_ns()))
         },
     )?;
     let mut poll = linker.instance(POLL)?;

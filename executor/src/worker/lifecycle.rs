@@ -132,7 +132,11 @@ impl Worker {
             && self.tail.is_none()
             && self.suspended.is_none()
             && !self.interrupted;
-        if runnable { self.parked.pop_front() } else { None }
+        if runnable {
+            self.parked.pop_front()
+        } else {
+            None
+        }
     }
 
     /// A start or a completion of `key` ends the wait of the first invocation parked with it.

@@ -8,8 +8,10 @@
 //! [`lifecycle`] holds what happens outside invocations (interrupt, resume,
 //! delete, wake-ups, parked invocations).
 
+mod error;
 mod lifecycle;
 
+pub use error::WorkerError;
 pub use lifecycle::Completions;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -26,33 +28,12 @@ use crate::attempt::{self, CallResult, Next};
 use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
+use crate::durable::Journal;
 use crate::durable::stdio::Output;
 use crate::durable::waits::PromiseBook;
-use crate::durable::{CommitError, Journal};
 use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ParkedInvocation, ReplayInvocation};
 use crate::store::StoreSpec;
-
-/// Why a worker cannot go on (the invocation is not answered by it; the runtime decides).
-#[derive(Debug, thiserror::Error)]
-pub enum WorkerError {
-    #[error(transparent)]
-    Commit(#[from] CommitError),
-    #[error("reading the oplog of {worker}: {message}")]
-    Oplog { worker: WorkerId, message: String },
-    /// The component (or the version the worker was created with) does not exist, or can
-    /// never run here (it does not compile or link): every invocation is rejected with this.
-    #[error("{}", .0.message)]
-    Component(ErrorBody),
-    /// Loading the component failed for a reason that may pass (NATS, cache IO).
-    #[error("loading the component: {0}")]
-    ComponentLoad(String),
-    #[error("could not start worker {worker}: {message}")]
-    Instantiate { worker: WorkerId, message: String },
-    /// A timer's schedule could not be made durable before suspending.
-    #[error("scheduling a timer of {worker}: {message}")]
-    Schedule { worker: WorkerId, message: String },
-}
 
 /// How an invocation run by the worker ended.
 #[derive(Debug, Clone, PartialEq)]

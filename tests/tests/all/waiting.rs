@@ -151,13 +151,18 @@ async fn a_promise_completes_its_awaiting_worker_once_before_or_after_the_await(
     let promises = nats.promises();
 
     // Awaited first (the worker suspends), then completed.
-    let id = invoke(&nats, w, "create-promise", json!([]), None).await.unwrap();
+    let id = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
     let id = id.as_str().unwrap().to_owned();
     let awaiting = tokio::spawn({
         let (nats, id) = (nats.clone(), id.clone());
         async move { invoke(&nats, w, "await-promise", json!([id]), Some("aw-1")).await }
     });
-    assert_eq!(suspended(&env, w).await, [format!("promise:{}", id.rsplit('/').next().unwrap())]);
+    assert_eq!(
+        suspended(&env, w).await,
+        [format!("promise:{}", id.rsplit('/').next().unwrap())]
+    );
     let pid: PromiseId = id.parse().unwrap();
     let first = promises.complete(&pid, "\"yes\"".into()).await.unwrap();
     assert!(first.completed());
@@ -171,7 +176,9 @@ async fn a_promise_completes_its_awaiting_worker_once_before_or_after_the_await(
     );
 
     // Completed before anyone awaits it: the await returns at once, without suspending.
-    let id2 = invoke(&nats, w, "create-promise", json!([]), None).await.unwrap();
+    let id2 = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
     let id2 = id2.as_str().unwrap().to_owned();
     promises
         .complete(&id2.parse().unwrap(), "42".into())
@@ -190,7 +197,9 @@ async fn a_promise_completes_its_awaiting_worker_once_before_or_after_the_await(
     let other = invoke(&nats, "waits/p2", "await-promise", json!([id2]), None).await;
     let err = other.unwrap()["err"].as_str().unwrap().to_owned();
     assert!(err.contains("belongs to worker waits/p1"), "{err}");
-    let id3 = invoke(&nats, w, "create-promise", json!([]), None).await.unwrap();
+    let id3 = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
     assert_eq!(
         invoke(&nats, "waits/p2", "complete", json!([id3, "from p2"]), None).await,
         Ok(json!({"ok": true}))
@@ -213,7 +222,9 @@ async fn polling_a_promise_and_a_timer_picks_whichever_is_ready_first() {
         .await;
     let nats = env.nats.clone();
     let w = "waits/racer";
-    let id = invoke(&nats, w, "create-promise", json!([]), None).await.unwrap();
+    let id = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
     // Nobody completes it: the 1 s timer wins (after a suspension: both are durable).
     assert_eq!(
         invoke(&nats, w, "race", json!([id, 1_000]), None).await,
@@ -239,7 +250,9 @@ async fn a_promise_completed_while_its_owner_is_gone_resumes_it_on_the_next_exec
         .await;
     let nats = env.nats.clone();
     let w = "waits/orphan";
-    let id = invoke(&nats, w, "create-promise", json!([]), None).await.unwrap();
+    let id = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
     let awaiting = tokio::spawn({
         let (nats, id) = (nats.clone(), id.clone());
         async move { invoke(&nats, w, "await-promise", json!([id]), Some("orphan-1")).await }
@@ -247,7 +260,13 @@ async fn a_promise_completed_while_its_owner_is_gone_resumes_it_on_the_next_exec
     suspended(&env, w).await;
     exec.stop().await;
     let pid: PromiseId = id.as_str().unwrap().parse().unwrap();
-    assert!(nats.promises().complete(&pid, "late".into()).await.unwrap().completed());
+    assert!(
+        nats.promises()
+            .complete(&pid, "late".into())
+            .await
+            .unwrap()
+            .completed()
+    );
     let _next = env
         .executor_with(|o| o.suspend_after_ms = SUSPEND_AFTER_MS)
         .await;
@@ -306,6 +325,10 @@ async fn a_pending_timer_survives_a_nats_server_restart() {
         revenant_types::oplog::InvocationOutcome::Ok(json) => json.parse().unwrap(),
         other => panic!("{other:?}"),
     };
-    assert!(woke >= started + 3_000, "woke {} ms early", started + 3_000 - woke);
+    assert!(
+        woke >= started + 3_000,
+        "woke {} ms early",
+        started + 3_000 - woke
+    );
     assert_eq!(count(&env, w, "timer-fired").await, 1);
 }
