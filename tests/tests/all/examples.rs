@@ -263,3 +263,69 @@ async fn json_sum_sums_and_reports_its_errors() {
     }
     exec.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn approval_waits_suspended_for_its_promise_and_returns_the_payload() {
+    use futures::StreamExt;
+    let mut env = Env::new(&[("approval", revenant_guests::APPROVAL)]).await;
+    let _exec = env.executor_with(|o| o.suspend_after_ms = 300).await;
+    let nats = env.nats.clone();
+    let w = "approval/order-7";
+    let mut events = Box::pin(nats.subscribe_events(&common::worker(w)).await.unwrap());
+    let request = tokio::spawn({
+        let nats = nats.clone();
+        async move { invoke(&nats, w, "request", json!(["new laptop"]), Some("ask-1")).await }
+    });
+    // The id it prints is the one to complete.
+    let id = loop {
+        let ev = tokio::time::timeout(common::TIMEOUT, events.next())
+            .await
+            .expect("an event")
+            .expect("events");
+        let ev: serde_json::Value = serde_json::from_slice(&ev).unwrap();
+        if let Some(id) = ev["data"]
+            .as_str()
+            .and_then(|d| d.trim().strip_prefix("approval needed: "))
+        {
+            break id.to_owned();
+        }
+    };
+    // It is suspended meanwhile (nothing held in memory), then completed.
+    revenant_tests::wait_until("approval suspended", common::TIMEOUT, || async {
+        let rec = common::record(&nats, w).await?;
+        (rec.status == revenant_types::records::WorkerStatus::Suspended).then_some(())
+    })
+    .await;
+    let done = nats
+        .promises()
+        .complete(&id.parse().unwrap(), "\"approved by Ada\"".into())
+        .await
+        .unwrap();
+    assert!(done.completed());
+    assert_eq!(
+        request.await.unwrap(),
+        Ok(json!("new laptop: \"approved by Ada\""))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn reminder_sleeps_durably_and_returns_the_time_it_woke() {
+    let mut env = Env::new(&[("reminder", revenant_guests::REMINDER)]).await;
+    let _exec = env.executor_with(|o| o.suspend_after_ms = 300).await;
+    let nats = &env.nats;
+    let before = revenant_types::now_ms();
+    let answer = invoke(nats, "reminder/r1", "remind-in", json!([2, "water the plants"]), None)
+        .await
+        .expect("the reminder");
+    let text = answer.as_str().unwrap();
+    let woke: u64 = text
+        .strip_prefix("water the plants (woke at ")
+        .and_then(|t| t.strip_suffix(')'))
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected answer {text:?}"));
+    assert!(woke >= before + 2_000, "woke {} ms early", before + 2_000 - woke);
+    // It was suspended on a timer and woken by its schedule.
+    let entries = common::oplog(nats, "reminder/r1").await;
+    assert!(entries.iter().any(|(_, e)| e.kind() == "suspended"));
+    assert!(entries.iter().any(|(_, e)| e.kind() == "timer-fired"));
+}
