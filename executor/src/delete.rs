@@ -10,7 +10,8 @@
 //!    journal: the tombstone is appended fenced on the subject's last message);
 //! 3. purge the oplog before that tombstone (by its stream sequence, so whatever a
 //!    later owner appended after it stays), so the subject keeps its last sequence
-//!    (the fence of every later append), and remove the `RVN_WORKERS` record;
+//!    (the fence of every later append), and remove the `RVN_WORKERS` record, its
+//!    timers' schedules and its promise records;
 //! 4. drop the worker from memory and answer `deleted`.
 //!
 //! Invocations still queued, held or redelivered are then decided again
@@ -132,6 +133,13 @@ async fn delete(
     // The tombstone is the truth now; the rest tidies up (a second delete removes a stale record).
     if let Err(e) = revenant_nats::workers::clear_deleted(&env.nats, id, tombstone).await {
         tracing::warn!(worker = %id, error = %e, "could not clear the deleted worker");
+    }
+    // Its pending timers never fire into the next worker of that name; its promises go.
+    if let Err(e) = env.nats.cancel_schedules(id).await {
+        tracing::warn!(worker = %id, error = %e, "could not cancel the deleted worker's timers");
+    }
+    if let Err(e) = env.nats.promises().remove_worker(id).await {
+        tracing::warn!(worker = %id, error = %e, "could not remove the deleted worker's promises");
     }
     tracing::info!(worker = %id, before, "worker deleted");
     let fields = serde_json::json!({ "before": before });

@@ -25,6 +25,8 @@ pub(crate) struct Summary {
     created_at: u64,
     last_error: Option<String>,
     oplog_index: u64,
+    waiting: Vec<String>,
+    parked: u64,
 }
 
 impl Summary {
@@ -38,6 +40,8 @@ impl Summary {
             created_at: created.at,
             last_error: w.failed().map(str::to_owned),
             oplog_index: w.oplog_index(),
+            waiting: w.waiting().map(<[String]>::to_vec).unwrap_or_default(),
+            parked: w.parked() as u64,
         }
     }
 }
@@ -54,7 +58,8 @@ pub(crate) async fn put_status(nats: &Nats, worker: Summary, status: WorkerStatu
         updated_at: now_ms(),
         last_error: worker.last_error,
         oplog_index: worker.oplog_index,
-        pending_invocations: 0,
+        pending_invocations: worker.parked,
+        waiting: worker.waiting,
     };
     if let Err(e) = nats.workers().put(&record).await {
         tracing::warn!(worker = %worker.id, error = %e, "could not update worker record");

@@ -168,6 +168,20 @@ impl PromiseStore {
         }
     }
 
+    /// Removes every promise record of worker `w` (it was deleted).
+    pub async fn remove_worker(&self, w: &revenant_types::WorkerId) -> Result<()> {
+        let kv = self.kv().await?;
+        for (id, _) in self
+            .list(Some(w.component.as_str()), Some(w.worker.as_str()))
+            .await?
+        {
+            kv.purge(Namespace::promise_key(&id))
+                .await
+                .map_err(|e| Error::nats(format!("remove promise {id}"), e))?;
+        }
+        Ok(())
+    }
+
     /// The record of `id`, if it was created.
     pub async fn get(&self, id: &PromiseId) -> Result<Option<PromiseRecord>> {
         Ok(get_decoded(&self.kv().await?, &Namespace::promise_key(id))

@@ -70,6 +70,17 @@ impl Nats {
         let subject = self
             .namespace()
             .schedule_subject(w, &format!("t-{index}"))?;
+        self.purge_schedules(subject).await
+    }
+
+    /// Cancels every schedule of worker `w` (it was deleted).
+    pub async fn cancel_schedules(&self, w: &WorkerId) -> Result<()> {
+        let ns = self.namespace();
+        let subject = format!("{}.schedule.{}.{}.>", ns.prefix(), w.component, w.worker);
+        self.purge_schedules(subject).await
+    }
+
+    async fn purge_schedules(&self, subject: String) -> Result<()> {
         let stream = self
             .jetstream()
             .get_stream_no_info(self.namespace().invoke_stream())

@@ -92,6 +92,7 @@ pub async fn create_worker(
         last_error: None,
         oplog_index: first,
         pending_invocations: 0,
+        waiting: Vec::new(),
     };
     nats.workers().put(&record).await?;
     Ok(record)

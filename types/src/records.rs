@@ -120,6 +120,9 @@ pub struct WorkerRecord {
     pub oplog_index: OplogIndex,
     #[serde(default, alias = "pending_invocations")]
     pub pending_invocations: u64,
+    /// Suspended: what it waits for (`timer:<index>`, `promise:<index>`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<String>,
 }
 
 /// What a control request on `<ns>.control.<component>.<worker>` asks (its JSON body

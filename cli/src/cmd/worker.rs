@@ -76,8 +76,18 @@ fn worker_id(s: &str) -> anyhow::Result<WorkerId> {
 }
 
 fn print_worker(r: &WorkerRecord) {
+    let waiting = if r.waiting.is_empty() {
+        String::new()
+    } else {
+        format!("\twaiting for {}", r.waiting.join(", "))
+    };
+    let parked = if r.pending_invocations > 0 {
+        format!("\t{} parked", r.pending_invocations)
+    } else {
+        String::new()
+    };
     println!(
-        "{}\t{}\tversion {}\toplog {}{}",
+        "{}\t{}\tversion {}\toplog {}{waiting}{parked}{}",
         r.id,
         r.status.as_str(),
         r.component_version,

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use revenant_types::now_ms;
 use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex};
+use revenant_types::promise::{PromiseId, PromiseRecord, PromiseState};
 
 use super::{Worker, WorkerError, read_plan};
 use crate::decide::{self, Kind};
@@ -101,6 +102,11 @@ impl Worker {
         self.live = None;
         self.env.metrics.worker_suspended();
         Ok(())
+    }
+
+    /// Invocations parked while it was suspended, not run yet.
+    pub fn parked(&self) -> usize {
+        self.parked.len()
     }
 
     /// Suspended: what it waits for.
@@ -207,6 +213,39 @@ impl Worker {
             self.reload().await?;
         }
         Ok(wake.resume)
+    }
+
+    /// A suspended worker recovered by a new owner asks `RVN_PROMISES` whether what it
+    /// waits for was completed (the completer may have died between its write and the
+    /// wake message): if so it wakes as if the message had come. Returns whether it resumed.
+    pub(super) async fn catch_up(&mut self) -> Result<bool, WorkerError> {
+        let awaited: Vec<OplogIndex> = self
+            .waiting()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|key| key.strip_prefix("promise:")?.parse().ok())
+            .collect();
+        for index in awaited {
+            let id = PromiseId::new(self.id.clone(), index);
+            let record = match self.env.nats.promises().get(&id).await {
+                Ok(record) => record,
+                Err(e) => {
+                    tracing::warn!(promise = %id, error = %e, "could not read a promise record");
+                    continue;
+                }
+            };
+            if let Some(PromiseRecord {
+                state: PromiseState::Completed,
+                payload,
+                ..
+            }) = record
+            {
+                return self
+                    .wake(Kind::Complete(index), payload.unwrap_or_default())
+                    .await;
+            }
+        }
+        Ok(false)
     }
 
     /// What the mailbox needs to journal a promise completion while an invocation runs.

@@ -145,6 +145,8 @@ impl Worker {
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
             worker.instantiate_and_replay(plan.invocations).await?;
+        } else if worker.suspended.is_some() {
+            worker.catch_up().await?;
         }
         let took = started.elapsed();
         tracing::debug!(

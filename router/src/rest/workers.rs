@@ -302,6 +302,7 @@ mod tests {
             last_error: None,
             oplog_index: 1,
             pending_invocations: 0,
+            waiting: Vec::new(),
         }
     }
 

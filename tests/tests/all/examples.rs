@@ -314,16 +314,26 @@ async fn reminder_sleeps_durably_and_returns_the_time_it_woke() {
     let _exec = env.executor_with(|o| o.suspend_after_ms = 300).await;
     let nats = &env.nats;
     let before = revenant_types::now_ms();
-    let answer = invoke(nats, "reminder/r1", "remind-in", json!([2, "water the plants"]), None)
-        .await
-        .expect("the reminder");
+    let answer = invoke(
+        nats,
+        "reminder/r1",
+        "remind-in",
+        json!([2, "water the plants"]),
+        None,
+    )
+    .await
+    .expect("the reminder");
     let text = answer.as_str().unwrap();
     let woke: u64 = text
         .strip_prefix("water the plants (woke at ")
         .and_then(|t| t.strip_suffix(')'))
         .and_then(|t| t.parse().ok())
         .unwrap_or_else(|| panic!("unexpected answer {text:?}"));
-    assert!(woke >= before + 2_000, "woke {} ms early", before + 2_000 - woke);
+    assert!(
+        woke >= before + 2_000,
+        "woke {} ms early",
+        before + 2_000 - woke
+    );
     // It was suspended on a timer and woken by its schedule.
     let entries = common::oplog(nats, "reminder/r1").await;
     assert!(entries.iter().any(|(_, e)| e.kind() == "suspended"));

@@ -332,3 +332,47 @@ async fn a_pending_timer_survives_a_nats_server_restart() {
     );
     assert_eq!(count(&env, w, "timer-fired").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_completion_whose_wake_message_was_lost_is_found_by_the_next_owner() {
+    use revenant_types::promise::PromiseRecord;
+    let mut env = env().await;
+    let exec = env
+        .executor_with(|o| o.suspend_after_ms = SUSPEND_AFTER_MS)
+        .await;
+    let nats = env.nats.clone();
+    let w = "waits/lost";
+    let id = invoke(&nats, w, "create-promise", json!([]), None)
+        .await
+        .unwrap();
+    let awaiting = tokio::spawn({
+        let (nats, id) = (nats.clone(), id.clone());
+        async move { invoke(&nats, w, "await-promise", json!([id]), Some("lost-1")).await }
+    });
+    suspended(&env, w).await;
+    exec.stop().await;
+    // A completer that wrote the record and died before publishing the wake message.
+    let pid: PromiseId = id.as_str().unwrap().parse().unwrap();
+    let js = revenant_nats::async_nats::jetstream::new(nats.client().clone());
+    let kv = js
+        .get_key_value(nats.namespace().promises_bucket())
+        .await
+        .unwrap();
+    let key = revenant_nats::Namespace::promise_key(&pid);
+    let mut record: PromiseRecord =
+        revenant_types::codec::decode(&kv.get(&key).await.unwrap().unwrap()).unwrap();
+    record.state = revenant_types::promise::PromiseState::Completed;
+    record.payload = Some(b"quiet".to_vec());
+    kv.put(&key, revenant_types::codec::encode(&record).unwrap().into())
+        .await
+        .unwrap();
+    // The next owner recovers the worker for anything that arrives and finds it.
+    let _next = env
+        .executor_with(|o| o.suspend_after_ms = SUSPEND_AFTER_MS)
+        .await;
+    assert_eq!(
+        invoke(&nats, w, "whoami", json!([]), Some("nudge")).await,
+        Ok(json!("waits/lost"))
+    );
+    assert_eq!(awaiting.await.unwrap(), Ok(json!({"ok": "quiet"})));
+}
