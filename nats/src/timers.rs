@@ -19,12 +19,11 @@ use crate::{Nats, headers};
 pub fn at_schedule(at: TimestampMs) -> Result<String> {
     let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
         .map_err(|e| malformed(format!("{at} ms: {e}")))?;
-    // Whole seconds: the server parses RFC3339 and fires at second resolution anyway;
-    // rounding up never fires a timer early.
+    // Whole seconds (the server's schedules have second resolution), rounded down: a
+    // timer woken up to a second early waits the rest in memory, so it ends on time.
     let when = when
         .replace_nanosecond(0)
-        .map_err(|e| malformed(e.to_string()))?
-        + time::Duration::seconds(i64::from(at % 1_000 != 0));
+        .map_err(|e| malformed(e.to_string()))?;
     let text = when
         .format(&Rfc3339)
         .map_err(|e| malformed(e.to_string()))?;
@@ -100,15 +99,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_timer_fires_at_the_next_whole_second_in_rfc3339_utc() {
-        // 2023-11-14T22:13:20Z exactly, then 1 ms later.
-        assert_eq!(
-            at_schedule(1_700_000_000_000).unwrap(),
-            "@at 2023-11-14T22:13:20Z"
-        );
-        assert_eq!(
-            at_schedule(1_700_000_000_001).unwrap(),
-            "@at 2023-11-14T22:13:21Z"
-        );
+    fn a_timer_fires_at_its_whole_second_in_rfc3339_utc() {
+        // 2023-11-14T22:13:20Z exactly, then 999 ms later: the same second.
+        let at = |ms| at_schedule(ms).unwrap();
+        assert_eq!(at(1_700_000_000_000), "@at 2023-11-14T22:13:20Z");
+        assert_eq!(at(1_700_000_000_999), "@at 2023-11-14T22:13:20Z");
     }
 }

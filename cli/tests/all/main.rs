@@ -14,3 +14,4 @@ mod crash_recovery;
 mod failover;
 mod fencing;
 mod promise;
+mod waiting;

@@ -213,6 +213,20 @@ pub async fn wait_or_suspend<F: Future>(
     }
 }
 
+/// Before a durable wait begins, what it waits for is committed: a timer's deadline
+/// (journaled when it was created) must survive this executor, or a recovery would
+/// start the sleep again from zero. Nothing to do in replay.
+async fn durable_deadlines(
+    journal: &super::Journal,
+    durable: Option<&[Wait]>,
+) -> wasmtime::Result<()> {
+    let timers = durable.is_some_and(|w| w.iter().any(|w| matches!(w, Wait::Timer { .. })));
+    if timers && !journal.is_replaying() {
+        journal.commit().await?;
+    }
+    Ok(())
+}
+
 /// A durable timer's pollable: ready at a wall time.
 struct DurableTimer {
     fire_at: TimestampMs,
@@ -336,6 +350,8 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let reps: Vec<u32> = pollables.iter().map(Resource::rep).collect();
                 let durable = parts.waits.durable_waits(&reps);
                 let (journal, suspend_after) = (parts.journal.clone(), parts.waits.suspend_after);
+                durable_deadlines(&journal, durable.as_deref()).await?;
+                let parts = store.data_mut().wait_parts();
                 let started = Instant::now();
                 let waited_durably = durable.is_some();
                 let ready =
@@ -356,6 +372,9 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let parts = store.data_mut().wait_parts();
                 let durable = parts.waits.durable_waits(&[pollable.rep()]);
                 let suspend_after = parts.waits.suspend_after;
+                let journal = parts.journal.clone();
+                durable_deadlines(&journal, durable.as_deref()).await?;
+                let parts = store.data_mut().wait_parts();
                 let started = Instant::now();
                 let waited_durably = durable.is_some();
                 wait_or_suspend(parts.table.block(pollable), durable, suspend_after).await??;
