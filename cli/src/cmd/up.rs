@@ -142,6 +142,16 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add-random");
     println!("  cargo run -q -p revenant-cli -- invoke json-sum/j1 sum '\"[1, 2, 3]\"'");
     println!("  cargo run -q -p revenant-cli -- worker oplog counter/c1");
+    println!(
+        "  cargo run -q -p revenant-cli -- invoke reminder/r1 remind-in 15 '\"stretch\"'   # a durable sleep"
+    );
+    println!(
+        "  cargo run -q -p revenant-cli -- invoke approval/a1 request '\"laptop\"'   # waits for its promise;"
+    );
+    println!(
+        "  cargo run -q -p revenant-cli -- promise list approval/a1                 # then complete it:"
+    );
+    println!("  cargo run -q -p revenant-cli -- promise complete <id> '\"approved\"'");
     println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");

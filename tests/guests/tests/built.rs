@@ -12,16 +12,15 @@ const COMPONENT_HEADER: [u8; 8] = [0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x0
 
 struct Expected {
     path: &'static str,
-    export: &'static str,
-    functions: &'static [&'static str],
+    /// Each exported interface with its functions.
+    exports: Vec<(&'static str, &'static [&'static str])>,
     uses_revenant_api: bool,
 }
 
 fn expected() -> Vec<Expected> {
     let guest = |path, export, functions, uses_revenant_api| Expected {
         path,
-        export,
-        functions,
+        exports: vec![(export, functions)],
         uses_revenant_api,
     };
     vec![
@@ -63,11 +62,38 @@ fn expected() -> Vec<Expected> {
             false,
         ),
         guest(
-            revenant_guests::TEST_DURABILITY,
-            "test:durability/api",
-            &["whoami", "oplog-index", "idempotency-keys", "commit"],
+            revenant_guests::APPROVAL,
+            "example:approval/api",
+            &["request"],
             true,
         ),
+        guest(
+            revenant_guests::REMINDER,
+            "example:reminder/api",
+            &["remind-in"],
+            false,
+        ),
+        Expected {
+            path: revenant_guests::TEST_DURABILITY,
+            exports: vec![
+                (
+                    "test:durability/api",
+                    &["whoami", "oplog-index", "idempotency-keys", "commit"][..],
+                ),
+                (
+                    "test:durability/waiting",
+                    &[
+                        "sleep",
+                        "create-promise",
+                        "create-and-await",
+                        "await-promise",
+                        "race",
+                        "complete",
+                    ][..],
+                ),
+            ],
+            uses_revenant_api: true,
+        },
     ]
 }
 
@@ -130,7 +156,14 @@ fn paths_are_components() {
         .collect();
     assert_eq!(
         names,
-        ["counter", "shopping-cart", "user-activities", "json-sum"]
+        [
+            "counter",
+            "shopping-cart",
+            "user-activities",
+            "json-sum",
+            "approval",
+            "reminder"
+        ]
     );
 }
 
@@ -150,7 +183,12 @@ fn imports_are_wasi_and_exports_match() {
         for (name, functions) in &imports {
             println!("  import {name} {functions:?}");
             let allowed = (name.starts_with("wasi:") && name.contains("@0.2."))
-                || (guest.uses_revenant_api && name == "revenant:api/durability@0.1.0");
+                || (guest.uses_revenant_api
+                    && [
+                        "revenant:api/durability@0.2.0",
+                        "revenant:api/promises@0.2.0",
+                    ]
+                    .contains(&name.as_str()));
             assert!(allowed, "{}: unexpected import {name}", guest.path);
         }
         assert_eq!(
@@ -163,13 +201,15 @@ fn imports_are_wasi_and_exports_match() {
         );
 
         let exports = interfaces(&resolve, world.exports.iter());
-        let want: BTreeSet<String> = guest.functions.iter().map(|f| f.to_string()).collect();
-        assert_eq!(
-            exports,
-            vec![(guest.export.to_string(), want)],
-            "{}: exports",
-            guest.path
-        );
+        let want: Vec<(String, BTreeSet<String>)> = guest
+            .exports
+            .iter()
+            .map(|(name, functions)| {
+                let functions = functions.iter().map(|f| f.to_string()).collect();
+                (name.to_string(), functions)
+            })
+            .collect();
+        assert_eq!(exports, want, "{}: exports", guest.path);
     }
 }
 
