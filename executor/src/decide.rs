@@ -119,6 +119,19 @@ pub fn payload_too_large(len: usize, max: usize) -> ErrorBody {
     )
 }
 
+/// The error of an invocation delivered more than `max` times (its `delivered`-th
+/// delivery), if it was: it is answered with it and dead-lettered, never tried again.
+pub fn deliveries_exhausted(delivered: u64, max: u32) -> Option<ErrorBody> {
+    (delivered > u64::from(max)).then(|| {
+        ErrorBody::new(
+            ErrorKind::DeliveryExhausted,
+            format!(
+                "the invocation was delivered {max} times without being answered (the limit, max-deliveries); it is given up and dead-lettered. The executor's log says why it could not run (e.g. its worker cannot be recovered)"
+            ),
+        )
+    })
+}
+
 /// The error every invocation of a failed worker gets.
 pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
     ErrorBody::new(
@@ -229,6 +242,19 @@ mod tests {
         assert_eq!(e.kind, ErrorKind::PayloadTooLarge);
         assert!(e.message.contains("1025 bytes"), "{}", e.message);
         assert!(e.message.contains("1024 bytes"), "{}", e.message);
+    }
+
+    #[test]
+    fn an_invocation_delivered_past_the_limit_is_given_up_with_the_limit_named() {
+        assert_eq!(deliveries_exhausted(1, 3), None);
+        assert_eq!(
+            deliveries_exhausted(3, 3),
+            None,
+            "the last allowed delivery is tried"
+        );
+        let e = deliveries_exhausted(4, 3).expect("the delivery after the limit");
+        assert_eq!(e.kind, ErrorKind::DeliveryExhausted);
+        assert!(e.message.contains("delivered 3 times"), "{}", e.message);
     }
 
     #[test]

@@ -168,7 +168,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         K::WorkerDeleted => StatusCode::GONE,
-        K::WorkerFailed | K::WorkerExists | K::IdempotencyKeyReused | K::RouteConflict => {
+        K::WorkerFailed | K::WorkerExists | K::KeyConflict | K::RouteConflict => {
             StatusCode::CONFLICT
         }
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -182,6 +182,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::Internal
         | K::CorruptApi
         | K::ResponseTemplate
+        | K::DeliveryExhausted
         | K::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

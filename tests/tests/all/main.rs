@@ -16,6 +16,8 @@ mod examples;
 mod faults;
 mod harness;
 mod http;
+mod keys;
 mod nats_layer;
 mod oplog_speed;
 mod python_client;
+mod takeover;
