@@ -12,7 +12,11 @@
 //! floor. What the previous owner held unacknowledged is redelivered at once:
 //! the new owner briefly lowers the consumer's ack wait (the server then checks
 //! its pending set within 100 ms and queues every expired message for
-//! redelivery) and restores it before it pulls ([`redeliver_pending`]).
+//! redelivery) and restores it before it pulls ([`redeliver_pending`]). JetStream
+//! redelivers them in the order they were queued (naks, failed deliveries), not
+//! the order they arrived: the new owner gathers them first and hands them out
+//! in stream order ([`in_stream_order`]), so a worker's invocations keep their
+//! order across the takeover.
 //!
 //! The idempotency key of a stored invocation is [`idempotency_key`]'s: the
 //! first of `Nats-Msg-Id`, `Rvn-Idempotency-Key`,
@@ -336,18 +340,41 @@ impl Nats {
             .create_consumer(config.clone())
             .await
             .map_err(|e| Error::nats("create or update shard consumer", e))?;
-        if existing.is_some_and(|i| i.num_ack_pending > 0) {
+        let pending = existing.map_or(0, |i| i.num_ack_pending);
+        if pending > 0 {
             redeliver_pending(&stream, config).await?;
         }
-        let messages = consumer
+        let nats = self.clone();
+        let mut messages = consumer
             .messages()
             .await
-            .map_err(|e| Error::nats("consume shard", e))?;
-        let nats = self.clone();
-        Ok(messages.map(move |m| match m {
-            Ok(m) => Ok(InvocationMessage::new(&nats, m)),
-            Err(e) => Err(Error::nats("receive invocation", e)),
-        }))
+            .map_err(|e| Error::nats("consume shard", e))?
+            .map(move |m| match m {
+                Ok(m) => Ok(InvocationMessage::new(&nats, m)),
+                Err(e) => Err(Error::nats("receive invocation", e)),
+            });
+        // What the previous owner held comes first, in whatever order JetStream queued it
+        // for redelivery (naks, failed deliveries): gathered and put back in stream order,
+        // so each worker's invocations keep their arrival order across the takeover.
+        let mut taken_over = Vec::new();
+        let deadline = tokio::time::Instant::now() + TAKEOVER_GATHER;
+        while taken_over.len() < pending {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(m))) => {
+                    let fresh = m.delivered == 1;
+                    taken_over.push(m);
+                    if fresh {
+                        break;
+                    }
+                }
+                Ok(Some(Err(e))) => tracing::warn!(shard, error = %e, "shard consumer error"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let taken_over = in_stream_order(taken_over, |m| m.stream_sequence)
+            .into_iter()
+            .map(Ok);
+        Ok(futures::stream::iter(taken_over).chain(messages))
     }
 
     /// Subscribes (queue group `executors`) to `<ns>.call.*.*`.
@@ -460,6 +487,15 @@ impl Nats {
 /// invocations queued for redelivery, and how long it waits for the server's check.
 const TAKEOVER_ACK_WAIT: Duration = Duration::from_millis(1);
 const TAKEOVER_CHECK: Duration = Duration::from_millis(300);
+/// How long a new owner waits for the previous owner's invocations to be redelivered.
+const TAKEOVER_GATHER: Duration = Duration::from_secs(1);
+
+/// What a new owner gathered at takeover, sorted by stream sequence (each worker's
+/// arrival order); `sequence` reads it.
+pub fn in_stream_order<T>(mut taken_over: Vec<T>, sequence: impl Fn(&T) -> u64) -> Vec<T> {
+    taken_over.sort_by_key(sequence);
+    taken_over
+}
 
 /// Queues what the previous owner of a shard left unacknowledged for redelivery now,
 /// not after the ack wait: the ack wait is lowered (the server re-checks the pending set
@@ -536,6 +572,16 @@ mod tests {
             "rvn.schedule.c.w.c-daily@2026-01-01T00:00:00Z"
         );
         assert_eq!(idempotency_key(None, None, None, 7), "seq-7");
+    }
+
+    #[test]
+    fn what_a_takeover_gathered_goes_out_in_stream_order() {
+        // Redelivered as queued (a nak, then a delivery that failed), then a fresh one.
+        let gathered = vec![(3, "echo"), (2, "busy"), (7, "new")];
+        assert_eq!(
+            in_stream_order(gathered, |(seq, _)| *seq),
+            vec![(2, "busy"), (3, "echo"), (7, "new")]
+        );
     }
 
     #[test]
