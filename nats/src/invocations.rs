@@ -12,7 +12,9 @@
 //! floor. What the previous owner held unacknowledged is redelivered at once:
 //! the new owner briefly lowers the consumer's ack wait (the server then checks
 //! its pending set within 100 ms and queues every expired message for
-//! redelivery) and restores it before it pulls ([`redeliver_pending`]). JetStream
+//! redelivery) and restores it before it pulls ([`redeliver_pending`]). Before
+//! that it waits until the previous owner's pull requests (if it is frozen
+//! rather than dead) have lapsed: they live [`PULL_EXPIRES`] at most. JetStream
 //! redelivers them in the order they were queued (naks, failed deliveries), not
 //! the order they arrived: the new owner gathers them first and hands them out
 //! in stream order ([`in_stream_order`]), so a worker's invocations keep their
@@ -323,7 +325,7 @@ impl Nats {
             .get_stream(self.namespace().invoke_stream())
             .await
             .map_err(|e| Error::nats("get invoke stream", e))?;
-        let name = format!("shard-{shard}");
+        let name = consumer_name(shard);
         let existing = match stream.consumer_info(&name).await {
             Ok(info) => Some(info),
             Err(e) if consumer_missing(&e) => None,
@@ -340,12 +342,21 @@ impl Nats {
             .create_consumer(config.clone())
             .await
             .map_err(|e| Error::nats("create or update shard consumer", e))?;
-        let pending = existing.map_or(0, |i| i.num_ack_pending);
+        let pending = match existing {
+            Some(_) => {
+                let info = others_stopped_pulling(&stream, &consumer_name(shard)).await?;
+                info.num_ack_pending
+            }
+            None => 0,
+        };
         if pending > 0 {
             redeliver_pending(&stream, config).await?;
         }
         let nats = self.clone();
         let mut messages = consumer
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
             .map_err(|e| Error::nats("consume shard", e))?
@@ -480,6 +491,37 @@ impl Nats {
             .flush()
             .await
             .map_err(|e| Error::nats("flush", e))
+    }
+}
+
+/// How long one pull request of a shard consumer lives. A frozen or partitioned previous
+/// owner keeps pull requests open on the consumer; the server would hand them new and
+/// redelivered invocations (to sit there for the ack wait), so a new owner first waits
+/// until no other pull request is left, which takes at most this long.
+pub const PULL_EXPIRES: Duration = Duration::from_secs(2);
+const PULL_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// `shard-<n>`: the durable consumer of shard `n`.
+fn consumer_name(shard: u32) -> String {
+    format!("shard-{shard}")
+}
+
+/// Waits until the consumer has no pull request waiting (any is another owner's: this
+/// one has not pulled yet), at most [`PULL_EXPIRES`] and a margin; returns its info then.
+async fn others_stopped_pulling(
+    stream: &jetstream::stream::Stream,
+    name: &str,
+) -> Result<consumer::Info> {
+    let deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+    loop {
+        let info = stream
+            .consumer_info(name)
+            .await
+            .map_err(|e| Error::nats("read shard consumer", e))?;
+        if info.num_waiting == 0 || tokio::time::Instant::now() >= deadline {
+            return Ok(info);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
