@@ -4,7 +4,8 @@
 //! same key with other arguments gets the original's result and says so;
 //! `Rvn-Idempotency-Key` is a key like `Nats-Msg-Id`; a rejection is stored
 //! like a result, so a retried bad call is answered at once with the same
-//! rejection. Also: `RVN_DEAD` and `RVN_EXECUTORS` are provisioned bounded.
+//! rejection. Also: `RVN_DEAD` and `RVN_EXECUTORS` are provisioned bounded, and a
+//! killed executor's record expires.
 
 use crate::common;
 
@@ -228,4 +229,30 @@ async fn dead_letters_and_executor_records_are_bounded() {
     let ttl = executors.info().await.unwrap().config.max_age;
     assert_eq!(ttl, Duration::from_secs(opts.executor_record_ttl_secs));
     assert!(!ttl.is_zero());
+}
+
+#[tokio::test]
+async fn the_record_of_an_executor_that_stopped_heartbeating_expires() {
+    let env = Env::with_options(&[], |o| o.executor_record_ttl_secs = 1).await;
+    let nats = &env.nats;
+    let record = revenant_types::records::ExecutorRecord {
+        id: revenant_types::ExecutorId::new("killed".to_owned()).unwrap(),
+        started_at: 0,
+        heartbeat_at: revenant_types::now_ms(),
+        shards: vec![0],
+        workers_in_memory: 0,
+        version: "test".into(),
+    };
+    nats.executors().heartbeat(&record).await.unwrap();
+    let kv = nats
+        .jetstream()
+        .get_key_value(nats.namespace().executors_bucket())
+        .await
+        .unwrap();
+    assert!(kv.get("killed").await.unwrap().is_some());
+    // Killed: it never removes its record; the bucket's max age does.
+    revenant_tests::wait_until("the record to expire", TIMEOUT, || async {
+        kv.get("killed").await.unwrap().is_none().then_some(())
+    })
+    .await;
 }
