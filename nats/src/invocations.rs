@@ -12,7 +12,7 @@
 //! floor. What the previous owner held unacknowledged is redelivered at once:
 //! the new owner briefly lowers the consumer's ack wait (the server then checks
 //! its pending set within 100 ms and queues every expired message for
-//! redelivery) and restores it before it pulls ([`redeliver_pending`]). Before
+//! redelivery) and restores it before it pulls (`redeliver_pending`). Before
 //! that it waits until the previous owner's pull requests (if it is frozen
 //! rather than dead) have lapsed: they live [`PULL_EXPIRES`] at most. JetStream
 //! redelivers them in the order they were queued (naks, failed deliveries), not
