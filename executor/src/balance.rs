@@ -10,7 +10,9 @@
 //!   plain share, as if it were last;
 //! - surplus shards are handed over, highest numbers first;
 //! - a shard is claimed when no lease holds it or its lease has expired; shards
-//!   being handed over are not claimed back;
+//!   this executor is letting go of — handed over, or lost (its lease was not
+//!   renewed in time) — are not claimed back until their old task has ended
+//!   ([`LettingGo`]): two tasks of one executor never run one shard;
 //! - the manager wakes when a peer's heartbeat or a lease is about to lapse
 //!   (one millisecond after), not one renewal interval later, so failover is
 //!   not delayed by the tick.
@@ -73,11 +75,28 @@ pub fn share(
     }
 }
 
-/// The shards worth looking at for a claim: neither held nor being handed over.
-pub fn candidates(shards: u32, held: &BTreeSet<u32>, releasing: &BTreeSet<u32>) -> Vec<u32> {
+/// The shards worth looking at for a claim: neither held nor being let go of.
+pub fn candidates(shards: u32, held: &BTreeSet<u32>, letting_go: &LettingGo) -> Vec<u32> {
     (0..shards)
-        .filter(|s| !held.contains(s) && !releasing.contains(s))
+        .filter(|s| !held.contains(s) && !letting_go.0.contains(s))
         .collect()
+}
+
+/// The shards whose task was told to stop (handed over, or its lease lost) and has
+/// not ended yet: not claimable by this executor meanwhile.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LettingGo(BTreeSet<u32>);
+
+impl LettingGo {
+    /// The shard's task was told to stop, whether it is handed over or its lease was lost.
+    pub fn stopping(&mut self, shard: u32) {
+        self.0.insert(shard);
+    }
+
+    /// The shard's old task ended: it may be claimed again.
+    pub fn ended(&mut self, shard: u32) {
+        self.0.remove(&shard);
+    }
 }
 
 /// A candidate's lease, as read.
@@ -220,7 +239,19 @@ mod tests {
 
     #[test]
     fn shards_held_or_being_handed_over_are_not_candidates() {
-        assert_eq!(candidates(5, &set(&[1]), &set(&[3])), vec![0, 2, 4]);
+        let mut letting_go = LettingGo::default();
+        letting_go.stopping(3);
+        assert_eq!(candidates(5, &set(&[1]), &letting_go), vec![0, 2, 4]);
+    }
+
+    #[test]
+    fn a_lost_shard_is_not_claimed_again_until_its_old_task_ended() {
+        // Shard 2's lease was lost: its task is told to stop, and it is no longer held.
+        let mut letting_go = LettingGo::default();
+        letting_go.stopping(2);
+        assert_eq!(candidates(4, &set(&[0]), &letting_go), vec![1, 3]);
+        letting_go.ended(2);
+        assert_eq!(candidates(4, &set(&[0]), &letting_go), vec![1, 2, 3]);
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The call bridge: `<ns>.call.<c>.<w>` core NATS requests become invocations
 //! whose reply goes to the requester, so `nats request` works without knowing
 //! JetStream. A duplicate within JetStream's dedup window is not stored, so no
-//! executor would answer it: the bridge answers it from `RVN_RESULTS`.
+//! executor would answer it: the bridge answers it from `RVN_RESULTS` (another
+//! worker's key at once with `key-conflict`, see [`Nats::answer_duplicate`]).
 
 use std::time::Duration;
 
@@ -49,11 +50,11 @@ pub(crate) async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             // A duplicate within JetStream's dedup window is not stored, so no executor answers
             // this request: answer it from `RVN_RESULTS` once the original completes.
             Ok(p) if p.duplicate => {
-                if let (Some(reply), Some(key)) = (reply, req.idempotency_key) {
+                if let Some(reply) = reply.filter(|_| req.idempotency_key.is_some()) {
                     let nats = nats.clone();
                     tokio::spawn(async move {
                         let answered = nats
-                            .answer_from_results(&reply, &worker, &key, DUPLICATE_WAIT)
+                            .answer_duplicate(&reply, &worker, &req, p.sequence, DUPLICATE_WAIT)
                             .await;
                         if let Err(e) = answered {
                             tracing::warn!(error = %e, "could not answer a duplicate call");

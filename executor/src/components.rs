@@ -4,6 +4,10 @@
 //! exported function, found by splitting its name with
 //! [`revenant_components::split_name`].
 //!
+//! The cache keeps at most `component-cache-size` loaded versions and drops the
+//! least recently used one beyond that ([`Lru`]); a worker running a dropped
+//! version keeps it alive, and a later load reads the on-disk compiled cache.
+//!
 //! Upload is not here: `revenant-nats` stores a binary with the metadata that
 //! `revenant-components` reads from it without compiling. So the linker sees a
 //! component first when an executor loads it; a binary whose imports pass the
@@ -123,13 +127,70 @@ fn index_functions(
         .collect()
 }
 
+/// At most `capacity` values by key; inserting past it drops the least recently
+/// used (read or inserted) one. Pure bookkeeping: O(n) eviction, for small n.
+#[derive(Debug)]
+pub struct Lru<K, V> {
+    capacity: usize,
+    tick: u64,
+    entries: HashMap<K, (V, u64)>,
+}
+
+impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
+    /// Holds at most `capacity` values (at least one).
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            capacity: capacity.max(1),
+            tick: 0,
+            entries: HashMap::new(),
+        }
+    }
+
+    /// The value under `key`, now the most recently used.
+    pub fn get(&mut self, key: &K) -> Option<V> {
+        self.tick += 1;
+        let tick = self.tick;
+        self.entries.get_mut(key).map(|(v, used)| {
+            *used = tick;
+            v.clone()
+        })
+    }
+
+    /// Stores `value` under `key`; returns the key evicted to make room, if any.
+    pub fn insert(&mut self, key: K, value: V) -> Option<K> {
+        self.tick += 1;
+        self.entries.insert(key, (value, self.tick));
+        if self.entries.len() <= self.capacity {
+            return None;
+        }
+        let oldest = self
+            .entries
+            .iter()
+            .min_by_key(|(_, (_, used))| *used)
+            .map(|(k, _)| k.clone())?;
+        self.entries.remove(&oldest);
+        Some(oldest)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// How many loaded versions a cache keeps unless told otherwise.
+const DEFAULT_CAPACITY: usize = 64;
+
 /// Loaded components of one executor, by (name, version).
 pub struct ComponentCache {
     engine: Engine,
     linker: Linker<WorkerCtx>,
     nats: Nats,
     cache_dir: PathBuf,
-    loaded: Mutex<HashMap<(ComponentName, u64), Arc<LoadedComponent>>>,
+    loaded: Mutex<Lru<(ComponentName, u64), Arc<LoadedComponent>>>,
 }
 
 impl ComponentCache {
@@ -140,8 +201,16 @@ impl ComponentCache {
             linker,
             nats,
             cache_dir,
-            loaded: Mutex::new(HashMap::new()),
+            loaded: Mutex::new(Lru::new(DEFAULT_CAPACITY)),
         })
+    }
+
+    /// Keeps at most `capacity` loaded versions (least recently used dropped first).
+    pub fn with_capacity(self, capacity: usize) -> Self {
+        Self {
+            loaded: Mutex::new(Lru::new(capacity)),
+            ..self
+        }
     }
 
     pub fn engine(&self) -> &Engine {
@@ -169,13 +238,13 @@ impl ComponentCache {
         version: u64,
     ) -> Result<Arc<LoadedComponent>, ComponentError> {
         let key = (name.clone(), version);
-        if let Some(c) = self
+        let cached = self
             .loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
-            return Ok(c.clone());
+            .get(&key);
+        if let Some(c) = cached {
+            return Ok(c);
         }
         let record = self
             .nats
@@ -210,10 +279,14 @@ impl ComponentCache {
             pre,
             funcs,
         });
-        self.loaded
+        let evicted = self
+            .loaded
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(key, loaded.clone());
+        if let Some((name, version)) = evicted {
+            tracing::debug!(component = %name, version, "component cache full; dropped the least recently used");
+        }
         Ok(loaded)
     }
 }
@@ -222,6 +295,24 @@ impl ComponentCache {
 mod tests {
     use super::*;
     use crate::values::test_support::guest_component;
+
+    #[test]
+    fn the_cache_drops_the_least_recently_used_version_when_full() {
+        let mut lru = Lru::new(2);
+        assert_eq!(lru.insert("a", 1), None);
+        assert_eq!(lru.insert("b", 2), None);
+        assert_eq!(lru.get(&"a"), Some(1), "a is now the most recently used");
+        assert_eq!(lru.insert("c", 3), Some("b"));
+        assert_eq!(
+            (lru.get(&"b"), lru.get(&"a"), lru.get(&"c")),
+            (None, Some(1), Some(3))
+        );
+        assert_eq!(lru.len(), 2);
+        // A capacity of zero still holds the one being used.
+        let mut one = Lru::new(0);
+        assert_eq!(one.insert("x", 1), None);
+        assert_eq!(one.insert("y", 2), Some("x"));
+    }
 
     #[test]
     fn functions_are_found_by_full_braced_and_world_level_names() {

@@ -66,6 +66,12 @@ pub struct ExecutorOptions {
     pub pooling: bool,
     /// Invocations in flight per shard consumer. Default 1024.
     pub max_in_flight: usize,
+    /// Deliveries of one invocation before it is given up: on the next one it is answered
+    /// `delivery-exhausted` and dead-lettered (a redelivery follows a nak, e.g. when its
+    /// worker cannot be recovered, or a lapsed ack wait). Default 50.
+    pub max_deliveries: u32,
+    /// Compiled components kept loaded, at most (least recently used are dropped). Default 64.
+    pub component_cache_size: usize,
     /// Where to serve Prometheus `/metrics` (e.g. `127.0.0.1:9464`). Default: not served.
     pub metrics_listen: Option<String>,
 }
@@ -84,6 +90,8 @@ impl Default for ExecutorOptions {
             lease: LeaseOptions::default(),
             pooling: false,
             max_in_flight: 1024,
+            max_deliveries: 50,
+            component_cache_size: 64,
             metrics_listen: None,
         }
     }

@@ -1,9 +1,13 @@
 //! What leaves a mailbox for the caller: an answer (the outcome to the
 //! caller's reply subject and to `RVN_RESULTS`, then the ack) or a rejection
-//! (an error reply, a dead letter, then the term). Nothing here decides which:
-//! [`crate::decide`] and [`crate::attempt`] do. A parked invocation or a tail has
-//! no message: it is answered the same way, with nothing to ack (a parked one's
-//! answer is journaled by the mailbox instead).
+//! (an error reply, the rejection stored in `RVN_RESULTS` like a result, a dead
+//! letter, then the term). Results are stored under the worker and the key
+//! (`<c>.<w>.<key>`: keys belong to a worker), so a duplicate that JetStream
+//! swallows — a retried call — is answered at once from the bucket, a rejected
+//! one too. Nothing here decides which: [`crate::decide`] and [`crate::attempt`] do.
+//! A parked invocation or a tail has no message: it is answered the same way,
+//! with nothing to ack or dead-letter (a parked one's answer is journaled by the
+//! mailbox instead).
 
 use std::time::Duration;
 
@@ -14,17 +18,21 @@ use revenant_types::{WorkerId, now_ms};
 use crate::context::WorkerEnv;
 use crate::inbox::Invocation;
 
-/// Answers with an error, dead-letters and terminates a message that can never succeed.
+/// Answers with an error, stores it like a result, dead-letters and terminates a
+/// message that can never succeed.
 pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) {
     let nats = &env.nats;
     tracing::info!(key = inv.key(), kind = %error.kind, message = %error.message, "invocation rejected");
     env.metrics.rejected(&error.kind);
-    if let Some(reply) = inv.reply_to() {
-        let outcome = InvocationOutcome::Err(error.clone());
-        if let Err(e) = nats.reply_outcome(reply, &outcome).await {
-            tracing::warn!(error = %e, "could not send rejection");
+    let outcome = InvocationOutcome::Err(error.clone());
+    // A message whose subject names no worker has no place in the bucket.
+    let store = async {
+        if let Some(Ok(id)) = inv.message().map(|m| &m.worker) {
+            let function = inv.function().unwrap_or_default();
+            store_result(env, id, inv, function, &outcome).await;
         }
-    }
+    };
+    let (_, ()) = tokio::join!(store, send_reply(env, inv, &outcome));
     let Some(msg) = inv.message() else {
         return;
     };
@@ -46,32 +54,12 @@ pub(crate) async fn answer(
     function: &str,
     outcome: &InvocationOutcome,
 ) {
-    let nats = &env.nats;
-    let record = ResultRecord {
-        worker: id.clone(),
-        function: function.to_owned(),
-        outcome: outcome.clone(),
-        completed_at: now_ms(),
-    };
     // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
     // swallows as duplicates can only get the result from the bucket: it must get there.
-    let store = async {
-        match nats.results().put(inv.key(), &record).await {
-            Ok(_) => true,
-            Err(e) => {
-                tracing::warn!(worker = %id, error = %e, "could not store result; the invocation will be redelivered and answered again");
-                false
-            }
-        }
-    };
-    let reply = async {
-        if let Some(reply) = inv.reply_to()
-            && let Err(e) = nats.reply_outcome(reply, outcome).await
-        {
-            tracing::warn!(worker = %id, error = %e, "could not send reply");
-        }
-    };
-    let (stored, ()) = tokio::join!(store, reply);
+    let (stored, ()) = tokio::join!(
+        store_result(env, id, inv, function, outcome),
+        send_reply(env, inv, outcome)
+    );
     let status = match outcome {
         InvocationOutcome::Ok(_) => "ok",
         InvocationOutcome::Err(_) => "error",
@@ -88,6 +76,38 @@ pub(crate) async fn answer(
     };
     if let Err(e) = acked {
         tracing::warn!(worker = %id, error = %e, "could not ack invocation");
+    }
+}
+
+/// Stores the outcome under the worker and the invocation's key; `false` when it could not.
+async fn store_result(
+    env: &WorkerEnv,
+    id: &WorkerId,
+    inv: &Invocation,
+    function: &str,
+    outcome: &InvocationOutcome,
+) -> bool {
+    let record = ResultRecord {
+        worker: id.clone(),
+        function: function.to_owned(),
+        outcome: outcome.clone(),
+        completed_at: now_ms(),
+    };
+    match env.nats.results().put(id, inv.key(), &record).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(worker = %id, error = %e, "could not store result; the invocation will be redelivered and answered again");
+            false
+        }
+    }
+}
+
+/// Publishes the outcome to the invocation's reply subject, if it has one.
+async fn send_reply(env: &WorkerEnv, inv: &Invocation, outcome: &InvocationOutcome) {
+    if let Some(reply) = inv.reply_to()
+        && let Err(e) = env.nats.reply_outcome(reply, outcome).await
+    {
+        tracing::warn!(key = inv.key(), error = %e, "could not send reply");
     }
 }
 

@@ -52,11 +52,10 @@ pub async fn run(
     std::fs::create_dir_all(&work_dir)
         .map_err(|e| RunError::WorkDir(work_dir.display().to_string(), e))?;
     let engine = engine::new_engine(&opts)?;
-    let components = Arc::new(ComponentCache::new(
-        engine,
-        nats.clone(),
-        opts.cache_dir.clone(),
-    )?);
+    let components = Arc::new(
+        ComponentCache::new(engine, nats.clone(), opts.cache_dir.clone())?
+            .with_capacity(opts.component_cache_size),
+    );
     let opts = Arc::new(opts);
     let metrics = Arc::new(crate::metrics::ExecutorMetrics::default());
     let env = Arc::new(WorkerEnv {

@@ -15,7 +15,10 @@ use revenant_types::oplog::ErrorBody;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
+use crate::config::ExecutorOptions;
 use crate::context::{Input, WorkerEnv};
+use crate::decide;
+use crate::inbox::Invocation;
 use crate::mailbox::mailbox;
 use crate::reply::reject;
 
@@ -31,7 +34,7 @@ pub(crate) async fn run_shard(
     let nats = env.nats.clone();
     let mut messages = loop {
         let opened = tokio::select! {
-            opened = nats.shard_messages(shard, env.opts.max_in_flight) => opened,
+            opened = nats.shard_messages(shard, consumer_settings(&env.opts)) => opened,
             _ = stop.changed() => return,
         };
         match opened {
@@ -81,10 +84,14 @@ pub(crate) async fn run_shard(
                     Ok(id) => id.clone(),
                     Err(reason) => {
                         let error = ErrorBody::new(ErrorKind::InvalidName, reason.clone());
-                        reject(&env, &crate::inbox::Invocation::Message(msg), error).await;
+                        reject(&env, &Invocation::Message(msg), error).await;
                         continue;
                     }
                 };
+                if let Some(error) = decide::deliveries_exhausted(msg.delivered, env.opts.max_deliveries) {
+                    reject(&env, &Invocation::Message(msg), error).await;
+                    continue;
+                }
                 deliver(&mut mailboxes, id.clone(), Input::Invocation(msg), |rx| {
                     workers.spawn(mailbox(id, env.clone(), in_memory.clone(), rx, done_tx.clone(), stop.clone()));
                 });
@@ -95,6 +102,16 @@ pub(crate) async fn run_shard(
     drop(registration);
     drop(mailboxes);
     while workers.join_next().await.is_some() {}
+}
+
+/// The shard consumer's settings: JetStream delivers an invocation once more than
+/// `max-deliveries`, and that last delivery is dead-lettered, not tried
+/// ([`decide::deliveries_exhausted`]).
+fn consumer_settings(opts: &ExecutorOptions) -> revenant_nats::invocations::ShardConsumer {
+    revenant_nats::invocations::ShardConsumer {
+        max_ack_pending: opts.max_in_flight,
+        max_deliver: opts.max_deliveries.saturating_add(1),
+    }
 }
 
 /// Hands `input` to the worker's mailbox; `start` runs a new one when it has none (or it ended).

@@ -94,7 +94,7 @@ pub(crate) async fn shard_manager(
     )));
     let mut held: BTreeMap<u32, HeldShard> = BTreeMap::new();
     let mut releasing: JoinSet<u32> = JoinSet::new();
-    let mut releasing_shards: BTreeSet<u32> = Default::default();
+    let mut letting_go = balance::LettingGo::default();
     // Trim the heap after every 1,000 workers that left memory (see `allocator`).
     let mut trim = crate::allocator::TrimPolicy::new(1_000);
     let mut tick = tokio::time::interval(every);
@@ -105,7 +105,9 @@ pub(crate) async fn shard_manager(
             Some(shard) = lost_rx.recv() => {
                 env.metrics.lease_lost(shard);
                 if let Some(h) = held.remove(&shard) {
-                    // Its mailboxes stop at once (their appends would be fenced anyway).
+                    // Its mailboxes stop at once (their appends would be fenced anyway); it is
+                    // not claimed again before its task has ended.
+                    letting_go.stopping(shard);
                     let _ = h.stop.send(true);
                     releasing.spawn(async move {
                         let mut h = h;
@@ -117,7 +119,7 @@ pub(crate) async fn shard_manager(
             }
             Some(done) = releasing.join_next(), if !releasing.is_empty() => {
                 if let Ok(shard) = done {
-                    releasing_shards.remove(&shard);
+                    letting_go.ended(shard);
                 }
                 continue;
             }
@@ -159,7 +161,7 @@ pub(crate) async fn shard_manager(
             for shard in share.release {
                 if let Some(h) = held.remove(&shard) {
                     env.metrics.forget(shard);
-                    releasing_shards.insert(shard);
+                    letting_go.stopping(shard);
                     releasing.spawn(release_gracefully(
                         manager.clone(),
                         leases.clone(),
@@ -174,7 +176,7 @@ pub(crate) async fn shard_manager(
         // Claim free or expired shards up to the target: look at every candidate at once,
         // then acquire the ones nobody holds.
         if share.need > 0 {
-            let candidates = balance::candidates(shards, &held_set, &releasing_shards);
+            let candidates = balance::candidates(shards, &held_set, &letting_go);
             let now = now_ms();
             let looked = futures::future::join_all(candidates.into_iter().map(|shard| {
                 let manager = &manager;

@@ -27,6 +27,12 @@ pub const OPLOG_COUNT: &str = "Rvn-Oplog-Count";
 /// The original subject of a dead letter.
 pub const ORIGINAL_SUBJECT: &str = "Rvn-Original-Subject";
 
+/// On an answer to a duplicate whose arguments differ from the original's:
+/// `arguments-differ` (the outcome is the original invocation's).
+pub const DUPLICATE: &str = "Rvn-Duplicate";
+/// The `Rvn-Duplicate` value.
+pub const DUPLICATE_ARGUMENTS_DIFFER: &str = "arguments-differ";
+
 /// What an inbox message is: `invoke` (default), `timer` (a fired durable timer),
 /// `complete` (a promise completion), `result` (an RPC result), `cancel`.
 pub const KIND: &str = "Rvn-Kind";

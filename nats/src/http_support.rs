@@ -8,6 +8,7 @@
 
 use async_nats::jetstream::kv;
 use futures::{Stream, StreamExt, TryStreamExt};
+use revenant_types::WorkerId;
 use revenant_types::codec;
 use revenant_types::records::ResultRecord;
 
@@ -39,15 +40,16 @@ impl Nats {
         self.kv_bucket(bucket).await
     }
 
-    /// The current and every later result stored under `idempotency_key` in
-    /// `RVN_RESULTS` (the first item is the stored one, if any).
+    /// The current and every later result of worker `w`'s invocation with
+    /// `idempotency_key` in `RVN_RESULTS` (the first item is the stored one, if any).
     pub async fn watch_result(
         &self,
+        w: &WorkerId,
         idempotency_key: &str,
     ) -> Result<impl Stream<Item = ResultRecord> + Send + 'static> {
         let kv = self.bucket(self.namespace().results_bucket()).await?;
         let watch = kv
-            .watch_with_history(Namespace::result_key(idempotency_key))
+            .watch_with_history(Namespace::result_key(w, idempotency_key))
             .await
             .map_err(|e| Error::nats("watch result", e))?;
         Ok(watch.filter_map(|e| async move {

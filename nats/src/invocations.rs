@@ -3,10 +3,32 @@
 //! `call` request/reply bridge and worker events.
 //!
 //! Shard consumers are durable pull consumers named `shard-<n>` filtered on
-//! `<ns>.invoke.<n>.*.*`. When an executor takes a shard it recreates that
-//! consumer starting right after the old one's ack floor, so invocations the
-//! previous owner left unacknowledged are delivered at once instead of after
-//! the ack wait; redelivered duplicates are answered from the oplog.
+//! `<ns>.invoke.<n>.*.*`. Taking a shard never deletes or rewinds its
+//! consumer: it is created when missing (from the start of the stream) and
+//! otherwise kept, with its ack floor and its pending set, and only its
+//! adjustable settings (`max_ack_pending`, `max_deliver`) brought to the
+//! configured values. So invocations acknowledged by an earlier owner are never
+//! delivered again, however far back an old unacknowledged one holds the ack
+//! floor. What the previous owner held unacknowledged is redelivered at once:
+//! the new owner briefly lowers the consumer's ack wait (the server then checks
+//! its pending set within 100 ms and queues every expired message for
+//! redelivery) and restores it before it pulls (`redeliver_pending`). Before
+//! that it waits until the previous owner's pull requests (if it is frozen
+//! rather than dead) have lapsed: they live [`PULL_EXPIRES`] at most. JetStream
+//! redelivers them in the order they were queued (naks, failed deliveries), not
+//! the order they arrived: the new owner gathers them first and hands them out
+//! in stream order ([`in_stream_order`]), so a worker's invocations keep their
+//! order across the takeover.
+//!
+//! The idempotency key of a stored invocation is [`idempotency_key`]'s: the
+//! first of `Nats-Msg-Id`, `Rvn-Idempotency-Key`,
+//! `<Nats-Scheduler>@<Nats-Schedule-Next>` (a fired schedule) and
+//! `seq-<stream sequence>` (ARCHITECTURE.md "Idempotency keys belong to a worker").
+//!
+//! A dead letter keeps the invocation's headers, except that every `Nats-*`
+//! header (message id, TTL, expected sequences, schedules, …) is renamed
+//! `Rvn-Original-Nats-*`: JetStream would act on them, and could refuse or
+//! deduplicate the dead letter itself ([`dead_letter_headers`]).
 
 use std::time::Duration;
 
@@ -30,7 +52,7 @@ pub const ACK_WAIT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone, Default)]
 pub struct InvocationRequest {
     pub function: String,
-    /// `Nats-Msg-Id`; executors use the stream sequence when absent.
+    /// `Nats-Msg-Id`; executors use the stream sequence when absent (see [`idempotency_key`]).
     pub idempotency_key: Option<String>,
     pub reply_to: Option<String>,
     pub content_type: Option<String>,
@@ -76,13 +98,15 @@ pub struct InvocationMessage {
     /// The worker, or the reason the subject does not name a valid one.
     pub worker: std::result::Result<WorkerId, String>,
     pub function: Option<String>,
-    /// `Nats-Msg-Id`, or `seq-<stream sequence>` when the publisher gave none.
+    /// Its key: see [`idempotency_key`].
     pub idempotency_key: String,
     pub reply_to: Option<String>,
     pub content_type: Option<String>,
     pub trace: TraceContext,
     pub body: Bytes,
     pub stream_sequence: u64,
+    /// How many times the shard consumer has delivered it, this delivery included (1 = first).
+    pub delivered: u64,
     /// The shard it was stored under, when the subject is well-formed.
     pub shard: Option<u32>,
     /// When this executor received it (for latency metrics).
@@ -96,12 +120,74 @@ fn header(h: Option<&HeaderMap>, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty())
 }
 
+/// The key that dedups a stored invocation (ARCHITECTURE.md "Idempotency keys belong
+/// to a worker"): the first of `Nats-Msg-Id`; `Rvn-Idempotency-Key` (it survives
+/// message schedules, which strip `Nats-Msg-Id` from the copy they fire);
+/// `<Nats-Scheduler>@<Nats-Schedule-Next>` for a fired schedule without one (each
+/// firing its own key); `seq-<stream sequence>`.
+pub fn idempotency_key(
+    msg_id: Option<String>,
+    rvn_key: Option<String>,
+    schedule: Option<(String, String)>,
+    stream_sequence: u64,
+) -> String {
+    msg_id
+        .or(rvn_key)
+        .or_else(|| schedule.map(|(scheduler, next)| format!("{scheduler}@{next}")))
+        .unwrap_or_else(|| format!("seq-{stream_sequence}"))
+}
+
+/// The prefix a dead letter gives the `Nats-*` headers of the invocation it keeps.
+pub const ORIGINAL_PREFIX: &str = "Rvn-Original-";
+
+/// The headers of a dead letter: the invocation's, with every `Nats-*` header (which
+/// JetStream acts on: `Nats-Msg-Id` would dedup the dead letter against the invocation,
+/// `Nats-TTL` and `Nats-Expected-*` can make its publish fail, `Nats-Schedule` would
+/// schedule it) renamed `Rvn-Original-Nats-*`, then the reason.
+pub fn dead_letter_headers(
+    original: Option<&HeaderMap>,
+    error: &ErrorBody,
+    subject: &str,
+) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for (name, values) in original.into_iter().flat_map(|o| o.iter()) {
+        let name: &str = name.as_ref();
+        let is_nats = name
+            .get(..5)
+            .is_some_and(|p| p.eq_ignore_ascii_case("nats-"));
+        for v in values {
+            if is_nats {
+                h.append(format!("{ORIGINAL_PREFIX}{name}"), v.clone());
+            } else {
+                h.append(name, v.clone());
+            }
+        }
+    }
+    h.insert(headers::ERROR_KIND, error.kind.as_str());
+    h.insert(
+        headers::ERROR_MESSAGE,
+        error.message.replace(['\r', '\n'], " ").as_str(),
+    );
+    h.insert(headers::ORIGINAL_SUBJECT, subject);
+    h
+}
+
+/// How a shard consumer is set up: the settings an executor brings an existing one to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardConsumer {
+    /// Invocations delivered and not yet acknowledged, at most.
+    pub max_ack_pending: usize,
+    /// Deliveries of one invocation, at most (`max_deliver`); the executor dead-letters
+    /// an invocation on its last one instead of trying it again.
+    pub max_deliver: u32,
+}
+
 impl InvocationMessage {
     fn new(nats: &Nats, message: jetstream::Message) -> Self {
-        let stream_sequence = message
+        let (stream_sequence, delivered) = message
             .info()
-            .map(|i| i.stream_sequence)
-            .unwrap_or_default();
+            .map(|i| (i.stream_sequence, u64::try_from(i.delivered).unwrap_or(1)))
+            .unwrap_or((0, 1));
         let h = message.headers.as_ref();
         let parsed = nats
             .namespace()
@@ -116,8 +202,12 @@ impl InvocationMessage {
         Self {
             worker,
             function: header(h, headers::FUNCTION),
-            idempotency_key: header(h, headers::MSG_ID)
-                .unwrap_or_else(|| format!("seq-{stream_sequence}")),
+            idempotency_key: idempotency_key(
+                header(h, headers::MSG_ID),
+                header(h, headers::IDEMPOTENCY_KEY),
+                header(h, headers::SCHEDULER).zip(header(h, headers::SCHEDULE_NEXT)),
+                stream_sequence,
+            ),
             reply_to: header(h, headers::REPLY_TO),
             content_type: header(h, headers::CONTENT_TYPE),
             trace: TraceContext {
@@ -126,6 +216,7 @@ impl InvocationMessage {
             },
             body: message.payload.clone(),
             stream_sequence,
+            delivered,
             shard,
             received: std::time::Instant::now(),
             message,
@@ -237,48 +328,74 @@ impl Nats {
     pub async fn shard_messages(
         &self,
         shard: u32,
-        max_in_flight: usize,
+        settings: ShardConsumer,
     ) -> Result<impl Stream<Item = Result<InvocationMessage>> + Send + 'static> {
         let stream = self
             .jetstream()
             .get_stream(self.namespace().invoke_stream())
             .await
             .map_err(|e| Error::nats("get invoke stream", e))?;
-        let name = format!("shard-{shard}");
-        let deliver_policy = match stream.consumer_info(&name).await {
-            Ok(info) => {
-                let floor = info.ack_floor.stream_sequence;
-                stream
-                    .delete_consumer(&name)
-                    .await
-                    .map_err(|e| Error::nats("reset shard consumer", e))?;
-                consumer::DeliverPolicy::ByStartSequence {
-                    start_sequence: floor + 1,
-                }
-            }
-            Err(_) => consumer::DeliverPolicy::All,
+        let name = consumer_name(shard);
+        let existing = match stream.consumer_info(&name).await {
+            Ok(info) => Some(info),
+            Err(e) if consumer_missing(&e) => None,
+            // Never guess a start position: an unreadable consumer is retried by the caller.
+            Err(e) => return Err(Error::nats("read shard consumer", e)),
         };
+        let config = shard_consumer_config(
+            name,
+            self.namespace().invoke_shard_filter(shard),
+            settings,
+            existing.as_ref().map(|i| &i.config),
+        );
         let consumer = stream
-            .create_consumer(consumer::pull::Config {
-                durable_name: Some(name),
-                filter_subject: self.namespace().invoke_shard_filter(shard),
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: ACK_WAIT,
-                max_ack_pending: max_in_flight as i64,
-                deliver_policy,
-                ..Default::default()
-            })
+            .create_consumer(config.clone())
             .await
-            .map_err(|e| Error::nats("create shard consumer", e))?;
-        let messages = consumer
+            .map_err(|e| Error::nats("create or update shard consumer", e))?;
+        let pending = match existing {
+            Some(_) => {
+                let info = others_stopped_pulling(&stream, &consumer_name(shard)).await?;
+                info.num_ack_pending
+            }
+            None => 0,
+        };
+        if pending > 0 {
+            redeliver_pending(&stream, config).await?;
+        }
+        let nats = self.clone();
+        let mut messages = consumer
+            .stream()
+            .expires(PULL_EXPIRES)
+            .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
-            .map_err(|e| Error::nats("consume shard", e))?;
-        let nats = self.clone();
-        Ok(messages.map(move |m| match m {
-            Ok(m) => Ok(InvocationMessage::new(&nats, m)),
-            Err(e) => Err(Error::nats("receive invocation", e)),
-        }))
+            .map_err(|e| Error::nats("consume shard", e))?
+            .map(move |m| match m {
+                Ok(m) => Ok(InvocationMessage::new(&nats, m)),
+                Err(e) => Err(Error::nats("receive invocation", e)),
+            });
+        // What the previous owner held comes first, in whatever order JetStream queued it
+        // for redelivery (naks, failed deliveries): gathered and put back in stream order,
+        // so each worker's invocations keep their arrival order across the takeover.
+        let mut taken_over = Vec::new();
+        let deadline = tokio::time::Instant::now() + TAKEOVER_GATHER;
+        while taken_over.len() < pending {
+            match tokio::time::timeout_at(deadline, messages.next()).await {
+                Ok(Some(Ok(m))) => {
+                    let fresh = m.delivered == 1;
+                    taken_over.push(m);
+                    if fresh {
+                        break;
+                    }
+                }
+                Ok(Some(Err(e))) => tracing::warn!(shard, error = %e, "shard consumer error"),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        let taken_over = in_stream_order(taken_over, |m| m.stream_sequence)
+            .into_iter()
+            .map(Ok);
+        Ok(futures::stream::iter(taken_over).chain(messages))
     }
 
     /// Subscribes (queue group `executors`) to `<ns>.call.*.*`.
@@ -301,7 +418,8 @@ impl Nats {
                 worker,
                 request: InvocationRequest {
                     function: header(h, headers::FUNCTION).unwrap_or_default(),
-                    idempotency_key: header(h, headers::MSG_ID),
+                    idempotency_key: header(h, headers::MSG_ID)
+                        .or_else(|| header(h, headers::IDEMPOTENCY_KEY)),
                     reply_to: m.reply.as_ref().map(|r| r.to_string()),
                     content_type: header(h, headers::CONTENT_TYPE),
                     body: m.payload.clone(),
@@ -317,9 +435,23 @@ impl Nats {
 
     /// Publishes a result (`Rvn-Status` + JSON body) to a reply subject.
     pub async fn reply(&self, subject: &str, status: &str, body: String) -> Result<()> {
+        self.reply_marked(subject, status, body, false).await
+    }
+
+    /// [`Nats::reply`]; `arguments_differ` adds `Rvn-Duplicate: arguments-differ`.
+    pub(crate) async fn reply_marked(
+        &self,
+        subject: &str,
+        status: &str,
+        body: String,
+        arguments_differ: bool,
+    ) -> Result<()> {
         let mut h = HeaderMap::new();
         h.insert(headers::STATUS, status);
         h.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
+        if arguments_differ {
+            h.insert(headers::DUPLICATE, headers::DUPLICATE_ARGUMENTS_DIFFER);
+        }
         self.client()
             .publish_with_headers(subject.to_owned(), h, body.into())
             .await
@@ -332,24 +464,7 @@ impl Nats {
             Ok(w) => self.namespace().dead_subject(w),
             Err(_) => self.namespace().dead_invalid_subject(),
         };
-        // Keep the invocation's headers, except its id: the dead letter must not be
-        // deduplicated against the invocation itself.
-        let mut h = HeaderMap::new();
-        if let Some(original) = &msg.message.headers {
-            for (name, values) in original.iter() {
-                if AsRef::<str>::as_ref(name) != headers::MSG_ID {
-                    for v in values {
-                        h.append(name.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        h.insert(headers::ERROR_KIND, error.kind.as_str());
-        h.insert(
-            headers::ERROR_MESSAGE,
-            error.message.replace(['\r', '\n'], " ").as_str(),
-        );
-        h.insert(headers::ORIGINAL_SUBJECT, msg.subject());
+        let h = dead_letter_headers(msg.message.headers.as_ref(), error, msg.subject());
         self.jetstream()
             .publish_with_headers(subject, h, msg.body.clone())
             .await
@@ -386,5 +501,210 @@ impl Nats {
             .flush()
             .await
             .map_err(|e| Error::nats("flush", e))
+    }
+}
+
+/// How long one pull request of a shard consumer lives. A frozen or partitioned previous
+/// owner keeps pull requests open on the consumer; the server would hand them new and
+/// redelivered invocations (to sit there for the ack wait), so a new owner first waits
+/// until no other pull request is left, which takes at most this long.
+pub const PULL_EXPIRES: Duration = Duration::from_secs(2);
+const PULL_HEARTBEAT: Duration = Duration::from_millis(500);
+
+/// `shard-<n>`: the durable consumer of shard `n`.
+fn consumer_name(shard: u32) -> String {
+    format!("shard-{shard}")
+}
+
+/// Waits until the consumer has no pull request waiting (any is another owner's: this
+/// one has not pulled yet), at most [`PULL_EXPIRES`] and a margin; returns its info then.
+async fn others_stopped_pulling(
+    stream: &jetstream::stream::Stream,
+    name: &str,
+) -> Result<consumer::Info> {
+    let deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
+    loop {
+        let info = stream
+            .consumer_info(name)
+            .await
+            .map_err(|e| Error::nats("read shard consumer", e))?;
+        if info.num_waiting == 0 || tokio::time::Instant::now() >= deadline {
+            return Ok(info);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// How long the ack wait is while a new owner has the previous owner's pending
+/// invocations queued for redelivery, and how long it waits for the server's check.
+const TAKEOVER_ACK_WAIT: Duration = Duration::from_millis(1);
+const TAKEOVER_CHECK: Duration = Duration::from_millis(300);
+/// How long a new owner waits for the previous owner's invocations to be redelivered.
+const TAKEOVER_GATHER: Duration = Duration::from_secs(1);
+
+/// What a new owner gathered at takeover, sorted by stream sequence (each worker's
+/// arrival order); `sequence` reads it.
+pub fn in_stream_order<T>(mut taken_over: Vec<T>, sequence: impl Fn(&T) -> u64) -> Vec<T> {
+    taken_over.sort_by_key(sequence);
+    taken_over
+}
+
+/// Queues what the previous owner of a shard left unacknowledged for redelivery now,
+/// not after the ack wait: the ack wait is lowered (the server re-checks the pending set
+/// 100 ms after an ack-wait change), then restored before anything is pulled, so this
+/// owner's own deliveries keep the full ack wait. When the server checks late, they come
+/// after the ack wait as before: slower, never lost or repeated.
+async fn redeliver_pending(
+    stream: &jetstream::stream::Stream,
+    config: consumer::pull::Config,
+) -> Result<()> {
+    let short = consumer::pull::Config {
+        ack_wait: TAKEOVER_ACK_WAIT,
+        ..config.clone()
+    };
+    stream
+        .create_consumer(short)
+        .await
+        .map_err(|e| Error::nats("shorten the shard consumer's ack wait", e))?;
+    tokio::time::sleep(TAKEOVER_CHECK).await;
+    stream
+        .create_consumer(config)
+        .await
+        .map_err(|e| Error::nats("restore the shard consumer's ack wait", e))?;
+    Ok(())
+}
+
+/// Whether a consumer lookup failed because the consumer does not exist.
+fn consumer_missing(e: &async_nats::jetstream::context::ConsumerInfoError) -> bool {
+    use async_nats::jetstream::context::ConsumerInfoErrorKind as K;
+    match e.kind() {
+        K::NotFound => true,
+        K::JetStream(j) => j.error_code() == async_nats::jetstream::ErrorCode::CONSUMER_NOT_FOUND,
+        _ => false,
+    }
+}
+
+/// The configuration a shard consumer is created with or brought to: fixed settings,
+/// the configured limits, and for an existing consumer its own start position (JetStream
+/// cannot change it, and a consumer made by an older Revenant may start elsewhere).
+/// A new one starts at the beginning of the stream.
+pub fn shard_consumer_config(
+    name: String,
+    filter_subject: String,
+    settings: ShardConsumer,
+    existing: Option<&consumer::Config>,
+) -> consumer::pull::Config {
+    consumer::pull::Config {
+        durable_name: Some(name),
+        filter_subject,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        max_ack_pending: settings.max_ack_pending as i64,
+        max_deliver: i64::from(settings.max_deliver.max(1)),
+        deliver_policy: existing.map_or(consumer::DeliverPolicy::All, |c| c.deliver_policy),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_key_is_the_first_of_msg_id_rvn_key_schedule_firing_and_sequence() {
+        let s = |v: &str| Some(v.to_owned());
+        let firing = Some((
+            "rvn.schedule.c.w.c-daily".to_owned(),
+            "2026-01-01T00:00:00Z".to_owned(),
+        ));
+        assert_eq!(idempotency_key(s("m"), s("r"), firing.clone(), 7), "m");
+        assert_eq!(idempotency_key(None, s("r"), firing.clone(), 7), "r");
+        assert_eq!(
+            idempotency_key(None, None, firing, 7),
+            "rvn.schedule.c.w.c-daily@2026-01-01T00:00:00Z"
+        );
+        assert_eq!(idempotency_key(None, None, None, 7), "seq-7");
+    }
+
+    #[test]
+    fn what_a_takeover_gathered_goes_out_in_stream_order() {
+        // Redelivered as queued (a nak, then a delivery that failed), then a fresh one.
+        let gathered = vec![(3, "echo"), (2, "busy"), (7, "new")];
+        assert_eq!(
+            in_stream_order(gathered, |(seq, _)| *seq),
+            vec![(2, "busy"), (3, "echo"), (7, "new")]
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_renames_every_nats_header_and_keeps_the_others() {
+        let mut original = HeaderMap::new();
+        original.insert(headers::MSG_ID, "k1");
+        original.insert(headers::MSG_TTL, "1h");
+        original.insert(headers::EXPECTED_LAST_SUBJECT_SEQUENCE, "0");
+        original.insert("nats-expected-stream", "RVN_INVOKE");
+        original.insert(headers::FUNCTION, "add");
+        let error = ErrorBody::new(revenant_types::ErrorKind::UnknownFunction, "no\nsuch");
+        let h = dead_letter_headers(Some(&original), &error, "rvn.invoke.3.c.w");
+        for name in [
+            headers::MSG_ID,
+            headers::MSG_TTL,
+            headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
+            "nats-expected-stream",
+        ] {
+            assert!(h.get(name).is_none(), "{name} is still there");
+        }
+        assert_eq!(
+            h.get("Rvn-Original-Nats-Msg-Id").map(|v| v.as_str()),
+            Some("k1")
+        );
+        assert_eq!(
+            h.get("Rvn-Original-Nats-TTL").map(|v| v.as_str()),
+            Some("1h")
+        );
+        assert_eq!(h.get(headers::FUNCTION).map(|v| v.as_str()), Some("add"));
+        assert_eq!(
+            h.get(headers::ERROR_KIND).map(|v| v.as_str()),
+            Some("unknown-function")
+        );
+        assert_eq!(
+            h.get(headers::ERROR_MESSAGE).map(|v| v.as_str()),
+            Some("no such")
+        );
+        assert_eq!(
+            h.get(headers::ORIGINAL_SUBJECT).map(|v| v.as_str()),
+            Some("rvn.invoke.3.c.w")
+        );
+    }
+
+    #[test]
+    fn a_taken_over_consumer_keeps_its_start_and_gets_the_configured_limits() {
+        let settings = ShardConsumer {
+            max_ack_pending: 64,
+            max_deliver: 11,
+        };
+        let new =
+            shard_consumer_config("shard-1".into(), "rvn.invoke.1.*.*".into(), settings, None);
+        assert_eq!(new.deliver_policy, consumer::DeliverPolicy::All);
+        assert_eq!(
+            (new.max_ack_pending, new.max_deliver, new.ack_wait),
+            (64, 11, ACK_WAIT)
+        );
+        let old = consumer::Config {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: 42 },
+            max_deliver: -1,
+            ..Default::default()
+        };
+        let kept = shard_consumer_config(
+            "shard-1".into(),
+            "rvn.invoke.1.*.*".into(),
+            settings,
+            Some(&old),
+        );
+        assert_eq!(
+            kept.deliver_policy,
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: 42 }
+        );
+        assert_eq!(kept.max_deliver, 11);
     }
 }

@@ -287,11 +287,34 @@ impl Namespace {
     pub fn snapshot_object(w: &WorkerId, index: OplogIndex) -> String {
         format!("{}/{}/{index}", w.component, w.worker)
     }
-    /// The `RVN_RESULTS` key of an idempotency key. Keys made only of
-    /// `[A-Za-z0-9_-]` are used as they are; anything else (idempotency keys are
-    /// free text) becomes `h.x<hex of the bytes>`, which cannot collide with a
-    /// plain key because plain keys have no `.`.
-    pub fn result_key(idempotency_key: &str) -> String {
+    /// The `RVN_RESULTS` key of worker `w`'s invocation with an idempotency key:
+    /// `<c>.<w>.<encoded key>` (keys belong to a worker: the same key of two workers is
+    /// two results). See [`Namespace::encoded_result_key`].
+    pub fn result_key(w: &WorkerId, idempotency_key: &str) -> String {
+        format!(
+            "{}.{}.{}",
+            w.component,
+            w.worker,
+            Self::encoded_result_key(idempotency_key)
+        )
+    }
+
+    /// `*.*.<encoded key>`: the `RVN_RESULTS` keys of an idempotency key at any worker.
+    pub fn result_key_any_worker(idempotency_key: &str) -> String {
+        format!("*.*.{}", Self::encoded_result_key(idempotency_key))
+    }
+
+    /// The worker of an `RVN_RESULTS` key (its first two tokens).
+    pub fn parse_result_key(key: &str) -> Option<WorkerId> {
+        let mut tokens = key.splitn(3, '.');
+        WorkerId::parse(tokens.next()?, tokens.next()?).ok()
+    }
+
+    /// An idempotency key as the last tokens of its `RVN_RESULTS` key. Keys made only
+    /// of `[A-Za-z0-9_-]` are used as they are; anything else (idempotency keys are
+    /// free text) becomes `h.x<hex of the bytes>`, which cannot collide with a plain
+    /// key because plain keys have no `.`.
+    pub fn encoded_result_key(idempotency_key: &str) -> String {
         let plain = !idempotency_key.is_empty()
             && idempotency_key
                 .bytes()
@@ -405,8 +428,15 @@ mod tests {
     fn refuses_bad_prefixes_and_encodes_free_text_keys() {
         assert!(Namespace::new("a.b").is_err());
         assert!(Namespace::new("").is_err());
-        assert_eq!(Namespace::result_key("key-1"), "key-1");
-        assert_eq!(Namespace::result_key("a.b"), "h.x612e62");
-        assert_eq!(Namespace::result_key(""), "h.x");
+        assert_eq!(Namespace::encoded_result_key("key-1"), "key-1");
+        assert_eq!(Namespace::encoded_result_key("a.b"), "h.x612e62");
+        assert_eq!(Namespace::encoded_result_key(""), "h.x");
+        assert_eq!(Namespace::result_key(&w(), "key-1"), "counter.w-1.key-1");
+        assert_eq!(Namespace::result_key(&w(), "a.b"), "counter.w-1.h.x612e62");
+        assert_eq!(Namespace::result_key_any_worker("a.b"), "*.*.h.x612e62");
+        assert_eq!(
+            Namespace::parse_result_key("counter.w-1.h.x612e62"),
+            Some(w())
+        );
     }
 }

@@ -6,6 +6,11 @@
 //! error that says what to do. Settings Revenant does not manage are left as
 //! an operator set them.
 //!
+//! Nothing grows without bound: `RVN_DEAD` keeps dead letters for a configured
+//! age and size (oldest dropped first), `RVN_RESULTS` for its TTL, and
+//! `RVN_EXECUTORS` expires the record of an executor that stopped heartbeating
+//! (a killed one never removes its own).
+//!
 //! `RVN_INVOKE` uses **limits** retention: executors consume each shard with a
 //! durable pull consumer and ack; messages stay (bounded by operator limits)
 //! so tools can inspect them and a new lease holder resumes from the consumer's
@@ -130,6 +135,11 @@ impl Nats {
             source: ns.invoke_wildcard(),
             destination: ns.invoke_transform_dest(opts.shards),
         };
+        let dead_max_age = Duration::from_secs(opts.dead_letter_max_age_secs);
+        let dead_max_bytes = match i64::try_from(opts.dead_letter_max_bytes) {
+            Ok(0) | Err(_) => -1,
+            Ok(n) => n,
+        };
         let (dedup, max_msg) = (
             Duration::from_secs(opts.dedup_window_secs),
             i32::try_from(opts.max_payload),
@@ -151,9 +161,20 @@ impl Nats {
                 vec![ns.oplog_wildcard()],
                 Box::new(|c| c.allow_direct = true),
             ),
-            plain(ns.dead_stream(), vec![ns.dead_wildcard()], Box::new(|_| ())),
+            plain(
+                ns.dead_stream(),
+                vec![ns.dead_wildcard()],
+                Box::new(move |c| {
+                    c.max_age = dead_max_age;
+                    c.max_bytes = dead_max_bytes;
+                    c.discard = stream::DiscardPolicy::Old;
+                }),
+            ),
             kv_spec(ns.shards_bucket(), Duration::ZERO),
-            kv_spec(ns.executors_bucket(), Duration::ZERO),
+            kv_spec(
+                ns.executors_bucket(),
+                Duration::from_secs(opts.executor_record_ttl_secs),
+            ),
             kv_spec(ns.workers_bucket(), Duration::ZERO),
             kv_spec(ns.components_bucket(), Duration::ZERO),
             kv_spec(

@@ -324,22 +324,60 @@ impl WorkerStore {
 }
 
 impl ResultStore {
-    pub async fn get(&self, idempotency_key: &str) -> Result<Option<ResultRecord>> {
+    /// The result of worker `w`'s invocation with `idempotency_key`, if stored.
+    pub async fn get(&self, w: &WorkerId, idempotency_key: &str) -> Result<Option<ResultRecord>> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
-        Ok(get_decoded(&kv, &Namespace::result_key(idempotency_key))
+        Ok(get_decoded(&kv, &Namespace::result_key(w, idempotency_key))
             .await?
             .map(|(r, _)| r))
     }
 
-    pub async fn put(&self, idempotency_key: &str, record: &ResultRecord) -> Result<()> {
+    /// Stores the result (or the rejection) of worker `w`'s invocation with `idempotency_key`.
+    pub async fn put(
+        &self,
+        w: &WorkerId,
+        idempotency_key: &str,
+        record: &ResultRecord,
+    ) -> Result<()> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
         kv.put(
-            Namespace::result_key(idempotency_key),
+            Namespace::result_key(w, idempotency_key),
             codec::encode(record)?.into(),
         )
         .await
         .map_err(|e| Error::nats("put result", e))?;
         Ok(())
+    }
+
+    /// The workers that have a result stored under `idempotency_key` (one stream-info
+    /// request listing the matching subjects, not a scan of the bucket).
+    pub async fn workers_with(&self, idempotency_key: &str) -> Result<Vec<WorkerId>> {
+        let bucket = self.nats.namespace().results_bucket();
+        let stream = self
+            .nats
+            .jetstream()
+            .get_stream_no_info(format!("KV_{bucket}"))
+            .await
+            .map_err(|e| Error::nats("get results bucket", e))?;
+        let prefix = format!("$KV.{bucket}.");
+        let filter = format!(
+            "{prefix}{}",
+            Namespace::result_key_any_worker(idempotency_key)
+        );
+        let subjects: Vec<(String, usize)> = stream
+            .info_with_subjects(filter)
+            .await
+            .map_err(|e| Error::nats("list results of a key", e))?
+            .try_collect()
+            .await
+            .map_err(|e| Error::nats("list results of a key", e))?;
+        let mut workers: Vec<WorkerId> = subjects
+            .iter()
+            .filter_map(|(s, _)| Namespace::parse_result_key(s.strip_prefix(&prefix)?))
+            .collect();
+        workers.sort();
+        workers.dedup();
+        Ok(workers)
     }
 }
 

@@ -9,9 +9,13 @@
 //! publish with `Nats-Msg-Id` (the idempotency key) and `Rvn-Reply-To`, then a
 //! wait for the reply. When JetStream reports the publish as a duplicate it
 //! stored nothing and no executor will answer that reply subject: the
-//! original's result is picked up from `RVN_RESULTS` instead, and only if it
-//! belongs to the same worker (a key reused for another worker is
-//! `idempotency-key-reused`, never someone else's result).
+//! original's result is picked up from `RVN_RESULTS` instead, where results
+//! are kept per worker (`<c>.<w>.<key>`). Which invocation the publish
+//! duplicated is read from the stream ([`Nats::duplicated`]): the same key sent
+//! to another worker is answered `key-conflict` at once, never with someone
+//! else's result; the same key with other arguments is answered with the
+//! original's result and says so (`Rvn-Duplicate: arguments-differ` on a NATS
+//! reply, [`Awaited::arguments_differ`] for callers of this crate).
 //!
 //! Reply inboxes: one [`Replies`] is ONE wildcard subscription `<inbox>.*` that
 //! routes every reply to the caller waiting on its subject, so a process that
@@ -167,6 +171,64 @@ pub struct Awaited {
     /// JetStream deduplicated the publish (the key was seen within its window),
     /// so the outcome came from `RVN_RESULTS`.
     pub duplicate: bool,
+    /// A duplicate whose function or arguments differ from the original's: the outcome
+    /// is the original invocation's, not one of these arguments.
+    pub arguments_differ: bool,
+}
+
+/// What a deduplicated publish duplicated, as read from `RVN_INVOKE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Duplicate {
+    /// An invocation of the same worker; `arguments_differ` when its function, content
+    /// type or body is not the same.
+    Same { arguments_differ: bool },
+    /// An invocation of another worker: the key is that worker's.
+    Conflict(ErrorBody),
+}
+
+/// The invocation stored under a sequence (what a duplicate publish duplicated).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredInvocation {
+    pub worker: Option<WorkerId>,
+    pub function: Option<String>,
+    pub content_type: Option<String>,
+    pub body: bytes::Bytes,
+}
+
+/// Compares a publish of `w` that JetStream deduplicated with the invocation it
+/// duplicated: another worker's is a `key-conflict`; the same worker's with another
+/// function, content type or body differs in its arguments.
+pub fn compare_duplicate(
+    w: &WorkerId,
+    key: &str,
+    req: &InvocationRequest,
+    original: &StoredInvocation,
+) -> Duplicate {
+    match &original.worker {
+        Some(other) if other != w => Duplicate::Conflict(key_conflict(key, other)),
+        _ => Duplicate::Same {
+            arguments_differ: original.function.as_deref() != Some(req.function.as_str())
+                || original
+                    .content_type
+                    .as_deref()
+                    .unwrap_or(headers::CONTENT_TYPE_JSON)
+                    != req
+                        .content_type
+                        .as_deref()
+                        .unwrap_or(headers::CONTENT_TYPE_JSON)
+                || original.body != req.body,
+        },
+    }
+}
+
+/// The error of a key sent to worker(s) other than `owner`, the worker it belongs to.
+pub fn key_conflict(key: &str, owner: &WorkerId) -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::KeyConflict,
+        format!(
+            "idempotency key {key:?} belongs to worker {owner} (keys belong to a worker); use a new key for another worker"
+        ),
+    )
 }
 
 impl Nats {
@@ -226,48 +288,106 @@ impl Nats {
         req.reply_to = Some(inbox.subject().to_owned());
         let published = self.publish_invocation(w, &req).await?;
         if published.duplicate {
+            let Some(key) = req.idempotency_key.clone() else {
+                return Ok(Awaited {
+                    outcome: None,
+                    duplicate: true,
+                    arguments_differ: false,
+                });
+            };
+            let arguments_differ = match self.duplicated(w, &req, published.sequence).await {
+                Duplicate::Conflict(error) => {
+                    return Ok(Awaited {
+                        outcome: Some(InvocationOutcome::Err(error)),
+                        duplicate: true,
+                        arguments_differ: false,
+                    });
+                }
+                Duplicate::Same { arguments_differ } => arguments_differ,
+            };
             // Not stored again, so no executor answers this inbox: the original's result
             // lands in RVN_RESULTS. (Watching only here keeps the common path free of a
             // consumer per call.)
             // The inbox is still listened to: when it is shared by earlier publishes of the
             // same key (a retrying caller), their answer may arrive there first.
-            let outcome = match &req.idempotency_key {
-                Some(key) => tokio::select! {
-                    stored = self.await_result(w, key, timeout) => stored?,
-                    Some(outcome) = inbox.next() => Some(outcome),
-                },
-                None => None,
+            let outcome = tokio::select! {
+                stored = self.await_result(w, &key, timeout) => stored?,
+                Some(outcome) = inbox.next() => Some(outcome),
             };
             return Ok(Awaited {
                 outcome,
                 duplicate: true,
+                arguments_differ,
             });
         }
+        let awaited = |outcome| Awaited {
+            outcome,
+            duplicate: false,
+            arguments_differ: false,
+        };
         match tokio::time::timeout(timeout, inbox.next()).await {
-            Ok(Some(outcome)) => Ok(Awaited {
-                outcome: Some(outcome),
-                duplicate: false,
-            }),
+            Ok(Some(outcome)) => Ok(awaited(Some(outcome))),
             Ok(None) => Err(Error::Closed {
                 what: format!("awaiting the result of {w} {}", req.function),
             }),
-            Err(_) => Ok(Awaited {
-                outcome: None,
-                duplicate: false,
-            }),
+            Err(_) => Ok(awaited(None)),
         }
+    }
+
+    /// What the publish of `req` to `w` that JetStream deduplicated duplicated: the
+    /// invocation stored at `sequence` ([`compare_duplicate`]). When it cannot be read
+    /// (expired, purged), it is taken for the same worker's with the same arguments.
+    pub async fn duplicated(
+        &self,
+        w: &WorkerId,
+        req: &InvocationRequest,
+        sequence: u64,
+    ) -> Duplicate {
+        let key = req.idempotency_key.as_deref().unwrap_or_default();
+        match self.stored_invocation(sequence).await {
+            Ok(original) => compare_duplicate(w, key, req, &original),
+            Err(e) => {
+                tracing::debug!(sequence, error = %e, "could not read the invocation a duplicate duplicated");
+                Duplicate::Same {
+                    arguments_differ: false,
+                }
+            }
+        }
+    }
+
+    /// The invocation stored in `RVN_INVOKE` at `sequence`.
+    pub async fn stored_invocation(&self, sequence: u64) -> Result<StoredInvocation> {
+        let stream = self
+            .jetstream()
+            .get_stream_no_info(self.namespace().invoke_stream())
+            .await
+            .map_err(|e| Error::nats("get invoke stream", e))?;
+        let m = stream
+            .get_raw_message(sequence)
+            .await
+            .map_err(|e| Error::nats("read the duplicated invocation", e))?;
+        let header = |name: &str| m.headers.get(name).map(|v| v.as_str().to_owned());
+        Ok(StoredInvocation {
+            worker: self
+                .namespace()
+                .parse_stored_invoke_subject(&m.subject)
+                .map(|(_, w)| w),
+            function: header(headers::FUNCTION),
+            content_type: header(headers::CONTENT_TYPE),
+            body: m.payload,
+        })
     }
 
     /// The outcome stored under `key` in `RVN_RESULTS` for worker `w`, waiting up to
     /// `timeout` for it to be stored; `None` if it was not. A result stored under the
-    /// key by another worker is answered as [`ErrorKind::IdempotencyKeyReused`].
+    /// key by another worker is answered as [`ErrorKind::KeyConflict`].
     pub async fn await_result(
         &self,
         w: &WorkerId,
         key: &str,
         timeout: Duration,
     ) -> Result<Option<InvocationOutcome>> {
-        let mut results = Box::pin(self.watch_result(key).await?);
+        let mut results = Box::pin(self.watch_result(w, key).await?);
         match tokio::time::timeout(timeout, results.next()).await {
             Ok(Some(record)) => Ok(Some(outcome_for(w, key, record))),
             Ok(None) => Err(Error::Closed {
@@ -281,13 +401,25 @@ impl Nats {
     /// what the `call` bridge does for a call whose publish JetStream deduplicated
     /// (no executor answers it otherwise). After `wait` the answer is a `timeout`
     /// error; when `RVN_RESULTS` cannot be watched, an `unavailable` one.
-    pub async fn answer_from_results(
+    /// Another worker's invocation under the key is answered `key-conflict` at once; one
+    /// with other arguments gets the original's outcome with `Rvn-Duplicate: arguments-differ`.
+    pub async fn answer_duplicate(
         &self,
         reply: &str,
         w: &WorkerId,
-        key: &str,
+        req: &InvocationRequest,
+        sequence: u64,
         wait: Duration,
     ) -> Result<()> {
+        let key = req.idempotency_key.as_deref().unwrap_or_default();
+        let arguments_differ = match self.duplicated(w, req, sequence).await {
+            Duplicate::Conflict(error) => {
+                return self
+                    .reply_outcome(reply, &InvocationOutcome::Err(error))
+                    .await;
+            }
+            Duplicate::Same { arguments_differ } => arguments_differ,
+        };
         let outcome = match self.await_result(w, key, wait).await {
             Ok(Some(outcome)) => outcome,
             Ok(None) => InvocationOutcome::Err(ErrorBody::new(
@@ -298,28 +430,36 @@ impl Nats {
             )),
             Err(e) => InvocationOutcome::Err(ErrorBody::new(ErrorKind::Unavailable, e.to_string())),
         };
-        self.reply_outcome(reply, &outcome).await
+        self.reply_outcome_with(reply, &outcome, arguments_differ)
+            .await
     }
 
     /// Publishes an outcome to a reply subject (`Rvn-Status` + JSON body): the one
     /// writer of what [`parse_reply`] reads.
     pub async fn reply_outcome(&self, subject: &str, outcome: &InvocationOutcome) -> Result<()> {
+        self.reply_outcome_with(subject, outcome, false).await
+    }
+
+    /// [`Nats::reply_outcome`] for a duplicate; `arguments_differ` adds
+    /// `Rvn-Duplicate: arguments-differ` (the outcome is the original invocation's).
+    pub async fn reply_outcome_with(
+        &self,
+        subject: &str,
+        outcome: &InvocationOutcome,
+        arguments_differ: bool,
+    ) -> Result<()> {
         let (status, body) = outcome_status_and_body(outcome);
-        self.reply(subject, status, body).await
+        self.reply_marked(subject, status, body, arguments_differ)
+            .await
     }
 }
 
-/// A stored result as the answer for `w`: its outcome, or `idempotency-key-reused`
-/// when the key belongs to another worker.
+/// A stored result as the answer for `w`: its outcome, or `key-conflict` when the
+/// key belongs to another worker (results are stored per worker: a record of another
+/// worker under `w`'s key is a bug, never an answer).
 fn outcome_for(w: &WorkerId, key: &str, record: ResultRecord) -> InvocationOutcome {
     if record.worker != *w {
-        return InvocationOutcome::Err(ErrorBody::new(
-            ErrorKind::IdempotencyKeyReused,
-            format!(
-                "idempotency key {key:?} was already used for worker {} ({}); use a new key",
-                record.worker, record.function
-            ),
-        ));
+        return InvocationOutcome::Err(key_conflict(key, &record.worker));
     }
     record.outcome
 }
@@ -437,6 +577,69 @@ mod tests {
         }
     }
 
+    fn stored(worker: &str, function: &str, body: &str) -> StoredInvocation {
+        StoredInvocation {
+            worker: Some(WorkerId::parse_path(worker).unwrap()),
+            function: Some(function.into()),
+            content_type: None,
+            body: bytes::Bytes::from(body.to_owned()),
+        }
+    }
+
+    fn req(function: &str, body: &str) -> InvocationRequest {
+        InvocationRequest {
+            function: function.into(),
+            idempotency_key: Some("k".into()),
+            content_type: Some(headers::CONTENT_TYPE_JSON.into()),
+            body: bytes::Bytes::from(body.to_owned()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_duplicate_of_another_workers_invocation_is_a_key_conflict_naming_the_owner() {
+        let w = WorkerId::parse_path("counter/a").unwrap();
+        let Duplicate::Conflict(e) = compare_duplicate(
+            &w,
+            "k",
+            &req("add", "[1]"),
+            &stored("counter/b", "add", "[1]"),
+        ) else {
+            panic!("not a conflict")
+        };
+        assert_eq!(e.kind, ErrorKind::KeyConflict);
+        assert!(
+            e.message.contains("counter/b") && e.message.contains("\"k\""),
+            "{}",
+            e.message
+        );
+    }
+
+    #[test]
+    fn a_duplicate_with_other_arguments_or_function_says_so() {
+        let w = WorkerId::parse_path("counter/a").unwrap();
+        let original = stored("counter/a", "add", "[1]");
+        let same = |r: &InvocationRequest| compare_duplicate(&w, "k", r, &original);
+        assert_eq!(
+            same(&req("add", "[1]")),
+            Duplicate::Same {
+                arguments_differ: false
+            }
+        );
+        assert_eq!(
+            same(&req("add", "[2]")),
+            Duplicate::Same {
+                arguments_differ: true
+            }
+        );
+        assert_eq!(
+            same(&req("sub", "[1]")),
+            Duplicate::Same {
+                arguments_differ: true
+            }
+        );
+    }
+
     #[test]
     fn a_stored_result_answers_only_its_own_worker() {
         let w = WorkerId::parse_path("counter/a").unwrap();
@@ -445,7 +648,7 @@ mod tests {
             InvocationOutcome::Ok("1".into())
         );
         let e = error_of(outcome_for(&w, "k", record("counter/b")));
-        assert_eq!(e.kind, ErrorKind::IdempotencyKeyReused);
+        assert_eq!(e.kind, ErrorKind::KeyConflict);
         assert!(e.message.contains("counter/b"), "{}", e.message);
     }
 }

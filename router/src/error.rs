@@ -173,7 +173,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         K::WorkerDeleted => StatusCode::GONE,
         K::WorkerFailed
         | K::WorkerExists
-        | K::IdempotencyKeyReused
+        | K::KeyConflict
         | K::RouteConflict
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -187,6 +187,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::Internal
         | K::CorruptApi
         | K::ResponseTemplate
+        | K::DeliveryExhausted
         | K::Other(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -164,6 +164,17 @@ pub async fn invoke(
     call: &Call,
     timeout: Duration,
 ) -> Result<CallOutcome, ApiError> {
+    Ok(invoke_marked(state, call, timeout).await?.0)
+}
+
+/// [`invoke`], and whether the call duplicated an invocation of the same key with
+/// other arguments (its outcome is then the original's; see
+/// [`revenant_nats::reply::Awaited::arguments_differ`]).
+pub async fn invoke_marked(
+    state: &AppState,
+    call: &Call,
+    timeout: Duration,
+) -> Result<(CallOutcome, bool), ApiError> {
     // A key that already completed is not looked up first: republished, it is either a
     // duplicate within JetStream's window (answered from RVN_RESULTS) or, past it,
     // answered by the executor from the worker's oplog without running again.
@@ -178,15 +189,16 @@ pub async fn invoke(
             timeout,
         )
         .await?;
-    match awaited.outcome {
+    let outcome = match awaited.outcome {
         // Not the invocation's outcome but the request's own mistake: answered as such,
         // never through a route's error template.
-        Some(InvocationOutcome::Err(e)) if e.kind == ErrorKind::IdempotencyKeyReused => {
-            Err(e.into())
+        Some(InvocationOutcome::Err(e)) if e.kind == ErrorKind::KeyConflict => {
+            return Err(e.into());
         }
-        Some(o) => Ok(outcome(&o)),
-        None => Ok(CallOutcome::Pending),
-    }
+        Some(o) => outcome(&o),
+        None => CallOutcome::Pending,
+    };
+    Ok((outcome, awaited.arguments_differ))
 }
 
 /// What an outcome (a reply, or a stored result) answers over HTTP.

@@ -37,6 +37,7 @@ use crate::rest::{apis, components, health, invocations, promises, workers};
         invocations::invoke,
         invocations::enqueue,
         invocations::poll,
+        invocations::poll_worker,
         apis::list,
         apis::get,
         apis::deploy,

@@ -35,6 +35,14 @@ pub struct NatsOptions {
     pub results_ttl_secs: u64,
     /// Largest invocation payload accepted, bytes. Default 1 MiB.
     pub max_payload: usize,
+    /// How long dead letters stay in `RVN_DEAD`, seconds (0: forever). Default 2592000 (30 days).
+    pub dead_letter_max_age_secs: u64,
+    /// Bytes `RVN_DEAD` keeps at most; the oldest dead letters go first (0: no limit). Default 1 GiB.
+    pub dead_letter_max_bytes: u64,
+    /// How long an executor's record stays in `RVN_EXECUTORS` after its last heartbeat,
+    /// seconds (a live executor rewrites it every lease renewal; a killed one's record
+    /// expires). Default 3600.
+    pub executor_record_ttl_secs: u64,
 }
 
 impl Default for NatsOptions {
@@ -48,6 +56,9 @@ impl Default for NatsOptions {
             dedup_window_secs: 120,
             results_ttl_secs: 86_400,
             max_payload: 1 << 20,
+            dead_letter_max_age_secs: 30 * 86_400,
+            dead_letter_max_bytes: 1 << 30,
+            executor_record_ttl_secs: 3_600,
         }
     }
 }

@@ -40,11 +40,15 @@ macro_rules! error_kinds {
                 }
             }
 
-            /// The kind a wire string names; an unknown string is kept as [`ErrorKind::Other`].
+            /// The kind a wire string names (a renamed kind's old string too, see
+            /// [`RENAMED`]); an unknown string is kept as [`ErrorKind::Other`].
             pub fn parse(s: &str) -> Self {
                 match s {
                     $( $wire => Self::$variant, )*
-                    other => Self::Other(other.to_owned()),
+                    other => match RENAMED.iter().find(|(old, _)| *old == other) {
+                        Some((_, new)) => Self::parse(new),
+                        None => Self::Other(other.to_owned()),
+                    },
                 }
             }
         }
@@ -83,8 +87,11 @@ error_kinds! {
     InvalidControl = "invalid-control",
     /// An inbox message whose `Rvn-Kind` (or the header that kind needs) is not understood.
     InvalidMessage = "invalid-message",
-    /// The idempotency key was already used for another worker.
-    IdempotencyKeyReused = "idempotency-key-reused",
+    /// The idempotency key was already used for another worker (keys belong to a worker).
+    KeyConflict = "key-conflict",
+    /// The invocation was delivered the configured maximum number of times without
+    /// being answered (e.g. its worker could not be recovered): it is dead-lettered.
+    DeliveryExhausted = "delivery-exhausted",
 
     // --- an invocation that ran and failed, or could not be answered ---
     /// The guest trapped.
@@ -148,6 +155,10 @@ error_kinds! {
     /// A NATS operation of the router failed.
     Nats = "nats",
 }
+
+/// Kinds renamed since they were first written, `(old, new)`: the old string
+/// (persisted in results, oplogs or a client's code) still decodes to the new kind.
+pub const RENAMED: &[(&str, &str)] = &[("idempotency-key-reused", "key-conflict")];
 
 impl ErrorKind {
     /// Whether this build knows the kind (it is not [`ErrorKind::Other`]).
@@ -239,6 +250,22 @@ mod tests {
         assert_eq!(serde_json::to_string(&kind).unwrap(), "\"cycle\"");
         let bytes = rmp_serde::to_vec(&kind).unwrap();
         assert_eq!(rmp_serde::from_slice::<ErrorKind>(&bytes).unwrap(), kind);
+    }
+
+    #[test]
+    fn a_renamed_kind_still_decodes_from_its_old_string() {
+        assert_eq!(
+            ErrorKind::parse("idempotency-key-reused"),
+            ErrorKind::KeyConflict
+        );
+        let kind: ErrorKind = serde_json::from_str("\"idempotency-key-reused\"").unwrap();
+        assert_eq!(kind.as_str(), "key-conflict");
+        for (old, new) in RENAMED {
+            assert!(
+                ErrorKind::parse(new).is_known(),
+                "{old} is renamed to an unknown {new}"
+            );
+        }
     }
 
     #[test]

@@ -83,7 +83,7 @@ async fn diagnose(nats: &revenant_nats::Nats, names: &[String], key: &str) {
             .collect(),
         Err(e) => vec![format!("oplog unreadable: {e}")],
     };
-    let result = nats.results().get(key).await.map(|r| r.is_some());
+    let result = nats.results().get(&w, key).await.map(|r| r.is_some());
     let consumer = match nats
         .jetstream()
         .get_stream(nats.namespace().invoke_stream())

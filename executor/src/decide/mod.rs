@@ -137,6 +137,19 @@ pub fn payload_too_large(len: usize, max: usize) -> ErrorBody {
     )
 }
 
+/// The error of an invocation delivered more than `max` times (its `delivered`-th
+/// delivery), if it was: it is answered with it and dead-lettered, never tried again.
+pub fn deliveries_exhausted(delivered: u64, max: u32) -> Option<ErrorBody> {
+    (delivered > u64::from(max)).then(|| {
+        ErrorBody::new(
+            ErrorKind::DeliveryExhausted,
+            format!(
+                "the invocation was delivered {max} times without being answered (the limit, max-deliveries); it is given up and dead-lettered. The executor's log says why it could not run (e.g. its worker cannot be recovered)"
+            ),
+        )
+    })
+}
+
 /// The error every invocation of a failed worker gets.
 pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
     ErrorBody::new(

@@ -65,6 +65,19 @@ fn an_oversize_payload_is_rejected_before_the_worker_is_even_recovered() {
 }
 
 #[test]
+fn an_invocation_delivered_past_the_limit_is_given_up_with_the_limit_named() {
+    assert_eq!(deliveries_exhausted(1, 3), None);
+    assert_eq!(
+        deliveries_exhausted(3, 3),
+        None,
+        "the last allowed delivery is tried"
+    );
+    let e = deliveries_exhausted(4, 3).expect("the delivery after the limit");
+    assert_eq!(e.kind, ErrorKind::DeliveryExhausted);
+    assert!(e.message.contains("delivered 3 times"), "{}", e.message);
+}
+
+#[test]
 fn a_worker_not_in_memory_is_recovered_first() {
     assert_eq!(decide(&id(), arrival(MAX), None, MAX), Decision::Recover);
 }

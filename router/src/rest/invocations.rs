@@ -1,7 +1,11 @@
 //! `/v1/…/invoke/{function}` (invoke and await), `/v1/…/enqueue/{function}`
-//! (publish and return 202) and `/v1/invocations/{key}` (poll a result).
+//! (publish and return 202), `/v1/…/workers/{worker}/invocations/{key}` and
+//! `/v1/invocations/{key}` (poll a result).
 //! The `Idempotency-Key` request header is the invocation's key end to end;
-//! without one the router makes one and returns it in the same header.
+//! without one the router makes one and returns it in the same header. Keys
+//! belong to a worker: the same key sent to another worker is `key-conflict`
+//! (409); sent again with other arguments it is answered with the original's
+//! result and the response header `Rvn-Duplicate: arguments-differ`.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -134,8 +138,16 @@ pub async fn invoke(
 ) -> Result<Response, ApiError> {
     let call = call(&component, &worker, function, &headers, &body)?;
     let key = call.idempotency_key.clone();
-    let outcome = invoke::invoke(&state, &call, state.invoke_timeout(q.timeout_ms)).await?;
-    Ok(respond(outcome, &key))
+    let (outcome, arguments_differ) =
+        invoke::invoke_marked(&state, &call, state.invoke_timeout(q.timeout_ms)).await?;
+    let mut response = respond(outcome, &key);
+    if arguments_differ {
+        response.headers_mut().insert(
+            revenant_nats::headers::DUPLICATE,
+            HeaderValue::from_static(revenant_nats::headers::DUPLICATE_ARGUMENTS_DIFFER),
+        );
+    }
+    Ok(response)
 }
 
 /// Publishes an invocation and returns at once (202 + Location to poll).
@@ -158,20 +170,68 @@ pub async fn enqueue(
     Ok(respond(CallOutcome::Pending, &key))
 }
 
-/// The result of an invocation by idempotency key (from `RVN_RESULTS`).
+/// The result of an invocation by idempotency key (from `RVN_RESULTS`), whichever
+/// worker it was sent to; a key several workers used is refused (ask the worker's route).
 #[utoipa::path(get, path = "/v1/invocations/{key}", tag = "invocations",
     params(("key" = String, Path, description = "The idempotency key")),
     responses((status = 200, description = "The returned value as JSON"),
-        (status = 404, description = "No result (yet): pending, unknown or expired", body = super::ErrorJson)))]
+        (status = 404, description = "No result (yet): pending, unknown or expired", body = super::ErrorJson),
+        (status = 409, description = "Several workers have a result under this key", body = super::ErrorJson)))]
 pub async fn poll(
     State(state): State<AppState>,
     Path(key): Path<String>,
 ) -> Result<Response, ApiError> {
-    let record = state.nats().results().get(&key).await?.ok_or_else(|| {
-        ApiError::not_found(
-            ErrorKind::NoResult,
-            format!("no result for idempotency key {key:?} yet: the invocation is still running, was never made, or its result expired"),
-        )
-    })?;
-    Ok(respond(invoke::outcome(&record.outcome), &key))
+    let workers = state.nats().results().workers_with(&key).await?;
+    match workers.as_slice() {
+        [] => Err(no_result(&key)),
+        [w] => poll_result(&state, w, &key).await,
+        several => Err(ApiError::from_kind(
+            ErrorKind::KeyConflict,
+            format!(
+                "idempotency key {key:?} has results of {} workers ({}); ask one: GET /v1/components/<component>/workers/<worker>/invocations/<key>",
+                several.len(),
+                several
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )),
+    }
+}
+
+/// The result of a worker's invocation by idempotency key (from `RVN_RESULTS`).
+#[utoipa::path(get, path = "/v1/components/{component}/workers/{worker}/invocations/{key}", tag = "invocations",
+    params(("component" = String, Path), ("worker" = String, Path),
+        ("key" = String, Path, description = "The idempotency key")),
+    responses((status = 200, description = "The returned value as JSON"),
+        (status = 404, description = "No result (yet): pending, unknown or expired", body = super::ErrorJson)))]
+pub async fn poll_worker(
+    State(state): State<AppState>,
+    Path((component, worker, key)): Path<(String, String, String)>,
+) -> Result<Response, ApiError> {
+    poll_result(&state, &worker_id(&component, &worker)?, &key).await
+}
+
+async fn poll_result(
+    state: &AppState,
+    w: &revenant_types::WorkerId,
+    key: &str,
+) -> Result<Response, ApiError> {
+    let record = state
+        .nats()
+        .results()
+        .get(w, key)
+        .await?
+        .ok_or_else(|| no_result(key))?;
+    Ok(respond(invoke::outcome(&record.outcome), key))
+}
+
+fn no_result(key: &str) -> ApiError {
+    ApiError::not_found(
+        ErrorKind::NoResult,
+        format!(
+            "no result for idempotency key {key:?} yet: the invocation is still running, was never made, or its result expired"
+        ),
+    )
 }

@@ -82,6 +82,10 @@ pub fn routes() -> Router<AppState> {
             "/components/{component}/workers/{worker}/enqueue/{function}",
             post(i::enqueue),
         )
+        .route(
+            "/components/{component}/workers/{worker}/invocations/{key}",
+            get(i::poll_worker),
+        )
         .route("/invocations/{key}", get(i::poll))
         .route("/apis", get(apis::list).post(apis::deploy))
         .route("/apis/{name}", get(apis::get).delete(apis::delete))

@@ -341,10 +341,31 @@ async fn idempotency_key_is_honoured_across_retries() {
             Some("retry-1"),
         )
         .await;
+    assert_eq!((s, b["kind"].as_str()), (409, Some("key-conflict")), "{b}");
+    // The same key with other arguments: the original's result, and the response says so.
+    let r = e
+        .http
+        .post(e.url(add))
+        .header("Idempotency-Key", "retry-1")
+        .body("[5]")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["rvn-duplicate"], "arguments-differ");
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap(), json!(10));
+    // Results are kept per worker; both poll routes find this one.
+    assert_eq!(e.get("/v1/invocations/retry-1").await, (200, json!(10)));
     assert_eq!(
-        (s, b["kind"].as_str()),
-        (409, Some("idempotency-key-reused")),
-        "{b}"
+        e.get("/v1/components/counter/workers/i1/invocations/retry-1")
+            .await,
+        (200, json!(10))
+    );
+    assert_eq!(
+        e.get("/v1/components/counter/workers/i2/invocations/retry-1")
+            .await
+            .0,
+        404
     );
     // Without a key the router makes one and says which.
     let r = e.http.post(e.url(add)).body("[1]").send().await.unwrap();

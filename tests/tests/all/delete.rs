@@ -10,7 +10,7 @@ use crate::common;
 
 use std::time::{Duration, Instant};
 
-use common::{Env, TIMEOUT, dead_letter, dead_reason, oplog, record, worker};
+use common::{Env, TIMEOUT, dead_letter, dead_reason, interrupt, oplog, record, worker};
 use futures::StreamExt;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_nats::workers::{AdminError, create_worker, delete_worker};
@@ -18,7 +18,6 @@ use revenant_nats::{ControlError, Nats, headers};
 use revenant_tests::revenant::{answer_of, invoke};
 use revenant_tests::wait_until;
 use revenant_types::oplog::OplogEntry;
-use revenant_types::records::{ControlAction, WorkerStatus};
 use serde_json::json;
 
 /// Deletes `w`, retrying while no executor holds the worker's shard yet.
@@ -33,25 +32,6 @@ async fn delete(nats: &Nats, w: &str) -> Result<(), AdminError> {
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
             other => return other,
-        }
-    }
-}
-
-/// Interrupts `w`, retrying while no executor holds the worker's shard yet.
-async fn interrupt(nats: &Nats, w: &str) {
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
-        match nats
-            .control(&worker(w), ControlAction::Interrupt, Duration::from_secs(5))
-            .await
-        {
-            Err(ControlError::NoExecutor { .. }) if Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-            other => {
-                assert_eq!(other.expect("interrupt").status, WorkerStatus::Interrupted);
-                return;
-            }
         }
     }
 }

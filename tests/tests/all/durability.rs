@@ -68,7 +68,7 @@ async fn a_key_published_twice_changes_state_once() {
     }
     let stored = nats
         .results()
-        .get("k-conc")
+        .get(&worker(w), "k-conc")
         .await
         .unwrap()
         .expect("stored result");

@@ -62,7 +62,7 @@ pub async fn invoke_retrying(
                 }
             }
         }
-        if let Ok(Some(rec)) = nats.results().get(key).await {
+        if let Ok(Some(rec)) = nats.results().get(worker, key).await {
             return Some((answer(rec.outcome), attempts));
         }
     }

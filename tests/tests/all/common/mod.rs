@@ -5,18 +5,18 @@
 
 #![allow(dead_code)] // each test module uses a different subset
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use revenant_executor::ExecutorOptions;
 use revenant_nats::async_nats::jetstream::message::StreamMessage;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_nats::reply::parse_reply;
-use revenant_nats::{Nats, headers};
+use revenant_nats::{ControlError, Nats, headers};
 use revenant_tests::revenant::{Answer, TestExecutor, answer, connect, deploy, test_options};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::config::NatsOptions;
 use revenant_types::oplog::{InvocationOutcome, OplogEntry};
-use revenant_types::records::WorkerRecord;
+use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
 use revenant_types::{OplogIndex, WorkerId};
 
 /// Generous: two cores shared with other builds.
@@ -257,4 +257,23 @@ pub async fn python_lines(script: &str, args: &[&str]) -> Vec<serde_json::Value>
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect()
+}
+
+/// Interrupts `w`, retrying while no executor holds the worker's shard yet.
+pub async fn interrupt(nats: &Nats, w: &str) {
+    let deadline = Instant::now() + TIMEOUT;
+    loop {
+        match nats
+            .control(&worker(w), ControlAction::Interrupt, Duration::from_secs(5))
+            .await
+        {
+            Err(ControlError::NoExecutor { .. }) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            other => {
+                assert_eq!(other.expect("interrupt").status, WorkerStatus::Interrupted);
+                return;
+            }
+        }
+    }
 }
