@@ -62,8 +62,10 @@ impl durability::Host for Durability<'_> {
     }
 
     fn generate_idempotency_key(&mut self) -> wasmtime::Result<String> {
+        let (invocation, ordinal) = self.journal.next_key_ordinal();
+        let worker = self.journal.worker();
         self.journal
-            .read::<GenerateIdempotencyKey>((), || uuid::Uuid::new_v4().to_string())
+            .read::<GenerateIdempotencyKey>((), || idempotency_key(worker, &invocation, ordinal))
     }
 
     async fn commit(&mut self) -> wasmtime::Result<()> {
@@ -87,6 +89,41 @@ impl durability_0_1::Host for Durability<'_> {
     }
     async fn commit(&mut self) -> wasmtime::Result<()> {
         durability::Host::commit(self).await
+    }
+}
+
+/// The `ordinal`-th idempotency key invocation `invocation` of `worker` asks for: a
+/// name-based UUID (v5) of the three, so a retried attempt, a resumed interrupt or
+/// a replay hands the external system the same key, and keys never collide between
+/// calls, invocations or workers.
+pub fn idempotency_key(
+    worker: &revenant_types::WorkerId,
+    invocation: &str,
+    ordinal: u64,
+) -> String {
+    let name = format!(
+        "revenant:{}/{}/{invocation}/{ordinal}",
+        worker.component, worker.worker
+    );
+    uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use revenant_types::WorkerId;
+
+    use super::idempotency_key;
+
+    #[test]
+    fn an_idempotency_key_is_the_same_for_the_same_call_and_differs_otherwise() {
+        let w = WorkerId::parse("shop", "alice").unwrap();
+        let k = idempotency_key(&w, "order-7", 0);
+        assert_eq!(k, idempotency_key(&w, "order-7", 0));
+        assert_eq!(k.len(), 36);
+        assert_ne!(k, idempotency_key(&w, "order-7", 1));
+        assert_ne!(k, idempotency_key(&w, "order-8", 0));
+        let bob = WorkerId::parse("shop", "bob").unwrap();
+        assert_ne!(k, idempotency_key(&bob, "order-7", 0));
     }
 }
 

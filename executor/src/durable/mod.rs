@@ -55,6 +55,8 @@ pub enum CommitError {
 struct State {
     cursor: Cursor,
     fenced: bool,
+    /// The running invocation's key and how many idempotency keys it generated so far.
+    invocation: (String, u64),
 }
 
 struct Writer {
@@ -92,6 +94,7 @@ impl Journal {
                 state: Mutex::new(State {
                     cursor: Cursor::new(next_index, remote_ends),
                     fenced: false,
+                    invocation: (String::new(), 0),
                 }),
                 writer: tokio::sync::Mutex::new(Writer { last_seq }),
             }),
@@ -109,6 +112,21 @@ impl Journal {
 
     pub fn worker(&self) -> &WorkerId {
         &self.inner.worker
+    }
+
+    /// An attempt of invocation `key` begins (live or in replay): idempotency keys it
+    /// generates are counted from zero.
+    pub fn begin_invocation(&self, key: &str) {
+        self.state().invocation = (key.to_owned(), 0);
+    }
+
+    /// The running invocation's key and the ordinal of the next idempotency key it asks for.
+    pub fn next_key_ordinal(&self) -> (String, u64) {
+        let mut st = self.state();
+        let (key, n) = &mut st.invocation;
+        let ordinal = *n;
+        *n += 1;
+        (key.clone(), ordinal)
     }
 
     /// True while recorded host calls are being handed back (output is suppressed).

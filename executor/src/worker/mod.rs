@@ -323,6 +323,7 @@ impl Worker {
         let started = Instant::now();
         let mut attempt = failed_attempts + 1;
         loop {
+            self.journal.begin_invocation(key);
             if let Some(calls) = recorded.take() {
                 self.journal.begin_replay(calls, true);
             }
@@ -432,6 +433,7 @@ impl Worker {
             self.tail = invocations.pop();
         }
         for inv in invocations {
+            self.journal.begin_invocation(&inv.idempotency_key);
             self.journal.begin_replay(inv.host_calls, false);
             let result = self.call(&inv.function, Args::Json(&inv.args)).await;
             let leftover = self.journal.end_replay().err().map(|d| d.to_string());

@@ -290,6 +290,12 @@ async fn revenant_api_ids_and_idempotency_keys_survive_replay() {
     let keys: Vec<String> = serde_json::from_value(keys).unwrap();
     assert_eq!(keys.len(), 3);
     assert!(keys[0] != keys[1] && keys[1] != keys[2], "{keys:?}");
+    // Derived from (worker, invocation key, ordinal): a retried attempt or an interrupted
+    // and resumed invocation hands the external system the same keys.
+    let derived: Vec<String> = (0..3)
+        .map(|n| revenant_executor::durable::api::idempotency_key(&common::worker(w), "keys-1", n))
+        .collect();
+    assert_eq!(keys, derived);
     let index = call(nats, w, "oplog-index", json!([]))
         .await
         .expect("index");

@@ -318,7 +318,11 @@ async fn a_pending_timer_survives_a_nats_server_restart() {
     suspended(&env, w).await;
     env.server.restart();
     let result = wait_until("the sleep completes after the restart", TIMEOUT, || async {
-        nats.results().get(&worker(w), "restart-1").await.ok().flatten()
+        nats.results()
+            .get(&worker(w), "restart-1")
+            .await
+            .ok()
+            .flatten()
     })
     .await;
     let woke: u64 = match result.outcome {
