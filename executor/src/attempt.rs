@@ -41,6 +41,20 @@ pub enum CallResult {
     BadArguments(String),
     /// It waited `suspend-after` for these durable things only and was unwound.
     Suspended(Vec<Wait>),
+    /// It returned a value of `bytes` bytes, over the maximum a result may have.
+    ResultTooLarge { bytes: usize, max: usize },
+}
+
+/// A returned value over `max` bytes is [`CallResult::ResultTooLarge`]; anything else
+/// is as it was.
+pub fn limit_result(result: CallResult, max: usize) -> CallResult {
+    match result {
+        CallResult::Returned(json) if json.len() > max => CallResult::ResultTooLarge {
+            bytes: json.len(),
+            max,
+        },
+        other => other,
+    }
 }
 
 /// What follows an attempt.
@@ -111,6 +125,19 @@ pub fn after_attempt(
             None,
             false,
         ),
+        // Deterministic (the same call returns the same value): answered, never retried; its
+        // effects are discarded with the instance, as for any invocation completed in error.
+        CallResult::ResultTooLarge { bytes, max } => complete(
+            None,
+            InvocationOutcome::Err(ErrorBody::new(
+                ErrorKind::ResultTooLarge,
+                format!(
+                    "the result is {bytes} bytes; the limit is {max} bytes (max-result-bytes); return less, or store it elsewhere and return a reference"
+                ),
+            )),
+            None,
+            true,
+        ),
         CallResult::Trapped(message) if attempt < policy.max_attempts.max(1) => Next::Retry {
             error: error(&message, false),
             delay: Duration::from_millis(policy.delay_ms(attempt)),
@@ -151,6 +178,9 @@ pub fn check_replayed(
                 "replay of {function} (oplog index {started}) failed where it once succeeded: {m}"
             ))
         }
+        (CallResult::ResultTooLarge { bytes, .. }, _) => Err(format!(
+            "replay of {function} (oplog index {started}) returned {bytes} bytes, over the limit, where it once succeeded"
+        )),
         (CallResult::Suspended(waiting), _) => Err(format!(
             "replay of {function} (oplog index {started}) waited for {} where it once went on",
             waiting.iter().map(Wait::key).collect::<Vec<_>>().join(", ")
@@ -202,6 +232,26 @@ mod tests {
                 rebuild: false
             }
         );
+    }
+
+    #[test]
+    fn a_result_over_the_limit_is_a_deterministic_error_that_discards_the_effects() {
+        let big = limit_result(CallResult::Returned("\"abcdef\"".into()), 5);
+        assert_eq!(big, CallResult::ResultTooLarge { bytes: 8, max: 5 });
+        let small = limit_result(CallResult::Returned("1".into()), 5);
+        assert_eq!(small, CallResult::Returned("1".into()));
+        let next = after_attempt(big, &policy(), 1, 7);
+        assert_eq!(kind(&next), &ErrorKind::ResultTooLarge);
+        let Next::Complete {
+            error,
+            fail_worker,
+            rebuild,
+            ..
+        } = next
+        else {
+            unreachable!()
+        };
+        assert_eq!((error, fail_worker, rebuild), (None, None, true));
     }
 
     #[test]

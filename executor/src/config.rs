@@ -51,6 +51,10 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// A worker idle this long is dropped from memory (recovered on its next invocation), ms. Default 60000.
     pub idle_timeout_ms: u64,
+    /// The largest value an invocation may return (its JSON), bytes; a larger one is a
+    /// `result-too-large` error. Capped by the server's max payload less 4 KiB (the
+    /// reply must fit one message). Default 1 MiB.
+    pub max_result_bytes: usize,
     /// A worker waiting this long for timers or promises only is suspended: its instance
     /// dropped, resumed by replay when what it waits for arrives, ms. Default 10000.
     pub suspend_after_ms: u64,
@@ -84,6 +88,7 @@ impl Default for ExecutorOptions {
             work_dir: None,
             idle_timeout_ms: 60_000,
             suspend_after_ms: 10_000,
+            max_result_bytes: 1 << 20,
             invocation_timeout_ms: 60_000,
             memory_limit_bytes: 256 << 20,
             retry: RetryPolicy::default(),

@@ -24,6 +24,9 @@ pub const ERROR_MESSAGE: &str = "Rvn-Error-Message";
 pub const OPLOG_FIRST_INDEX: &str = "Rvn-Oplog-Index";
 /// Number of entries in an oplog message.
 pub const OPLOG_COUNT: &str = "Rvn-Oplog-Count";
+/// The object (in `RVN_BLOBS`) holding this message's real payload, which was too
+/// large for one message; the message itself carries none.
+pub const PAYLOAD_REF: &str = "Rvn-Payload-Ref";
 /// The original subject of a dead letter.
 pub const ORIGINAL_SUBJECT: &str = "Rvn-Original-Subject";
 

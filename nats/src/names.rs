@@ -87,6 +87,11 @@ impl Namespace {
     pub fn snapshots_bucket(&self) -> String {
         self.upper("SNAPSHOTS")
     }
+    /// `RVN_BLOBS` object store: values too large for one message (oplog batches over
+    /// the server's max payload), referenced by `Rvn-Payload-Ref`.
+    pub fn blobs_bucket(&self) -> String {
+        self.upper("BLOBS")
+    }
     /// `RVN_APIS` KV: the router's API definitions (user-defined routes), key `<api-name>`.
     pub fn apis_bucket(&self) -> String {
         self.upper("APIS")

@@ -15,6 +15,11 @@
 //! direct get may be answered by a follower a moment behind the leader; the
 //! fenced append is what catches such a stale read (the caller re-reads).
 //!
+//! A batch too large for one message (a 2 MB HTTP response, a big result) is
+//! stored in the `RVN_BLOBS` object store first, and the fenced message carries
+//! only its name (`Rvn-Payload-Ref`); reads fetch it back. Nothing ever fails
+//! or loops on "too large" in the journal.
+//!
 //! This module does not decide who may write (that is [`crate::lease`]) and
 //! does not interpret entries (that is the executor's replay).
 
@@ -75,16 +80,22 @@ impl OplogStore {
         expected_last_seq: u64,
         batch: &OplogBatch,
     ) -> Result<u64, AppendError> {
-        let payload = codec::encode(batch)?;
+        let mut payload = codec::encode(batch)?;
         let max = self.nats.client().server_info().max_payload;
+        let mut h = HeaderMap::new();
         // Leave room for the subject and headers in the protocol frame.
         if max > 0 && payload.len() + 512 > max {
-            return Err(AppendError::TooLarge {
-                bytes: payload.len(),
-                max,
-            });
+            let name = format!(
+                "{}/{}/{}-{}",
+                w.component,
+                w.worker,
+                batch.first,
+                uuid::Uuid::new_v4()
+            );
+            self.put_blob(&name, payload).await?;
+            h.insert(headers::PAYLOAD_REF, name.as_str());
+            payload = Vec::new();
         }
-        let mut h = HeaderMap::new();
         h.insert(
             headers::EXPECTED_LAST_SUBJECT_SEQUENCE,
             expected_last_seq.to_string().as_str(),
@@ -182,7 +193,10 @@ impl OplogStore {
             .direct_get_last_for_subject(self.nats.namespace().oplog_subject(w))
             .await
         {
-            Ok(msg) => Ok(Some((msg.sequence, codec::decode(&msg.payload)?))),
+            Ok(msg) => {
+                let payload = spilled(&self.nats, Some(&msg.headers), &msg.payload).await?;
+                Ok(Some((msg.sequence, codec::decode(&payload)?)))
+            }
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::nats(
                 format!("reading the last oplog message of {w}"),
@@ -218,6 +232,16 @@ impl OplogStore {
         Ok(())
     }
 
+    async fn put_blob(&self, name: &str, payload: Vec<u8>) -> Result<(), AppendError> {
+        let store = blobs(&self.nats).await?;
+        let mut reader = payload.as_slice();
+        store
+            .put(name, &mut reader)
+            .await
+            .map_err(|e| AppendError::Other(Error::nats(format!("store oplog blob {name}"), e)))?;
+        Ok(())
+    }
+
     async fn stream(&self) -> Result<async_nats::jetstream::stream::Stream<()>> {
         let name = self.nats.namespace().oplog_stream();
         self.nats
@@ -226,4 +250,35 @@ impl OplogStore {
             .await
             .map_err(|e| Error::nats(format!("opening stream {name}"), e))
     }
+}
+
+async fn blobs(nats: &Nats) -> Result<async_nats::jetstream::object_store::ObjectStore> {
+    nats.jetstream()
+        .get_object_store(nats.namespace().blobs_bucket())
+        .await
+        .map_err(|e| Error::nats("open the blob store", e))
+}
+
+/// A message's real payload: itself, or the blob its `Rvn-Payload-Ref` names.
+pub(crate) async fn spilled<'a>(
+    nats: &Nats,
+    headers: Option<&HeaderMap>,
+    payload: &'a [u8],
+) -> Result<std::borrow::Cow<'a, [u8]>> {
+    use tokio::io::AsyncReadExt;
+    let Some(name) = headers.and_then(|h| h.get(headers::PAYLOAD_REF)) else {
+        return Ok(std::borrow::Cow::Borrowed(payload));
+    };
+    let name = name.as_str();
+    let mut object = blobs(nats)
+        .await?
+        .get(name)
+        .await
+        .map_err(|e| Error::nats(format!("get oplog blob {name}"), e))?;
+    let mut bytes = Vec::new();
+    object
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|e| Error::nats(format!("read oplog blob {name}"), e))?;
+    Ok(std::borrow::Cow::Owned(bytes))
 }

@@ -185,6 +185,7 @@ impl Nats {
             kv_spec(ns.promises_bucket(), Duration::ZERO),
             obj_spec(ns.components_bucket()),
             obj_spec(ns.snapshots_bucket()),
+            obj_spec(ns.blobs_bucket()),
         ]
     }
 

@@ -177,7 +177,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::RouteConflict
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        K::FunctionError => StatusCode::UNPROCESSABLE_ENTITY,
+        K::FunctionError | K::ResultTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
         K::Unavailable | K::Nats | K::InvalidReply => StatusCode::BAD_GATEWAY,
         K::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         K::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,

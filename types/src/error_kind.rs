@@ -85,6 +85,9 @@ error_kinds! {
     PayloadTooLarge = "payload-too-large",
     /// A control request's body is not `{"action": "interrupt" | "resume" | "delete"}`.
     InvalidControl = "invalid-control",
+    /// The function returned a value larger than the configured maximum
+    /// (`max-result-bytes`): its effects are discarded, deterministically.
+    ResultTooLarge = "result-too-large",
     /// An inbox message whose `Rvn-Kind` (or the header that kind needs) is not understood.
     InvalidMessage = "invalid-message",
     /// The idempotency key was already used for another worker (keys belong to a worker).

@@ -335,6 +335,7 @@ impl Worker {
                 (CallResult::Returned(_), Err(d)) => CallResult::Diverged(d.to_string()),
                 (r, _) => r,
             };
+            let result = attempt::limit_result(result, self.max_result());
             match attempt::after_attempt(result, &self.env.opts.retry, attempt, now_ms()) {
                 Next::Retry { error, delay } => {
                     tracing::warn!(worker = %self.id, attempt, delay_ms = delay.as_millis() as u64, error = ?error, "invocation trapped; retrying");
@@ -377,6 +378,12 @@ impl Worker {
                 }
             }
         }
+    }
+
+    /// The largest result this worker may return (see `max-result-bytes`).
+    fn max_result(&self) -> usize {
+        let payload = self.env.nats.options().max_payload.saturating_sub(4 << 10);
+        self.env.opts.max_result_bytes.min(payload)
     }
 
     /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).

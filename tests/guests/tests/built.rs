@@ -54,11 +54,16 @@ fn expected() -> Vec<Expected> {
             &["sum"],
             false,
         ),
-        guest(revenant_guests::TEST_HTTP, "test:http/api", &["get"], false),
+        guest(
+            revenant_guests::TEST_HTTP,
+            "test:http/api",
+            &["get", "get-size"],
+            false,
+        ),
         guest(
             revenant_guests::TEST_FAULTS,
             "test:faults/api",
-            &["trap", "spin", "grow", "echo", "busy"],
+            &["trap", "spin", "grow", "echo", "busy", "blob"],
             false,
         ),
         guest(

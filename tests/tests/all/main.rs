@@ -17,6 +17,7 @@ mod faults;
 mod harness;
 mod http;
 mod keys;
+mod large;
 mod nats_layer;
 mod oplog_speed;
 mod promises;

@@ -7,7 +7,7 @@
 //! crate does this for the tests and exposes the path as `TEST_HTTP`).
 //!
 //! Call: `nats request rvn.call.test-http.w1 -H 'Rvn-Function: get' '["http://127.0.0.1:8080/"]'`
-//! answers ok `{status, body}`. Prints nothing. Exports `test:http/api.{get}`;
+//! answers ok `{status, body}`. Prints nothing. Exports `test:http/api.{get, get-size}`;
 //! imports `wasi:http/{types, outgoing-handler}` and `wasi:io/*` (WASI 0.2).
 
 use std::io::Read;
@@ -87,6 +87,10 @@ struct TestHttp;
 impl Guest for TestHttp {
     fn get(url: String) -> Result<HttpReply, String> {
         get(&url)
+    }
+
+    fn get_size(url: String) -> Result<(u16, u64), String> {
+        get(&url).map(|r| (r.status, r.body.len() as u64))
     }
 }
 
