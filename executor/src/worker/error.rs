@@ -1,5 +1,6 @@
 //! Why a worker cannot go on, and what a caller is told then.
 
+use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 
@@ -24,4 +25,30 @@ pub enum WorkerError {
     /// A timer's schedule could not be made durable before suspending.
     #[error("scheduling a timer of {worker}: {message}")]
     Schedule { worker: WorkerId, message: String },
+}
+
+impl WorkerError {
+    pub(super) fn from_component(e: crate::components::ComponentError) -> Self {
+        use crate::components::ComponentError as C;
+        use crate::engine::EngineError as E;
+        match e {
+            C::Unknown(_) | C::UnknownVersion { .. } => {
+                Self::Component(ErrorBody::new(ErrorKind::UnknownComponent, e.to_string()))
+            }
+            // Upload checks imports by name only: a binary whose imports do not link, or that
+            // does not compile, can never run; retrying would loop forever.
+            C::Link { .. } | C::Engine(E::Compile(_)) => {
+                Self::Component(ErrorBody::new(ErrorKind::InvalidComponent, e.to_string()))
+            }
+            other => Self::ComponentLoad(other.to_string()),
+        }
+    }
+
+    /// The error kind and message a caller gets when this stops its invocation.
+    pub fn to_error_body(&self) -> ErrorBody {
+        match self {
+            Self::Component(error) => error.clone(),
+            other => ErrorBody::new(ErrorKind::Internal, other.to_string()),
+        }
+    }
 }

@@ -18,8 +18,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use revenant_types::ErrorKind;
-use revenant_types::oplog::{ErrorBody, InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
+use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
 use revenant_types::{WorkerId, now_ms};
 use tokio::sync::mpsc::UnboundedSender;
 
@@ -43,32 +42,6 @@ pub enum Invoked {
     /// Suspended, waiting for timers or promises (`Suspended` is committed, the instance
     /// dropped): its message may be acked; it is answered when it completes later.
     Suspended,
-}
-
-impl WorkerError {
-    fn from_component(e: crate::components::ComponentError) -> Self {
-        use crate::components::ComponentError as C;
-        use crate::engine::EngineError as E;
-        match e {
-            C::Unknown(_) | C::UnknownVersion { .. } => {
-                Self::Component(ErrorBody::new(ErrorKind::UnknownComponent, e.to_string()))
-            }
-            // Upload checks imports by name only: a binary whose imports do not link, or that
-            // does not compile, can never run; retrying would loop forever.
-            C::Link { .. } | C::Engine(E::Compile(_)) => {
-                Self::Component(ErrorBody::new(ErrorKind::InvalidComponent, e.to_string()))
-            }
-            other => Self::ComponentLoad(other.to_string()),
-        }
-    }
-
-    /// The error kind and message a caller gets when this stops its invocation.
-    pub fn to_error_body(&self) -> ErrorBody {
-        match self {
-            Self::Component(error) => error.clone(),
-            other => ErrorBody::new(ErrorKind::Internal, other.to_string()),
-        }
-    }
 }
 
 /// A worker in memory.
