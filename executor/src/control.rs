@@ -416,6 +416,23 @@ pub(crate) async fn interrupt_stopped(
 }
 
 /// Tells JetStream the held invocations are still being worked on.
+/// Runs `work` while keeping `running` and `queue` alive (in progress) every [`KEEPALIVE`].
+pub(crate) async fn keep_alive_while<F: Future>(
+    work: F,
+    running: Option<&InvocationMessage>,
+    queue: &VecDeque<InvocationMessage>,
+) -> F::Output {
+    let mut work = std::pin::pin!(work);
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    loop {
+        tokio::select! {
+            out = &mut work => return out,
+            _ = keepalive.tick() => keep_alive(running, queue).await,
+        }
+    }
+}
+
 pub(crate) async fn keep_alive(
     running: Option<&InvocationMessage>,
     queue: &VecDeque<InvocationMessage>,

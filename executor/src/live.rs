@@ -3,7 +3,6 @@
 //! [`crate::attempt`] to judge.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use wasmtime::Store;
 use wasmtime::component::{Instance, Val};
@@ -30,8 +29,12 @@ pub enum Args<'a> {
 }
 
 impl Live {
-    /// Calls export `function` (its full name) with `args`, under the invocation deadline.
-    pub async fn call(&mut self, function: &str, args: Args<'_>) -> CallResult {
+    /// Calls export `function` (its full name) with `args`, under the invocation
+    /// deadline when `timed` (replay of completed invocations is not: a loaded executor
+    /// must not fail a worker because replaying its history was slow). The deadline
+    /// covers host waits too (a slow HTTP response), not only wasm running; durable
+    /// waits (timers, promises) move it by their length.
+    pub async fn call(&mut self, function: &str, args: Args<'_>, timed: bool) -> CallResult {
         let Some(index) = self.loaded.export_index(function) else {
             return CallResult::BadArguments(format!("component has no export {function}"));
         };
@@ -54,13 +57,18 @@ impl Live {
             }
         };
         let mut results = vec![Val::Bool(false); func.ty(&self.store).results().len()];
-        let data = self.store.data_mut();
-        data.deadline = Instant::now() + data.timeout;
+        let data = self.store.data();
+        let (deadline, timeout) = (data.deadline.clone(), data.timeout);
+        deadline.start(timed.then_some(timeout));
         self.store.set_epoch_deadline(1);
-        match func
-            .call_async(&mut self.store, &params, &mut results)
-            .await
-        {
+        let call = func.call_async(&mut self.store, &params, &mut results);
+        let ended = tokio::select! {
+            ended = call => ended,
+            // Blocked in a host call past the deadline: the call is dropped (the instance is
+            // rebuilt after a deadline).
+            () = deadline.passed() => Err(DeadlineExceeded(timeout).into()),
+        };
+        match ended {
             Ok(()) => CallResult::Returned(values::results_to_json(&results).to_string()),
             Err(e) => {
                 if let Some(s) = e.downcast_ref::<Suspend>() {

@@ -50,6 +50,9 @@ pub(crate) async fn mailbox(
     let mut keepalive = tokio::time::interval(control::KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut recovered_status = RecoveredStatus::default();
+    // When the mailbox ends, what it holds goes back to JetStream after this delay, all of
+    // it alike and in arrival order (the head first), so nothing overtakes anything.
+    let mut give_back = Duration::ZERO;
     'run: loop {
         recovered_status.start(&nats);
         // The tail a dropped worker was running goes first, then invocations parked while
@@ -136,25 +139,33 @@ pub(crate) async fn mailbox(
         }
         let arrival = inv.arrival();
         // Recovery is the one decision after which the mailbox decides again.
+        let mut unrecoverable = false;
         let decision = loop {
             let view = worker.as_ref().map(|w| w.view(Some(arrival.key)));
             match decide::decide(&id, arrival, view, max_payload) {
                 Decision::Recover => {
-                    match recover(&env, &id, &mut worker, &in_memory, &out_tx).await {
+                    // A long recovery keeps what it holds alive (not redelivered meanwhile).
+                    let recovering = recover(&env, &id, &mut worker, &in_memory, &out_tx);
+                    match control::keep_alive_while(recovering, inv.message(), &queue).await {
                         Ok(status) => recovered_status.deferred = Some(status),
                         Err(WorkerError::Component(error)) => break Decision::Reject(error),
                         Err(e) => {
                             tracing::error!(worker = %id, error = %e, "could not recover worker");
-                            if let Some(m) = inv.message() {
-                                let _ = m.nak(Duration::from_secs(1)).await;
-                            }
-                            break 'run;
+                            unrecoverable = true;
+                            break Decision::Recover;
                         }
                     }
                 }
                 other => break other,
             }
         };
+        if unrecoverable {
+            if let Invocation::Message(m) = inv {
+                queue.push_front(m);
+            }
+            give_back = Duration::from_secs(1);
+            break 'run;
+        }
         // A recovered worker finishes what it was running before anything else.
         if let (Invocation::Message(_), Some(w)) = (&inv, worker.as_ref())
             && w.tail().is_some()
@@ -213,7 +224,8 @@ pub(crate) async fn mailbox(
                     }
                     Err(e) => {
                         tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
-                        let _ = m.nak(Duration::from_millis(200)).await;
+                        queue.push_front(m);
+                        give_back = DROPPED;
                         break;
                     }
                 }
@@ -330,9 +342,10 @@ pub(crate) async fn mailbox(
                 // Fenced or the oplog is unreachable: this executor must let go of the worker.
                 tracing::error!(worker = %id, error = %e, "dropping worker");
                 env.metrics.worker_dropped();
-                if let Some(m) = inv.message() {
-                    let _ = m.nak(Duration::from_millis(200)).await;
+                if let Invocation::Message(m) = inv {
+                    queue.push_front(m);
                 }
+                give_back = DROPPED;
                 break;
             }
         }
@@ -347,15 +360,19 @@ pub(crate) async fn mailbox(
     // to be redelivered to whoever runs the worker next. Control requests left unanswered
     // time out at the requester, which retries.
     for m in queue {
-        let _ = m.nak(Duration::ZERO).await;
+        let _ = m.nak(give_back).await;
     }
     while let Ok(input) = rx.try_recv() {
         if let Input::Invocation(m) = input {
-            let _ = m.nak(Duration::ZERO).await;
+            let _ = m.nak(give_back).await;
         }
     }
     let _ = done.send(id);
 }
+
+/// How long what a dropped worker held waits before it is redelivered (the oplog
+/// append that failed may have been fenced by a new owner, who then gets it).
+const DROPPED: Duration = Duration::from_millis(200);
 
 /// Brings the worker into memory; returns the status to record (deferred, see
 /// [`RecoveredStatus`]).

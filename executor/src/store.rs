@@ -4,7 +4,7 @@
 //! [`crate::live`]'s.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use revenant_types::WorkerId;
 use tokio::sync::mpsc::UnboundedSender;
@@ -18,14 +18,14 @@ use crate::dirs::DirPool;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
 use crate::durable::stdio::{EventStream, Output, Stream};
-use crate::durable::waits::{CanWait, PromiseBook, WaitParts, WaitState};
+use crate::durable::waits::{CanWait, Deadline, PromiseBook, WaitParts, WaitState};
 use crate::durable::{HasJournal, Journal, random};
 use crate::replay::CreateInfo;
 
 /// The deadline of the running invocation was reached.
 #[derive(Debug, thiserror::Error)]
 #[error("invocation exceeded its deadline of {0:?}")]
-pub struct DeadlineExceeded(Duration);
+pub struct DeadlineExceeded(pub Duration);
 
 /// The store data of a worker.
 pub struct WorkerCtx {
@@ -37,7 +37,7 @@ pub struct WorkerCtx {
     monotonic: DurableMonotonic,
     waits: WaitState,
     limits: StoreLimits,
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: Deadline,
     pub(crate) timeout: Duration,
     /// The worker's filesystem; removed with the store.
     _fs: tempfile::TempDir,
@@ -78,7 +78,7 @@ impl CanWait for WorkerCtx {
             monotonic: &self.monotonic,
             waits: &self.waits,
             table: &mut self.table,
-            deadline: &mut self.deadline,
+            deadline: &self.deadline,
         }
     }
 }
@@ -147,7 +147,7 @@ impl StoreSpec<'_> {
                 .memory_size(self.opts.memory_limit_bytes)
                 .trap_on_grow_failure(true)
                 .build(),
-            deadline: Instant::now() + timeout,
+            deadline: Deadline::default(),
             timeout,
             _fs: fs,
         };
@@ -155,7 +155,7 @@ impl StoreSpec<'_> {
         store.limiter(|ctx| &mut ctx.limits);
         store.epoch_deadline_callback(|ctx: StoreContextMut<'_, WorkerCtx>| {
             let data = ctx.data();
-            if Instant::now() >= data.deadline {
+            if data.deadline.is_past() {
                 Err(DeadlineExceeded(data.timeout).into())
             } else {
                 Ok(UpdateDeadline::Yield(1))

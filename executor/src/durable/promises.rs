@@ -14,8 +14,6 @@
 //! - `complete` (any worker's promise) is a remote write: its answer is journaled,
 //!   so a replay does not complete again.
 
-use std::time::Instant;
-
 use revenant_nats::promises::PromiseError;
 use revenant_types::WorkerId;
 use revenant_types::promise::PromiseId;
@@ -80,13 +78,12 @@ impl promises::Host for Promises<'_> {
             Ok(index) => index,
             Err(e) => return Ok(Err(e)),
         };
-        let started = Instant::now();
         let waiting = vec![Wait::Promise { index }];
         let book = self.parts.waits.book.clone();
         let suspend_after = self.parts.waits.suspend_after;
-        let payload = wait_or_suspend(book.wait(index), Some(waiting), suspend_after).await?;
-        // A durable wait does not count against the invocation deadline.
-        *self.parts.deadline += started.elapsed();
+        let ready = book.wait(index);
+        let payload =
+            wait_or_suspend(ready, Some(waiting), suspend_after, self.parts.deadline).await?;
         Ok(Ok(payload))
     }
 

@@ -198,18 +198,23 @@ impl WaitState {
 }
 
 /// Waits for `ready`; when it waits for durable things only (`durable`) and they take
-/// longer than `suspend_after`, gives up with [`Suspend`].
+/// longer than `suspend_after`, gives up with [`Suspend`]. A durable wait does not
+/// count against the invocation `deadline` (it is paused meanwhile); any other wait does.
 pub async fn wait_or_suspend<F: Future>(
     ready: F,
     durable: Option<Vec<Wait>>,
     suspend_after: Duration,
+    deadline: &Deadline,
 ) -> wasmtime::Result<F::Output> {
     match durable {
         None => Ok(ready.await),
-        Some(waiting) => match tokio::time::timeout(suspend_after, ready).await {
-            Ok(out) => Ok(out),
-            Err(_) => Err(Suspend { waiting }.into()),
-        },
+        Some(waiting) => {
+            let waited = deadline.paused(tokio::time::timeout(suspend_after, ready));
+            match waited.await {
+                Ok(out) => Ok(out),
+                Err(_) => Err(Suspend { waiting }.into()),
+            }
+        }
     }
 }
 
@@ -278,6 +283,61 @@ pub fn promise_pollable(
     Ok(pollable)
 }
 
+/// The running invocation's deadline, shared by the epoch check (while wasm runs),
+/// the watcher of host waits ([`Deadline::passed`]) and durable waits, which move it
+/// by their length (waiting for a timer or a promise is not work). Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Deadline(Arc<Mutex<Instant>>);
+
+impl Default for Deadline {
+    fn default() -> Self {
+        Self(Arc::new(Mutex::new(far_future())))
+    }
+}
+
+/// A deadline that never comes (replay runs without one).
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600)
+}
+
+impl Deadline {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Instant> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a call: `timeout` from now, or none.
+    pub fn start(&self, timeout: Option<Duration>) {
+        *self.lock() = timeout.map_or_else(far_future, |t| Instant::now() + t);
+    }
+
+    pub fn at(&self) -> Instant {
+        *self.lock()
+    }
+
+    /// Runs `wait` with the deadline paused: afterwards it is as far away as before.
+    pub async fn paused<F: Future>(&self, wait: F) -> F::Output {
+        let (at, started) = (self.at(), Instant::now());
+        *self.lock() = far_future();
+        let out = wait.await;
+        *self.lock() = at + started.elapsed();
+        out
+    }
+
+    pub fn is_past(&self) -> bool {
+        Instant::now() >= self.at()
+    }
+
+    /// Resolves once the deadline has passed (following it when it moves).
+    pub async fn passed(&self) {
+        loop {
+            tokio::time::sleep_until(self.at().into()).await;
+            if self.is_past() {
+                return;
+            }
+        }
+    }
+}
+
 /// What the waiting host functions need of a store's data, borrowed apart.
 pub struct WaitParts<'a> {
     pub journal: &'a super::Journal,
@@ -285,7 +345,7 @@ pub struct WaitParts<'a> {
     pub waits: &'a WaitState,
     pub table: &'a mut ResourceTable,
     /// The running invocation's deadline: a durable wait moves it by its length.
-    pub deadline: &'a mut Instant,
+    pub deadline: &'a Deadline,
 }
 
 /// Store data whose guests can wait durably.
@@ -352,15 +412,10 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let (journal, suspend_after) = (parts.journal.clone(), parts.waits.suspend_after);
                 durable_deadlines(&journal, durable.as_deref()).await?;
                 let parts = store.data_mut().wait_parts();
-                let started = Instant::now();
-                let waited_durably = durable.is_some();
-                let ready =
-                    wait_or_suspend(parts.table.poll(pollables), durable, suspend_after).await??;
+                let deadline = parts.deadline.clone();
+                let ready = parts.table.poll(pollables);
+                let ready = wait_or_suspend(ready, durable, suspend_after, &deadline).await??;
                 journal.record::<Poll>(count, ReadyList(ready.clone()));
-                if waited_durably {
-                    // A durable wait does not count against the invocation deadline.
-                    *store.data_mut().wait_parts().deadline += started.elapsed();
-                }
                 Ok((ready,))
             })
         },
@@ -375,13 +430,9 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
                 let journal = parts.journal.clone();
                 durable_deadlines(&journal, durable.as_deref()).await?;
                 let parts = store.data_mut().wait_parts();
-                let started = Instant::now();
-                let waited_durably = durable.is_some();
-                wait_or_suspend(parts.table.block(pollable), durable, suspend_after).await??;
-                if waited_durably {
-                    // A durable wait does not count against the invocation deadline.
-                    *store.data_mut().wait_parts().deadline += started.elapsed();
-                }
+                let deadline = parts.deadline.clone();
+                let ready = parts.table.block(pollable);
+                wait_or_suspend(ready, durable, suspend_after, &deadline).await??;
                 Ok(())
             })
         },
@@ -414,16 +465,26 @@ mod tests {
             index: 4,
             fire_at: 99,
         }];
-        let err = wait_or_suspend(forever, Some(waiting.clone()), Duration::from_millis(5))
-            .await
-            .unwrap_err();
+        let deadline = Deadline::default();
+        deadline.start(Some(Duration::from_millis(1)));
+        let before = deadline.at();
+        let err = wait_or_suspend(
+            forever,
+            Some(waiting.clone()),
+            Duration::from_millis(5),
+            &deadline,
+        )
+        .await
+        .unwrap_err();
+        // Paused while it waited: it moved by the wait's length.
+        assert!(deadline.at() >= before + Duration::from_millis(5));
         let suspend = err.downcast_ref::<Suspend>().expect("a Suspend");
         assert_eq!(suspend.waiting, waiting);
         assert_eq!(suspend.to_string(), "suspended, waiting for timer:4");
         // Ready in time: no suspension.
-        let out = wait_or_suspend(async { 7 }, Some(waiting), Duration::ZERO).await;
+        let out = wait_or_suspend(async { 7 }, Some(waiting), Duration::ZERO, &deadline).await;
         assert_eq!(out.unwrap(), 7);
-        let out = wait_or_suspend(async { 8 }, None, Duration::ZERO).await;
+        let out = wait_or_suspend(async { 8 }, None, Duration::ZERO, &deadline).await;
         assert_eq!(out.unwrap(), 8);
     }
 

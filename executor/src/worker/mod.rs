@@ -302,7 +302,7 @@ impl Worker {
             }
             // A retry runs on a rebuilt instance and types the journaled JSON again.
             let args = typed.take().map_or(Args::Json(json_args), Args::Typed);
-            let result = self.call(function, args).await;
+            let result = self.call(function, args, true).await;
             // A tail whose recorded calls were not all used diverged; otherwise this is a no-op.
             let result = match (result, self.journal.end_replay()) {
                 (CallResult::Returned(_), Err(d)) => CallResult::Diverged(d.to_string()),
@@ -415,7 +415,7 @@ impl Worker {
         for inv in invocations {
             self.journal.begin_invocation(&inv.idempotency_key);
             self.journal.begin_replay(inv.host_calls, false);
-            let result = self.call(&inv.function, Args::Json(&inv.args)).await;
+            let result = self.call(&inv.function, Args::Json(&inv.args), false).await;
             let leftover = self.journal.end_replay().err().map(|d| d.to_string());
             let verdict = attempt::check_replayed(
                 &inv.function,
@@ -442,9 +442,9 @@ impl Worker {
         Ok(())
     }
 
-    async fn call(&mut self, function: &str, args: Args<'_>) -> CallResult {
+    async fn call(&mut self, function: &str, args: Args<'_>, timed: bool) -> CallResult {
         match self.live.as_mut() {
-            Some(live) => live.call(function, args).await,
+            Some(live) => live.call(function, args, timed).await,
             None => CallResult::BadArguments("worker has no instance".into()),
         }
     }

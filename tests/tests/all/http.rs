@@ -236,3 +236,36 @@ async fn a_request_in_flight_when_its_executor_dies_is_sent_again_and_answered()
     assert_eq!(journaled_bodies(&nats, w).await, ["hit-2"]);
     exec.stop().await;
 }
+
+/// The invocation deadline covers host waits (issue 11, scenario 6): a guest blocked on
+/// an HTTP response that never comes is stopped at its deadline and answered
+/// `deadline-exceeded`, while a durable sleep longer than the deadline is not work.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_deadline_covers_a_blocked_http_call_but_not_a_durable_sleep() {
+    let (url, hits) = stalling_server().await;
+    let mut env = Env::new(&[
+        ("test-http", revenant_guests::TEST_HTTP),
+        ("waits", revenant_guests::TEST_DURABILITY),
+    ])
+    .await;
+    let _exec = env
+        .executor_with(|o| {
+            o.invocation_timeout_ms = 1_000;
+            o.retry.max_attempts = 1;
+        })
+        .await;
+    let nats = env.nats.clone();
+    let started = std::time::Instant::now();
+    let answer = invoke(&nats, "test-http/slow", "get", json!([url]), Some("slow-1")).await;
+    let err = answer.expect_err("deadline-exceeded");
+    assert_eq!(common::kind(&err), "deadline-exceeded", "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "answered after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // A 2 s durable sleep under a 1 s deadline: waiting is not work.
+    let woke = invoke(&nats, "waits/s", "sleep", json!([2_000]), None).await;
+    assert!(woke.is_ok(), "{woke:?}");
+}
