@@ -399,11 +399,15 @@ impl Worker {
         let mut store = spec.build(&loaded.engine).map_err(|e| {
             instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
         })?;
-        let instance = loaded
-            .pre
-            .instantiate_async(&mut store)
-            .await
-            .map_err(|e| instantiate_error(format!("{e:#}")))?;
+        let instance = match loaded.pre.instantiate_async(&mut store).await {
+            Ok(instance) => instance,
+            // Deterministic (a trap in its start, more memory than the limit at start): it
+            // would fail the same way on every delivery, so the worker is failed, with why.
+            Err(e) => {
+                let message = format!("the component could not be instantiated: {e:#}");
+                return self.fail(message).await;
+            }
+        };
         self.live = Some(Live {
             loaded,
             store,
@@ -425,20 +429,26 @@ impl Worker {
                 leftover,
             );
             if let Err(message) = verdict {
-                tracing::error!(worker = %self.id, error = %message, "replay failed; worker is failed");
-                self.journal.push(OplogEntry::Error {
-                    at: now_ms(),
-                    message: message.clone(),
-                    retry: 1,
-                    fatal: true,
-                });
-                self.journal.commit().await?;
-                self.failed = Some(message);
-                self.live = None;
-                self.tail = None;
-                return Ok(());
+                return self.fail(message).await;
             }
         }
+        Ok(())
+    }
+
+    /// Fails the worker for good (a fatal `Error` entry): every invocation is answered
+    /// `worker-failed` with `message` from now on.
+    async fn fail(&mut self, message: String) -> Result<(), WorkerError> {
+        tracing::error!(worker = %self.id, error = %message, "worker is failed");
+        self.journal.push(OplogEntry::Error {
+            at: now_ms(),
+            message: message.clone(),
+            retry: 1,
+            fatal: true,
+        });
+        self.journal.commit().await?;
+        self.failed = Some(message);
+        self.live = None;
+        self.tail = None;
         Ok(())
     }
 

@@ -208,3 +208,27 @@ async fn growing_past_the_memory_limit_is_an_error() {
     );
     exec.stop().await;
 }
+
+/// A worker that cannot even be instantiated (its initial memory is over the limit:
+/// deterministic) is failed with the reason and answered at once, instead of being
+/// redelivered until the delivery limit (issue 11, scenario 2).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_component_that_cannot_be_instantiated_fails_its_worker_with_an_answer() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let _exec = env.executor_with(|o| o.memory_limit_bytes = 64 << 10).await;
+    let nats = env.nats.clone();
+    let err = invoke(&nats, "counter/tiny", "add", json!([1]), Some("tiny-1"))
+        .await
+        .expect_err("worker-failed");
+    assert_eq!(common::kind(&err), "worker-failed", "{err}");
+    assert!(
+        common::message(&err).contains("could not be instantiated"),
+        "{err}"
+    );
+    // Every later invocation gets the same answer, at once.
+    let again = invoke(&nats, "counter/tiny", "get", json!([]), None).await;
+    assert_eq!(
+        common::kind(&again.expect_err("worker-failed")),
+        "worker-failed"
+    );
+}
