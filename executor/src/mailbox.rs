@@ -115,7 +115,9 @@ pub(crate) async fn mailbox(
                 Ok(Kind::Invoke) => {}
                 Ok(kind) => {
                     let flow =
-                        match wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind).await {
+                        match Box::pin(wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind))
+                            .await
+                        {
                             Ok(flow) => flow,
                             Err(error) => {
                                 reject(&env, &inv, error).await;
@@ -145,7 +147,8 @@ pub(crate) async fn mailbox(
             match decide::decide(&id, arrival, view, max_payload) {
                 Decision::Recover => {
                     // A long recovery keeps what it holds alive (not redelivered meanwhile).
-                    let recovering = recover(&env, &id, &mut worker, &in_memory, &out_tx);
+                    // Boxed: a recovery's future is large, and the mailbox's would be too.
+                    let recovering = Box::pin(recover(&env, &id, &mut worker, &in_memory, &out_tx));
                     match control::keep_alive_while(recovering, inv.message(), &queue).await {
                         Ok(status) => recovered_status.deferred = Some(status),
                         Err(WorkerError::Component(error)) => break Decision::Reject(error),

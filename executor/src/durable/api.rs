@@ -108,6 +108,23 @@ pub fn idempotency_key(
     uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes()).to_string()
 }
 
+struct HasDurability;
+
+impl HasData for HasDurability {
+    type Data<'a> = Durability<'a>;
+}
+
+/// Registers `revenant:api/durability` (both versions) and `revenant:api/promises`.
+pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    durability::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
+        journal: t.journal(),
+    })?;
+    durability_0_1::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
+        journal: t.journal(),
+    })?;
+    super::promises::add_to_linker(linker)
+}
+
 #[cfg(test)]
 mod tests {
     use revenant_types::WorkerId;
@@ -125,21 +142,4 @@ mod tests {
         let bob = WorkerId::parse("shop", "bob").unwrap();
         assert_ne!(k, idempotency_key(&bob, "order-7", 0));
     }
-}
-
-struct HasDurability;
-
-impl HasData for HasDurability {
-    type Data<'a> = Durability<'a>;
-}
-
-/// Registers `revenant:api/durability` (both versions) and `revenant:api/promises`.
-pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    durability::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
-        journal: t.journal(),
-    })?;
-    durability_0_1::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
-        journal: t.journal(),
-    })?;
-    super::promises::add_to_linker(linker)
 }

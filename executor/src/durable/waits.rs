@@ -104,12 +104,10 @@ impl PromiseBook {
 
     /// Records a completion; false (and the first payload kept) when it was completed.
     pub fn complete(&self, index: OplogIndex, payload: Vec<u8>) -> bool {
-        let fresh = {
-            let mut book = self.lock();
-            if book.completed.contains_key(&index) {
-                false
-            } else {
-                book.completed.insert(index, payload);
+        let fresh = match self.lock().completed.entry(index) {
+            std::collections::hash_map::Entry::Occupied(_) => false,
+            std::collections::hash_map::Entry::Vacant(slot) => {
+                slot.insert(payload);
                 true
             }
         };
