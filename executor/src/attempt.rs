@@ -41,8 +41,15 @@ pub enum CallResult {
     BadArguments(String),
     /// It waited `suspend-after` for these durable things only and was unwound.
     Suspended(Vec<Wait>),
+    /// It called `wasi:cli/exit` with this code.
+    Exited(i32),
     /// It returned a value of `bytes` bytes, over the maximum a result may have.
     ResultTooLarge { bytes: usize, max: usize },
+}
+
+/// Why a worker that called `wasi:cli/exit` takes no more invocations.
+pub fn exited_message(code: i32) -> String {
+    format!("the guest called wasi:cli/exit with code {code}; the worker takes no more invocations")
 }
 
 /// A returned value over `max` bytes is [`CallResult::ResultTooLarge`]; anything else
@@ -125,6 +132,16 @@ pub fn after_attempt(
             None,
             false,
         ),
+        // Not a trap: the guest ended itself. Never retried; the worker is over.
+        CallResult::Exited(code) => complete(
+            Some(OplogEntry::Exited { at: now, code }),
+            InvocationOutcome::Err(ErrorBody::new(
+                ErrorKind::WorkerExited,
+                exited_message(code),
+            )),
+            Some(exited_message(code)),
+            false,
+        ),
         // Deterministic (the same call returns the same value): answered, never retried; its
         // effects are discarded with the instance, as for any invocation completed in error.
         CallResult::ResultTooLarge { bytes, max } => complete(
@@ -178,6 +195,9 @@ pub fn check_replayed(
                 "replay of {function} (oplog index {started}) failed where it once succeeded: {m}"
             ))
         }
+        (CallResult::Exited(code), _) => Err(format!(
+            "replay of {function} (oplog index {started}) exited with code {code} where it once returned"
+        )),
         (CallResult::ResultTooLarge { bytes, .. }, _) => Err(format!(
             "replay of {function} (oplog index {started}) returned {bytes} bytes, over the limit, where it once succeeded"
         )),
@@ -232,6 +252,20 @@ mod tests {
                 rebuild: false
             }
         );
+    }
+
+    #[test]
+    fn an_exit_is_no_trap_it_ends_the_worker_at_once() {
+        let next = after_attempt(CallResult::Exited(3), &policy(), 1, 7);
+        assert_eq!(kind(&next), &ErrorKind::WorkerExited);
+        let Next::Complete {
+            error, fail_worker, ..
+        } = next
+        else {
+            unreachable!()
+        };
+        assert_eq!(error, Some(OplogEntry::Exited { at: 7, code: 3 }));
+        assert!(fail_worker.unwrap().contains("code 3"));
     }
 
     #[test]

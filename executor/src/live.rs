@@ -71,7 +71,9 @@ impl Live {
         match ended {
             Ok(()) => CallResult::Returned(values::results_to_json(&results).to_string()),
             Err(e) => {
-                if let Some(s) = e.downcast_ref::<Suspend>() {
+                if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                    CallResult::Exited(exit.0)
+                } else if let Some(s) = e.downcast_ref::<Suspend>() {
                     CallResult::Suspended(s.waiting.clone())
                 } else if let Some(d) = e.downcast_ref::<Divergence>() {
                     CallResult::Diverged(d.to_string())

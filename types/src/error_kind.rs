@@ -85,6 +85,8 @@ error_kinds! {
     PayloadTooLarge = "payload-too-large",
     /// A control request's body is not `{"action": "interrupt" | "resume" | "delete"}`.
     InvalidControl = "invalid-control",
+    /// The guest called `wasi:cli/exit` during this invocation: the worker is over.
+    WorkerExited = "worker-exited",
     /// The function returned a value larger than the configured maximum
     /// (`max-result-bytes`): its effects are discarded, deterministically.
     ResultTooLarge = "result-too-large",

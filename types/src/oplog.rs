@@ -174,8 +174,12 @@ pub enum OplogEntry {
     Interrupted {
         at: TimestampMs,
     },
+    /// The guest called `wasi:cli/exit`: the worker is over (every later invocation
+    /// is answered `worker-failed`, saying it exited with `code`).
     Exited {
         at: TimestampMs,
+        #[serde(default)]
+        code: i32,
     },
     /// An invocation arrived while the worker was suspended: it is kept here (and its
     /// message acknowledged) and runs, in arrival order, once the worker goes on.
@@ -396,10 +400,10 @@ impl OplogEntry {
             }
             Self::Suspended { waiting, .. } => format!("waiting for {}", waiting.join(", ")),
             Self::TimerFired { timer, .. } => format!("timer {timer}"),
-            Self::Resumed { .. }
-            | Self::Interrupted { .. }
-            | Self::Exited { .. }
-            | Self::BeginAtomicRegion => String::new(),
+            Self::Exited { code, .. } => format!("code {code}"),
+            Self::Resumed { .. } | Self::Interrupted { .. } | Self::BeginAtomicRegion => {
+                String::new()
+            }
         }
     }
 }

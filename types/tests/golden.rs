@@ -138,7 +138,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
         ),
         ("resumed", OplogEntry::Resumed { at: AT }),
         ("interrupted", OplogEntry::Interrupted { at: AT }),
-        ("exited", OplogEntry::Exited { at: AT }),
+        ("exited", OplogEntry::Exited { at: AT, code: 0 }),
         (
             "pending-invocation",
             OplogEntry::PendingInvocation {

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod clocks;
 pub mod cursor;
+pub mod deadline;
 pub mod http;
 pub mod journaled;
 pub mod promises;

@@ -238,7 +238,10 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 plan.promise_payloads.entry(promise).or_insert(data);
             }
             OplogEntry::TimerFired { timer, .. } => plan.timers_fired.push(timer),
-            OplogEntry::Exited { .. } => plan.exited = true,
+            OplogEntry::Exited { code, .. } => {
+                plan.exited = true;
+                plan.failed = Some(crate::attempt::exited_message(code));
+            }
             OplogEntry::Deleted { before, .. } => {
                 current = None;
                 plan = ReplayPlan {

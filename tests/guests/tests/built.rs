@@ -63,7 +63,7 @@ fn expected() -> Vec<Expected> {
         guest(
             revenant_guests::TEST_FAULTS,
             "test:faults/api",
-            &["trap", "spin", "grow", "echo", "busy", "blob"],
+            &["trap", "spin", "grow", "echo", "busy", "blob", "exit"],
             false,
         ),
         guest(

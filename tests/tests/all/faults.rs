@@ -232,3 +232,44 @@ async fn a_component_that_cannot_be_instantiated_fails_its_worker_with_an_answer
         "worker-failed"
     );
 }
+
+/// `wasi:cli/exit` is not a trap (issue 11, scenario 8): it is journaled as `Exited`,
+/// never retried, and the worker takes no more invocations, also after a recovery.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_guest_that_exits_is_over_without_retries() {
+    let mut env = Env::new(&[("faults", revenant_guests::TEST_FAULTS)]).await;
+    let exec = env.executor().await;
+    let nats = env.nats.clone();
+    let w = "faults/quits";
+    assert_eq!(
+        invoke(&nats, w, "echo", json!(["hi"]), None).await,
+        Ok(json!("hi"))
+    );
+    let err = invoke(&nats, w, "exit", json!([3]), Some("bye"))
+        .await
+        .expect_err("worker-exited");
+    assert_eq!(kind(&err), "worker-exited", "{err}");
+    // WASI 0.2's exit carries success or failure only: any non-zero code is 1.
+    assert!(message(&err).contains("code 1"), "{err}");
+    let entries = oplog(&nats, w).await;
+    assert_eq!(
+        entries
+            .iter()
+            .filter(|(_, e)| matches!(e, OplogEntry::Exited { code: 1, .. }))
+            .count(),
+        1
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|(_, e)| matches!(e, OplogEntry::Error { .. })),
+        "an exit is not retried"
+    );
+    let later = invoke(&nats, w, "echo", json!(["again"]), None).await;
+    assert_eq!(kind(&later.expect_err("worker-failed")), "worker-failed");
+    exec.stop().await;
+    let _next = env.executor().await;
+    let later = invoke(&nats, w, "echo", json!(["after recovery"]), None).await;
+    let later = later.expect_err("worker-failed");
+    assert!(message(&later).contains("wasi:cli/exit"), "{later}");
+}

@@ -9,7 +9,7 @@
 //!
 //! Call e.g. `nats request rvn.call.test-faults.w1 -H 'Rvn-Function: trap' '["boom"]'`:
 //! the invocation fails with a trap and stderr shows the panic message `boom`.
-//! Exports `test:faults/api.{trap, spin, grow, echo, busy, blob}`; imports only WASI 0.2.
+//! Exports `test:faults/api.{trap, spin, grow, echo, busy, blob, exit}`; imports only WASI 0.2.
 
 use std::sync::Mutex;
 
@@ -51,6 +51,10 @@ impl Guest for TestFaults {
 
     fn echo(s: String) -> String {
         s
+    }
+
+    fn exit(code: u32) {
+        std::process::exit(code as i32)
     }
 
     fn blob(len: u32) -> Vec<u8> {
