@@ -51,6 +51,10 @@ pub struct ExecutorOptions {
     pub work_dir: Option<PathBuf>,
     /// A worker idle this long is dropped from memory (recovered on its next invocation), ms. Default 60000.
     pub idle_timeout_ms: u64,
+    /// Invocations a worker holds in memory (behind the running one, or while it is
+    /// interrupted) before it parks them all in its oplog (`PendingInvocation`) and acks
+    /// them, so one slow or interrupted worker never holds its shard's consumer. Default 32.
+    pub max_held_per_worker: usize,
     /// The largest value an invocation may return (its JSON), bytes; a larger one is a
     /// `result-too-large` error. Capped by the server's max payload less 4 KiB (the
     /// reply must fit one message). Default 1 MiB.
@@ -89,6 +93,7 @@ impl Default for ExecutorOptions {
             idle_timeout_ms: 60_000,
             suspend_after_ms: 10_000,
             max_result_bytes: 1 << 20,
+            max_held_per_worker: 32,
             invocation_timeout_ms: 60_000,
             memory_limit_bytes: 256 << 20,
             retry: RetryPolicy::default(),

@@ -145,6 +145,7 @@ pub(crate) async fn race<F: Future>(
     completions: &Completions,
     id: &WorkerId,
     nats: &Nats,
+    max_held: usize,
 ) -> Raced<F::Output> {
     let mut run = std::pin::pin!(run);
     let mut open = true;
@@ -176,7 +177,16 @@ pub(crate) async fn race<F: Future>(
                     Ok(Kind::Timer(_)) => {
                         let _ = m.ack().await;
                     }
-                    _ => queue.push_back(m),
+                    _ => {
+                        queue.push_back(m);
+                        // Past the bound, what waits is parked in the oplog and acked: one
+                        // slow worker does not hold its shard's consumer.
+                        if queue.len() > max_held
+                            && let Err(e) = park_all(queue, |p| completions.park(p)).await
+                        {
+                            tracing::warn!(worker = %id, error = %e, "could not park held invocations");
+                        }
+                    }
                 },
                 Some(Input::Control(cmd)) => match cmd.action {
                     ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
@@ -416,6 +426,28 @@ pub(crate) async fn interrupt_stopped(
 }
 
 /// Tells JetStream the held invocations are still being worked on.
+/// Parks every message of `queue` in order with `park` (which journals it) and acks
+/// each once parked; on an error the rest stays queued.
+pub(crate) async fn park_all<F, Fut, E>(
+    queue: &mut VecDeque<InvocationMessage>,
+    mut park: F,
+) -> Result<(), E>
+where
+    F: FnMut(crate::replay::ParkedInvocation) -> Fut,
+    Fut: Future<Output = Result<(), E>>,
+{
+    while let Some(m) = queue.pop_front() {
+        if let Err(e) = park(crate::inbox::parked(&m)).await {
+            queue.push_front(m);
+            return Err(e);
+        }
+        if let Err(e) = m.ack().await {
+            tracing::warn!(error = %e, "could not ack a parked invocation (it is parked: a redelivery is answered from the oplog)");
+        }
+    }
+    Ok(())
+}
+
 /// Runs `work` while keeping `running` and `queue` alive (in progress) every [`KEEPALIVE`].
 pub(crate) async fn keep_alive_while<F: Future>(
     work: F,

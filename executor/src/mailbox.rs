@@ -215,6 +215,14 @@ pub(crate) async fn mailbox(
                     } else {
                         queue.push_back(m)
                     }
+                    // Past the bound, all of it is parked in the oplog (in order) and acked.
+                    if queue.len() > env.opts.max_held_per_worker
+                        && let Some(w) = worker.as_ref()
+                        && let parking = w.completions()
+                        && let Err(e) = control::park_all(&mut queue, |p| parking.park(p)).await
+                    {
+                        tracing::warn!(worker = %id, error = %e, "could not park held invocations");
+                    }
                     continue;
                 }
                 let w = worker
@@ -282,6 +290,7 @@ pub(crate) async fn mailbox(
             &completions,
             &id,
             &nats,
+            env.opts.max_held_per_worker,
         )
         .await;
         let result = match raced {
@@ -329,13 +338,10 @@ pub(crate) async fn mailbox(
                 recovered_status.settle(&nats).await;
                 put_status(&nats, Summary::of(w), WorkerStatus::Suspended).await;
                 // What waited behind it in memory is parked, so nothing is held meanwhile.
-                while let Some(m) = queue.pop_front() {
-                    if let Err(e) = w.park(inbox::parked(&m)).await {
-                        tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
-                        let _ = m.nak(Duration::ZERO).await;
-                        break 'run;
-                    }
-                    let _ = m.ack().await;
+                let parking = w.completions();
+                if let Err(e) = control::park_all(&mut queue, |p| parking.park(p)).await {
+                    tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
+                    break 'run;
                 }
                 // A suspended worker costs no memory: what arrives next recovers it.
                 tracing::debug!(worker = %id, "suspended");

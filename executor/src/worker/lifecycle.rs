@@ -2,6 +2,7 @@
 //! (control requests), and durable waiting — suspension, wake-ups by a fired timer
 //! or a promise completion, and invocations parked while it is suspended.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use revenant_types::now_ms;
@@ -104,7 +105,7 @@ impl Worker {
         Ok(())
     }
 
-    /// Invocations parked while it was suspended, not run yet.
+    /// Invocations parked, not run yet.
     pub fn parked(&self) -> usize {
         self.parked.len()
     }
@@ -117,18 +118,7 @@ impl Worker {
     /// Parks an invocation that arrived while the worker is suspended: journaled as a
     /// `PendingInvocation` (committed before its message may be acked).
     pub async fn park(&mut self, parked: ParkedInvocation) -> Result<(), WorkerError> {
-        self.journal.push(OplogEntry::PendingInvocation {
-            at: now_ms(),
-            idempotency_key: parked.idempotency_key.clone(),
-            function: parked.function.clone(),
-            body: parked.body.clone(),
-            content_type: parked.content_type.clone(),
-            reply_to: parked.reply_to.clone(),
-            trace: parked.trace.clone(),
-            stream_sequence: parked.stream_sequence,
-        });
-        self.journal.commit().await?;
-        self.parked.push_back(parked);
+        park(&self.journal, &self.parked, parked).await?;
         Ok(())
     }
 
@@ -147,9 +137,7 @@ impl Worker {
 
     /// A start or a completion of `key` ends the wait of the first invocation parked with it.
     pub(super) fn unpark(&mut self, key: &str) {
-        if let Some(i) = self.parked.iter().position(|p| p.idempotency_key == key) {
-            self.parked.remove(i);
-        }
+        self.parked.unpark(key);
     }
 
     /// Journals the answer a parked invocation got without running (a duplicate, a
@@ -253,6 +241,7 @@ impl Worker {
         Completions {
             journal: self.journal.clone(),
             promises: self.promises.clone(),
+            parked: self.parked.clone(),
         }
     }
 }
@@ -264,14 +253,73 @@ fn promise_index(kind: Kind) -> OplogIndex {
     }
 }
 
-/// Journals promise completions of a worker whose invocation is running (the worker
-/// itself is busy): the payload is committed before the waiting guest sees it.
+/// Journals `parked` as a `PendingInvocation` (committed before its message may be
+/// acked) and queues it.
+async fn park(
+    journal: &Journal,
+    queue: &ParkedQueue,
+    parked: ParkedInvocation,
+) -> Result<(), CommitError> {
+    journal.push(OplogEntry::PendingInvocation {
+        at: now_ms(),
+        idempotency_key: parked.idempotency_key.clone(),
+        function: parked.function.clone(),
+        body: parked.body.clone(),
+        content_type: parked.content_type.clone(),
+        reply_to: parked.reply_to.clone(),
+        trace: parked.trace.clone(),
+        stream_sequence: parked.stream_sequence,
+    });
+    journal.commit().await?;
+    queue.push_back(parked);
+    Ok(())
+}
+
+/// A worker's parked invocations, in arrival order; shared with [`Completions`], which
+/// parks while an invocation runs.
+#[derive(Clone, Default)]
+pub struct ParkedQueue(Arc<std::sync::Mutex<VecDeque<ParkedInvocation>>>);
+
+impl ParkedQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, VecDeque<ParkedInvocation>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn len(&self) -> usize {
+        self.lock().len()
+    }
+    fn push_back(&self, parked: ParkedInvocation) {
+        self.lock().push_back(parked);
+    }
+    fn pop_front(&self) -> Option<ParkedInvocation> {
+        self.lock().pop_front()
+    }
+    pub(super) fn replace(&self, parked: VecDeque<ParkedInvocation>) {
+        *self.lock() = parked;
+    }
+    /// A start or a completion of `key` ends the wait of the first one parked with it.
+    fn unpark(&self, key: &str) {
+        let mut parked = self.lock();
+        if let Some(i) = parked.iter().position(|p| p.idempotency_key == key) {
+            parked.remove(i);
+        }
+    }
+}
+
+/// Journals promise completions, and parks invocations, of a worker whose invocation is
+/// running (the worker itself is busy): what they journal is committed before the
+/// guest sees a payload, or before a parked message is acked.
 pub struct Completions {
     journal: Journal,
     promises: Arc<PromiseBook>,
+    parked: ParkedQueue,
 }
 
 impl Completions {
+    /// Parks an invocation that arrived while another runs (see [`Worker::park`]).
+    pub async fn park(&self, parked: ParkedInvocation) -> Result<(), CommitError> {
+        park(&self.journal, &self.parked, parked).await
+    }
+
     /// Journals the completion of promise `index` unless it is known; the waiter wakes.
     pub async fn complete(&self, index: OplogIndex, payload: Vec<u8>) -> Result<(), CommitError> {
         if self.promises.is_completed(index) {

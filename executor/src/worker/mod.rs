@@ -12,7 +12,7 @@ mod error;
 mod lifecycle;
 
 pub use error::WorkerError;
-pub use lifecycle::Completions;
+pub use lifecycle::{Completions, ParkedQueue};
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -31,7 +31,7 @@ use crate::durable::Journal;
 use crate::durable::stdio::Output;
 use crate::durable::waits::PromiseBook;
 use crate::live::{Args, Live};
-use crate::replay::{self, CreateInfo, ParkedInvocation, ReplayInvocation};
+use crate::replay::{self, CreateInfo, ReplayInvocation};
 use crate::store::StoreSpec;
 
 /// How an invocation run by the worker ended.
@@ -66,8 +66,9 @@ pub struct Worker {
     promises: Arc<PromiseBook>,
     /// Suspended: what its tail invocation waits for (the `Suspended` keys).
     suspended: Option<Vec<String>>,
-    /// Invocations parked while it was suspended, not run yet.
-    parked: VecDeque<ParkedInvocation>,
+    /// Invocations parked (while it was suspended, or past the bound of what it holds in
+    /// memory), not run yet.
+    parked: ParkedQueue,
     /// Timers whose `TimerFired` is journaled.
     timers_fired: HashSet<OplogIndex>,
 }
@@ -174,7 +175,7 @@ impl Worker {
             deleted_before: None,
             promises: Arc::default(),
             suspended: None,
-            parked: VecDeque::new(),
+            parked: ParkedQueue::default(),
             timers_fired: HashSet::new(),
         };
         worker.adopt(plan);
@@ -188,7 +189,7 @@ impl Worker {
         self.interrupted = plan.interrupted;
         self.deleted_before = plan.deleted_before;
         self.suspended = plan.suspended.clone();
-        self.parked = plan.parked.clone();
+        self.parked.replace(plan.parked.clone());
         self.timers_fired = plan.timers_fired.iter().copied().collect();
         let book = PromiseBook::default();
         for index in &plan.promises {

@@ -508,3 +508,73 @@ async fn control_refuses_unknown_and_failed_workers_and_says_when_nobody_holds_t
     assert!(!kinds(&nats, w).await.contains(&"interrupted"));
     exec.stop().await;
 }
+
+/// One interrupted worker does not hold its shard (issue 11, scenario 5): past
+/// `max-held-per-worker` what it holds is parked in its oplog and acked, so another
+/// worker of the same shard keeps flowing with a consumer window smaller than the
+/// backlog; on resume the parked invocations run in arrival order, once each.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_interrupted_worker_parks_its_backlog_and_its_shard_keeps_flowing() {
+    let mut env = Env::with_options(&[("faults", revenant_guests::TEST_FAULTS)], |o| {
+        o.shards = 1
+    })
+    .await;
+    let _exec = env
+        .executor_with(|o| {
+            o.max_in_flight = 8;
+            o.max_held_per_worker = 4;
+        })
+        .await;
+    let nats = env.nats.clone();
+    let (held, other) = ("faults/held", "faults/other");
+    assert_eq!(
+        invoke(&nats, held, "echo", json!(["up"]), None).await,
+        Ok(json!("up"))
+    );
+    common::interrupt(&nats, held).await;
+    let keys: Vec<String> = (0..20).map(|i| format!("held-{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let req = revenant_nats::invocations::InvocationRequest {
+            function: "echo".into(),
+            idempotency_key: Some(key.clone()),
+            body: json!([i.to_string()]).to_string().into(),
+            ..Default::default()
+        };
+        nats.publish_invocation(&worker(held), &req).await.unwrap();
+    }
+    // 20 held invocations against a window of 8: the other worker is still answered.
+    assert_eq!(
+        invoke(&nats, other, "echo", json!(["flowing"]), None).await,
+        Ok(json!("flowing"))
+    );
+    let parked = oplog(&nats, held)
+        .await
+        .iter()
+        .filter(|(_, e)| e.kind() == "pending-invocation")
+        .count();
+    assert!(parked >= 16, "{parked} parked");
+    nats.control(&worker(held), ControlAction::Resume, TIMEOUT)
+        .await
+        .expect("resume");
+    for (i, key) in keys.iter().enumerate() {
+        let result = revenant_tests::wait_until(key, TIMEOUT, || async {
+            nats.results().get(&worker(held), key).await.ok().flatten()
+        })
+        .await;
+        assert_eq!(
+            result.outcome,
+            revenant_types::oplog::InvocationOutcome::Ok(json!(i.to_string()).to_string())
+        );
+    }
+    let completed: Vec<String> = oplog(&nats, held)
+        .await
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            OplogEntry::InvocationCompleted {
+                idempotency_key, ..
+            } if idempotency_key.starts_with("held-") => Some(idempotency_key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completed, keys, "in arrival order, once each");
+}
