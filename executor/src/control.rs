@@ -145,7 +145,6 @@ pub(crate) async fn race<F: Future>(
     completions: &Completions,
     id: &WorkerId,
     nats: &Nats,
-    max_held: usize,
 ) -> Raced<F::Output> {
     let mut run = std::pin::pin!(run);
     let mut open = true;
@@ -181,7 +180,7 @@ pub(crate) async fn race<F: Future>(
                         queue.push_back(m);
                         // Past the bound, what waits is parked in the oplog and acked: one
                         // slow worker does not hold its shard's consumer.
-                        if queue.len() > max_held
+                        if queue.len() > completions.max_held()
                             && let Err(e) = park_all(queue, |p| completions.park(p)).await
                         {
                             tracing::warn!(worker = %id, error = %e, "could not park held invocations");

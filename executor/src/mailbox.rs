@@ -290,7 +290,6 @@ pub(crate) async fn mailbox(
             &completions,
             &id,
             &nats,
-            env.opts.max_held_per_worker,
         )
         .await;
         let result = match raced {

@@ -242,6 +242,7 @@ impl Worker {
             journal: self.journal.clone(),
             promises: self.promises.clone(),
             parked: self.parked.clone(),
+            max_held: self.env.opts.max_held_per_worker,
         }
     }
 }
@@ -312,9 +313,15 @@ pub struct Completions {
     journal: Journal,
     promises: Arc<PromiseBook>,
     parked: ParkedQueue,
+    max_held: usize,
 }
 
 impl Completions {
+    /// How many invocations the worker may hold in memory before it parks them.
+    pub fn max_held(&self) -> usize {
+        self.max_held
+    }
+
     /// Parks an invocation that arrived while another runs (see [`Worker::park`]).
     pub async fn park(&self, parked: ParkedInvocation) -> Result<(), CommitError> {
         park(&self.journal, &self.parked, parked).await
