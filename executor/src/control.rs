@@ -40,7 +40,7 @@ use tokio::sync::{mpsc, watch};
 use crate::context::{ControlCommand, Input, WorkerEnv};
 use crate::decide::{self, ControlDecision, Kind};
 use crate::durable::CommitError;
-use crate::durable::stdio::Output;
+use crate::durable::stdio::EventSink;
 use crate::status::{Summary, event, put_status};
 use crate::worker::{Completions, Worker, WorkerError};
 
@@ -241,7 +241,7 @@ pub(crate) async fn handle(
     env: &Arc<WorkerEnv>,
     slot: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    events: &mpsc::UnboundedSender<Output>,
+    events: &EventSink,
     cmd: ControlCommand,
 ) -> Flow {
     let id = cmd.worker.clone();
@@ -265,7 +265,7 @@ async fn apply(
     env: &Arc<WorkerEnv>,
     slot: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    events: &mpsc::UnboundedSender<Output>,
+    events: &EventSink,
     cmd: &ControlCommand,
 ) -> (Result<WorkerState, ErrorBody>, Flow) {
     let id = &cmd.worker;
@@ -343,7 +343,7 @@ pub(crate) async fn interrupt_stopped(
     env: &Arc<WorkerEnv>,
     slot: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    events: &mpsc::UnboundedSender<Output>,
+    events: &EventSink,
     cmd: ControlCommand,
 ) -> Flow {
     set(slot, None, in_memory);

@@ -28,13 +28,12 @@ use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
-use tokio::sync::mpsc;
 
 use crate::context::{ControlCommand, WorkerEnv};
 use crate::control::{Flow, oplog_error, reply, set, state};
 use crate::decide::{self, ControlDecision};
 use crate::durable::CommitError;
-use crate::durable::stdio::Output;
+use crate::durable::stdio::EventSink;
 use crate::status::event;
 use crate::worker::{Worker, WorkerError};
 
@@ -43,7 +42,7 @@ pub(crate) async fn handle(
     env: &Arc<WorkerEnv>,
     slot: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    events: &mpsc::UnboundedSender<Output>,
+    events: &EventSink,
     cmd: ControlCommand,
 ) -> Flow {
     let id = &cmd.worker;
@@ -154,7 +153,7 @@ pub(crate) async fn stopped(
     env: &Arc<WorkerEnv>,
     slot: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    events: &mpsc::UnboundedSender<Output>,
+    events: &EventSink,
     cmd: ControlCommand,
 ) -> Flow {
     let id = &cmd.worker;

@@ -23,7 +23,7 @@ use crate::context::{Input, WorkerEnv};
 use crate::control;
 use crate::decide::{self, Decision, Kind};
 use crate::delete;
-use crate::durable::stdio::Output;
+use crate::durable::stdio::{EVENT_BUFFER, EventSink, Output};
 use crate::inbox::{self, Invocation, Tail};
 use crate::reply::{answer, reject};
 use crate::status::{RecoveredStatus, Summary, event, put_status};
@@ -389,7 +389,7 @@ async fn recover(
     id: &WorkerId,
     worker: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    out_tx: &mpsc::UnboundedSender<Output>,
+    out_tx: &EventSink,
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
     let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
@@ -407,7 +407,7 @@ async fn wake(
     id: &WorkerId,
     worker: &mut Option<Worker>,
     in_memory: &AtomicU64,
-    out_tx: &mpsc::UnboundedSender<Output>,
+    out_tx: &EventSink,
     m: &InvocationMessage,
     kind: Kind,
 ) -> Result<control::Flow, ErrorBody> {
@@ -469,11 +469,8 @@ fn no_instance() -> ErrorBody {
 }
 
 /// The guest's stdout and stderr, published as events while the worker lives.
-fn stream_output(
-    env: &WorkerEnv,
-    id: &WorkerId,
-) -> (mpsc::UnboundedSender<Output>, tokio::task::JoinHandle<()>) {
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Output>();
+fn stream_output(env: &WorkerEnv, id: &WorkerId) -> (EventSink, tokio::task::JoinHandle<()>) {
+    let (out_tx, mut out_rx) = mpsc::channel::<Output>(EVENT_BUFFER);
     let nats = env.nats.clone();
     let id = id.clone();
     let events = tokio::spawn(async move {

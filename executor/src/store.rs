@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use revenant_types::WorkerId;
-use tokio::sync::mpsc::UnboundedSender;
 use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -17,7 +16,7 @@ use crate::config::ExecutorOptions;
 use crate::dirs::DirPool;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
-use crate::durable::stdio::{EventStream, Output, Stream};
+use crate::durable::stdio::{EventSink, EventStream, Stream};
 use crate::durable::waits::{CanWait, Deadline, PromiseBook, WaitParts, WaitState};
 use crate::durable::{HasJournal, Journal, random};
 use crate::replay::CreateInfo;
@@ -88,7 +87,7 @@ pub struct StoreSpec<'a> {
     pub id: &'a WorkerId,
     pub create: &'a CreateInfo,
     pub journal: &'a Journal,
-    pub events: &'a UnboundedSender<Output>,
+    pub events: &'a EventSink,
     /// The worker's promises (they outlive its stores).
     pub promises: &'a Arc<PromiseBook>,
     pub nats: &'a revenant_nats::Nats,

@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use tokio::io::AsyncWrite;
-use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::mpsc;
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 
 use super::Journal;
@@ -35,16 +35,23 @@ pub struct Output {
     pub data: Bytes,
 }
 
+/// Where a worker's output goes (to be published as events): bounded, so a guest that
+/// prints faster than events can be published loses lines, not the executor's memory.
+pub type EventSink = mpsc::Sender<Output>;
+
+/// How many output chunks a worker may have waiting to be published.
+pub const EVENT_BUFFER: usize = 1024;
+
 /// The guest's stdout or stderr.
 #[derive(Clone)]
 pub struct EventStream {
     stream: Stream,
     journal: Journal,
-    sink: UnboundedSender<Output>,
+    sink: EventSink,
 }
 
 impl EventStream {
-    pub fn new(stream: Stream, journal: Journal, sink: UnboundedSender<Output>) -> Self {
+    pub fn new(stream: Stream, journal: Journal, sink: EventSink) -> Self {
         Self {
             stream,
             journal,
@@ -72,8 +79,9 @@ impl AsyncWrite for EventStream {
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
         if !self.journal.is_replaying() {
-            // A closed sink means the worker is being dropped; the output has nowhere to go.
-            let _ = self.sink.send(Output {
+            // A closed sink means the worker is being dropped; a full one, that events lag
+            // behind the guest: either way this chunk is not published (it is not journaled).
+            let _ = self.sink.try_send(Output {
                 stream: self.stream,
                 data: Bytes::copy_from_slice(buf),
             });

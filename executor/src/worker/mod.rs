@@ -20,7 +20,6 @@ use std::time::Instant;
 
 use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
 use revenant_types::{WorkerId, now_ms};
-use tokio::sync::mpsc::UnboundedSender;
 
 use crate::arguments::Prepared;
 use crate::attempt::{self, CallResult, Next};
@@ -28,7 +27,7 @@ use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
 use crate::durable::Journal;
-use crate::durable::stdio::Output;
+use crate::durable::stdio::EventSink;
 use crate::durable::waits::PromiseBook;
 use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
@@ -48,7 +47,7 @@ pub enum Invoked {
 pub struct Worker {
     pub id: WorkerId,
     env: Arc<WorkerEnv>,
-    events: UnboundedSender<Output>,
+    events: EventSink,
     journal: Journal,
     create: CreateInfo,
     live: Option<Live>,
@@ -79,7 +78,7 @@ impl Worker {
     pub async fn recover(
         env: Arc<WorkerEnv>,
         id: WorkerId,
-        events: UnboundedSender<Output>,
+        events: EventSink,
     ) -> Result<Worker, WorkerError> {
         let started = Instant::now();
         // The latest component version is looked up alongside (not after) the oplog read:
@@ -141,7 +140,7 @@ impl Worker {
     pub async fn open(
         env: Arc<WorkerEnv>,
         id: WorkerId,
-        events: UnboundedSender<Output>,
+        events: EventSink,
     ) -> Result<Option<Worker>, WorkerError> {
         let (plan, journal) = read_plan(&env, &id).await?;
         let Some(create) = plan.create.clone() else {
@@ -156,7 +155,7 @@ impl Worker {
     fn without_instance(
         env: Arc<WorkerEnv>,
         id: WorkerId,
-        events: UnboundedSender<Output>,
+        events: EventSink,
         journal: Journal,
         create: CreateInfo,
         plan: &replay::ReplayPlan,
