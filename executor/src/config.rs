@@ -55,6 +55,13 @@ pub struct ExecutorOptions {
     /// interrupted) before it parks them all in its oplog (`PendingInvocation`) and acks
     /// them, so one slow or interrupted worker never holds its shard's consumer. Default 32.
     pub max_held_per_worker: usize,
+    /// Workers an executor keeps in memory at most; past it, workers idle for
+    /// `evict-idle-after-ms` or more are dropped (recovered on their next invocation),
+    /// the least recently used first. Default 10000.
+    pub max_workers_in_memory: usize,
+    /// How long a worker must have been idle to be dropped when over
+    /// `max-workers-in-memory`, ms. Default 1000.
+    pub evict_idle_after_ms: u64,
     /// The largest value an invocation may return (its JSON), bytes; a larger one is a
     /// `result-too-large` error. Capped by the server's max payload less 4 KiB (the
     /// reply must fit one message). Default 1 MiB.
@@ -94,6 +101,8 @@ impl Default for ExecutorOptions {
             suspend_after_ms: 10_000,
             max_result_bytes: 1 << 20,
             max_held_per_worker: 32,
+            max_workers_in_memory: 10_000,
+            evict_idle_after_ms: 1_000,
             invocation_timeout_ms: 60_000,
             memory_limit_bytes: 256 << 20,
             retry: RetryPolicy::default(),

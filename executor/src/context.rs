@@ -29,6 +29,9 @@ pub struct WorkerEnv {
     pub metrics: Arc<crate::metrics::ExecutorMetrics>,
     /// Empty directories for workers' filesystems, under `work_dir`.
     pub dirs: Arc<crate::dirs::DirPool>,
+    /// Notified when more workers than `max-workers-in-memory` are in memory: idle
+    /// mailboxes then drop theirs.
+    pub memory_pressure: tokio::sync::Notify,
 }
 
 /// What a worker's mailbox receives.

@@ -75,8 +75,24 @@ pub(crate) async fn mailbox(
         let inv = match next {
             Some(inv) => inv,
             None => {
+                let idle_since = std::time::Instant::now();
                 let input = tokio::select! {
                     m = rx.recv() => match m { Some(m) => m, None => break },
+                    // Too many workers in memory: those idle for a while leave first.
+                    _ = env.memory_pressure.notified(), if queue.is_empty() && worker.is_some() => {
+                        let over = in_memory.load(Ordering::Relaxed) > env.opts.max_workers_in_memory as u64;
+                        let evictable = Duration::from_millis(env.opts.evict_idle_after_ms);
+                        if !(over && idle_since.elapsed() >= evictable) {
+                            continue;
+                        }
+                        tracing::debug!(worker = %id, "evicted: too many workers in memory");
+                        recovered_status.settle(&nats).await;
+                        if let Some(w) = &worker {
+                            let status = decide::status_of(w.view(None).unloaded());
+                            put_status(&nats, Summary::of(w), status).await;
+                        }
+                        break;
+                    }
                     _ = tokio::time::sleep(idle), if queue.is_empty() => {
                         tracing::debug!(worker = %id, "idle; suspending");
                         recovered_status.settle(&nats).await;
@@ -393,8 +409,11 @@ async fn recover(
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
     let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
-    if worker.replace(w).is_none() {
-        in_memory.fetch_add(1, Ordering::Relaxed);
+    if worker.replace(w).is_none()
+        && in_memory.fetch_add(1, Ordering::Relaxed) >= env.opts.max_workers_in_memory as u64
+    {
+        // Over the cap: idle workers are asked to leave (those idle longest go).
+        env.memory_pressure.notify_waiters();
     }
     Ok(status)
 }

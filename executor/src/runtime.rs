@@ -66,6 +66,7 @@ pub async fn run(
         work_dir,
         metrics: metrics.clone(),
         controls: Default::default(),
+        memory_pressure: Default::default(),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();

@@ -361,3 +361,36 @@ async fn an_invocation_larger_than_one_message_commits_and_replays() {
     );
     exec.stop().await;
 }
+
+/// An executor keeps at most `max-workers-in-memory` workers (issue 11, scenario 9):
+/// past it, idle ones are dropped (and recovered, state intact, when used again).
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_workers_are_dropped_when_too_many_are_in_memory() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let _exec = env
+        .executor_with(|o| {
+            o.max_workers_in_memory = 2;
+            o.evict_idle_after_ms = 0;
+        })
+        .await;
+    let nats = env.nats.clone();
+    for w in ["counter/m1", "counter/m2"] {
+        assert_eq!(call(&nats, w, "add", json!([7])).await, Ok(json!(7)));
+    }
+    // A third one: the two idle ones leave memory.
+    assert_eq!(
+        call(&nats, "counter/m3", "add", json!([1])).await,
+        Ok(json!(1))
+    );
+    for w in ["counter/m1", "counter/m2"] {
+        wait_until(&format!("{w} dropped"), TIMEOUT, || async {
+            (record(&nats, w).await?.status == WorkerStatus::Suspended).then_some(())
+        })
+        .await;
+    }
+    // Recovered with their state when used again.
+    assert_eq!(
+        call(&nats, "counter/m1", "get", json!([])).await,
+        Ok(json!(7))
+    );
+}
