@@ -172,6 +172,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         K::WorkerDeleted => StatusCode::GONE,
         K::WorkerFailed
+        | K::WorkerExited
         | K::WorkerExists
         | K::KeyConflict
         | K::RouteConflict

@@ -14,4 +14,5 @@ mod crash_recovery;
 mod failover;
 mod fencing;
 mod promise;
+mod soak;
 mod waiting;
