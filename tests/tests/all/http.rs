@@ -13,7 +13,7 @@ use common::{Env, invoke_once, oplog};
 use revenant_tests::revenant::{call, invoke};
 use revenant_types::oplog::{HostValue, OplogEntry};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// A minimal HTTP/1.1 server answering every request with `hit-<n>` and counting requests.
@@ -29,13 +29,8 @@ async fn hit_server() -> (String, Arc<AtomicUsize>) {
             };
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if !common::read_request_head(&mut sock).await {
+                    return;
                 }
                 let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
                 let body = format!("hit-{n}");
@@ -174,14 +169,7 @@ async fn stalling_server() -> (String, Arc<AtomicUsize>) {
             let Ok((mut sock, _)) = listener.accept().await else {
                 return;
             };
-            let mut buf = Vec::new();
-            let mut chunk = [0u8; 1024];
-            while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                match sock.read(&mut chunk).await {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                }
-            }
+            common::read_request_head(&mut sock).await;
             let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
             if n == 1 {
                 held.push(sock);

@@ -13,7 +13,7 @@ use common::{Env, kind, oplog};
 use revenant_tests::revenant::invoke;
 use revenant_types::oplog::{HostValue, OplogEntry};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 
 /// Serves a `size`-byte body on every request, counting requests.
@@ -26,13 +26,8 @@ async fn big_body_server(size: usize) -> (String, Arc<AtomicUsize>) {
         while let Ok((mut sock, _)) = listener.accept().await {
             let counter = counter.clone();
             tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 1024];
-                while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match sock.read(&mut chunk).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => buf.extend_from_slice(&chunk[..n]),
-                    }
+                if !common::read_request_head(&mut sock).await {
+                    return;
                 }
                 counter.fetch_add(1, Ordering::SeqCst);
                 let head = format!(
