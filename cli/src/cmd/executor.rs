@@ -21,6 +21,15 @@ pub struct ExecutorArgs {
     /// dropped and rebuilt by replay when what it waits for arrives), ms.
     #[arg(long, env = "REVENANT_SUSPEND_AFTER_MS", default_value_t = 10_000)]
     pub suspend_after_ms: u64,
+    /// The largest result an invocation may return, bytes (larger: `result-too-large`).
+    #[arg(long, env = "REVENANT_MAX_RESULT_BYTES", default_value_t = 1 << 20)]
+    pub max_result_bytes: usize,
+    /// Invocations a worker holds in memory before it parks them in its oplog.
+    #[arg(long, env = "REVENANT_MAX_HELD_PER_WORKER", default_value_t = 32)]
+    pub max_held_per_worker: usize,
+    /// Workers kept in memory at most; past it, idle ones are dropped first.
+    #[arg(long, env = "REVENANT_MAX_WORKERS_IN_MEMORY", default_value_t = 10_000)]
+    pub max_workers_in_memory: usize,
     /// Deadline of one invocation attempt, ms.
     #[arg(long, env = "REVENANT_INVOCATION_TIMEOUT_MS", default_value_t = 60_000)]
     pub invocation_timeout_ms: u64,
@@ -48,6 +57,9 @@ impl ExecutorArgs {
             cache_dir: self.cache_dir.clone(),
             idle_timeout_ms: self.idle_timeout_ms,
             suspend_after_ms: self.suspend_after_ms,
+            max_result_bytes: self.max_result_bytes,
+            max_held_per_worker: self.max_held_per_worker,
+            max_workers_in_memory: self.max_workers_in_memory,
             invocation_timeout_ms: self.invocation_timeout_ms,
             memory_limit_bytes: self.memory_limit_mb << 20,
             metrics_listen: self.metrics_listen.clone(),

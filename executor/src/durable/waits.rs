@@ -196,6 +196,9 @@ impl WaitState {
     }
 }
 
+/// A wait whose first timer is due sooner than this (ms) is not suspended.
+const SUSPEND_NOT_BEFORE_MS: u64 = 1_200;
+
 /// Waits for `ready`; when it waits for durable things only (`durable`) and they take
 /// longer than `suspend_after`, gives up with [`Suspend`]. A durable wait does not
 /// count against the invocation `deadline` (it is paused meanwhile); any other wait does.
@@ -208,7 +211,22 @@ pub async fn wait_or_suspend<F: Future>(
     match durable {
         None => Ok(ready.await),
         Some(waiting) => {
-            let waited = deadline.paused(tokio::time::timeout(suspend_after, ready));
+            // A timer due within about a second is waited for in memory: suspending
+            // costs a replay, and a schedule fires at whole seconds (woken up to a second
+            // early, the rest of the wait must not suspend again).
+            let now = now_ms();
+            let soon = waiting
+                .iter()
+                .filter_map(|w| match w {
+                    Wait::Timer { fire_at, .. } => Some(fire_at.saturating_sub(now)),
+                    Wait::Promise { .. } => None,
+                })
+                .min()
+                .filter(|ms| *ms < SUSPEND_NOT_BEFORE_MS);
+            let limit = soon.map_or(suspend_after, |ms| {
+                suspend_after.max(Duration::from_millis(ms + 100))
+            });
+            let waited = deadline.paused(tokio::time::timeout(limit, ready));
             match waited.await {
                 Ok(out) => Ok(out),
                 Err(_) => Err(Suspend { waiting }.into()),

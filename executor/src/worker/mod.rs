@@ -355,8 +355,10 @@ impl Worker {
 
     /// The largest result this worker may return (see `max-result-bytes`).
     fn max_result(&self) -> usize {
-        let payload = self.env.nats.options().max_payload.saturating_sub(4 << 10);
-        self.env.opts.max_result_bytes.min(payload)
+        // The reply must fit one message with its headers.
+        let max_payload = self.env.nats.options().max_payload;
+        let headroom = (max_payload / 4).min(4 << 10);
+        self.env.opts.max_result_bytes.min(max_payload - headroom)
     }
 
     /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).

@@ -284,12 +284,24 @@ async fn a_timer_that_fell_due_while_no_executor_ran_fires_once_on_the_next() {
     let w = "waits/due";
     let sleep = tokio::spawn({
         let nats = nats.clone();
-        async move { invoke(&nats, w, "sleep", json!([1_000]), Some("due-1")).await }
+        async move { invoke(&nats, w, "sleep", json!([2_000]), Some("due-1")).await }
     });
     suspended(&env, w).await;
     exec.stop().await;
-    // Well past its time: the schedule fired into the worker's inbox, nobody consumed it.
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    // Past its time (time has to pass here: that is the scenario), the schedule fired
+    // into the worker's inbox while nobody consumed it.
+    let due = oplog(&env.nats, w)
+        .await
+        .iter()
+        .find_map(|(_, e)| match e {
+            OplogEntry::HostCall {
+                response: revenant_types::oplog::HostValue::U64(at),
+                ..
+            } => Some(*at),
+            _ => None,
+        })
+        .expect("the timer's wake-up time");
+    tokio::time::sleep(Duration::from_millis(due.saturating_sub(now_ms()) + 200)).await;
     let _next = env
         .executor_with(|o| o.suspend_after_ms = SUSPEND_AFTER_MS)
         .await;

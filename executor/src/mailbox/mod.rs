@@ -29,6 +29,10 @@ use crate::reply::{answer, reject};
 use crate::status::{RecoveredStatus, Summary, event, put_status};
 use crate::worker::{Invoked, Worker, WorkerError};
 
+mod wake;
+
+use wake::{recover, settle_parked, wake};
+
 /// One worker's mailbox: recovers it on the first message, runs invocations in order,
 /// suspends it after the idle timeout.
 pub(crate) async fn mailbox(
@@ -397,87 +401,6 @@ pub(crate) async fn mailbox(
 /// How long what a dropped worker held waits before it is redelivered (the oplog
 /// append that failed may have been fenced by a new owner, who then gets it).
 const DROPPED: Duration = Duration::from_millis(200);
-
-/// Brings the worker into memory; returns the status to record (deferred, see
-/// [`RecoveredStatus`]).
-async fn recover(
-    env: &Arc<WorkerEnv>,
-    id: &WorkerId,
-    worker: &mut Option<Worker>,
-    in_memory: &AtomicU64,
-    out_tx: &EventSink,
-) -> Result<(Summary, WorkerStatus), WorkerError> {
-    let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
-    let status = (Summary::of(&w), decide::status_of(w.view(None)));
-    if worker.replace(w).is_none()
-        && in_memory.fetch_add(1, Ordering::Relaxed) >= env.opts.max_workers_in_memory as u64
-    {
-        // Over the cap: idle workers are asked to leave (those idle longest go).
-        env.memory_pressure.notify_waiters();
-    }
-    Ok(status)
-}
-
-/// A fired timer or a promise completion: journaled and, when the worker was suspended
-/// waiting for it, resumes it (the mailbox then runs its tail). Acked once durable.
-/// `Err`: the worker's component cannot run; the message is to be rejected.
-async fn wake(
-    env: &Arc<WorkerEnv>,
-    id: &WorkerId,
-    worker: &mut Option<Worker>,
-    in_memory: &AtomicU64,
-    out_tx: &EventSink,
-    m: &InvocationMessage,
-    kind: Kind,
-) -> Result<control::Flow, ErrorBody> {
-    if worker.is_none() {
-        match recover(env, id, worker, in_memory, out_tx).await {
-            Ok(_) => {}
-            Err(WorkerError::Component(error)) => return Err(error),
-            Err(e) => {
-                tracing::error!(worker = %id, error = %e, "could not recover worker for a wake-up");
-                let _ = m.nak(Duration::from_secs(1)).await;
-                return Ok(control::Flow::Drop);
-            }
-        }
-    }
-    let w = worker.as_mut().expect("recovered");
-    match w.wake(kind, m.body.to_vec()).await {
-        Ok(resumed) => {
-            if resumed {
-                let _ = env
-                    .nats
-                    .publish_event(
-                        id,
-                        event("resumed", serde_json::json!({ "by": format!("{kind:?}") })),
-                    )
-                    .await;
-            }
-            let _ = m.ack().await;
-            Ok(control::Flow::Continue)
-        }
-        Err(e) => {
-            tracing::error!(worker = %id, error = %e, "could not journal a wake-up; dropping worker");
-            let _ = m.nak(Duration::from_millis(200)).await;
-            Ok(control::Flow::Drop)
-        }
-    }
-}
-
-/// A parked invocation answered without running is journaled as answered, so that it
-/// is not parked any more after a recovery.
-async fn settle_parked(
-    id: &WorkerId,
-    worker: &mut Option<Worker>,
-    inv: &Invocation,
-    outcome: &InvocationOutcome,
-) {
-    if let (Invocation::Parked(p), Some(w)) = (inv, worker.as_mut())
-        && let Err(e) = w.record_answer(&p.idempotency_key, outcome).await
-    {
-        tracing::warn!(worker = %id, error = %e, "could not journal the answer of a parked invocation");
-    }
-}
 
 /// The error of an invocation decided to run on a worker without an instance (a bug).
 fn no_instance() -> ErrorBody {

@@ -1,0 +1,101 @@
+//! The mailbox's steps around running: bringing a worker into memory, a wake-up
+//! (a fired timer, a promise completion), and journaling what a parked invocation
+//! was answered without running.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use revenant_nats::invocations::InvocationMessage;
+use revenant_types::WorkerId;
+use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::records::WorkerStatus;
+
+use crate::context::WorkerEnv;
+use crate::control;
+use crate::decide::{self, Kind};
+use crate::durable::stdio::EventSink;
+use crate::inbox::Invocation;
+use crate::status::{Summary, event};
+use crate::worker::{Worker, WorkerError};
+
+/// Brings the worker into memory; returns the status to record (deferred, see
+/// [`RecoveredStatus`]).
+pub(super) async fn recover(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    out_tx: &EventSink,
+) -> Result<(Summary, WorkerStatus), WorkerError> {
+    let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
+    let status = (Summary::of(&w), decide::status_of(w.view(None)));
+    if worker.replace(w).is_none()
+        && in_memory.fetch_add(1, Ordering::Relaxed) >= env.opts.max_workers_in_memory as u64
+    {
+        // Over the cap: idle workers are asked to leave (those idle longest go).
+        env.memory_pressure.notify_waiters();
+    }
+    Ok(status)
+}
+
+/// A fired timer or a promise completion: journaled and, when the worker was suspended
+/// waiting for it, resumes it (the mailbox then runs its tail). Acked once durable.
+/// `Err`: the worker's component cannot run; the message is to be rejected.
+pub(super) async fn wake(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    out_tx: &EventSink,
+    m: &InvocationMessage,
+    kind: Kind,
+) -> Result<control::Flow, ErrorBody> {
+    if worker.is_none() {
+        match recover(env, id, worker, in_memory, out_tx).await {
+            Ok(_) => {}
+            Err(WorkerError::Component(error)) => return Err(error),
+            Err(e) => {
+                tracing::error!(worker = %id, error = %e, "could not recover worker for a wake-up");
+                let _ = m.nak(Duration::from_secs(1)).await;
+                return Ok(control::Flow::Drop);
+            }
+        }
+    }
+    let w = worker.as_mut().expect("recovered");
+    match w.wake(kind, m.body.to_vec()).await {
+        Ok(resumed) => {
+            if resumed {
+                let _ = env
+                    .nats
+                    .publish_event(
+                        id,
+                        event("resumed", serde_json::json!({ "by": format!("{kind:?}") })),
+                    )
+                    .await;
+            }
+            let _ = m.ack().await;
+            Ok(control::Flow::Continue)
+        }
+        Err(e) => {
+            tracing::error!(worker = %id, error = %e, "could not journal a wake-up; dropping worker");
+            let _ = m.nak(Duration::from_millis(200)).await;
+            Ok(control::Flow::Drop)
+        }
+    }
+}
+
+/// A parked invocation answered without running is journaled as answered, so that it
+/// is not parked any more after a recovery.
+pub(super) async fn settle_parked(
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    inv: &Invocation,
+    outcome: &InvocationOutcome,
+) {
+    if let (Invocation::Parked(p), Some(w)) = (inv, worker.as_mut())
+        && let Err(e) = w.record_answer(&p.idempotency_key, outcome).await
+    {
+        tracing::warn!(worker = %id, error = %e, "could not journal the answer of a parked invocation");
+    }
+}
