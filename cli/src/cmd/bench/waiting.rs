@@ -16,9 +16,12 @@
 //!   promise is completed with the promise store (`complete`, as the CLI, HTTP and
 //!   the executor's service do) and the time to the invocation's answer is taken.
 //!   Compared with a counter `get` round trip on the same executor.
-//! - Memory per suspended sleeper: a fresh executor's VmRSS at rest (after one
-//!   sleep suspended and woke) and once `--sleepers` workers are suspended in
-//!   one-hour sleeps (their records say so), the growth divided by their number.
+//! - Memory per suspended sleeper: a fresh executor's VmRSS at rest (one sleeper
+//!   suspended first, alone) and once `--sleepers` more are suspended in one-hour
+//!   sleeps (their records say so, and the executor's heartbeat says it holds no
+//!   worker in memory), the growth divided by their number. The executor trims the
+//!   heap after every 1,000 workers that leave memory, so up to 999 workers' freed
+//!   heap may still be counted.
 //!   They never wake: their executor is killed, and their namespace goes with the
 //!   bench's nats-server (with `--nats` their schedule holders stay in that
 //!   server's namespace and fire, an hour later, into a namespace nobody serves).
@@ -29,6 +32,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use futures::StreamExt;
 use revenant_nats::Nats;
+use revenant_types::host;
+use revenant_types::oplog::{HostValue, OplogEntry};
 use revenant_types::promise::PromiseState;
 use revenant_types::records::WorkerStatus;
 use revenant_types::{ComponentName, WorkerId};
@@ -73,6 +78,17 @@ fn lateness(s: Slept, sleep_ms: u64) -> Result<Duration, Duration> {
     } else {
         Err(Duration::from_millis(deadline - s.woke))
     }
+}
+
+/// A late wake-up in two parts: from the deadline `fire_at` to the whole second its
+/// schedule fires at (timers are scheduled to the second, rounded up:
+/// `revenant_nats::timers::at_schedule`), then from that second to the wake `woke`.
+fn lateness_parts(fire_at: u64, woke: u64) -> (Duration, Duration) {
+    let second = fire_at.div_ceil(1_000) * 1_000;
+    (
+        Duration::from_millis(second - fire_at),
+        Duration::from_millis(woke.saturating_sub(second)),
+    )
 }
 
 fn slept(reply: &Reply) -> anyhow::Result<Slept> {
@@ -155,23 +171,46 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
     let timeout = Duration::from_millis(sleep_ms) + Duration::from_secs(a.timeout_secs);
     let args = format!("[{sleep_ms}]");
     let results: Vec<_> = futures::stream::iter(&workers)
-        .map(|w| client.invoke(w, "sleep-ms", &args, timeout))
+        .map(|w| {
+            let args = &args;
+            async move {
+                let answer = client.invoke(w, "sleep-ms", args, timeout).await;
+                (w, answer.and_then(|(reply, _)| slept(&reply)))
+            }
+        })
         .buffer_unordered(n)
         .collect()
         .await;
     let (mut late, mut early, mut lost) = (Vec::with_capacity(n), Vec::new(), 0);
-    for res in results {
-        match res.and_then(|(reply, _)| slept(&reply)) {
-            Ok(s) => match lateness(s, sleep_ms) {
-                Ok(d) => late.push(d),
-                Err(d) => early.push(d),
-            },
+    let (mut rounding, mut after_second) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    let mut suspended = 0;
+    for (w, res) in results {
+        let s = match res {
+            Ok(s) => s,
             Err(e) => {
                 if lost == 0 {
                     eprintln!("waiting: {e:#}");
                 }
                 lost += 1;
+                continue;
             }
+        };
+        match lateness(s, sleep_ms) {
+            Ok(d) => late.push(d),
+            Err(d) => early.push(d),
+        }
+        // It must have been suspended and woken once by its schedule, not by a timer in memory.
+        let h = timer_history(&client.nats, w).await?;
+        if h.suspensions > 0 {
+            suspended += 1;
+            if h.fired != 1 {
+                r.fail(S, format!("{w}: its timer fired {} times, expected once", h.fired));
+            }
+        }
+        if let Some(fire_at) = h.fire_at {
+            let (to_second, rest) = lateness_parts(fire_at, s.woke);
+            rounding.push(to_second);
+            after_second.push(rest);
         }
     }
     if lost > 0 {
@@ -188,39 +227,56 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
         );
     }
 
-    // Each must have been suspended and woken once by its schedule, not by a timer in memory.
-    let histories: Vec<_> = futures::stream::iter(&workers)
-        .map(|w| async move {
-            let read = client.nats.oplog().read(w, 1).await?;
-            let count = |kind: &str| read.entries.iter().filter(|(_, e)| e.kind() == kind).count();
-            anyhow::Ok((w, count("suspended"), count("timer-fired")))
-        })
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    let mut suspended = 0;
-    for h in histories {
-        let (w, suspensions, fired) = h?;
-        if suspensions > 0 {
-            suspended += 1;
-            if fired != 1 {
-                r.fail(S, format!("{w}: its timer fired {fired} times, expected once"));
-            }
-        }
-    }
-
     let label = format!("timer lateness ({n} × {sleep_ms} ms sleeps)");
     let max = late.iter().max().copied().unwrap_or_default();
     r.row(S, &format!("{label} p50"), ms(median(&late)), "ms");
     r.row(S, &format!("{label} p99"), ms(percentile(&late, 99.0)), "ms")
         .compare(format!("max {:.0} ms", ms(max)));
+    r.row(
+        S,
+        "… of it: deadline → its whole second p50",
+        ms(median(&rounding)),
+        "ms",
+    );
+    r.row(
+        S,
+        "… of it: whole second → woke p50",
+        ms(median(&after_second)),
+        "ms",
+    )
+    .compare(format!("p99 {:.0} ms", ms(percentile(&after_second, 99.0))));
     r.row(S, "sleeps suspended and woken by their schedule", suspended as f64, "sleeps")
         .target(&format!("all {n}"), suspended == n);
     r.note(
         S,
-        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them",
+        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at whole seconds (rounded up), the rest is delivery, resumption by replay and the answer",
     );
     Ok(())
+}
+
+/// What a sleeper's oplog says of its timer.
+struct TimerHistory {
+    suspensions: usize,
+    fired: usize,
+    /// The deadline of its (first) timer: the journaled answer of `subscribe-duration`, wall ms.
+    fire_at: Option<u64>,
+}
+
+async fn timer_history(nats: &Nats, w: &WorkerId) -> anyhow::Result<TimerHistory> {
+    let entries = nats.oplog().read(w, 1).await?.entries;
+    let count = |kind: &str| entries.iter().filter(|(_, e)| e.kind() == kind).count();
+    Ok(TimerHistory {
+        suspensions: count("suspended"),
+        fired: count("timer-fired"),
+        fire_at: entries.iter().find_map(|(_, e)| match e {
+            OplogEntry::HostCall {
+                function,
+                response: HostValue::U64(fire_at),
+                ..
+            } if function == host::SUBSCRIBE_DURATION => Some(*fire_at),
+            _ => None,
+        }),
+    })
 }
 
 async fn promise_resume(
@@ -230,9 +286,36 @@ async fn promise_resume(
     get: &[Duration],
 ) -> anyhow::Result<()> {
     let n = a.promise_waiters.max(1);
+    // One request alone first: concurrent first invocations of a component the executor
+    // has not loaded yet would each load and compile it.
+    await_and_complete(client, a, r, "warm-approval", 1).await?;
+    eprintln!("waiting: {n} approval workers awaiting a promise each, completed one at a time");
+    let samples = await_and_complete(client, a, r, "appr-", n).await?;
+    let vs = |p: f64, base: Duration| format!("{:.2}× counter get", p / ms(base).max(f64::EPSILON));
+    let (p50, p99) = (ms(median(&samples)), ms(percentile(&samples, 99.0)));
+    r.row(S, "promise complete → answer p50", p50, "ms")
+        .compare(vs(p50, median(get)));
+    r.row(S, "promise complete → answer p99", p99, "ms")
+        .compare(vs(p99, percentile(get, 99.0)));
+    r.note(
+        S,
+        "promise complete → answer: from the store's complete call (CAS, then the wake message) to the answer of the suspended invocation, resumed by replay",
+    );
+    Ok(())
+}
+
+/// Sends `request` to approval workers `<prefix>0…<prefix>n-1`, waits until all are
+/// suspended on their promise, then completes the promises one at a time; returns the
+/// times from each completion to its answer.
+async fn await_and_complete(
+    client: &Client,
+    a: &BenchArgs,
+    r: &mut Report,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Vec<Duration>> {
     let timeout = Duration::from_secs(a.timeout_secs);
-    eprintln!("waiting: {n} approval workers awaiting a promise each");
-    let names: Vec<String> = (0..n).map(|i| format!("appr-{i}")).collect();
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}{i}")).collect();
     let waiting: Vec<_> = futures::stream::iter(&names)
         .map(|name| async move {
             let args = serde_json::json!([name]).to_string();
@@ -243,7 +326,7 @@ async fn promise_resume(
         .collect()
         .await;
     let waiting = waiting.into_iter().collect::<anyhow::Result<Vec<_>>>()?;
-    wait_suspended(&client.nats, APPROVAL, "appr-", n, timeout).await?;
+    wait_suspended(&client.nats, APPROVAL, prefix, n, timeout).await?;
     let ids: HashMap<String, _> = client
         .nats
         .promises()
@@ -254,7 +337,6 @@ async fn promise_resume(
         .map(|(id, _)| (id.worker.worker.as_str().to_owned(), id))
         .collect();
 
-    eprintln!("waiting: completing the {n} promises one at a time");
     let payload = "\"approved\"";
     let (mut samples, mut wrong) = (Vec::with_capacity(n), 0usize);
     for (name, inbox) in waiting {
@@ -280,17 +362,7 @@ async fn promise_resume(
     if wrong > 0 {
         r.fail(S, format!("{wrong} of {n} resumed requests answered wrongly"));
     }
-    let vs = |p: f64, base: Duration| format!("{:.2}× counter get", p / ms(base).max(f64::EPSILON));
-    let (p50, p99) = (ms(median(&samples)), ms(percentile(&samples, 99.0)));
-    r.row(S, "promise complete → answer p50", p50, "ms")
-        .compare(vs(p50, median(get)));
-    r.row(S, "promise complete → answer p99", p99, "ms")
-        .compare(vs(p99, percentile(get, 99.0)));
-    r.note(
-        S,
-        "promise complete → answer: from the store's complete call (CAS, then the wake message) to the answer of the suspended invocation, resumed by replay",
-    );
-    Ok(())
+    Ok(samples)
 }
 
 async fn memory(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
@@ -312,17 +384,13 @@ async fn sleepers(
 ) -> anyhow::Result<()> {
     let n = a.sleepers.max(1);
     let timeout = Duration::from_secs(a.timeout_secs);
-    // One sleep that suspends and wakes: the component compiled, every path run once.
-    let warm_ms = a.suspend_after_ms + 500;
-    let (reply, _) = client
-        .invoke(
-            &worker(REMINDER, "sleep-warm")?,
-            "sleep-ms",
-            &format!("[{warm_ms}]"),
-            START + Duration::from_millis(warm_ms),
-        )
+    // One sleeper first, alone: the component loaded and compiled, the paths of a
+    // suspension run once.
+    client
+        .send(&worker(REMINDER, "warm-sleeper")?, "sleep-ms", &format!("[{LONG_SLEEP_MS}]"))
         .await?;
-    slept(&reply)?;
+    wait_suspended(&client.nats, REMINDER, "warm-sleeper", 1, START).await?;
+    wait_none_in_memory(&client.nats, &exec.id, timeout).await?;
     let rest = exec.rss_bytes()?;
 
     eprintln!("waiting: {n} workers going to sleep for an hour");
@@ -343,6 +411,8 @@ async fn sleepers(
     sent.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     wait_suspended(&client.nats, REMINDER, "sleeper-", n, timeout).await?;
     let took = started.elapsed();
+    // Their records are written just before their mailboxes end.
+    wait_none_in_memory(&client.nats, &exec.id, timeout).await?;
     let after = exec.rss_bytes()?;
 
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
@@ -399,6 +469,27 @@ async fn wait_suspended(
     }
 }
 
+/// Waits until executor `id`'s heartbeat says it holds no worker in memory.
+async fn wait_none_in_memory(nats: &Nats, id: &str, within: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + within;
+    loop {
+        let held = nats
+            .executors()
+            .live(u64::MAX)
+            .await?
+            .into_iter()
+            .find(|rec| rec.id.as_str() == id)
+            .map(|rec| rec.workers_in_memory);
+        if held == Some(0) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!("executor {id} still held {held:?} workers in memory after {within:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,6 +511,19 @@ mod tests {
     #[test]
     fn a_sleep_that_woke_before_its_deadline_says_how_early() {
         assert_eq!(lateness(s(1_000, 2_900), 2_000), Err(Duration::from_millis(100)));
+    }
+
+    #[test]
+    fn lateness_splits_into_the_wait_for_the_whole_second_and_what_follows_it() {
+        assert_eq!(
+            lateness_parts(1_000_250, 1_001_040),
+            (Duration::from_millis(750), Duration::from_millis(40))
+        );
+        // A deadline on a whole second waits for nothing; a wake before it counts zero.
+        assert_eq!(
+            lateness_parts(2_000, 1_999),
+            (Duration::ZERO, Duration::ZERO)
+        );
     }
 
     #[test]
