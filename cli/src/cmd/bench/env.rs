@@ -138,7 +138,11 @@ pub async fn deploy(nats: &Nats, name: &str, path: &str) -> anyhow::Result<Compo
     let component = ComponentName::new(name)?;
     let bytes =
         std::fs::read(path).with_context(|| format!("reading the {name} component {path}"))?;
-    Ok(nats.components().upload_if_changed(&component, bytes).await?.0)
+    Ok(nats
+        .components()
+        .upload_if_changed(&component, bytes)
+        .await?
+        .0)
 }
 
 async fn connect_with(opts: &NatsOptions, namespace: &str) -> anyhow::Result<Nats> {

@@ -57,7 +57,10 @@ const TARGET_BYTES_PER_SLEEPER: f64 = 2048.0;
 
 pub async fn run(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
     if let Err(e) = timers_and_promises(env, a, r).await {
-        r.fail(S, format!("timer lateness and promises did not complete: {e:#}"));
+        r.fail(
+            S,
+            format!("timer lateness and promises did not complete: {e:#}"),
+        );
     }
     memory(env, a, r).await
 }
@@ -137,7 +140,11 @@ async fn timers_and_promises(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow
 }
 
 /// The baseline: sequential counter `get`s on one warm worker of the same executor.
-async fn round_trip(client: &Client, a: &BenchArgs, r: &mut Report) -> anyhow::Result<Vec<Duration>> {
+async fn round_trip(
+    client: &Client,
+    a: &BenchArgs,
+    r: &mut Report,
+) -> anyhow::Result<Vec<Duration>> {
     let (w, timeout) = (counter("wait-get"), Duration::from_secs(a.timeout_secs));
     client.invoke_u64(&w, "get", "[]", START).await?;
     let mut samples = Vec::with_capacity(BASELINE_CALLS);
@@ -147,7 +154,12 @@ async fn round_trip(client: &Client, a: &BenchArgs, r: &mut Report) -> anyhow::R
             samples.push(took);
         }
     }
-    r.row(S, "invoke round trip (counter get) p50", ms(median(&samples)), "ms");
+    r.row(
+        S,
+        "invoke round trip (counter get) p50",
+        ms(median(&samples)),
+        "ms",
+    );
     r.row(
         S,
         "invoke round trip (counter get) p99",
@@ -160,7 +172,12 @@ async fn round_trip(client: &Client, a: &BenchArgs, r: &mut Report) -> anyhow::R
 async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
     let (n, sleep_ms) = (a.sleeps.max(1), a.sleep_ms);
     // Compiles the component before the clock matters.
-    slept(&client.invoke(&worker(REMINDER, "late-warm")?, "sleep-ms", "[0]", START).await?.0)?;
+    slept(
+        &client
+            .invoke(&worker(REMINDER, "late-warm")?, "sleep-ms", "[0]", START)
+            .await?
+            .0,
+    )?;
     let workers = (0..n)
         .map(|i| worker(REMINDER, &format!("late-{i}")))
         .collect::<anyhow::Result<Vec<_>>>()?;
@@ -204,7 +221,10 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
         if h.suspensions > 0 {
             suspended += 1;
             if h.fired != 1 {
-                r.fail(S, format!("{w}: its timer fired {} times, expected once", h.fired));
+                r.fail(
+                    S,
+                    format!("{w}: its timer fired {} times, expected once", h.fired),
+                );
             }
         }
         if let Some(fire_at) = h.fire_at {
@@ -214,7 +234,10 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
         }
     }
     if lost > 0 {
-        r.fail(S, format!("{lost} of {n} sleeps did not answer with their times"));
+        r.fail(
+            S,
+            format!("{lost} of {n} sleeps did not answer with their times"),
+        );
     }
     if let Some(max) = early.iter().max() {
         r.fail(
@@ -230,8 +253,13 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
     let label = format!("timer lateness ({n} × {sleep_ms} ms sleeps)");
     let max = late.iter().max().copied().unwrap_or_default();
     r.row(S, &format!("{label} p50"), ms(median(&late)), "ms");
-    r.row(S, &format!("{label} p99"), ms(percentile(&late, 99.0)), "ms")
-        .compare(format!("max {:.0} ms", ms(max)));
+    r.row(
+        S,
+        &format!("{label} p99"),
+        ms(percentile(&late, 99.0)),
+        "ms",
+    )
+    .compare(format!("max {:.0} ms", ms(max)));
     r.row(
         S,
         "… of it: deadline → its whole second p50",
@@ -245,8 +273,13 @@ async fn timer_lateness(client: &Client, a: &BenchArgs, r: &mut Report) -> anyho
         "ms",
     )
     .compare(format!("p99 {:.0} ms", ms(percentile(&after_second, 99.0))));
-    r.row(S, "sleeps suspended and woken by their schedule", suspended as f64, "sleeps")
-        .target(&format!("all {n}"), suspended == n);
+    r.row(
+        S,
+        "sleeps suspended and woken by their schedule",
+        suspended as f64,
+        "sleeps",
+    )
+    .target(&format!("all {n}"), suspended == n);
     r.note(
         S,
         "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at whole seconds (rounded up), the rest is delivery, resumption by replay and the answer",
@@ -319,7 +352,9 @@ async fn await_and_complete(
     let waiting: Vec<_> = futures::stream::iter(&names)
         .map(|name| async move {
             let args = serde_json::json!([name]).to_string();
-            let inbox = client.send(&worker(APPROVAL, name)?, "request", &args).await?;
+            let inbox = client
+                .send(&worker(APPROVAL, name)?, "request", &args)
+                .await?;
             anyhow::Ok((name, inbox))
         })
         .buffered(a.in_flight.max(1))
@@ -344,7 +379,13 @@ async fn await_and_complete(
             .get(name)
             .with_context(|| format!("approval/{name} is suspended but has no pending promise"))?;
         let started = Instant::now();
-        if !client.nats.promises().complete(id, payload.into()).await?.completed() {
+        if !client
+            .nats
+            .promises()
+            .complete(id, payload.into())
+            .await?
+            .completed()
+        {
             r.fail(S, format!("promise {id} was completed already"));
         }
         let reply = Client::wait(inbox, timeout, &format!("request on approval/{name}")).await?;
@@ -360,7 +401,10 @@ async fn await_and_complete(
         }
     }
     if wrong > 0 {
-        r.fail(S, format!("{wrong} of {n} resumed requests answered wrongly"));
+        r.fail(
+            S,
+            format!("{wrong} of {n} resumed requests answered wrongly"),
+        );
     }
     Ok(samples)
 }
@@ -387,7 +431,11 @@ async fn sleepers(
     // One sleeper first, alone: the component loaded and compiled, the paths of a
     // suspension run once.
     client
-        .send(&worker(REMINDER, "warm-sleeper")?, "sleep-ms", &format!("[{LONG_SLEEP_MS}]"))
+        .send(
+            &worker(REMINDER, "warm-sleeper")?,
+            "sleep-ms",
+            &format!("[{LONG_SLEEP_MS}]"),
+        )
         .await?;
     wait_suspended(&client.nats, REMINDER, "warm-sleeper", 1, START).await?;
     wait_none_in_memory(&client.nats, &exec.id, timeout).await?;
@@ -418,7 +466,12 @@ async fn sleepers(
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
     let per = per_item(rest, after, n);
     r.row(S, "executor RSS at rest", mib(rest), "MiB");
-    r.row(S, &format!("executor RSS with {n} suspended sleepers"), mib(after), "MiB");
+    r.row(
+        S,
+        &format!("executor RSS with {n} suspended sleepers"),
+        mib(after),
+        "MiB",
+    );
     r.row(S, "memory per suspended sleeper", per, "B")
         .target("< 2 KB", per < TARGET_BYTES_PER_SLEEPER);
     r.row(
@@ -500,7 +553,10 @@ mod tests {
 
     #[test]
     fn a_sleep_that_woke_after_its_deadline_is_late_by_the_difference() {
-        assert_eq!(lateness(s(1_000, 3_250), 2_000), Ok(Duration::from_millis(250)));
+        assert_eq!(
+            lateness(s(1_000, 3_250), 2_000),
+            Ok(Duration::from_millis(250))
+        );
     }
 
     #[test]
@@ -510,7 +566,10 @@ mod tests {
 
     #[test]
     fn a_sleep_that_woke_before_its_deadline_says_how_early() {
-        assert_eq!(lateness(s(1_000, 2_900), 2_000), Err(Duration::from_millis(100)));
+        assert_eq!(
+            lateness(s(1_000, 2_900), 2_000),
+            Err(Duration::from_millis(100))
+        );
     }
 
     #[test]
@@ -532,7 +591,10 @@ mod tests {
             ok: true,
             body: r#"{"started":1764500000000,"woke":1764500002011}"#.into(),
         };
-        assert_eq!(slept(&reply).unwrap(), s(1_764_500_000_000, 1_764_500_002_011));
+        assert_eq!(
+            slept(&reply).unwrap(),
+            s(1_764_500_000_000, 1_764_500_002_011)
+        );
         let failed = Reply {
             ok: false,
             body: "{}".into(),
