@@ -105,14 +105,7 @@ impl Client {
     ) -> anyhow::Result<(Reply, Duration)> {
         let started = Instant::now();
         let (_, key, mut inbox) = self.slot();
-        let req = InvocationRequest {
-            function: function.to_owned(),
-            idempotency_key: Some(key),
-            reply_to: None,
-            content_type: Some(headers::CONTENT_TYPE_JSON.into()),
-            body: args_json.to_owned().into(),
-            trace: Default::default(),
-        };
+        let req = json_request(function, args_json, key);
         let awaited = self
             .nats
             .invoke_and_await(w, req, &mut inbox, timeout)
@@ -122,6 +115,28 @@ impl Client {
             bail!("{function} on {w}: no reply within {timeout:?} (lost invocation?)");
         };
         Ok((outcome.into(), started.elapsed()))
+    }
+
+    /// Publishes an invocation and returns the inbox its answer will arrive in, without
+    /// waiting for it ([`Client::wait`] does); dropping the inbox ignores the answer.
+    pub async fn send(
+        &self,
+        w: &WorkerId,
+        function: &str,
+        args_json: &str,
+    ) -> anyhow::Result<ReplyInbox> {
+        let (subject, key, inbox) = self.slot();
+        let mut req = json_request(function, args_json, key);
+        req.reply_to = Some(subject);
+        let published = self
+            .nats
+            .publish_invocation(w, &req)
+            .await
+            .with_context(|| format!("invoking {function} on {w}"))?;
+        if published.duplicate {
+            bail!("{function} on {w}: JetStream took a fresh idempotency key for a duplicate");
+        }
+        Ok(inbox)
     }
 
     /// [`Client::invoke`] that requires a successful `u64` result.
@@ -137,5 +152,17 @@ impl Client {
             reply.u64().with_context(|| format!("{function} on {w}"))?,
             took,
         ))
+    }
+}
+
+/// An invocation of `function` with a JSON argument array under idempotency key `key`.
+fn json_request(function: &str, args_json: &str, key: String) -> InvocationRequest {
+    InvocationRequest {
+        function: function.to_owned(),
+        idempotency_key: Some(key),
+        reply_to: None,
+        content_type: Some(headers::CONTENT_TYPE_JSON.into()),
+        body: args_json.to_owned().into(),
+        trace: Default::default(),
     }
 }

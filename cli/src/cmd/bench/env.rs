@@ -1,7 +1,8 @@
 //! The bench environment: its own nats-server (JetStream, file storage,
 //! loopback, a temporary store) or the server given with `--nats`, the counter
 //! component deployed, in-process executors, and child `revenant executor`
-//! processes (for failover and memory, where a process must die or be measured).
+//! processes (for failover, memory and waiting, where a process must die, be
+//! measured or run with other settings).
 //! Everything started here is stopped by [`Env::stop`] or on drop.
 
 use std::path::PathBuf;
@@ -129,14 +130,19 @@ pub fn counter(worker: &str) -> WorkerId {
 
 /// Uploads the bundled counter component (a new version only when it changed).
 pub async fn deploy_counter(nats: &Nats) -> anyhow::Result<ComponentRecord> {
-    let name = ComponentName::new(COUNTER)?;
-    let bytes = std::fs::read(revenant_examples::COUNTER).with_context(|| {
-        format!(
-            "reading the counter component {}",
-            revenant_examples::COUNTER
-        )
-    })?;
-    Ok(nats.components().upload_if_changed(&name, bytes).await?.0)
+    deploy(nats, COUNTER, revenant_examples::COUNTER).await
+}
+
+/// Uploads the bundled example `path` as component `name` (a new version only when it changed).
+pub async fn deploy(nats: &Nats, name: &str, path: &str) -> anyhow::Result<ComponentRecord> {
+    let component = ComponentName::new(name)?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading the {name} component {path}"))?;
+    Ok(nats
+        .components()
+        .upload_if_changed(&component, bytes)
+        .await?
+        .0)
 }
 
 async fn connect_with(opts: &NatsOptions, namespace: &str) -> anyhow::Result<Nats> {

@@ -24,7 +24,7 @@ use revenant_types::records::WorkerStatus;
 use super::BenchArgs;
 use super::client::Client;
 use super::env::{ChildExecutor, Env, counter, deploy_counter};
-use super::report::{Report, median, ms};
+use super::report::{Report, median, ms, per_item};
 use crate::cmd::executor::ExecutorArgs;
 
 const START: Duration = Duration::from_secs(60);
@@ -182,7 +182,7 @@ pub async fn memory(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
     let _ = exec.kill().await;
 
     let mib = |b: u64| b as f64 / f64::from(1 << 20);
-    let per_worker = |from: u64, to: u64| to.saturating_sub(from) as f64 / n as f64;
+    let per_worker = |from: u64, to: u64| per_item(from, to, n);
     let [(created, live, suspended), (_, live2, suspended2)] = rounds[..] else {
         bail!("two rounds were measured");
     };

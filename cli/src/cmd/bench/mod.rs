@@ -2,13 +2,14 @@
 //! side in one run, because these machines are noisy and only ratios travel.
 //! It starts its own nats-server (JetStream, file storage, loopback, a
 //! temporary store) — or uses the server given with `--nats`, in a fresh
-//! namespace — an in-process executor and, for failover and memory, child
-//! `revenant executor` processes. It prints a table (or `--json`) and exits
+//! namespace — an in-process executor and, for failover, memory and waiting,
+//! child `revenant executor` processes. It prints a table (or `--json`) and exits
 //! non-zero when any work was lost or answered wrongly.
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`]) and [`report`] (table, JSON, statistics).
+//! [`recovery`], [`failover`], [`http`], [`waiting`]) and [`report`] (table,
+//! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
 mod client;
@@ -19,6 +20,7 @@ mod http;
 mod invoke;
 mod recovery;
 mod report;
+mod waiting;
 
 use anyhow::bail;
 use clap::ValueEnum;
@@ -38,6 +40,7 @@ pub enum Section {
     Failover,
     Memory,
     Http,
+    Waiting,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +99,21 @@ pub struct BenchArgs {
     /// HTTP: requests in flight (each is a connection).
     #[arg(long, default_value_t = 256)]
     pub http_in_flight: usize,
+    /// Waiting: the child executors' `--suspend-after-ms` (short, so every wait suspends).
+    #[arg(long, default_value_t = 500)]
+    pub suspend_after_ms: u64,
+    /// Waiting: concurrent durable sleeps, one per worker, for the timer lateness.
+    #[arg(long, default_value_t = 1_000)]
+    pub sleeps: usize,
+    /// Waiting: length of each of those sleeps, ms.
+    #[arg(long, default_value_t = 2_000)]
+    pub sleep_ms: u64,
+    /// Waiting: workers suspended in one-hour sleeps for the memory per sleeper.
+    #[arg(long, default_value_t = 10_000)]
+    pub sleepers: usize,
+    /// Waiting: workers awaiting a promise each, then completed one at a time.
+    #[arg(long, default_value_t = 1_000)]
+    pub promise_waiters: usize,
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -141,6 +159,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Failover => failover::failover(&env, &args, r).await,
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
+            Waiting => waiting::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section

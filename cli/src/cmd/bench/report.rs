@@ -190,6 +190,11 @@ pub fn median(samples: &[Duration]) -> Duration {
     percentile(samples, 50.0)
 }
 
+/// The growth from `from` to `to` per one of `n` items (zero when it shrank).
+pub fn per_item(from: u64, to: u64, n: usize) -> f64 {
+    to.saturating_sub(from) as f64 / n.max(1) as f64
+}
+
 /// `a / b` formatted as "1.42×", or "n/a" when there is no baseline.
 pub fn ratio(a: f64, b: Option<f64>) -> (Option<f64>, String) {
     match b {
@@ -209,6 +214,13 @@ mod tests {
         assert_eq!(percentile(&s, 99.0), Duration::from_millis(99));
         assert_eq!(percentile(&s, 100.0), Duration::from_millis(100));
         assert_eq!(percentile(&[], 50.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn growth_per_item_divides_and_never_goes_negative() {
+        assert_eq!(per_item(1_000, 21_480, 10), 2_048.0);
+        assert_eq!(per_item(5_000, 4_000, 10), 0.0);
+        assert_eq!(per_item(0, 7, 0), 7.0);
     }
 
     #[test]
