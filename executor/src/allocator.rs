@@ -35,11 +35,15 @@ impl TrimPolicy {
         }
     }
 
-    /// Takes the current count of workers in memory; true when it is time to trim.
+    /// Takes the current count of workers in memory; true when it is time to trim:
+    /// every `every` workers dropped, and once a wave of drops has ended (the count
+    /// stopped falling), so what the last ones freed is given back too.
     pub fn observe(&mut self, in_memory: u64) -> bool {
+        let steady = in_memory == self.last_in_memory;
         self.dropped += self.last_in_memory.saturating_sub(in_memory);
         self.last_in_memory = in_memory;
-        if self.dropped >= self.every {
+        let wave_ended = steady && self.dropped > 0;
+        if self.dropped >= self.every || wave_ended {
             self.dropped = 0;
             true
         } else {
@@ -60,6 +64,10 @@ mod tests {
         assert!(!p.observe(600));
         assert!(p.observe(520), "50 + 80 left");
         assert!(!p.observe(520));
+        // A few more leave, then the count stays: what they freed is given back too.
+        assert!(!p.observe(510));
+        assert!(p.observe(510), "the wave of 10 ended");
+        assert!(!p.observe(510));
         release_free_memory();
     }
 }

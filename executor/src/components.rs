@@ -191,7 +191,13 @@ pub struct ComponentCache {
     nats: Nats,
     cache_dir: PathBuf,
     loaded: Mutex<Lru<(ComponentName, u64), Arc<LoadedComponent>>>,
+    /// One load at a time per version: a thousand first invocations of a component
+    /// fetch and compile it once, the others wait for that load.
+    loading: Mutex<HashMap<(ComponentName, u64), LoadGate>>,
 }
+
+/// Held while one version is being loaded.
+type LoadGate = Arc<tokio::sync::Mutex<()>>;
 
 impl ComponentCache {
     pub fn new(engine: Engine, nats: Nats, cache_dir: PathBuf) -> Result<Self, ComponentError> {
@@ -202,6 +208,7 @@ impl ComponentCache {
             nats,
             cache_dir,
             loaded: Mutex::new(Lru::new(DEFAULT_CAPACITY)),
+            loading: Mutex::default(),
         })
     }
 
@@ -238,14 +245,44 @@ impl ComponentCache {
         version: u64,
     ) -> Result<Arc<LoadedComponent>, ComponentError> {
         let key = (name.clone(), version);
-        let cached = self
-            .loaded
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key);
-        if let Some(c) = cached {
+        if let Some(c) = self.cached(&key) {
             return Ok(c);
         }
+        let gate = self
+            .loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(key.clone())
+            .or_default()
+            .clone();
+        let loaded = {
+            let _one = gate.lock().await;
+            match self.cached(&key) {
+                Some(c) => Ok(c),
+                None => self.load(name, version).await,
+            }
+        };
+        self.loading
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&key);
+        loaded
+    }
+
+    fn cached(&self, key: &(ComponentName, u64)) -> Option<Arc<LoadedComponent>> {
+        self.loaded
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+    }
+
+    /// Fetches, compiles (or reads from the disk cache) and links a version.
+    async fn load(
+        &self,
+        name: &ComponentName,
+        version: u64,
+    ) -> Result<Arc<LoadedComponent>, ComponentError> {
+        let key = (name.clone(), version);
         let record = self
             .nats
             .components()

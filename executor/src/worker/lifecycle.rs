@@ -196,7 +196,22 @@ impl Worker {
             _ => {}
         }
         if wake.resume {
-            self.suspended = None;
+            // The other timers it waited for will not be waited for as such again (a resumed
+            // wait that needs one re-creates its schedule when it suspends): their
+            // schedules go, instead of firing into an inbox that drops them.
+            let others: Vec<OplogIndex> = self
+                .suspended
+                .take()
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|key| key.strip_prefix("timer:")?.parse().ok())
+                .filter(|i| kind != Kind::Timer(*i))
+                .collect();
+            for index in others {
+                if let Err(e) = self.env.nats.cancel_timer(&self.id, index).await {
+                    tracing::warn!(worker = %self.id, timer = index, error = %e, "could not cancel a timer's schedule");
+                }
+            }
             self.env.metrics.worker_resumed();
             self.reload().await?;
         }
