@@ -75,7 +75,7 @@ fn expected() -> Vec<Expected> {
         guest(
             revenant_guests::REMINDER,
             "example:reminder/api",
-            &["remind-in"],
+            &["remind-in", "sleep-ms"],
             false,
         ),
         Expected {
