@@ -52,3 +52,34 @@ impl WorkerError {
         }
     }
 }
+
+/// Whether an instantiation failure would happen again on any executor: a trap (in the
+/// component's start) or its initial memory over the worker's memory limit. A host
+/// resource failure (an `mmap` refused when too many instances are alive) is not.
+pub(crate) fn deterministic_instantiation_failure(e: &wasmtime::Error) -> bool {
+    // The memory limit is `StoreLimits` with `trap_on_grow_failure`, whose error has no
+    // type of its own: its text is what identifies it.
+    e.downcast_ref::<wasmtime::Trap>().is_some()
+        || e.chain().any(|c| {
+            c.to_string()
+                .starts_with("forcing trap when growing memory")
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::deterministic_instantiation_failure as deterministic;
+
+    #[test]
+    fn traps_and_the_memory_limit_are_deterministic_host_resources_are_not() {
+        assert!(deterministic(
+            &wasmtime::Trap::UnreachableCodeReached.into()
+        ));
+        let limit = wasmtime::format_err!("forcing trap when growing memory to 1114112 bytes");
+        assert!(deterministic(&limit));
+        let mmap = wasmtime::format_err!(
+            "mmap failed to reserve 0x104000000 bytes: Cannot allocate memory (os error 12)"
+        );
+        assert!(!deterministic(&mmap));
+    }
+}

@@ -405,10 +405,13 @@ impl Worker {
             Ok(instance) => instance,
             // Deterministic (a trap in its start, more memory than the limit at start): it
             // would fail the same way on every delivery, so the worker is failed, with why.
-            Err(e) => {
+            Err(e) if error::deterministic_instantiation_failure(&e) => {
                 let message = format!("the component could not be instantiated: {e:#}");
                 return self.fail(message).await;
             }
+            // Anything else (the host out of address space or memory) may pass: retried, the
+            // delivery limit bounding it.
+            Err(e) => return Err(instantiate_error(format!("{e:#}"))),
         };
         self.live = Some(Live {
             loaded,
