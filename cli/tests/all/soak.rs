@@ -139,8 +139,7 @@ async fn ten_thousand_invocations_with_poison_and_kills_are_each_answered_once()
         let (done, issued) = (done.clone(), issued.clone());
         tokio::spawn(async move {
             let mut kills = 0;
-            let mut next = 4;
-            for at in KILL_AT {
+            for (next, at) in (4..).zip(KILL_AT) {
                 while issued.load(Ordering::SeqCst) < at && !done.load(Ordering::SeqCst) {
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
@@ -151,7 +150,6 @@ async fn ten_thousand_invocations_with_poison_and_kills_are_each_answered_once()
                 executors[victim].kill();
                 executors[victim] = spawn(next);
                 eprintln!("[test] killed an executor, started soak-{next}");
-                next += 1;
                 kills += 1;
             }
             (kills, executors)

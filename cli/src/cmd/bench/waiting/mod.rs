@@ -20,9 +20,8 @@
 //!   suspended first, alone) and once `--sleepers` more are suspended in one-hour
 //!   sleeps (their records say so, and the executor's heartbeat says it holds no
 //!   worker in memory), the growth divided by their number. The executor trims the
-//!   heap after every 1,000 workers that leave memory (counted at its heartbeats),
-//!   so freed heap it has not trimmed yet is counted too: the figure varies from
-//!   run to run with where its last trim fell.
+//!   heap after every 1,000 workers that leave memory and when a wave of them ends
+//!   (counted at its heartbeats); freed heap not trimmed yet would count too.
 //!   They never wake: their executor is killed, and their namespace goes with the
 //!   bench's nats-server (with `--nats` their schedule holders stay in that
 //!   server's namespace and fire, an hour later, into a namespace nobody serves).

@@ -91,7 +91,7 @@ async fn sleepers(
     );
     r.note(
         S,
-        "memory per sleeper = (VmRSS of the child executor with the sleepers suspended and none in memory − at rest) / sleepers; it includes freed heap not yet trimmed: the executor trims after every 1,000 workers that leave memory (counted at heartbeats), so the figure is about 1 KB when its last trim came after the burst and tens of KB when it came while many were still live",
+        "memory per sleeper = (VmRSS of the child executor with the sleepers suspended and none in memory − at rest) / sleepers; it includes freed heap not yet trimmed: the executor trims after every 1,000 workers that leave memory and when a wave of them ends (counted at heartbeats)",
     );
     Ok(())
 }

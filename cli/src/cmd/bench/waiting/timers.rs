@@ -35,14 +35,15 @@ fn lateness(s: Slept, sleep_ms: u64) -> Result<Duration, Duration> {
     }
 }
 
-/// A late wake-up in two parts: from the deadline `fire_at` to the whole second its
-/// schedule fires at (timers are scheduled to the second, rounded up:
-/// `revenant_nats::timers::at_schedule`), then from that second to the wake `woke`.
+/// A wake-up in two parts: how long before the deadline `fire_at` its schedule fires
+/// (timers are scheduled to their whole second, rounded down:
+/// `revenant_nats::timers::at_schedule`; the rest is waited in memory after the wake),
+/// then from the deadline to the wake `woke`.
 fn lateness_parts(fire_at: u64, woke: u64) -> (Duration, Duration) {
-    let second = fire_at.div_ceil(1_000) * 1_000;
+    let second = fire_at / 1_000 * 1_000;
     (
-        Duration::from_millis(second - fire_at),
-        Duration::from_millis(woke.saturating_sub(second)),
+        Duration::from_millis(fire_at - second),
+        Duration::from_millis(woke.saturating_sub(fire_at)),
     )
 }
 
@@ -151,17 +152,12 @@ pub(super) async fn measure(client: &Client, a: &BenchArgs, r: &mut Report) -> a
     .compare(format!("max {:.0} ms", ms(max)));
     r.row(
         S,
-        "… of it: deadline → its whole second p50",
+        "… its schedule fired before the deadline by p50",
         ms(median(&rounding)),
         "ms",
     );
-    r.row(
-        S,
-        "… of it: whole second → woke p50",
-        ms(median(&after_second)),
-        "ms",
-    )
-    .compare(format!("p99 {:.0} ms", ms(percentile(&after_second, 99.0))));
+    r.row(S, "… deadline → woke p50", ms(median(&after_second)), "ms")
+        .compare(format!("p99 {:.0} ms", ms(percentile(&after_second, 99.0))));
     r.row(
         S,
         "sleeps suspended and woken by their schedule",
@@ -171,7 +167,7 @@ pub(super) async fn measure(client: &Client, a: &BenchArgs, r: &mut Report) -> a
     .target(&format!("all {n}"), suspended == n);
     r.note(
         S,
-        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at whole seconds (rounded up), the rest is delivery, resumption by replay and the answer",
+        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at the deadline's whole second (rounded down) and the woken worker waits the rest in memory, so what remains is delivery, resumption by replay and the answer",
     );
     Ok(())
 }
@@ -231,12 +227,12 @@ mod tests {
     }
 
     #[test]
-    fn lateness_splits_into_the_wait_for_the_whole_second_and_what_follows_it() {
+    fn lateness_splits_into_how_early_the_schedule_fires_and_the_wake_after_the_deadline() {
         assert_eq!(
-            lateness_parts(1_000_250, 1_001_040),
-            (Duration::from_millis(750), Duration::from_millis(40))
+            lateness_parts(1_000_250, 1_000_290),
+            (Duration::from_millis(250), Duration::from_millis(40))
         );
-        // A deadline on a whole second waits for nothing; a wake before it counts zero.
+        // A deadline on a whole second: the schedule fires on it; a wake before counts zero.
         assert_eq!(
             lateness_parts(2_000, 1_999),
             (Duration::ZERO, Duration::ZERO)
