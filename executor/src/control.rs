@@ -161,8 +161,9 @@ pub(crate) async fn race<F: Future>(
                 // The shard is stopping: the running invocation finishes first.
                 None => open = false,
                 Some(Input::Invocation(m)) => match crate::inbox::kind(&m) {
-                    Ok(Kind::Complete(index)) => {
-                        let acked = match completions.complete(index, m.body.to_vec()).await {
+                    Ok(kind @ (Kind::Complete(_) | Kind::Result(_))) => {
+                        let payload = crate::inbox::completion_payload(&m, kind);
+                        let acked = match completions.complete(kind, payload).await {
                             Ok(()) => m.ack().await,
                             Err(e) => {
                                 tracing::warn!(worker = %id, error = %e, "could not journal a promise completion");

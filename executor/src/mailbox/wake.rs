@@ -63,7 +63,7 @@ pub(super) async fn wake(
         }
     }
     let w = worker.as_mut().expect("recovered");
-    match w.wake(kind, m.body.to_vec()).await {
+    match w.wake(kind, crate::inbox::completion_payload(m, kind)).await {
         Ok(resumed) => {
             if resumed {
                 let _ = env
