@@ -47,12 +47,43 @@ pub const WASI_INTERFACES: &[&str] = &[
 /// The package prefix of Revenant's own host API.
 const REVENANT_API: &str = "revenant:api/";
 
+/// A typed RPC client import (ARCHITECTURE.md "Worker-to-worker RPC"):
+/// `<ns>:<pkg>-client/<iface>[@version]` calls the exports `<ns>:<pkg>/<iface>` of the
+/// component named `<pkg>` (`revenant component client-wit <pkg>` writes its WIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientImport {
+    /// The component it calls.
+    pub component: String,
+    /// The callee's interface, without version (`example:payment/api`).
+    pub interface: String,
+}
+
+/// The client an import is, if it is one.
+pub fn client_import(name: &str) -> Option<ClientImport> {
+    let unversioned = name.split_once('@').map_or(name, |(n, _)| n);
+    let (package, iface) = unversioned.split_once('/')?;
+    let (namespace, pkg) = package.split_once(':')?;
+    let component = pkg.strip_suffix("-client")?;
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    (token(namespace) && token(component) && token(iface)).then(|| ClientImport {
+        component: component.to_owned(),
+        interface: format!("{namespace}:{component}/{iface}"),
+    })
+}
+
 /// Whether executors provide the import `name`, as the component spells it
 /// (`wasi:cli/environment@0.2.3`, `revenant:api/durability@0.1.0`).
 /// World-level function imports (a bare `log`) are never provided.
 pub fn provided_import(name: &str) -> bool {
     if let Some(iface) = name.strip_prefix(REVENANT_API) {
         return !iface.is_empty();
+    }
+    if client_import(name).is_some() {
+        return true;
     }
     match name.split_once('@') {
         Some((iface, version)) => version.starts_with("0.2.") && WASI_INTERFACES.contains(&iface),
@@ -93,5 +124,20 @@ mod tests {
         assert!(!provided_import("revenant:other/durability@0.1.0"));
         assert!(!provided_import("example:types/api@0.1.0"));
         assert!(!provided_import("log"));
+    }
+
+    #[test]
+    fn a_client_import_names_the_component_and_interface_it_calls() {
+        assert_eq!(
+            client_import("example:payment-client/api@0.1.0"),
+            Some(ClientImport {
+                component: "payment".into(),
+                interface: "example:payment/api".into(),
+            })
+        );
+        assert!(provided_import("example:payment-client/api"));
+        assert_eq!(client_import("example:payment/api"), None);
+        assert_eq!(client_import("example:-client/api"), None);
+        assert_eq!(client_import("example:pay.ment-client/api"), None);
     }
 }

@@ -24,7 +24,7 @@ mod wit;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 
-pub use imports::provided_import;
+pub use imports::{ClientImport, client_import, provided_import};
 pub use inspect::{FEATURES, InspectError, Inspection, content_hash, inspect};
 pub use names::{ResolveError, resolve_function, split_name};
 pub use revenant_types::records::{ExportedFunction, WitShape};

@@ -21,6 +21,7 @@ pub mod journaled;
 pub mod promises;
 pub mod random;
 pub mod rpc;
+pub mod rpc_client;
 pub mod stdio;
 pub mod waits;
 
