@@ -48,14 +48,29 @@ pub const WASI_INTERFACES: &[&str] = &[
 const REVENANT_API: &str = "revenant:api/";
 
 /// A typed RPC client import (ARCHITECTURE.md "Worker-to-worker RPC"):
-/// `<ns>:<pkg>-client/<iface>[@version]` calls the exports `<ns>:<pkg>/<iface>` of the
-/// component named `<pkg>` (`revenant component client-wit <pkg>` writes its WIT).
+/// `<ns>:<component>-client/<iface>[@version]` calls the component named
+/// `<component>`, through its exported interface `<ns>:<any package>/<iface>`
+/// (`revenant component client-wit <component>` writes the client's WIT).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientImport {
     /// The component it calls.
     pub component: String,
-    /// The callee's interface, without version (`example:payment/api`).
+    /// The namespace of the callee's interface (`example`).
+    pub namespace: String,
+    /// The callee's interface name (`api`).
     pub interface: String,
+}
+
+impl ClientImport {
+    /// Whether `export` (an exported interface, `example:payment/api@0.1.0`) is the one
+    /// this client calls.
+    pub fn calls(&self, export: &str) -> bool {
+        let unversioned = export.split_once('@').map_or(export, |(e, _)| e);
+        unversioned
+            .split_once(':')
+            .and_then(|(ns, rest)| Some((ns, rest.split_once('/')?.1)))
+            .is_some_and(|(ns, iface)| ns == self.namespace && iface == self.interface)
+    }
 }
 
 /// The client an import is, if it is one.
@@ -71,7 +86,8 @@ pub fn client_import(name: &str) -> Option<ClientImport> {
     };
     (token(namespace) && token(component) && token(iface)).then(|| ClientImport {
         component: component.to_owned(),
-        interface: format!("{namespace}:{component}/{iface}"),
+        namespace: namespace.to_owned(),
+        interface: iface.to_owned(),
     })
 }
 
@@ -128,13 +144,19 @@ mod tests {
 
     #[test]
     fn a_client_import_names_the_component_and_interface_it_calls() {
+        let client = client_import("example:payment-client/api@0.1.0").unwrap();
         assert_eq!(
-            client_import("example:payment-client/api@0.1.0"),
-            Some(ClientImport {
+            client,
+            ClientImport {
                 component: "payment".into(),
-                interface: "example:payment/api".into(),
-            })
+                namespace: "example".into(),
+                interface: "api".into(),
+            }
         );
+        assert!(client.calls("example:payment/api@0.1.0"));
+        assert!(client.calls("example:payments-v2/api"), "any package of the namespace");
+        assert!(!client.calls("other:payment/api"));
+        assert!(!client.calls("example:payment/admin"));
         assert!(provided_import("example:payment-client/api"));
         assert_eq!(client_import("example:payment/api"), None);
         assert_eq!(client_import("example:-client/api"), None);

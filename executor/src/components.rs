@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use revenant_components::{ResolveError, client_import, resolve_function, split_name};
+use revenant_components::{
+    ClientImport, ResolveError, client_import, resolve_function, split_name,
+};
 use revenant_nats::Nats;
 use revenant_types::ComponentName;
 use revenant_types::records::{ComponentRecord, ExportedFunction};
@@ -331,7 +333,7 @@ impl ComponentCache {
         let mut linker = self.linker.clone();
         for (import, client, instance) in clients {
             let callee = if client.component == name.as_str() {
-                callee_functions(component, &record.exports, &client.interface)
+                callee_functions(component, &record.exports, &client)
             } else {
                 let callee_name = ComponentName::new(&client.component)
                     .map_err(|e| link_error(format!("{import}: {e}")))?;
@@ -341,7 +343,7 @@ impl ComponentCache {
                         client.component
                     ))
                 })?;
-                callee_functions(&callee, &exports, &client.interface)
+                callee_functions(&callee, &exports, &client)
             };
             let functions = rpc_client::functions(&self.engine, &instance);
             let planned = rpc_client::plan(&import, &client.component, &functions, &callee)
@@ -389,19 +391,17 @@ impl ComponentCache {
     }
 }
 
-/// The functions `component` exports in `interface` (no version), by function name.
+/// The functions `component` exports in the interface `client` calls, by function name.
 fn callee_functions(
     component: &Component,
     exports: &[ExportedFunction],
-    interface: &str,
+    client: &ClientImport,
 ) -> rpc_client::CalleeFunctions {
     exports
         .iter()
         .filter_map(|f| {
             let (iface, func) = split_name(&f.name);
-            let iface = iface?;
-            let unversioned = iface.split_once('@').map_or(iface, |(i, _)| i);
-            (unversioned == interface).then_some(())?;
+            client.calls(iface?).then_some(())?;
             let (_, ty) = lookup(component, &f.name)?;
             Some((func.to_owned(), (f.name.clone(), ty)))
         })
