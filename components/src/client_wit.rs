@@ -89,7 +89,11 @@ fn interface(
     for f in functions {
         let mut params = Vec::new();
         for p in &f.params {
-            params.push(format!("{}: {}", ident(&p.name), ty(resolve, &p.ty, &mut named)?));
+            params.push(format!(
+                "{}: {}",
+                ident(&p.name),
+                ty(resolve, &p.ty, &mut named)?
+            ));
         }
         let result = f
             .result
@@ -198,7 +202,7 @@ fn definition(
     let name = ident(def.name.as_deref().unwrap_or_default());
     let mut out = String::new();
     let mut items = |kind: &str, items: Vec<String>| {
-        let _ = write!(out, "    {kind} {name} {{\n");
+        let _ = writeln!(out, "    {kind} {name} {{");
         for item in items {
             let _ = writeln!(out, "        {item},");
         }
@@ -209,7 +213,13 @@ fn definition(
             let fields: Result<Vec<_>, _> = r
                 .fields
                 .iter()
-                .map(|f| Ok::<_, InspectError>(format!("{}: {}", ident(&f.name), ty(resolve, &f.ty, named)?)))
+                .map(|f| {
+                    Ok::<_, InspectError>(format!(
+                        "{}: {}",
+                        ident(&f.name),
+                        ty(resolve, &f.ty, named)?
+                    ))
+                })
                 .collect();
             items("record", fields?);
         }
@@ -254,11 +264,48 @@ fn unsupported(what: &str) -> InspectError {
 /// A WIT identifier, `%`-escaped when it is a keyword.
 fn ident(name: &str) -> String {
     const KEYWORDS: &[&str] = &[
-        "as", "async", "bool", "borrow", "char", "constructor", "enum", "export", "f32", "f64",
-        "flags", "from", "func", "future", "import", "include", "interface", "list", "option",
-        "own", "package", "record", "resource", "result", "s16", "s32", "s64", "s8", "static",
-        "stream", "string", "tuple", "type", "u16", "u32", "u64", "u8", "use", "variant", "with",
-        "world", "error-context",
+        "as",
+        "async",
+        "bool",
+        "borrow",
+        "char",
+        "constructor",
+        "enum",
+        "export",
+        "f32",
+        "f64",
+        "flags",
+        "from",
+        "func",
+        "future",
+        "import",
+        "include",
+        "interface",
+        "list",
+        "option",
+        "own",
+        "package",
+        "record",
+        "resource",
+        "result",
+        "s16",
+        "s32",
+        "s64",
+        "s8",
+        "static",
+        "stream",
+        "string",
+        "tuple",
+        "type",
+        "u16",
+        "u32",
+        "u64",
+        "u8",
+        "use",
+        "variant",
+        "with",
+        "world",
+        "error-context",
     ];
     if KEYWORDS.contains(&name) {
         format!("%{name}")

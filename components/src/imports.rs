@@ -154,7 +154,10 @@ mod tests {
             }
         );
         assert!(client.calls("example:payment/api@0.1.0"));
-        assert!(client.calls("example:payments-v2/api"), "any package of the namespace");
+        assert!(
+            client.calls("example:payments-v2/api"),
+            "any package of the namespace"
+        );
         assert!(!client.calls("other:payment/api"));
         assert!(!client.calls("example:payment/admin"));
         assert!(provided_import("example:payment-client/api"));

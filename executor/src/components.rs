@@ -29,9 +29,9 @@ use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
 use crate::durable::{api, clocks, random, rpc_client};
-pub use crate::exports::{lookup_func, lookup_func_type};
-use crate::exports::lookup;
 use crate::engine::{self, EngineError};
+use crate::exports::lookup;
+pub use crate::exports::{lookup_func, lookup_func_type};
 
 use crate::store::WorkerCtx;
 

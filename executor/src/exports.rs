@@ -18,7 +18,10 @@ pub fn lookup_func_type(component: &Component, full_name: &str) -> Option<Compon
     lookup(component, full_name).map(|(_, ty)| ty)
 }
 
-pub(crate) fn lookup(component: &Component, full_name: &str) -> Option<(ComponentExportIndex, ComponentFunc)> {
+pub(crate) fn lookup(
+    component: &Component,
+    full_name: &str,
+) -> Option<(ComponentExportIndex, ComponentFunc)> {
     let (iface, func) = split_name(full_name);
     let instance = match iface {
         Some(iface) => match component.get_export(None, iface)? {
@@ -32,4 +35,3 @@ pub(crate) fn lookup(component: &Component, full_name: &str) -> Option<(Componen
         _ => None,
     }
 }
-

@@ -70,8 +70,9 @@ async fn client_wit(
         };
         (bytes, name)
     } else {
-        let name = ComponentName::new(component)
-            .with_context(|| format!("{component:?} is neither a .wasm file nor a component name"))?;
+        let name = ComponentName::new(component).with_context(|| {
+            format!("{component:?} is neither a .wasm file nor a component name")
+        })?;
         let nats = super::connect(nats_args).await?;
         let record = nats.components().latest(&name).await?.with_context(|| {
             format!("component {name} does not exist; upload it with `revenant component add {name} <file.wasm>`")
@@ -91,8 +92,9 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
     {
         let text = client_wit(&nats_args, component, name.clone()).await?;
         match output {
-            Some(path) => std::fs::write(path, text)
-                .with_context(|| format!("writing {}", path.display()))?,
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+            }
             None => print!("{text}"),
         }
         return Ok(());

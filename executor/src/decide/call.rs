@@ -42,7 +42,9 @@ pub fn awaited_target(entry: &OplogEntry) -> Option<String> {
             function,
             request: HostValue::Text(text),
         } if function == host::RPC_INVOKE_AND_AWAIT || function == host::RPC_INVOKE_ASYNC => {
-            serde_json::from_str::<CallSpec>(text).ok().map(|s| s.target)
+            serde_json::from_str::<CallSpec>(text)
+                .ok()
+                .map(|s| s.target)
         }
         _ => None,
     }

@@ -149,7 +149,10 @@ mod tests {
         };
         assert_eq!(of(None, None, None, None), Ok(Kind::Invoke));
         assert_eq!(of(Some("invoke"), None, None, None), Ok(Kind::Invoke));
-        assert_eq!(of(Some("timer"), Some("12"), None, None), Ok(Kind::Timer(12)));
+        assert_eq!(
+            of(Some("timer"), Some("12"), None, None),
+            Ok(Kind::Timer(12))
+        );
         assert_eq!(
             of(Some("complete"), None, Some("7"), None),
             Ok(Kind::Complete(7))

@@ -26,8 +26,8 @@ use wasmtime::component::Resource;
 use wasmtime_wasi::p2::DynPollable;
 
 use super::journaled::{RpcAsync, RpcAwait, RpcFutureGet, RpcSend};
-use crate::decide::CallSpec;
 use super::waits::{Wait, WaitParts, wait_or_suspend};
+use crate::decide::CallSpec;
 
 /// How a call treats its outcome.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,9 +81,9 @@ pub fn to_result(outcome: InvocationOutcome) -> Result<String, RpcError> {
     };
     let message = format!("{}: {}", error.kind, error.message);
     Err(match error.kind {
-        ErrorKind::UnknownComponent
-        | ErrorKind::UnknownFunction
-        | ErrorKind::InvalidArguments => RpcError::NotFound(message),
+        ErrorKind::UnknownComponent | ErrorKind::UnknownFunction | ErrorKind::InvalidArguments => {
+            RpcError::NotFound(message)
+        }
         ErrorKind::WorkerFailed | ErrorKind::WorkerExited => RpcError::WorkerFailed(message),
         ErrorKind::WorkerDeleted | ErrorKind::KeyConflict => RpcError::Denied(message),
         ErrorKind::InvalidMessage
@@ -201,8 +201,13 @@ pub async fn outcome(
     let book = parts.waits.book.clone();
     let waiting = vec![Wait::Rpc { index }];
     let ready = book.wait(index);
-    let payload =
-        wait_or_suspend(ready, Some(waiting), parts.waits.suspend_after, parts.deadline).await?;
+    let payload = wait_or_suspend(
+        ready,
+        Some(waiting),
+        parts.waits.suspend_after,
+        parts.deadline,
+    )
+    .await?;
     Ok(to_result(crate::decide::decode_outcome(&payload)))
 }
 
@@ -213,7 +218,9 @@ pub fn poll(
     index: OplogIndex,
 ) -> wasmtime::Result<Option<Result<String, RpcError>>> {
     let book = &parts.waits.book;
-    let payload = parts.journal.read::<RpcFutureGet>(index, || book.get(index))?;
+    let payload = parts
+        .journal
+        .read::<RpcFutureGet>(index, || book.get(index))?;
     Ok(payload.map(|p| to_result(crate::decide::decode_outcome(&p))))
 }
 
@@ -280,11 +287,16 @@ mod untyped {
             function: String,
             args_json: String,
         ) -> wasmtime::Result<Result<String, rpc::RpcError>> {
-            let index = match self.start(target, &function, &args_json, Mode::Await).await? {
+            let index = match self
+                .start(target, &function, &args_json, Mode::Await)
+                .await?
+            {
                 Ok((index, _)) => index,
                 Err(e) => return Ok(Err(e)),
             };
-            Ok(super::outcome(&mut self.parts, index).await?.map_err(Into::into))
+            Ok(super::outcome(&mut self.parts, index)
+                .await?
+                .map_err(Into::into))
         }
 
         async fn invoke(
@@ -293,7 +305,9 @@ mod untyped {
             function: String,
             args_json: String,
         ) -> wasmtime::Result<Result<String, rpc::RpcError>> {
-            let started = self.start(target, &function, &args_json, Mode::Send).await?;
+            let started = self
+                .start(target, &function, &args_json, Mode::Send)
+                .await?;
             Ok(started.map(|(_, key)| key))
         }
 
@@ -303,7 +317,10 @@ mod untyped {
             function: String,
             args_json: String,
         ) -> wasmtime::Result<Result<Resource<RpcFuture>, rpc::RpcError>> {
-            let index = match self.start(target, &function, &args_json, Mode::Async).await? {
+            let index = match self
+                .start(target, &function, &args_json, Mode::Async)
+                .await?
+            {
                 Ok((index, _)) => index,
                 Err(e) => return Ok(Err(e)),
             };
@@ -398,7 +415,11 @@ mod tests {
     #[test]
     fn a_call_is_checked_before_it_is_journaled() {
         assert_eq!(check("payment", "7", "[5]"), Ok(w("payment/7")));
-        assert!(matches!(check("pay ment", "7", "[]"), Err(RpcError::Protocol(m)) if m.contains("pay ment/7")));
-        assert!(matches!(check("payment", "7", "[5"), Err(RpcError::Protocol(m)) if m.contains("not JSON")));
+        assert!(
+            matches!(check("pay ment", "7", "[]"), Err(RpcError::Protocol(m)) if m.contains("pay ment/7"))
+        );
+        assert!(
+            matches!(check("payment", "7", "[5"), Err(RpcError::Protocol(m)) if m.contains("not JSON"))
+        );
     }
 }

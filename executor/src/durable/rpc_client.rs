@@ -23,6 +23,7 @@ use serde_json::Value;
 use wasmtime::component::types::{ComponentFunc, ComponentInstance, ComponentItem};
 use wasmtime::component::{Linker, Resource, ResourceAny, ResourceType, Type, Val};
 use wasmtime::{Engine, StoreContextMut};
+use wasmtime_wasi::p2::DynPollable;
 
 use super::rpc::{self, Mode, RpcError, RpcFuture};
 use super::waits::CanWait;
@@ -65,7 +66,9 @@ pub fn plan(
         let (resource, method) = if let Some(r) = name.strip_prefix("[constructor]") {
             (r, None)
         } else if let Some(m) = name.strip_prefix("[method]") {
-            let (r, m) = m.split_once('.').ok_or_else(|| refuse("not a method".into()))?;
+            let (r, m) = m
+                .split_once('.')
+                .ok_or_else(|| refuse("not a method".into()))?;
             (r, Some(m))
         } else {
             return Err(refuse(
@@ -170,7 +173,10 @@ pub fn structure(ty: &Type) -> String {
                     .collect()
             )
         ),
-        Type::Tuple(t) => format!("tuple<{}>", list(t.types().map(|t| structure(&t)).collect())),
+        Type::Tuple(t) => format!(
+            "tuple<{}>",
+            list(t.types().map(|t| structure(&t)).collect())
+        ),
         Type::Variant(v) => format!(
             "variant {{{}}}",
             list(
@@ -225,18 +231,37 @@ pub fn define<T: CanWait>(
 ) -> wasmtime::Result<()> {
     let mut inst = linker.instance(import)?;
     for resource in resources(engine, instance) {
-        if resource.starts_with("future-") {
-            inst.resource(&resource, ResourceType::host::<RpcFuture>(), |mut store, rep| {
-                let parts = store.data_mut().wait_parts();
-                parts.table.delete(Resource::<RpcFuture>::new_own(rep))?;
-                Ok(())
-            })?;
+        if resource == "pollable" {
+            // `use wasi:io/poll.{pollable}`: the same resource as wasmtime-wasi's.
+            inst.resource(
+                &resource,
+                ResourceType::host::<DynPollable>(),
+                |mut store, rep| {
+                    let parts = store.data_mut().wait_parts();
+                    parts.table.delete(Resource::<DynPollable>::new_own(rep))?;
+                    Ok(())
+                },
+            )?;
+        } else if resource.starts_with("future-") {
+            inst.resource(
+                &resource,
+                ResourceType::host::<RpcFuture>(),
+                |mut store, rep| {
+                    let parts = store.data_mut().wait_parts();
+                    parts.table.delete(Resource::<RpcFuture>::new_own(rep))?;
+                    Ok(())
+                },
+            )?;
         } else {
-            inst.resource(&resource, ResourceType::host::<RpcClient>(), |mut store, rep| {
-                let parts = store.data_mut().wait_parts();
-                parts.table.delete(Resource::<RpcClient>::new_own(rep))?;
-                Ok(())
-            })?;
+            inst.resource(
+                &resource,
+                ResourceType::host::<RpcClient>(),
+                |mut store, rep| {
+                    let parts = store.data_mut().wait_parts();
+                    parts.table.delete(Resource::<RpcClient>::new_own(rep))?;
+                    Ok(())
+                },
+            )?;
         }
     }
     let callee: Arc<str> = callee.into();
@@ -266,7 +291,9 @@ async fn call<T: CanWait>(
         .ok_or_else(|| wasmtime::format_err!("a client function returns a value"))?;
     let resource = |v: Option<&Val>| match v {
         Some(Val::Resource(r)) => Ok(*r),
-        _ => Err(wasmtime::format_err!("a client method's first parameter is its resource")),
+        _ => Err(wasmtime::format_err!(
+            "a client method's first parameter is its resource"
+        )),
     };
     match function {
         ClientFn::Constructor => {
@@ -274,31 +301,37 @@ async fn call<T: CanWait>(
                 Some(Val::String(w)) => w.clone(),
                 _ => String::new(),
             };
-            let target = WorkerId::parse(callee, &worker).map_err(|e| {
-                format!("{callee}/{worker} is not a worker id: {e}")
-            });
-            let client = store.data_mut().wait_parts().table.push(RpcClient { target })?;
+            let target = WorkerId::parse(callee, &worker)
+                .map_err(|e| format!("{callee}/{worker} is not a worker id: {e}"));
+            let client = store
+                .data_mut()
+                .wait_parts()
+                .table
+                .push(RpcClient { target })?;
             results[0] = Val::Resource(ResourceAny::try_from_resource(client, &mut store)?);
         }
         ClientFn::Subscribe => {
-            let future: Resource<RpcFuture> = resource(params.first())?.try_into_resource(&mut store)?;
+            let future: Resource<RpcFuture> =
+                resource(params.first())?.try_into_resource(&mut store)?;
             let mut parts = store.data_mut().wait_parts();
             let index = parts.table.get(&future)?.index;
             let pollable = rpc::outcome_pollable(&mut parts, index)?;
             results[0] = Val::Resource(ResourceAny::try_from_resource(pollable, &mut store)?);
         }
         ClientFn::Get => {
-            let future: Resource<RpcFuture> = resource(params.first())?.try_into_resource(&mut store)?;
+            let future: Resource<RpcFuture> =
+                resource(params.first())?.try_into_resource(&mut store)?;
             let parts = store.data_mut().wait_parts();
             let index = parts.table.get(&future)?.index;
             let json = match rpc::poll(&parts, index)? {
                 None => Value::Null,
                 Some(outcome) => outcome_json(outcome),
             };
-            results[0] = typed(&result_ty, json)?;
+            results[0] = typed(&result_ty, &json)?;
         }
         ClientFn::Call { function, mode } => {
-            let client: Resource<RpcClient> = resource(params.first())?.try_into_resource(&mut store)?;
+            let client: Resource<RpcClient> =
+                resource(params.first())?.try_into_resource(&mut store)?;
             let args = Value::Array(params[1..].iter().map(val_to_json).collect()).to_string();
             let mut parts = store.data_mut().wait_parts();
             let target = parts.table.get(&client)?.target.clone();
@@ -309,14 +342,16 @@ async fn call<T: CanWait>(
             let json = match (started, mode) {
                 (Err(e), _) => outcome_json(Err(e)),
                 (Ok(_), Mode::Send) => serde_json::json!({ "ok": null }),
-                (Ok((index, _)), Mode::Await) => outcome_json(rpc::outcome(&mut parts, index).await?),
+                (Ok((index, _)), Mode::Await) => {
+                    outcome_json(rpc::outcome(&mut parts, index).await?)
+                }
                 (Ok((index, _)), Mode::Async) => {
                     let future = parts.table.push(RpcFuture { index })?;
                     results[0] = Val::Resource(ResourceAny::try_from_resource(future, &mut store)?);
                     return Ok(());
                 }
             };
-            results[0] = typed(&result_ty, json)?;
+            results[0] = typed(&result_ty, &json)?;
         }
     }
     Ok(())
@@ -327,7 +362,9 @@ fn outcome_json(outcome: Result<String, RpcError>) -> Value {
     match outcome {
         Ok(text) => match serde_json::from_str::<Value>(&text) {
             Ok(value) => serde_json::json!({ "ok": value }),
-            Err(e) => serde_json::json!({ "err": rpc::error_json(&RpcError::Protocol(format!("the callee's result is not JSON: {e}"))) }),
+            Err(e) => {
+                serde_json::json!({ "err": rpc::error_json(&RpcError::Protocol(format!("the callee's result is not JSON: {e}"))) })
+            }
         },
         Err(e) => serde_json::json!({ "err": rpc::error_json(&e) }),
     }
@@ -335,11 +372,13 @@ fn outcome_json(outcome: Result<String, RpcError>) -> Value {
 
 /// The typed value of `json`; a callee result that does not fit (its component changed
 /// since the link check) is a `protocol` error, not a trap.
-fn typed(ty: &Type, json: Value) -> wasmtime::Result<Val> {
-    match json_to_val(ty, &json) {
+fn typed(ty: &Type, json: &Value) -> wasmtime::Result<Val> {
+    match json_to_val(ty, json) {
         Ok(v) => Ok(v),
         Err(e) => {
-            let error = RpcError::Protocol(format!("the callee's result does not fit the client's type: {e}"));
+            let error = RpcError::Protocol(format!(
+                "the callee's result does not fit the client's type: {e}"
+            ));
             let err = serde_json::json!({ "err": rpc::error_json(&error) });
             Ok(json_to_val(ty, &err)?)
         }

@@ -5,9 +5,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use revenant_types::{WorkerId, now_ms};
 use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex};
 use revenant_types::promise::{PromiseId, PromiseRecord, PromiseState};
+use revenant_types::{WorkerId, now_ms};
 
 use super::{Worker, WorkerError, read_plan};
 use crate::decide::{self, Kind};
@@ -376,6 +376,7 @@ impl ParkedQueue {
 /// Journals promise completions, and parks invocations, of a worker whose invocation is
 /// running (the worker itself is busy): what they journal is committed before the
 /// guest sees a payload, or before a parked message is acked.
+#[derive(Clone)]
 pub struct Completions {
     journal: Journal,
     promises: Arc<PromiseBook>,
