@@ -14,5 +14,6 @@ mod crash_recovery;
 mod failover;
 mod fencing;
 mod promise;
+mod rpc;
 mod soak;
 mod waiting;
