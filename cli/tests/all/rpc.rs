@@ -102,7 +102,13 @@ async fn each_hop_survives_kill_9_of_its_caller_or_its_callee_applying_each_step
     let mut spawned = 0;
     let spawn = |spawned: &mut usize| {
         *spawned += 1;
-        Executor::spawn(&server.url(), &[], &format!("rpc-{spawned}"), dir.path(), &[])
+        Executor::spawn(
+            &server.url(),
+            &[],
+            &format!("rpc-{spawned}"),
+            dir.path(),
+            &[],
+        )
     };
     let mut executors = vec![spawn(&mut spawned), spawn(&mut spawned)];
     let mut n = 0;
@@ -121,7 +127,8 @@ async fn each_hop_survives_kill_9_of_its_caller_or_its_callee_applying_each_step
                 let callee = owner_of(&nats, &id(STEPS[hop], &w)).await.expect("owned");
                 let mut earlier_beside = true;
                 for step in &STEPS[..hop] {
-                    earlier_beside &= owner_of(&nats, &id(step, &w)).await.as_ref() == Some(&caller);
+                    earlier_beside &=
+                        owner_of(&nats, &id(step, &w)).await.as_ref() == Some(&caller);
                 }
                 if caller != callee && earlier_beside {
                     break (w, caller, callee);
@@ -137,7 +144,10 @@ async fn each_hop_survives_kill_9_of_its_caller_or_its_callee_applying_each_step
                 || async { (calls_begun(&nats, &w).await > hop).then_some(()) },
             )
             .await;
-            eprintln!("[test] hop {hop} ({}), killing the {side:?}'s executor", STEPS[hop]);
+            eprintln!(
+                "[test] hop {hop} ({}), killing the {side:?}'s executor",
+                STEPS[hop]
+            );
             match side {
                 Side::Caller => {
                     executors[caller_at].kill();
@@ -171,7 +181,12 @@ async fn two_hundred_orders_with_executor_kills_complete_with_each_step_applied_
     let (url, path) = (server.url(), dir.path().to_path_buf());
     let spawn = move |n: usize| Executor::spawn(&url, &[], &format!("orders-{n}"), &path, &[]);
     let mut executors: Vec<Executor> = (1..=3).map(&spawn).collect();
-    wait_all_held_by(&nats, &["orders-1", "orders-2", "orders-3"], Duration::from_secs(60)).await;
+    wait_all_held_by(
+        &nats,
+        &["orders-1", "orders-2", "orders-3"],
+        Duration::from_secs(60),
+    )
+    .await;
 
     let placed = Arc::new(AtomicUsize::new(0));
     let callers: Vec<_> = (0..CALLERS)

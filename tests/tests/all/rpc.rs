@@ -298,3 +298,88 @@ async fn a_client_that_does_not_match_its_callee_is_refused_at_link_time() {
     );
     common::ready(nats).await;
 }
+
+/// Callers (and callees) suspended together.
+const SUSPENDED_CALLERS: usize = 1_000;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_callers_awaiting_slow_callees_are_suspended_holding_no_memory() {
+    let mut env = Env::new(&[("test-durability", revenant_guests::TEST_DURABILITY)]).await;
+    let _exec = env.executor_with(|o| o.suspend_after_ms = 300).await;
+    // Long enough for every caller to be waiting before the first sleeper wakes.
+    let sleep_ms = 25_000;
+    let answers: Vec<_> = (0..SUSPENDED_CALLERS)
+        .map(|i| {
+            let nats = env.nats.clone();
+            let args = json!([
+                "test-durability",
+                format!("sleeper-{i}"),
+                "sleep",
+                format!("[{sleep_ms}]")
+            ]);
+            tokio::spawn(async move {
+                let replies = nats.replies().await.expect("inbox");
+                let mut inbox = replies.inbox();
+                let req = revenant_nats::invocations::InvocationRequest {
+                    function: "call".into(),
+                    body: args.to_string().into(),
+                    ..Default::default()
+                };
+                let worker = common::worker(&format!("test-durability/caller-{i}"));
+                nats.invoke_and_await(
+                    &worker,
+                    req,
+                    &mut inbox,
+                    std::time::Duration::from_secs(120),
+                )
+                .await
+                .expect("publish")
+                .outcome
+            })
+        })
+        .collect();
+    let nats = &env.nats;
+    // Every caller is suspended on its call, and the executor holds no worker in memory.
+    wait_until(
+        "every caller suspended on its call",
+        std::time::Duration::from_secs(120),
+        || async {
+            let records = nats
+                .workers()
+                .list(Some(&"test-durability".parse().unwrap()))
+                .await
+                .ok()?;
+            let suspended = records
+                .iter()
+                .filter(|r| {
+                    r.id.worker.as_str().starts_with("caller-")
+                        && r.status == WorkerStatus::Suspended
+                        && r.waiting.iter().any(|w| w.starts_with("rpc:"))
+                })
+                .count();
+            (suspended == SUSPENDED_CALLERS).then_some(())
+        },
+    )
+    .await;
+    let in_memory = wait_until(
+        "the executor to hold (almost) no worker",
+        TIMEOUT,
+        || async {
+            let live = nats.executors().live(60_000).await.ok()?;
+            let n = live.first()?.workers_in_memory;
+            (n <= 10).then_some(n)
+        },
+    )
+    .await;
+    eprintln!("[test] {SUSPENDED_CALLERS} callers suspended; workers in memory: {in_memory}");
+    for answer in answers {
+        let outcome = answer
+            .await
+            .expect("task")
+            .expect("every caller is answered");
+        let InvocationOutcome::Ok(json) = outcome else {
+            panic!("a caller failed: {outcome:?}");
+        };
+        assert!(json.contains("\"ok\""), "{json}");
+    }
+}
