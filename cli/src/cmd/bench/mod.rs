@@ -8,7 +8,7 @@
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`]) and [`report`] (table,
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`]) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
@@ -20,6 +20,7 @@ mod http;
 mod invoke;
 mod recovery;
 mod report;
+mod rpc;
 mod waiting;
 
 use anyhow::bail;
@@ -41,6 +42,7 @@ pub enum Section {
     Memory,
     Http,
     Waiting,
+    Rpc,
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,6 +116,12 @@ pub struct BenchArgs {
     /// Waiting: workers awaiting a promise each, then completed one at a time.
     #[arg(long, default_value_t = 1_000)]
     pub promise_waiters: usize,
+    /// RPC: sequential invocations with one typed call each (and as many plain ones).
+    #[arg(long, default_value_t = 1_000)]
+    pub rpc_calls: usize,
+    /// RPC: async calls in the fan-out.
+    #[arg(long, default_value_t = 100)]
+    pub fan_out: u32,
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -131,7 +139,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     machine(&env, &mut report);
 
     use Section::*;
-    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery, Http];
+    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
         eprintln!("warming up the executor (compiles the counter component)");
@@ -160,6 +168,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
+            Rpc => rpc::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section

@@ -43,6 +43,13 @@ impl Guest for FanOut {
             })
             .sum()
     }
+
+    fn square_of(x: u32) -> u64 {
+        let me = revenant_sdk::self_id().worker;
+        square::Api::new(&format!("{me}-sq"))
+            .square(x)
+            .unwrap_or_else(|e| panic!("the square failed: {e:?}"))
+    }
 }
 
 export!(FanOut);
