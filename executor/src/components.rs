@@ -205,13 +205,35 @@ impl ComponentCache {
         &self,
         name: &ComponentName,
     ) -> Result<Arc<LoadedComponent>, ComponentError> {
-        let record = self
-            .nats
+        let record = self.latest_record(name).await?;
+        self.get(name, record.version).await
+    }
+
+    async fn latest_record(&self, name: &ComponentName) -> Result<ComponentRecord, ComponentError> {
+        self.nats
             .components()
             .latest(name)
             .await?
-            .ok_or_else(|| ComponentError::Unknown(name.clone()))?;
-        self.get(name, record.version).await
+            .ok_or_else(|| ComponentError::Unknown(name.clone()))
+    }
+
+    /// Compiles a version's binary (or reads it from the disk cache).
+    async fn compile(
+        &self,
+        record: &ComponentRecord,
+        bytes: Vec<u8>,
+    ) -> Result<Component, ComponentError> {
+        let (engine, cache_dir, hash) = (
+            self.engine.clone(),
+            self.cache_dir.clone(),
+            record.hash.clone(),
+        );
+        let component = tokio::task::spawn_blocking(move || {
+            engine::load_component(&engine, &cache_dir, &hash, &bytes)
+        })
+        .await
+        .map_err(|e| EngineError::Compile(e.to_string()))??;
+        Ok(component)
     }
 
     /// A given version of a component.
@@ -269,14 +291,7 @@ impl ComponentCache {
                 version,
             })?;
         let bytes = self.nats.components().binary(name, version).await?;
-        let engine = self.engine.clone();
-        let cache_dir = self.cache_dir.clone();
-        let hash = record.hash.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            engine::load_component(&engine, &cache_dir, &hash, &bytes)
-        })
-        .await
-        .map_err(|e| EngineError::Compile(e.to_string()))??;
+        let component = self.compile(&record, bytes).await?;
         let linker = self.linker_for(name, &component, &record).await?;
         let pre = linker
             .instantiate_pre(&component)
@@ -367,26 +382,12 @@ impl ComponentCache {
         &self,
         name: &ComponentName,
     ) -> Result<(Component, Vec<ExportedFunction>), ComponentError> {
-        let record = self
-            .nats
-            .components()
-            .latest(name)
-            .await?
-            .ok_or_else(|| ComponentError::Unknown(name.clone()))?;
+        let record = self.latest_record(name).await?;
         if let Some(loaded) = self.cached(&(name.clone(), record.version)) {
             return Ok((loaded.component.clone(), record.exports));
         }
         let bytes = self.nats.components().binary(name, record.version).await?;
-        let (engine, cache_dir, hash) = (
-            self.engine.clone(),
-            self.cache_dir.clone(),
-            record.hash.clone(),
-        );
-        let component = tokio::task::spawn_blocking(move || {
-            engine::load_component(&engine, &cache_dir, &hash, &bytes)
-        })
-        .await
-        .map_err(|e| EngineError::Compile(e.to_string()))??;
+        let component = self.compile(&record, bytes).await?;
         Ok((component, record.exports))
     }
 }

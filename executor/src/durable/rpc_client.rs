@@ -233,35 +233,11 @@ pub fn define<T: CanWait>(
     for resource in resources(engine, instance) {
         if resource == "pollable" {
             // `use wasi:io/poll.{pollable}`: the same resource as wasmtime-wasi's.
-            inst.resource(
-                &resource,
-                ResourceType::host::<DynPollable>(),
-                |mut store, rep| {
-                    let parts = store.data_mut().wait_parts();
-                    parts.table.delete(Resource::<DynPollable>::new_own(rep))?;
-                    Ok(())
-                },
-            )?;
+            host_resource::<T, DynPollable>(&mut inst, &resource)?;
         } else if resource.starts_with("future-") {
-            inst.resource(
-                &resource,
-                ResourceType::host::<RpcFuture>(),
-                |mut store, rep| {
-                    let parts = store.data_mut().wait_parts();
-                    parts.table.delete(Resource::<RpcFuture>::new_own(rep))?;
-                    Ok(())
-                },
-            )?;
+            host_resource::<T, RpcFuture>(&mut inst, &resource)?;
         } else {
-            inst.resource(
-                &resource,
-                ResourceType::host::<RpcClient>(),
-                |mut store, rep| {
-                    let parts = store.data_mut().wait_parts();
-                    parts.table.delete(Resource::<RpcClient>::new_own(rep))?;
-                    Ok(())
-                },
-            )?;
+            host_resource::<T, RpcClient>(&mut inst, &resource)?;
         }
     }
     let callee: Arc<str> = callee.into();
@@ -275,6 +251,18 @@ pub fn define<T: CanWait>(
         })?;
     }
     Ok(())
+}
+
+/// Defines resource `name` as host type `R`, kept in the store's resource table.
+fn host_resource<T: CanWait, R: Send + 'static>(
+    inst: &mut wasmtime::component::LinkerInstance<'_, T>,
+    name: &str,
+) -> wasmtime::Result<()> {
+    inst.resource(name, ResourceType::host::<R>(), |mut store, rep| {
+        let parts = store.data_mut().wait_parts();
+        parts.table.delete(Resource::<R>::new_own(rep))?;
+        Ok(())
+    })
 }
 
 async fn call<T: CanWait>(
