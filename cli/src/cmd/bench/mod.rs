@@ -139,7 +139,9 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     machine(&env, &mut report);
 
     use Section::*;
-    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc];
+    let in_process = [
+        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc,
+    ];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
         eprintln!("warming up the executor (compiles the counter component)");
