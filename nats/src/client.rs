@@ -25,6 +25,7 @@ pub struct Nats {
     /// Opened KV buckets by name: opening one costs a round trip (stream info).
     buckets:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, jetstream::kv::Store>>>,
+    reconnects: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Nats {
@@ -40,21 +41,19 @@ impl Nats {
                 configured: "at least 1".into(),
             });
         }
-        let urls: Vec<&str> = opts
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
-        let client = async_nats::ConnectOptions::new()
-            .name("revenant")
-            .connect(urls)
+        let reconnects = std::sync::Arc::new(tokio::sync::watch::channel(0).0);
+        let (connect, urls) = crate::connect::connect_options(opts, reconnects.clone()).await?;
+        let client = connect
+            .connect(urls.clone())
             .await
             .map_err(|source| Error::Connect {
-                url: opts.url.clone(),
+                url: urls.join(","),
+                hint: crate::connect::hint(source.kind()),
                 source,
             })?;
-        Ok(Self::from_client(client, ns, opts.clone()))
+        let mut nats = Self::from_client(client, ns, opts.clone());
+        nats.reconnects = reconnects;
+        Ok(nats)
     }
 
     /// Wraps an existing connection (e.g. one shared with other subsystems).
@@ -66,7 +65,13 @@ impl Nats {
             ns,
             opts,
             buckets: Default::default(),
+            reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
         }
+    }
+
+    /// Counts the connection's reconnects (see [`crate::connect`]).
+    pub fn reconnects(&self) -> crate::connect::Reconnects {
+        self.reconnects.subscribe()
     }
 
     /// A KV bucket handle, opened once per connection.

@@ -159,6 +159,8 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::MissingComponent
         | K::InvalidStatus
         | K::InvalidIdempotencyKey
+        | K::InvalidReplyTo
+        | K::InvalidHeader
         | K::InvalidApi
         | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
@@ -170,6 +172,8 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        K::Unauthorized => StatusCode::UNAUTHORIZED,
+        K::Forbidden => StatusCode::FORBIDDEN,
         K::WorkerDeleted => StatusCode::GONE,
         K::WorkerFailed
         | K::WorkerExited

@@ -43,6 +43,53 @@ pub struct NatsOptions {
     /// seconds (a live executor rewrites it every lease renewal; a killed one's record
     /// expires). Default 3600.
     pub executor_record_ttl_secs: u64,
+    /// Credentials and TLS of the connection. Default: none (an open server).
+    pub auth: NatsAuth,
+}
+
+/// How a process authenticates to NATS and secures the connection (ARCHITECTURE.md
+/// "Trust boundaries"). At most one of token, user/password, NKey seed and
+/// credentials file is used; credentials in the URL (`nats://user:pass@host`,
+/// `nats://token@host`) count as user/password or token. Every field defaults to
+/// unset. `Debug` never prints a secret.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct NatsAuth {
+    /// A token the server requires (`authorization { token }`).
+    pub token: Option<String>,
+    /// User name (with `password`).
+    pub user: Option<String>,
+    /// Password of `user`.
+    pub password: Option<String>,
+    /// An NKey user seed (`SU…`), or a path to a file holding one.
+    pub nkey: Option<String>,
+    /// A `.creds` file (user JWT and seed) of a decentralised-auth deployment.
+    pub creds: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM) the server's certificate must chain to; implies TLS.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients (with `tls-key`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of `tls-cert`.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Refuse to connect without TLS. Default false (TLS when the server or URL asks).
+    pub tls_required: bool,
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("NatsAuth")
+            .field("token", &secret(&self.token))
+            .field("user", &self.user)
+            .field("password", &secret(&self.password))
+            .field("nkey", &secret(&self.nkey))
+            .field("creds", &self.creds)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_required", &self.tls_required)
+            .finish()
+    }
 }
 
 impl Default for NatsOptions {
@@ -59,6 +106,7 @@ impl Default for NatsOptions {
             dead_letter_max_age_secs: 30 * 86_400,
             dead_letter_max_bytes: 1 << 30,
             executor_record_ttl_secs: 3_600,
+            auth: NatsAuth::default(),
         }
     }
 }

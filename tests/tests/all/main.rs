@@ -15,6 +15,7 @@ mod durability;
 mod examples;
 mod faults;
 mod harness;
+mod hostile;
 mod http;
 mod keys;
 mod large;
