@@ -48,7 +48,10 @@ impl Nats {
             .await
             .map_err(|source| Error::Connect {
                 url: urls.join(","),
-                hint: crate::connect::hint(source.kind()),
+                hint: crate::connect::hint(
+                    source.kind(),
+                    opts.auth.tls_ca.is_some() || opts.auth.tls_cert.is_some(),
+                ),
                 source,
             })?;
         let mut nats = Self::from_client(client, ns, opts.clone());

@@ -62,16 +62,22 @@ pub fn clean_urls(url: &str) -> Vec<String> {
         .collect()
 }
 
-/// What to check after a failed connect, by its kind.
-pub fn hint(kind: ConnectErrorKind) -> &'static str {
+/// What to check after a failed connect, by its kind (a certificate the client
+/// refuses surfaces as an IO error: with TLS configured, that is the likely cause).
+pub fn hint(kind: ConnectErrorKind, tls_configured: bool) -> &'static str {
     match kind {
+        ConnectErrorKind::Io if tls_configured => {
+            "the connection failed with TLS configured: check --nats-tls-ca (the CA the server's certificate chains to) and, if the server verifies clients, --nats-tls-cert/--nats-tls-key"
+        }
         ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
             "the server refused the credentials: set the ones it requires (--nats-token, --nats-user/--nats-password, --nats-nkey, --nats-creds, or in the URL)"
         }
         ConnectErrorKind::Tls => {
             "the TLS handshake failed: check --nats-tls-ca (the CA the server's certificate chains to) and, if the server verifies clients, --nats-tls-cert/--nats-tls-key"
         }
-        _ => "is nats-server running (with -js) and is the URL right?",
+        _ => {
+            "is nats-server running (with -js) and is the URL right? (a server that requires TLS needs --nats-tls-ca)"
+        }
     }
 }
 

@@ -330,3 +330,77 @@ mod tests {
         ));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    //! Property tests (proptest) of the invocation decoder's checks: any header
+    //! map and reply subject is accepted or refused without a panic, and what is
+    //! accepted keeps every rule; any byte block is judged readable or not.
+
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::quarantine::header_block_readable;
+
+    fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            ".{0,40}",
+            "[_$a-zA-Z0-9.*> ]{0,40}",
+            Just("rvn.oplog.c.w".to_owned()),
+            Just("$KV.RVN_SHARDS.shard.1".to_owned()),
+            (0usize..6000).prop_map(|n| "x".repeat(n)),
+        ]
+    }
+
+    proptest! {
+        #[test]
+        fn any_headers_and_reply_are_accepted_or_refused_and_accepted_ones_keep_the_rules(
+            reply in prop::option::of(any_text()),
+            key in prop::option::of(any_text()),
+            function in prop::option::of(any_text()),
+            extra in prop::collection::vec(("[A-Za-z-]{1,12}", any_text()), 0..6),
+        ) {
+            let ns = Namespace::new("rvn").unwrap();
+            let mut h = HeaderMap::new();
+            let clean = |v: &str| v.replace(['\r', '\n'], "");
+            if let Some(k) = &key { h.insert(headers::MSG_ID, clean(k).as_str()); }
+            if let Some(f) = &function { h.insert(headers::FUNCTION, clean(f).as_str()); }
+            for (n, v) in &extra { h.append(n.as_str(), clean(v).as_str()); }
+            match check_invocation(&ns, Some(&h), reply.as_deref()) {
+                Ok(()) => {
+                    if let Some(r) = &reply {
+                        prop_assert!(r.len() <= MAX_REPLY_LEN && !r.starts_with('$'));
+                        prop_assert!(r != "rvn" && !r.starts_with("rvn."));
+                        prop_assert!(!r.contains(['*', '>', ' ']));
+                    }
+                    if let Some(k) = &key { prop_assert!(clean(k).len() <= MAX_KEY_LEN); }
+                }
+                Err(r) => {
+                    prop_assert!(!r.error.message.is_empty());
+                    prop_assert!(r.error.message.len() < 1024, "messages quote a prefix only");
+                    if let Some(rp) = &reply {
+                        prop_assert_eq!(r.reply_usable, reply_subject(&ns, rp).is_ok());
+                    }
+                }
+            }
+        }
+
+        #[test]
+        fn any_bytes_are_judged_readable_or_not(block in prop::collection::vec(any::<u8>(), 0..200)) {
+            let readable = header_block_readable(&block);
+            if readable {
+                prop_assert!(std::str::from_utf8(&block).is_ok());
+            }
+        }
+
+        #[test]
+        fn every_block_a_client_can_send_is_readable(
+            pairs in prop::collection::vec(("[A-Za-z][A-Za-z0-9-]{0,12}", "[ -~]{0,30}"), 0..6),
+        ) {
+            let mut block = String::from("NATS/1.0\r\n");
+            for (n, v) in &pairs { block.push_str(&format!("{n}: {v}\r\n")); }
+            block.push_str("\r\n");
+            prop_assert!(header_block_readable(block.as_bytes()), "{block:?}");
+        }
+    }
+}

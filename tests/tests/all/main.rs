@@ -19,6 +19,7 @@ mod hostile;
 mod http;
 mod keys;
 mod large;
+mod nats_auth;
 mod nats_layer;
 mod oplog_speed;
 mod promises;
