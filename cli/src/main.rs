@@ -153,6 +153,9 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Show live executors, the shards they hold and their workers in memory.
     Status(cmd::status::StatusArgs),
+    /// Make router bearer tokens (the router keeps only their hashes).
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
 }
 
 #[tokio::main]
@@ -178,6 +181,7 @@ async fn main() -> std::process::ExitCode {
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,
+        Command::Token(c) => cmd::token::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

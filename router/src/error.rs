@@ -28,6 +28,9 @@ pub enum Error {
     ApiFile { path: String, message: String },
     #[error("NATS: {0}")]
     Nats(#[from] revenant_nats::Error),
+    /// A bearer-token entry (`--token`, `--token-file`) that cannot be used.
+    #[error("router tokens, {path}: {message}")]
+    Tokens { path: String, message: String },
 }
 
 /// `Result` with the library's [`Error`].
