@@ -10,7 +10,7 @@ mod cmd;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-use revenant_types::config::{NatsAuth, NatsOptions};
+use revenant_types::config::{EncryptionOptions, NatsAuth, NatsOptions};
 
 /// Durable WebAssembly workers on NATS JetStream.
 #[derive(Parser)]
@@ -44,6 +44,17 @@ pub struct NatsArgs {
     pub shards: u32,
     #[command(flatten)]
     pub auth: NatsAuthArgs,
+    /// Keyring file of encryption at rest (`revenant keys new` writes one; see README "Security").
+    #[arg(long, global = true, env = "REVENANT_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// The keyring itself, `<id> <base64 key>` entries separated by `;`.
+    #[arg(
+        long,
+        global = true,
+        env = "REVENANT_ENCRYPTION_KEYS",
+        hide_env_values = true
+    )]
+    pub encryption_keys: Option<String>,
 }
 
 /// NATS credentials and TLS (at most one kind of credentials; see README "Security").
@@ -94,11 +105,15 @@ impl NatsAuthArgs {
     }
 }
 
-/// `auth` as the environment variables of [`NatsAuthArgs`], for child processes.
-pub fn auth_env(auth: &NatsAuth) -> Vec<(&'static str, std::ffi::OsString)> {
+/// The credentials, TLS and encryption keys of `opts` as the environment variables
+/// of [`NatsArgs`], for child processes.
+pub fn child_env(opts: &NatsOptions) -> Vec<(&'static str, std::ffi::OsString)> {
+    let auth = &opts.auth;
     let s = |v: &Option<String>| v.clone().map(Into::into);
     let p = |v: &Option<PathBuf>| v.clone().map(Into::into);
     [
+        ("REVENANT_ENCRYPTION_KEY_FILE", p(&opts.encryption.key_file)),
+        ("REVENANT_ENCRYPTION_KEYS", s(&opts.encryption.keys)),
         ("NATS_TOKEN", s(&auth.token)),
         ("NATS_USER", s(&auth.user)),
         ("NATS_PASSWORD", s(&auth.password)),
@@ -125,6 +140,10 @@ impl NatsArgs {
             replicas: self.replicas,
             shards: self.shards,
             auth: self.auth.auth(),
+            encryption: EncryptionOptions {
+                key_file: self.encryption_key_file.clone(),
+                keys: self.encryption_keys.clone(),
+            },
             ..NatsOptions::default()
         }
     }
@@ -156,6 +175,9 @@ enum Command {
     /// Make router bearer tokens (the router keeps only their hashes).
     #[command(subcommand)]
     Token(cmd::token::TokenCmd),
+    /// Make and rotate the keyring of encryption at rest.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
 }
 
 #[tokio::main]
@@ -182,6 +204,7 @@ async fn main() -> std::process::ExitCode {
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,
         Command::Token(c) => cmd::token::run(c),
+        Command::Keys(c) => cmd::keys::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -26,6 +26,8 @@ pub struct Nats {
     buckets:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, jetstream::kv::Store>>>,
     reconnects: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The keys of encryption at rest, when configured ([`crate::seal`]).
+    keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
 }
 
 impl Nats {
@@ -41,6 +43,7 @@ impl Nats {
                 configured: "at least 1".into(),
             });
         }
+        let keyring = crate::seal::Keyring::load(&opts.encryption)?.map(std::sync::Arc::new);
         let reconnects = std::sync::Arc::new(tokio::sync::watch::channel(0).0);
         let (connect, urls) = crate::connect::connect_options(opts, reconnects.clone()).await?;
         let client = connect
@@ -56,6 +59,7 @@ impl Nats {
             })?;
         let mut nats = Self::from_client(client, ns, opts.clone());
         nats.reconnects = reconnects;
+        nats.keyring = keyring;
         Ok(nats)
     }
 
@@ -69,7 +73,19 @@ impl Nats {
             opts,
             buckets: Default::default(),
             reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+            keyring: None,
         }
+    }
+
+    /// Seals a value Revenant stores for a worker (oplog payloads, results), when
+    /// encryption at rest is configured ([`crate::seal`]); otherwise returns it as it is.
+    pub fn seal(&self, plain: Vec<u8>) -> Result<Vec<u8>> {
+        crate::seal::seal(self.keyring.as_deref(), plain)
+    }
+
+    /// Opens a value [`Nats::seal`] stored (a plain one reads as it is).
+    pub fn unseal<'a>(&self, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
+        crate::seal::open(self.keyring.as_deref(), bytes)
     }
 
     /// Counts the connection's reconnects (see [`crate::connect`]).

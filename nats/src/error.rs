@@ -30,6 +30,10 @@ pub enum Error {
         /// What to check, from the kind of failure ([`crate::connect`]).
         hint: &'static str,
     },
+    /// Encryption at rest: a keyring that cannot be used, or a sealed value that
+    /// cannot be opened.
+    #[error("encryption at rest: {0}")]
+    Seal(String),
     /// The credentials or TLS settings cannot be used as configured.
     #[error("NATS {what}: {message}")]
     Credentials { what: &'static str, message: String },

@@ -52,12 +52,16 @@ impl Nats {
             .watch_with_history(Namespace::result_key(w, idempotency_key))
             .await
             .map_err(|e| Error::nats("watch result", e))?;
-        Ok(watch.filter_map(|e| async move {
-            let e = e.ok()?;
-            if e.operation != kv::Operation::Put {
-                return None;
+        let nats = self.clone();
+        Ok(watch.filter_map(move |e| {
+            let nats = nats.clone();
+            async move {
+                let e = e.ok()?;
+                if e.operation != kv::Operation::Put {
+                    return None;
+                }
+                codec::decode::<ResultRecord>(&nats.unseal(&e.value).ok()?).ok()
             }
-            codec::decode::<ResultRecord>(&e.value).ok()
         }))
     }
 

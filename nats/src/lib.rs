@@ -20,6 +20,7 @@
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
 //! - [`ingress`]: the ingress rules every invocation passes before anything acts on it.
 //! - [`quarantine`]: finding, dead-lettering and deleting invocations the client cannot parse.
+//! - [`seal`]: encryption at rest (AES-256-GCM envelopes with a key id) of oplog payloads, blobs and results.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
@@ -44,6 +45,7 @@ pub mod provision;
 pub mod quarantine;
 pub mod registry;
 pub mod reply;
+pub mod seal;
 pub mod timers;
 pub mod workers;
 

@@ -80,7 +80,10 @@ impl OplogStore {
         expected_last_seq: u64,
         batch: &OplogBatch,
     ) -> Result<u64, AppendError> {
-        let mut payload = codec::encode(batch)?;
+        let mut payload = self
+            .nats
+            .seal(codec::encode(batch)?)
+            .map_err(AppendError::Other)?;
         let max = self.nats.client().server_info().max_payload;
         let mut h = HeaderMap::new();
         // Leave room for the subject and headers in the protocol frame.
@@ -259,7 +262,8 @@ async fn blobs(nats: &Nats) -> Result<async_nats::jetstream::object_store::Objec
         .map_err(|e| Error::nats("open the blob store", e))
 }
 
-/// A message's real payload: itself, or the blob its `Rvn-Payload-Ref` names.
+/// A message's real payload: itself, or the blob its `Rvn-Payload-Ref` names, opened
+/// when sealed ([`crate::seal`]).
 pub(crate) async fn spilled<'a>(
     nats: &Nats,
     headers: Option<&HeaderMap>,
@@ -267,7 +271,7 @@ pub(crate) async fn spilled<'a>(
 ) -> Result<std::borrow::Cow<'a, [u8]>> {
     use tokio::io::AsyncReadExt;
     let Some(name) = headers.and_then(|h| h.get(headers::PAYLOAD_REF)) else {
-        return Ok(std::borrow::Cow::Borrowed(payload));
+        return nats.unseal(payload);
     };
     let name = name.as_str();
     let mut object = blobs(nats)
@@ -280,5 +284,5 @@ pub(crate) async fn spilled<'a>(
         .read_to_end(&mut bytes)
         .await
         .map_err(|e| Error::nats(format!("read oplog blob {name}"), e))?;
-    Ok(std::borrow::Cow::Owned(bytes))
+    Ok(std::borrow::Cow::Owned(nats.unseal(&bytes)?.into_owned()))
 }

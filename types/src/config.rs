@@ -45,6 +45,32 @@ pub struct NatsOptions {
     pub executor_record_ttl_secs: u64,
     /// Credentials and TLS of the connection. Default: none (an open server).
     pub auth: NatsAuth,
+    /// Encryption at rest of oplog payloads, results and blobs. Default: off.
+    pub encryption: EncryptionOptions,
+}
+
+/// Where the AES-256-GCM keys of encryption at rest come from (ARCHITECTURE.md
+/// "Trust boundaries"). A keyring is lines `<key-id> <base64 of 32 bytes>`; the last
+/// one encrypts new writes, every one decrypts (so rotation appends a line and
+/// removes none). With neither field set nothing is encrypted; entries written
+/// unencrypted stay readable either way. `Debug` never prints a key.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct EncryptionOptions {
+    /// A keyring file. Default none.
+    pub key_file: Option<std::path::PathBuf>,
+    /// The keyring itself (lines, or entries separated by `;`), e.g. from the
+    /// environment. Default none.
+    pub keys: Option<String>,
+}
+
+impl std::fmt::Debug for EncryptionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionOptions")
+            .field("key_file", &self.key_file)
+            .field("keys", &self.keys.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
 }
 
 /// How a process authenticates to NATS and secures the connection (ARCHITECTURE.md
@@ -107,6 +133,7 @@ impl Default for NatsOptions {
             dead_letter_max_bytes: 1 << 30,
             executor_record_ttl_secs: 3_600,
             auth: NatsAuth::default(),
+            encryption: EncryptionOptions::default(),
         }
     }
 }

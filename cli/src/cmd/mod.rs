@@ -4,6 +4,7 @@ pub mod bench;
 pub mod component;
 pub mod executor;
 pub mod invoke;
+pub mod keys;
 pub mod promise;
 pub mod router;
 pub mod status;

@@ -12,6 +12,7 @@ mod bad_input;
 mod control;
 mod delete;
 mod durability;
+mod encryption;
 mod examples;
 mod faults;
 mod harness;

@@ -229,7 +229,7 @@ impl ChildExecutor {
             .args(["executor", "--id", id, "--cache-dir"])
             .arg(env.cache_dir())
             .args(extra)
-            .envs(crate::auth_env(&o.auth))
+            .envs(crate::child_env(o))
             .env(
                 "REVENANT_LOG",
                 "info,async_nats=warn,wasmtime=warn,cranelift=warn",

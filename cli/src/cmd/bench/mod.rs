@@ -13,6 +13,7 @@
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
 mod client;
+mod encryption;
 mod env;
 mod failover;
 mod floor;
@@ -41,6 +42,7 @@ pub enum Section {
     Memory,
     Http,
     Waiting,
+    Encryption,
 }
 
 #[derive(clap::Args, Debug)]
@@ -96,6 +98,9 @@ pub struct BenchArgs {
     /// HTTP: invocations in the throughput run through the router.
     #[arg(long, default_value_t = 20_000)]
     pub http_invocations: usize,
+    /// Invocations' journals and results written per mode by the encryption section.
+    #[arg(long, default_value_t = 10_000)]
+    pub encryption_invocations: usize,
     /// HTTP: requests in flight (each is a connection).
     #[arg(long, default_value_t = 256)]
     pub http_in_flight: usize,
@@ -160,6 +165,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
+            Encryption => encryption::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section
