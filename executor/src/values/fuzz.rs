@@ -6,7 +6,7 @@
 use proptest::prelude::*;
 use serde_json::Value;
 
-use super::test_support::func_type;
+use super::test_support::{func_type, sorted_flags};
 use super::*;
 
 /// Every fixture function, one per type family.
@@ -51,30 +51,6 @@ fn any_json() -> impl Strategy<Value = Value> {
             .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
-}
-
-fn sorted_flags(vals: Vec<wasmtime::component::Val>) -> Vec<wasmtime::component::Val> {
-    use wasmtime::component::Val;
-    fn sort(val: Val) -> Val {
-        let boxed = |v: Option<Box<Val>>| v.map(|v| Box::new(sort(*v)));
-        match val {
-            Val::Flags(mut names) => {
-                names.sort();
-                Val::Flags(names)
-            }
-            Val::List(items) => Val::List(items.into_iter().map(sort).collect()),
-            Val::Tuple(items) => Val::Tuple(items.into_iter().map(sort).collect()),
-            Val::Record(fields) => {
-                Val::Record(fields.into_iter().map(|(k, v)| (k, sort(v))).collect())
-            }
-            Val::Variant(case, payload) => Val::Variant(case, boxed(payload)),
-            Val::Option(inner) => Val::Option(boxed(inner)),
-            Val::Result(Ok(v)) => Val::Result(Ok(boxed(v))),
-            Val::Result(Err(v)) => Val::Result(Err(boxed(v))),
-            other => other,
-        }
-    }
-    vals.into_iter().map(sort).collect()
 }
 
 /// NaN is not equal to itself: compare through the JSON form, which spells it.
