@@ -21,13 +21,21 @@ pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
     ns: Namespace,
-    opts: NatsOptions,
+    /// Shared: the options (with credentials) are large, and a `Nats` is in many futures.
+    opts: std::sync::Arc<NatsOptions>,
     /// Opened KV buckets by name: opening one costs a round trip (stream info).
     buckets:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, jetstream::kv::Store>>>,
+    /// Reconnect counting and the keyring, behind one pointer (a `Nats` is in many futures).
+    trust: std::sync::Arc<Trust>,
+}
+
+/// What a connection knows of its trust settings.
+#[derive(Debug)]
+struct Trust {
     reconnects: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// The keys of encryption at rest, when configured ([`crate::seal`]).
-    keyring: Option<std::sync::Arc<crate::seal::Keyring>>,
+    keyring: Option<crate::seal::Keyring>,
 }
 
 impl Nats {
@@ -43,7 +51,7 @@ impl Nats {
                 configured: "at least 1".into(),
             });
         }
-        let keyring = crate::seal::Keyring::load(&opts.encryption)?.map(std::sync::Arc::new);
+        let keyring = crate::seal::Keyring::load(&opts.encryption)?;
         let reconnects = std::sync::Arc::new(tokio::sync::watch::channel(0).0);
         let (connect, urls) = crate::connect::connect_options(opts, reconnects.clone()).await?;
         let client = connect
@@ -58,8 +66,10 @@ impl Nats {
                 source,
             })?;
         let mut nats = Self::from_client(client, ns, opts.clone());
-        nats.reconnects = reconnects;
-        nats.keyring = keyring;
+        nats.trust = std::sync::Arc::new(Trust {
+            reconnects,
+            keyring,
+        });
         Ok(nats)
     }
 
@@ -70,27 +80,29 @@ impl Nats {
             client,
             js,
             ns,
-            opts,
+            opts: std::sync::Arc::new(opts),
             buckets: Default::default(),
-            reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
-            keyring: None,
+            trust: std::sync::Arc::new(Trust {
+                reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+                keyring: None,
+            }),
         }
     }
 
     /// Seals a value Revenant stores for a worker (oplog payloads, results), when
     /// encryption at rest is configured ([`crate::seal`]); otherwise returns it as it is.
     pub fn seal(&self, plain: Vec<u8>) -> Result<Vec<u8>> {
-        crate::seal::seal(self.keyring.as_deref(), plain)
+        crate::seal::seal(self.trust.keyring.as_ref(), plain)
     }
 
     /// Opens a value [`Nats::seal`] stored (a plain one reads as it is).
     pub fn unseal<'a>(&self, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
-        crate::seal::open(self.keyring.as_deref(), bytes)
+        crate::seal::open(self.trust.keyring.as_ref(), bytes)
     }
 
     /// Counts the connection's reconnects (see [`crate::connect`]).
     pub fn reconnects(&self) -> crate::connect::Reconnects {
-        self.reconnects.subscribe()
+        self.trust.reconnects.subscribe()
     }
 
     /// A KV bucket handle, opened once per connection.

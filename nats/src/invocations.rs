@@ -113,7 +113,7 @@ pub struct InvocationMessage {
     pub received: std::time::Instant,
     /// Why the ingress rules refuse it, if they do ([`crate::ingress`]); `reply_to` is
     /// then `None` unless the reply subject itself passed.
-    pub refused: Option<crate::ingress::Refusal>,
+    pub refused: Option<Box<crate::ingress::Refusal>>,
     message: jetstream::Message,
 }
 
@@ -203,8 +203,9 @@ impl InvocationMessage {
                 )
             });
         let reply_to = header(h, headers::REPLY_TO);
-        let refused =
-            crate::ingress::check_invocation(nats.namespace(), h, reply_to.as_deref()).err();
+        let refused = crate::ingress::check_invocation(nats.namespace(), h, reply_to.as_deref())
+            .err()
+            .map(Box::new);
         let reply_to = reply_to.filter(|_| refused.as_ref().is_none_or(|r| r.reply_usable));
         Self {
             worker,
@@ -288,7 +289,7 @@ pub struct CallRequest {
     pub reply: Option<String>,
     /// Why the ingress rules refuse it, if they do ([`crate::ingress`]); `reply` is
     /// then `None` unless the reply subject itself passed.
-    pub refused: Option<crate::ingress::Refusal>,
+    pub refused: Option<Box<crate::ingress::Refusal>>,
     /// The subject and headers it came with (for its dead letter).
     pub subject: String,
     pub headers: Option<HeaderMap>,
@@ -429,7 +430,9 @@ impl Nats {
                 )
             });
             let reply = m.reply.as_ref().map(|r| r.to_string());
-            let refused = crate::ingress::check_invocation(&ns, h, reply.as_deref()).err();
+            let refused = crate::ingress::check_invocation(&ns, h, reply.as_deref())
+                .err()
+                .map(Box::new);
             let reply = reply.filter(|_| refused.as_ref().is_none_or(|r| r.reply_usable));
             CallRequest {
                 worker,

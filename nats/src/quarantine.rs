@@ -56,7 +56,8 @@ pub fn header_block_readable(block: &[u8]) -> bool {
         return false;
     };
     let status = suffix.split_once(' ').map_or(suffix, |(s, _)| s.trim());
-    if !status.is_empty() && !(status.len() == 3 && status.parse::<u16>().is_ok_and(|s| s >= 100)) {
+    let status_ok = status.len() == 3 && status.parse::<u16>().is_ok_and(|s| s >= 100);
+    if !status.is_empty() && !status_ok {
         return false;
     }
     while let Some(line) = lines.next() {

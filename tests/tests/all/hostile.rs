@@ -142,7 +142,7 @@ async fn hostile_inputs_are_refused_and_every_worker_and_shard_stays_healthy() {
         ),
         ("r4", "$SYS.REQ.SERVER.PING".to_owned()),
         ("r5", "_INBOX.*".to_owned()),
-        ("r6", format!("other.oplog.counter.victim")),
+        ("r6", "other.oplog.counter.victim".to_owned()),
     ];
     for (w, reply) in &aimed {
         let mut h = with(headers::REPLY_TO, reply);
