@@ -306,3 +306,104 @@ async fn two_accounts_isolate_two_tenants_of_the_same_namespace() {
         "accounts: B saw no subject of A's, has no RVN_OPLOG of A's, its invocation stayed in its own stream"
     );
 }
+
+/// A NATS JWT (`ed25519-nkey`) of `claims`, signed by `issuer`.
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+    use base64::Engine;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
+    let claims = json!({
+        "jti": uuid::Uuid::new_v4().simple().to_string().to_uppercase(),
+        "iat": 1_700_000_000u64,
+        "iss": issuer.public_key(),
+        "name": name,
+        "sub": subject,
+        "nats": nats,
+    });
+    let payload = b64(claims.to_string().as_bytes());
+    let signed = format!("{header}.{payload}");
+    let signature = issuer.sign(signed.as_bytes()).unwrap();
+    format!("{signed}.{}", b64(&signature))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_creds_file_of_an_operator_deployment_is_accepted_and_required() {
+    let operator = nkeys::KeyPair::new_operator();
+    let account = nkeys::KeyPair::new_account();
+    // JetStream needs a system account in operator mode.
+    let system = nkeys::KeyPair::new_account();
+    let user = nkeys::KeyPair::new_user();
+    let unlimited = json!({ "subs": -1, "data": -1, "payload": -1, "imports": -1, "exports": -1,
+        "wildcards": true, "conn": -1, "leaf": -1 });
+    let op_jwt = jwt(
+        &operator,
+        &operator.public_key(),
+        "op",
+        json!({ "type": "operator", "version": 2 }),
+    );
+    let acc_jwt = jwt(
+        &operator,
+        &account.public_key(),
+        "tenant",
+        json!({ "limits": unlimited, "type": "account", "version": 2 }),
+    );
+    let sys_jwt = jwt(
+        &operator,
+        &system.public_key(),
+        "SYS",
+        json!({ "limits": unlimited, "type": "account", "version": 2 }),
+    );
+    let user_jwt = jwt(
+        &account,
+        &user.public_key(),
+        "executor",
+        json!({ "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2 }),
+    );
+    let server = NatsServer::start_with_config(|_| {
+        format!(
+            "operator: {op_jwt}\nsystem_account: {sys}\nresolver: MEMORY\n\
+             resolver_preload: {{ {acc}: {acc_jwt}, {sys}: {sys_jwt} }}",
+            acc = account.public_key(),
+            sys = system.public_key()
+        )
+    });
+    let creds = server.dir().join("executor.creds");
+    std::fs::write(
+        &creds,
+        format!(
+            "-----BEGIN NATS USER JWT-----\n{user_jwt}\n------END NATS USER JWT------\n\n\
+             ************************* IMPORTANT *************************\n\
+             NKEY Seed printed below can be used to sign and prove identity.\n\n\
+             -----BEGIN USER NKEY SEED-----\n{}\n------END USER NKEY SEED------\n",
+            user.seed().unwrap()
+        ),
+    )
+    .unwrap();
+    let url = server.url();
+    try_connect(&url, NatsAuth::default()).await.unwrap_err();
+    let missing = try_connect(
+        &url,
+        NatsAuth {
+            creds: Some(server.dir().join("none.creds")),
+            ..NatsAuth::default()
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(missing.contains("expected a .creds file"), "{missing}");
+    let nats = try_connect(
+        &url,
+        NatsAuth {
+            creds: Some(creds),
+            ..NatsAuth::default()
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}\n{}", server.log()));
+    // The connection works: a round trip through the server.
+    nats.flush().await.unwrap();
+    let mut sub = nats.client().subscribe("probe").await.unwrap();
+    nats.client().publish("probe", "x".into()).await.unwrap();
+    assert_eq!(sub.next().await.unwrap().payload.as_ref(), b"x");
+    println!(".creds: none -> refused, missing file -> clear error, user JWT + seed -> ok");
+}
