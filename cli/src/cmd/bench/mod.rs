@@ -41,8 +41,8 @@ pub enum Section {
     Failover,
     Memory,
     Http,
-    Waiting,
     Encryption,
+    Waiting,
 }
 
 #[derive(clap::Args, Debug)]
@@ -164,8 +164,8 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Failover => failover::failover(&env, &args, r).await,
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
-            Waiting => waiting::run(&env, &args, r).await,
             Encryption => encryption::run(&env, &args, r).await,
+            Waiting => waiting::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section
