@@ -11,9 +11,7 @@ use crate::common;
 use revenant_nats::Nats;
 use revenant_nats::seal::new_key_line;
 use revenant_tests::revenant::{TestExecutor, call, connect};
-use revenant_types::codec::OplogBatch;
 use revenant_types::config::{EncryptionOptions, NatsOptions};
-use revenant_types::oplog::OplogEntry;
 use serde_json::json;
 
 const SECRET: u64 = 987_654_321_012;
@@ -90,38 +88,27 @@ async fn the_streams_hold_no_plaintext_and_old_keys_still_decrypt_after_a_rotati
         results.len()
     );
 
-    // The same check finds the argument where nothing is sealed.
+    // The same check finds the argument where nothing is sealed (another namespace,
+    // no keyring, its own executor).
     let plain = connect(&NatsOptions {
         namespace: "plain".into(),
         ..with_keys(nats.options(), None)
     })
     .await;
-    let w = common::worker("counter/enc");
-    let started = OplogEntry::InvocationStarted {
-        at: 0,
-        idempotency_key: "k".into(),
-        function: "add".into(),
-        args: format!("[{secret}]"),
-        trace: Default::default(),
-        reply_to: None,
-    };
-    plain
-        .oplog()
-        .append(
-            &w,
-            0,
-            &OplogBatch {
-                first: 1,
-                entries: vec![started],
-            },
-        )
-        .await
-        .unwrap();
+    revenant_tests::revenant::deploy(&plain, "counter", revenant_guests::COUNTER).await;
+    let plain_exec = TestExecutor::start(&plain);
+    common::ready(&plain).await;
+    assert_eq!(
+        call(&plain, "counter/enc", "add", json!([SECRET])).await,
+        Ok(json!(SECRET))
+    );
+    plain_exec.stop().await;
     let plain_oplog = raw_payloads(&plain, &plain.namespace().oplog_stream()).await;
     assert!(
         contains(&plain_oplog, &secret),
         "the raw check sees plaintext when there is some"
     );
+    let w = common::worker("counter/enc");
 
     // Without the keyring, a reader is told which key it lacks.
     let keyless = Nats::connect(&with_keys(nats.options(), None))

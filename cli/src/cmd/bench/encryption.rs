@@ -93,23 +93,22 @@ async fn measure(nats: &Nats, per_worker: usize) -> anyhow::Result<(Duration, Du
             let mut last = 0;
             for k in 0..per_worker as u64 {
                 let key = format!("enc-{k}");
-                let outcome = InvocationOutcome::Ok(k.to_string());
-                let entries = vec![
+                // The executor's entries (one builder of them), with a longer argument.
+                let mut entries = super::recovery::synthetic_invocation("add", &key, k, 0);
+                if let OplogEntry::InvocationStarted { args, .. } = &mut entries[0] {
+                    args.clone_from(&argument);
+                }
+                let outcome = match &entries[1] {
+                    OplogEntry::InvocationCompleted { outcome, .. } => outcome.clone(),
+                    _ => InvocationOutcome::Ok(k.to_string()),
+                };
+                let key = match &entries[0] {
                     OplogEntry::InvocationStarted {
-                        at: 0,
-                        idempotency_key: key.clone(),
-                        function: "add".into(),
-                        args: argument.clone(),
-                        trace: Default::default(),
-                        reply_to: None,
-                    },
-                    OplogEntry::InvocationCompleted {
-                        at: 0,
-                        idempotency_key: key.clone(),
-                        outcome: outcome.clone(),
-                        duration_us: 1,
-                    },
-                ];
+                        idempotency_key, ..
+                    } => idempotency_key.clone(),
+                    _ => key,
+                };
+                let entries = entries.to_vec();
                 last = oplog
                     .append(
                         w,
