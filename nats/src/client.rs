@@ -36,6 +36,10 @@ struct Trust {
     reconnects: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
     /// The keys of encryption at rest, when configured ([`crate::seal`]).
     keyring: Option<crate::seal::Keyring>,
+    /// The intake connection ([`Nats::intake`]), made on first use; `None` inside
+    /// when this `Nats` wraps a given client (it takes invocations itself then).
+    intake: tokio::sync::OnceCell<Option<async_nats::Client>>,
+    separate_intake: bool,
 }
 
 impl Nats {
@@ -69,6 +73,8 @@ impl Nats {
         nats.trust = std::sync::Arc::new(Trust {
             reconnects,
             keyring,
+            intake: Default::default(),
+            separate_intake: true,
         });
         Ok(nats)
     }
@@ -85,19 +91,57 @@ impl Nats {
             trust: std::sync::Arc::new(Trust {
                 reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
                 keyring: None,
+                intake: Default::default(),
+                separate_intake: false,
             }),
         }
     }
 
     /// Seals a value Revenant stores for a worker (oplog payloads, results), when
     /// encryption at rest is configured ([`crate::seal`]); otherwise returns it as it is.
-    pub fn seal(&self, plain: Vec<u8>) -> Result<Vec<u8>> {
-        crate::seal::seal(self.trust.keyring.as_ref(), plain)
+    /// `place` is where it is stored (its oplog subject, its result key): a sealed
+    /// value opens only there.
+    pub fn seal(&self, plain: Vec<u8>, place: &str) -> Result<Vec<u8>> {
+        crate::seal::seal(self.trust.keyring.as_ref(), plain, place)
     }
 
     /// Opens a value [`Nats::seal`] stored (a plain one reads as it is).
-    pub fn unseal<'a>(&self, bytes: &'a [u8]) -> Result<std::borrow::Cow<'a, [u8]>> {
-        crate::seal::open(self.trust.keyring.as_ref(), bytes)
+    pub fn unseal<'a>(&self, bytes: &'a [u8], place: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+        crate::seal::open(self.trust.keyring.as_ref(), bytes, place)
+    }
+
+    /// The JetStream context shard consumers take invocations through: a second
+    /// connection (same options), so that a message the client cannot parse — which
+    /// makes async-nats drop the connection that receives it ([`crate::quarantine`]) —
+    /// costs only deliveries in flight, never the replies of lease renewals, oplog
+    /// appends or results on the main connection. Its reconnects are counted too.
+    pub(crate) async fn intake(&self) -> Result<jetstream::Context> {
+        let client = self
+            .trust
+            .intake
+            .get_or_try_init(|| async {
+                if !self.trust.separate_intake {
+                    return Ok(None);
+                }
+                let (connect, urls) =
+                    crate::connect::connect_options(&self.opts, self.trust.reconnects.clone())
+                        .await?;
+                let client = connect
+                    .name("revenant-intake")
+                    .connect(urls.clone())
+                    .await
+                    .map_err(|source| Error::Connect {
+                        url: urls.join(","),
+                        hint: crate::connect::hint(source.kind(), false),
+                        source,
+                    })?;
+                Ok::<_, Error>(Some(client))
+            })
+            .await?;
+        Ok(match client {
+            Some(c) => jetstream::new(c.clone()),
+            None => self.js.clone(),
+        })
     }
 
     /// Counts the connection's reconnects (see [`crate::connect`]).

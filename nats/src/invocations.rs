@@ -363,7 +363,7 @@ impl Nats {
             settings,
             existing.as_ref().map(|i| &i.config),
         );
-        let consumer = stream
+        stream
             .create_consumer(config.clone())
             .await
             .map_err(|e| Error::nats("create or update shard consumer", e))?;
@@ -378,6 +378,13 @@ impl Nats {
             redeliver_pending(&stream, config).await?;
         }
         let nats = self.clone();
+        // Taken through the intake connection (see `Nats::intake`).
+        let consumer: consumer::PullConsumer = self
+            .intake()
+            .await?
+            .get_consumer_from_stream(consumer_name(shard), self.namespace().invoke_stream())
+            .await
+            .map_err(|e| Error::nats("open the shard consumer for intake", e))?;
         let mut messages = consumer
             .stream()
             .expires(PULL_EXPIRES)

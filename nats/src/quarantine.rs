@@ -1,9 +1,11 @@
 //! Invocations the client library cannot read. async-nats drops its whole
 //! connection when a delivered message's subject or header block is not UTF-8
 //! (or not a header block at all), and JetStream would redeliver it after the
-//! ack wait — dropping the connection again, up to the delivery limit, with
-//! every worker of the executor losing its in-flight replies each time. After
-//! every reconnect the executor therefore looks at what each of its shard
+//! ack wait — dropping the connection again, up to the delivery limit. Shard
+//! consumers therefore take invocations through a connection of their own
+//! ([`Nats::intake`](crate::Nats)): a drop costs the deliveries in flight on it
+//! (they come again after the ack wait), never the replies of lease renewals,
+//! oplog appends or results. After every reconnect the executor looks at what each of its shard
 //! consumers delivered and has not had acknowledged, reading each message
 //! through the JetStream API's JSON form (`STREAM.MSG.GET`: headers arrive as
 //! base64, so nothing can break the connection) and, for each one the client

@@ -334,7 +334,7 @@ impl ResultStore {
             .map_err(|e| Error::nats(format!("get {key}"), e))?
         {
             Some(e) if e.operation == kv::Operation::Put => {
-                Ok(Some(codec::decode(&self.nats.unseal(&e.value)?)?))
+                Ok(Some(codec::decode(&self.nats.unseal(&e.value, &key)?)?))
             }
             _ => Ok(None),
         }
@@ -348,12 +348,11 @@ impl ResultStore {
         record: &ResultRecord,
     ) -> Result<()> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
-        kv.put(
-            Namespace::result_key(w, idempotency_key),
-            self.nats.seal(codec::encode(record)?)?.into(),
-        )
-        .await
-        .map_err(|e| Error::nats("put result", e))?;
+        let key = Namespace::result_key(w, idempotency_key);
+        let value = self.nats.seal(codec::encode(record)?, &key)?;
+        kv.put(key, value.into())
+            .await
+            .map_err(|e| Error::nats("put result", e))?;
         Ok(())
     }
 

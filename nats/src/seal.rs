@@ -8,7 +8,9 @@
 //! The envelope: `C1 52 53 01` (0xC1 is never the first byte of MessagePack,
 //! so a sealed value is never mistaken for a plain one), the key id's length
 //! (one byte) and the key id, a random 96-bit nonce, then the ciphertext and
-//! its 16-byte tag; the four magic bytes and the key id are authenticated data.
+//! its 16-byte tag; the four magic bytes, the key id and the value's place (the
+//! worker's oplog subject, the result's key) are authenticated data, so a sealed
+//! value copied into another worker's journal or result does not open.
 //! A plain value (written before encryption was on) reads as it is; a sealed
 //! one is opened with the key its envelope names, so after a rotation old
 //! entries still decrypt (`revenant keys rotate` appends a key to the keyring
@@ -118,8 +120,8 @@ impl Keyring {
         &self.keys[self.keys.len() - 1].0
     }
 
-    /// Seals `plain` with the newest key.
-    pub fn seal(&self, plain: &[u8]) -> Result<Vec<u8>> {
+    /// Seals `plain`, stored at `place`, with the newest key.
+    pub fn seal(&self, plain: &[u8], place: &str) -> Result<Vec<u8>> {
         let (id, key) = &self.keys[self.keys.len() - 1];
         let mut nonce = [0u8; NONCE_LEN];
         self.rng
@@ -132,9 +134,10 @@ impl Keyring {
         let header_len = out.len();
         out.extend_from_slice(&nonce);
         let mut body = plain.to_vec();
+        let aad = [&out[..header_len], place.as_bytes()].concat();
         key.seal_in_place_append_tag(
             Nonce::assume_unique_for_key(nonce),
-            Aad::from(&out[..header_len]),
+            Aad::from(&aad),
             &mut body,
         )
         .map_err(|_| Error::Seal("sealing failed".into()))?;
@@ -142,8 +145,8 @@ impl Keyring {
         Ok(out)
     }
 
-    /// Opens a sealed value (a plain one is returned as it is).
-    pub fn open<'a>(&self, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+    /// Opens a sealed value stored at `place` (a plain one is returned as it is).
+    pub fn open<'a>(&self, bytes: &'a [u8], place: &str) -> Result<Cow<'a, [u8]>> {
         let Some((id, header_len)) = envelope(bytes)? else {
             return Ok(Cow::Borrowed(bytes));
         };
@@ -155,11 +158,12 @@ impl Keyring {
         let nonce = Nonce::try_assume_unique_for_key(&bytes[header_len..header_len + NONCE_LEN])
             .map_err(|_| Error::Seal("a sealed value has no nonce".into()))?;
         let mut body = bytes[header_len + NONCE_LEN..].to_vec();
+        let aad = [&bytes[..header_len], place.as_bytes()].concat();
         let plain = key
-            .open_in_place(nonce, Aad::from(&bytes[..header_len]), &mut body)
+            .open_in_place(nonce, Aad::from(&aad), &mut body)
             .map_err(|_| {
                 Error::Seal(format!(
-                    "a value sealed with key {id:?} does not authenticate: it was altered, or the key {id:?} in the keyring is not the one it was sealed with"
+                    "the value at {place} sealed with key {id:?} does not authenticate: it was altered or copied from elsewhere, or the key {id:?} in the keyring is not the one it was sealed with"
                 ))
             })?
             .len();
@@ -184,10 +188,11 @@ fn envelope(bytes: &[u8]) -> Result<Option<(&str, usize)>> {
     Ok(Some((id, header_len)))
 }
 
-/// Opens `bytes` with `keyring`, or says which key is missing when there is none.
-pub fn open<'a>(keyring: Option<&Keyring>, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>> {
+/// Opens `bytes` (stored at `place`) with `keyring`, or says which key is missing
+/// when there is none.
+pub fn open<'a>(keyring: Option<&Keyring>, bytes: &'a [u8], place: &str) -> Result<Cow<'a, [u8]>> {
     match keyring {
-        Some(k) => k.open(bytes),
+        Some(k) => k.open(bytes, place),
         None => match envelope(bytes)? {
             None => Ok(Cow::Borrowed(bytes)),
             Some((id, _)) => Err(Error::Seal(format!(
@@ -197,10 +202,11 @@ pub fn open<'a>(keyring: Option<&Keyring>, bytes: &'a [u8]) -> Result<Cow<'a, [u
     }
 }
 
-/// Seals `plain` with `keyring`, or keeps it plain when there is none.
-pub fn seal(keyring: Option<&Keyring>, plain: Vec<u8>) -> Result<Vec<u8>> {
+/// Seals `plain` (to be stored at `place`) with `keyring`, or keeps it plain when
+/// there is none.
+pub fn seal(keyring: Option<&Keyring>, plain: Vec<u8>, place: &str) -> Result<Vec<u8>> {
     match keyring {
-        Some(k) => k.seal(&plain),
+        Some(k) => k.seal(&plain, place),
         None => Ok(plain),
     }
 }
@@ -217,21 +223,21 @@ mod tests {
     fn a_sealed_value_opens_and_holds_no_plaintext() {
         let line = new_key_line("k1").unwrap();
         let k = ring(&[&line]);
-        let sealed = k.seal(b"the secret argument 4242").unwrap();
+        let sealed = k.seal(b"the secret argument 4242", "p").unwrap();
         assert!(!sealed.windows(4).any(|w| w == b"4242"));
-        assert_eq!(&*k.open(&sealed).unwrap(), b"the secret argument 4242");
+        assert_eq!(&*k.open(&sealed, "p").unwrap(), b"the secret argument 4242");
     }
 
     #[test]
     fn after_a_rotation_old_values_open_and_new_ones_use_the_new_key() {
         let (a, b) = (new_key_line("k1").unwrap(), new_key_line("k2").unwrap());
-        let old = ring(&[&a]).seal(b"old").unwrap();
+        let old = ring(&[&a]).seal(b"old", "p").unwrap();
         let rotated = ring(&[&a, &b]);
         assert_eq!(rotated.active_id(), "k2");
-        assert_eq!(&*rotated.open(&old).unwrap(), b"old");
-        let new = rotated.seal(b"new").unwrap();
+        assert_eq!(&*rotated.open(&old, "p").unwrap(), b"old");
+        let new = rotated.seal(b"new", "p").unwrap();
         assert_eq!(envelope(&new).unwrap().unwrap().0, "k2");
-        let e = ring(&[&a]).open(&new).unwrap_err();
+        let e = ring(&[&a]).open(&new, "p").unwrap_err();
         assert!(
             e.to_string()
                 .contains("\"k2\", which is not in the keyring"),
@@ -242,26 +248,35 @@ mod tests {
     #[test]
     fn a_plain_value_reads_as_it_is_with_or_without_a_keyring() {
         let k = ring(&[&new_key_line("k1").unwrap()]);
-        assert_eq!(&*k.open(b"\x92\x01\x02").unwrap(), b"\x92\x01\x02");
-        assert_eq!(&*open(None, b"\x92\x01").unwrap(), b"\x92\x01");
+        assert_eq!(&*k.open(b"\x92\x01\x02", "p").unwrap(), b"\x92\x01\x02");
+        assert_eq!(&*open(None, b"\x92\x01", "p").unwrap(), b"\x92\x01");
     }
 
     #[test]
     fn an_altered_value_or_a_wrong_key_is_refused() {
         let k = ring(&[&new_key_line("k1").unwrap()]);
-        let mut sealed = k.seal(b"value").unwrap();
+        let mut sealed = k.seal(b"value", "p").unwrap();
         let last = sealed.len() - 1;
         sealed[last] ^= 1;
         assert!(
-            k.open(&sealed)
+            k.open(&sealed, "p")
                 .unwrap_err()
                 .to_string()
                 .contains("does not authenticate")
         );
         let other = ring(&[&new_key_line("k1").unwrap()]);
-        assert!(other.open(&k.seal(b"v").unwrap()).is_err());
-        let e = open(None, &k.seal(b"v").unwrap()).unwrap_err();
+        assert!(other.open(&k.seal(b"v", "p").unwrap(), "p").is_err());
+        let e = open(None, &k.seal(b"v", "p").unwrap(), "p").unwrap_err();
         assert!(e.to_string().contains("no keyring is configured"), "{e}");
+    }
+
+    #[test]
+    fn a_value_sealed_for_one_place_does_not_open_at_another() {
+        let k = ring(&[&new_key_line("k1").unwrap()]);
+        let sealed = k.seal(b"value", "rvn.oplog.c.a").unwrap();
+        assert!(k.open(&sealed, "rvn.oplog.c.a").is_ok());
+        let e = k.open(&sealed, "rvn.oplog.c.b").unwrap_err().to_string();
+        assert!(e.contains("copied from elsewhere"), "{e}");
     }
 
     #[test]
