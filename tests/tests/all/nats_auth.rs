@@ -308,7 +308,7 @@ async fn two_accounts_isolate_two_tenants_of_the_same_namespace() {
 }
 
 /// A NATS JWT (`ed25519-nkey`) of `claims`, signed by `issuer`.
-fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: serde_json::Value) -> String {
+fn jwt(issuer: &nkeys::KeyPair, subject: &str, name: &str, nats: &serde_json::Value) -> String {
     use base64::Engine;
     let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
     let header = b64(br#"{"typ":"JWT","alg":"ed25519-nkey"}"#);
@@ -339,25 +339,25 @@ async fn a_creds_file_of_an_operator_deployment_is_accepted_and_required() {
         &operator,
         &operator.public_key(),
         "op",
-        json!({ "type": "operator", "version": 2 }),
+        &json!({ "type": "operator", "version": 2 }),
     );
     let acc_jwt = jwt(
         &operator,
         &account.public_key(),
         "tenant",
-        json!({ "limits": unlimited, "type": "account", "version": 2 }),
+        &json!({ "limits": unlimited, "type": "account", "version": 2 }),
     );
     let sys_jwt = jwt(
         &operator,
         &system.public_key(),
         "SYS",
-        json!({ "limits": unlimited, "type": "account", "version": 2 }),
+        &json!({ "limits": unlimited, "type": "account", "version": 2 }),
     );
     let user_jwt = jwt(
         &account,
         &user.public_key(),
         "executor",
-        json!({ "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2 }),
+        &json!({ "pub": {}, "sub": {}, "subs": -1, "data": -1, "payload": -1, "type": "user", "version": 2 }),
     );
     let server = NatsServer::start_with_config(|_| {
         format!(
