@@ -110,11 +110,12 @@ impl Nats {
         crate::seal::open(self.trust.keyring.as_ref(), bytes, place)
     }
 
-    /// The JetStream context shard consumers take invocations through: a second
-    /// connection (same options), so that a message the client cannot parse — which
-    /// makes async-nats drop the connection that receives it ([`crate::quarantine`]) —
-    /// costs only deliveries in flight, never the replies of lease renewals, oplog
-    /// appends or results on the main connection. Its reconnects are counted too.
+    /// The JetStream context an executor takes what anyone may send it through (shard
+    /// consumers; call, control and promise requests): a second connection (same
+    /// options), so that a message the client cannot parse — which makes async-nats
+    /// drop the connection that receives it ([`crate::quarantine`]) — costs only what
+    /// is in flight on it, never the replies of lease renewals, oplog appends or
+    /// results on the main connection. Its reconnects are counted too.
     pub(crate) async fn intake(&self) -> Result<jetstream::Context> {
         let client = self
             .trust

@@ -422,7 +422,11 @@ impl Nats {
 
     /// Subscribes (queue group `executors`) to `<ns>.call.*.*`.
     pub async fn call_requests(&self) -> Result<impl Stream<Item = CallRequest> + Send + 'static> {
+        // Through the intake connection (see `Nats::intake`): a request the client
+        // cannot parse drops that one, not the executor's main connection.
         let sub = self
+            .intake()
+            .await?
             .client()
             .queue_subscribe(self.namespace().call_wildcard(), "executors".into())
             .await

@@ -2,8 +2,9 @@
 //! subjects aimed at another worker's oplog, the shard leases, the JetStream API
 //! or a wildcard; keys, reply subjects, functions and header blocks over their
 //! caps; header blocks and subjects that are not UTF-8 or not headers at all
-//! (published over a raw socket, past every client library); a call request
-//! whose NATS reply is another worker's oplog. Each one is answered where a reply
+//! (published over a raw socket, past every client library), which never drop
+//! the executor's main connection; a call request whose NATS reply is another
+//! worker's oplog. Each one is answered where a reply
 //! is possible, dead-lettered with the reason, and afterwards every other worker
 //! and every shard is still healthy: the victim's journal holds only its own
 //! entries and replays on a fresh executor, every shard is leased and answers.
@@ -129,6 +130,14 @@ async fn hostile_inputs_are_refused_and_every_worker_and_shard_stays_healthy() {
         Ok(json!(5))
     );
     let victim_journal = common::oplog(&nats, "counter/victim").await.len();
+    // The executor's main connection (leases, appends, replies; shared with this test).
+    let main_connects = || {
+        nats.client()
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let connects_before = main_connects();
     let ns = nats.namespace().prefix().to_owned();
 
     // 1. Reply subjects that would write into someone else's stream or the server's API:
@@ -283,6 +292,35 @@ async fn hostile_inputs_are_refused_and_every_worker_and_shard_stays_healthy() {
             "{w} is still in the invoke stream: {left:?}"
         );
     }
+
+    // A call request the client cannot parse: nothing to answer or keep (core NATS).
+    let call_subject = format!("{ns}.call.counter.u4").into_bytes();
+    raw_hpub(
+        &url,
+        &call_subject,
+        b"NATS/1.0\r\nX-Bad: \xff\r\n\r\n",
+        b"[1]",
+    )
+    .await;
+    // It dropped the executor's intake connection (core requests sent meanwhile are lost,
+    // as core NATS is at most once): wait until the bridge answers again, each probe
+    // given a second (a lost one would otherwise wait out the client's 10 s).
+    wait_until("the call bridge answering again", TIMEOUT, || async {
+        let probe = format!("{ns}.call.not$valid.probe");
+        let request = nats.client().request(probe, "[]".into());
+        tokio::time::timeout(std::time::Duration::from_secs(1), request)
+            .await
+            .ok()?
+            .ok()
+    })
+    .await;
+    // None of them dropped the main connection: they reach the executor on its intake one.
+    assert_eq!(
+        main_connects(),
+        connects_before,
+        "the main connection reconnected"
+    );
+    println!("unparseable messages: the executor's main connection never reconnected");
 
     // 4. The call bridge: a core request whose reply subject is the victim's oplog.
     let call_subject = nats.namespace().call_subject(&common::worker("counter/b1"));
