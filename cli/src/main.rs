@@ -8,7 +8,9 @@
 mod cmd;
 
 use clap::{Parser, Subcommand};
-use revenant_types::config::NatsOptions;
+use std::path::PathBuf;
+
+use revenant_types::config::{EncryptionOptions, NatsAuth, NatsOptions};
 
 /// Durable WebAssembly workers on NATS JetStream.
 #[derive(Parser)]
@@ -40,6 +42,94 @@ pub struct NatsArgs {
     /// Number of shards (fixed per namespace).
     #[arg(long, global = true, env = "REVENANT_SHARDS", default_value_t = 64)]
     pub shards: u32,
+    #[command(flatten)]
+    pub auth: NatsAuthArgs,
+    /// Keyring file of encryption at rest (`revenant keys new` writes one; see README "Security").
+    #[arg(long, global = true, env = "REVENANT_ENCRYPTION_KEY_FILE")]
+    pub encryption_key_file: Option<PathBuf>,
+    /// The keyring itself, `<id> <base64 key>` entries separated by `;`.
+    #[arg(
+        long,
+        global = true,
+        env = "REVENANT_ENCRYPTION_KEYS",
+        hide_env_values = true
+    )]
+    pub encryption_keys: Option<String>,
+}
+
+/// NATS credentials and TLS (at most one kind of credentials; see README "Security").
+#[derive(clap::Args, Clone, Default)]
+pub struct NatsAuthArgs {
+    /// Token the server requires.
+    #[arg(long, global = true, env = "NATS_TOKEN", hide_env_values = true)]
+    pub nats_token: Option<String>,
+    /// User name (with --nats-password).
+    #[arg(long, global = true, env = "NATS_USER")]
+    pub nats_user: Option<String>,
+    /// Password of --nats-user.
+    #[arg(long, global = true, env = "NATS_PASSWORD", hide_env_values = true)]
+    pub nats_password: Option<String>,
+    /// NKey user seed (SU…), or a file holding one.
+    #[arg(long, global = true, env = "NATS_NKEY", hide_env_values = true)]
+    pub nats_nkey: Option<String>,
+    /// A .creds file (user JWT and seed).
+    #[arg(long, global = true, env = "NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// CA certificate (PEM) the server's certificate chains to; implies TLS.
+    #[arg(long, global = true, env = "NATS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that verify clients (with --nats-tls-key).
+    #[arg(long, global = true, env = "NATS_CERT")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --nats-tls-cert.
+    #[arg(long, global = true, env = "NATS_KEY")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// Refuse to connect without TLS.
+    #[arg(long, global = true, env = "NATS_TLS_REQUIRED")]
+    pub nats_tls_required: bool,
+}
+
+impl NatsAuthArgs {
+    pub fn auth(&self) -> NatsAuth {
+        NatsAuth {
+            token: self.nats_token.clone(),
+            user: self.nats_user.clone(),
+            password: self.nats_password.clone(),
+            nkey: self.nats_nkey.clone(),
+            creds: self.nats_creds.clone(),
+            tls_ca: self.nats_tls_ca.clone(),
+            tls_cert: self.nats_tls_cert.clone(),
+            tls_key: self.nats_tls_key.clone(),
+            tls_required: self.nats_tls_required,
+        }
+    }
+}
+
+/// The credentials, TLS and encryption keys of `opts` as the environment variables
+/// of [`NatsArgs`], for child processes.
+pub fn child_env(opts: &NatsOptions) -> Vec<(&'static str, std::ffi::OsString)> {
+    let auth = &opts.auth;
+    let s = |v: &Option<String>| v.clone().map(Into::into);
+    let p = |v: &Option<PathBuf>| v.clone().map(Into::into);
+    [
+        ("REVENANT_ENCRYPTION_KEY_FILE", p(&opts.encryption.key_file)),
+        ("REVENANT_ENCRYPTION_KEYS", s(&opts.encryption.keys)),
+        ("NATS_TOKEN", s(&auth.token)),
+        ("NATS_USER", s(&auth.user)),
+        ("NATS_PASSWORD", s(&auth.password)),
+        ("NATS_NKEY", s(&auth.nkey)),
+        ("NATS_CREDS", p(&auth.creds)),
+        ("NATS_CA", p(&auth.tls_ca)),
+        ("NATS_CERT", p(&auth.tls_cert)),
+        ("NATS_KEY", p(&auth.tls_key)),
+        (
+            "NATS_TLS_REQUIRED",
+            auth.tls_required.then(|| "true".into()),
+        ),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| Some((k, v?)))
+    .collect()
 }
 
 impl NatsArgs {
@@ -49,6 +139,11 @@ impl NatsArgs {
             namespace: self.namespace.clone(),
             replicas: self.replicas,
             shards: self.shards,
+            auth: self.auth.auth(),
+            encryption: EncryptionOptions {
+                key_file: self.encryption_key_file.clone(),
+                keys: self.encryption_keys.clone(),
+            },
             ..NatsOptions::default()
         }
     }
@@ -77,6 +172,12 @@ enum Command {
     Bench(cmd::bench::BenchArgs),
     /// Show live executors, the shards they hold and their workers in memory.
     Status(cmd::status::StatusArgs),
+    /// Make router bearer tokens (the router keeps only their hashes).
+    #[command(subcommand)]
+    Token(cmd::token::TokenCmd),
+    /// Make and rotate the keyring of encryption at rest.
+    #[command(subcommand)]
+    Keys(cmd::keys::KeysCmd),
 }
 
 #[tokio::main]
@@ -102,6 +203,8 @@ async fn main() -> std::process::ExitCode {
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,
+        Command::Token(c) => cmd::token::run(c),
+        Command::Keys(c) => cmd::keys::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -31,6 +31,13 @@ pub(crate) async fn call_bridge(nats: Nats, mut stop: watch::Receiver<bool>) {
             c = calls.next() => match c { Some(c) => c, None => return },
             _ = stop.changed() => return,
         };
+        if let Some(refusal) = &call.refused {
+            if let Err(e) = nats.dead_letter_call(&call, &refusal.error).await {
+                tracing::warn!(error = %e, "could not dead-letter a refused call");
+            }
+            refuse(&nats, call.reply, refusal.error.clone()).await;
+            continue;
+        }
         let reply = call.reply;
         let worker = match call.worker {
             Ok(w) => w,

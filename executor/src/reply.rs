@@ -27,9 +27,16 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
     tracing::info!(key = inv.key(), kind = %error.kind, message = %error.message, "invocation rejected");
     env.metrics.rejected(&error.kind);
     let outcome = InvocationOutcome::Err(error.clone());
-    // A message whose subject names no worker has no place in the bucket.
+    // A message whose subject names no worker has no place in the bucket, nor one
+    // whose key the ingress rules refused (it cannot be a KV key).
+    let key_usable = inv
+        .message()
+        .and_then(|m| m.refused.as_ref())
+        .is_none_or(|r| r.key_usable);
     let store = async {
-        if let Some(Ok(id)) = inv.message().map(|m| &m.worker) {
+        if let Some(Ok(id)) = inv.message().map(|m| &m.worker)
+            && key_usable
+        {
             let function = inv.function().unwrap_or_default();
             store_result(env, id, inv, function, &outcome).await;
         }

@@ -54,9 +54,17 @@ pub(crate) async fn run_shard(
     // Control requests for this shard's workers come here while the shard runs.
     let (control_tx, mut control_rx) = mpsc::unbounded_channel();
     let registration = env.controls.register(shard, control_tx);
+    // A message the client cannot parse drops the connection: after each reconnect,
+    // find such messages among this shard's deliveries and take them out.
+    let mut reconnects = nats.reconnects();
     loop {
         tokio::select! {
             _ = stop.changed() => break,
+            Ok(()) = reconnects.changed() => match nats.quarantine_unreadable(shard).await {
+                Ok(0) => {}
+                Ok(n) => tracing::warn!(shard, quarantined = n, "unreadable invocations dead-lettered and deleted"),
+                Err(e) => tracing::warn!(shard, error = %e, "could not look for unreadable invocations"),
+            },
             Some(cmd) = control_rx.recv() => {
                 let id = cmd.worker.clone();
                 deliver(&mut mailboxes, id.clone(), Input::Control(cmd), |rx| {
@@ -80,6 +88,10 @@ pub(crate) async fn run_shard(
                     }
                     None => break,
                 };
+                if let Some(refusal) = msg.refused.clone() {
+                    reject(&env, &Invocation::Message(msg), refusal.error).await;
+                    continue;
+                }
                 let id = match &msg.worker {
                     Ok(id) => id.clone(),
                     Err(reason) => {

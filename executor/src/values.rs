@@ -37,6 +37,8 @@ mod json;
 mod wave;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod guest_tests;
 #[cfg(test)]
 pub(crate) mod test_support;

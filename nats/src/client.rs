@@ -21,10 +21,25 @@ pub struct Nats {
     client: async_nats::Client,
     js: jetstream::Context,
     ns: Namespace,
-    opts: NatsOptions,
+    /// Shared: the options (with credentials) are large, and a `Nats` is in many futures.
+    opts: std::sync::Arc<NatsOptions>,
     /// Opened KV buckets by name: opening one costs a round trip (stream info).
     buckets:
         std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, jetstream::kv::Store>>>,
+    /// Reconnect counting and the keyring, behind one pointer (a `Nats` is in many futures).
+    trust: std::sync::Arc<Trust>,
+}
+
+/// What a connection knows of its trust settings.
+#[derive(Debug)]
+struct Trust {
+    reconnects: std::sync::Arc<tokio::sync::watch::Sender<u64>>,
+    /// The keys of encryption at rest, when configured ([`crate::seal`]).
+    keyring: Option<crate::seal::Keyring>,
+    /// The intake connection ([`Nats::intake`]), made on first use; `None` inside
+    /// when this `Nats` wraps a given client (it takes invocations itself then).
+    intake: tokio::sync::OnceCell<Option<async_nats::Client>>,
+    separate_intake: bool,
 }
 
 impl Nats {
@@ -40,21 +55,28 @@ impl Nats {
                 configured: "at least 1".into(),
             });
         }
-        let urls: Vec<&str> = opts
-            .url
-            .split(',')
-            .map(str::trim)
-            .filter(|u| !u.is_empty())
-            .collect();
-        let client = async_nats::ConnectOptions::new()
-            .name("revenant")
-            .connect(urls)
+        let keyring = crate::seal::Keyring::load(&opts.encryption)?;
+        let reconnects = std::sync::Arc::new(tokio::sync::watch::channel(0).0);
+        let (connect, urls) = crate::connect::connect_options(opts, reconnects.clone()).await?;
+        let client = connect
+            .connect(urls.clone())
             .await
             .map_err(|source| Error::Connect {
-                url: opts.url.clone(),
+                url: urls.join(","),
+                hint: crate::connect::hint(
+                    source.kind(),
+                    opts.auth.tls_ca.is_some() || opts.auth.tls_cert.is_some(),
+                ),
                 source,
             })?;
-        Ok(Self::from_client(client, ns, opts.clone()))
+        let mut nats = Self::from_client(client, ns, opts.clone());
+        nats.trust = std::sync::Arc::new(Trust {
+            reconnects,
+            keyring,
+            intake: Default::default(),
+            separate_intake: true,
+        });
+        Ok(nats)
     }
 
     /// Wraps an existing connection (e.g. one shared with other subsystems).
@@ -64,9 +86,68 @@ impl Nats {
             client,
             js,
             ns,
-            opts,
+            opts: std::sync::Arc::new(opts),
             buckets: Default::default(),
+            trust: std::sync::Arc::new(Trust {
+                reconnects: std::sync::Arc::new(tokio::sync::watch::channel(0).0),
+                keyring: None,
+                intake: Default::default(),
+                separate_intake: false,
+            }),
         }
+    }
+
+    /// Seals a value Revenant stores for a worker (oplog payloads, results), when
+    /// encryption at rest is configured ([`crate::seal`]); otherwise returns it as it is.
+    /// `place` is where it is stored (its oplog subject, its result key): a sealed
+    /// value opens only there.
+    pub fn seal(&self, plain: Vec<u8>, place: &str) -> Result<Vec<u8>> {
+        crate::seal::seal(self.trust.keyring.as_ref(), plain, place)
+    }
+
+    /// Opens a value [`Nats::seal`] stored (a plain one reads as it is).
+    pub fn unseal<'a>(&self, bytes: &'a [u8], place: &str) -> Result<std::borrow::Cow<'a, [u8]>> {
+        crate::seal::open(self.trust.keyring.as_ref(), bytes, place)
+    }
+
+    /// The JetStream context an executor takes what anyone may send it through (shard
+    /// consumers; call, control and promise requests): a second connection (same
+    /// options), so that a message the client cannot parse — which makes async-nats
+    /// drop the connection that receives it ([`crate::quarantine`]) — costs only what
+    /// is in flight on it, never the replies of lease renewals, oplog appends or
+    /// results on the main connection. Its reconnects are counted too.
+    pub(crate) async fn intake(&self) -> Result<jetstream::Context> {
+        let client = self
+            .trust
+            .intake
+            .get_or_try_init(|| async {
+                if !self.trust.separate_intake {
+                    return Ok(None);
+                }
+                let (connect, urls) =
+                    crate::connect::connect_options(&self.opts, self.trust.reconnects.clone())
+                        .await?;
+                let client = connect
+                    .name("revenant-intake")
+                    .connect(urls.clone())
+                    .await
+                    .map_err(|source| Error::Connect {
+                        url: urls.join(","),
+                        hint: crate::connect::hint(source.kind(), false),
+                        source,
+                    })?;
+                Ok::<_, Error>(Some(client))
+            })
+            .await?;
+        Ok(match client {
+            Some(c) => jetstream::new(c.clone()),
+            None => self.js.clone(),
+        })
+    }
+
+    /// Counts the connection's reconnects (see [`crate::connect`]).
+    pub fn reconnects(&self) -> crate::connect::Reconnects {
+        self.trust.reconnects.subscribe()
     }
 
     /// A KV bucket handle, opened once per connection.

@@ -38,7 +38,11 @@ impl Nats {
     pub async fn control_requests(
         &self,
     ) -> Result<impl Stream<Item = ControlRequest> + Send + 'static> {
+        // Through the intake connection (see `Nats::intake`): a request the client
+        // cannot parse drops that one, not the executor's main connection.
         let sub = self
+            .intake()
+            .await?
             .client()
             .subscribe(self.namespace().control_wildcard())
             .await

@@ -21,14 +21,22 @@ pub enum Error {
     #[error(transparent)]
     Name(#[from] NameError),
     /// The server could not be reached.
-    #[error(
-        "could not connect to NATS at {url}: {source}; is nats-server running (with -js) and is the URL right?"
-    )]
+    #[error("could not connect to NATS at {url}: {source}; {hint}")]
     Connect {
+        /// The URL(s) with any credentials in them redacted.
         url: String,
         #[source]
         source: async_nats::ConnectError,
+        /// What to check, from the kind of failure ([`crate::connect`]).
+        hint: &'static str,
     },
+    /// Encryption at rest: a keyring that cannot be used, or a sealed value that
+    /// cannot be opened.
+    #[error("encryption at rest: {0}")]
+    Seal(String),
+    /// The credentials or TLS settings cannot be used as configured.
+    #[error("NATS {what}: {message}")]
+    Credentials { what: &'static str, message: String },
     /// The namespace's `RVN_INVOKE` stream was created with another shard count.
     #[error(
         "namespace {namespace:?} was provisioned with {existing} shards but the configuration asks for {configured}; \

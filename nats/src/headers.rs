@@ -29,6 +29,8 @@ pub const OPLOG_COUNT: &str = "Rvn-Oplog-Count";
 pub const PAYLOAD_REF: &str = "Rvn-Payload-Ref";
 /// The original subject of a dead letter.
 pub const ORIGINAL_SUBJECT: &str = "Rvn-Original-Subject";
+/// A dead letter of a message whose header block the client could not read: that block, base64.
+pub const ORIGINAL_HEADERS_BASE64: &str = "Rvn-Original-Headers-Base64";
 
 /// On an answer to a duplicate whose arguments differ from the original's:
 /// `arguments-differ` (the outcome is the original invocation's).

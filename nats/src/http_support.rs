@@ -48,16 +48,21 @@ impl Nats {
         idempotency_key: &str,
     ) -> Result<impl Stream<Item = ResultRecord> + Send + 'static> {
         let kv = self.bucket(self.namespace().results_bucket()).await?;
+        let key = Namespace::result_key(w, idempotency_key);
         let watch = kv
-            .watch_with_history(Namespace::result_key(w, idempotency_key))
+            .watch_with_history(key.clone())
             .await
             .map_err(|e| Error::nats("watch result", e))?;
-        Ok(watch.filter_map(|e| async move {
-            let e = e.ok()?;
-            if e.operation != kv::Operation::Put {
-                return None;
+        let nats = self.clone();
+        Ok(watch.filter_map(move |e| {
+            let (nats, key) = (nats.clone(), key.clone());
+            async move {
+                let e = e.ok()?;
+                if e.operation != kv::Operation::Put {
+                    return None;
+                }
+                codec::decode::<ResultRecord>(&nats.unseal(&e.value, &key).ok()?).ok()
             }
-            codec::decode::<ResultRecord>(&e.value).ok()
         }))
     }
 

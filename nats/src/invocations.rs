@@ -147,6 +147,9 @@ pub struct InvocationMessage {
     pub shard: Option<u32>,
     /// When this executor received it (for latency metrics).
     pub received: std::time::Instant,
+    /// Why the ingress rules refuse it, if they do ([`crate::ingress`]); `reply_to` is
+    /// then `None` unless the reply subject itself passed.
+    pub refused: Option<Box<crate::ingress::Refusal>>,
     message: jetstream::Message,
 }
 
@@ -235,6 +238,11 @@ impl InvocationMessage {
                     message.subject.as_str()
                 )
             });
+        let reply_to = header(h, headers::REPLY_TO);
+        let refused = crate::ingress::check_invocation(nats.namespace(), h, reply_to.as_deref())
+            .err()
+            .map(Box::new);
+        let reply_to = reply_to.filter(|_| refused.as_ref().is_none_or(|r| r.reply_usable));
         Self {
             worker,
             function: header(h, headers::FUNCTION),
@@ -244,7 +252,7 @@ impl InvocationMessage {
                 header(h, headers::SCHEDULER).zip(header(h, headers::SCHEDULE_NEXT)),
                 stream_sequence,
             ),
-            reply_to: header(h, headers::REPLY_TO),
+            reply_to,
             content_type: header(h, headers::CONTENT_TYPE),
             trace: TraceContext {
                 traceparent: header(h, headers::TRACEPARENT),
@@ -259,6 +267,7 @@ impl InvocationMessage {
             delivered,
             shard,
             received: std::time::Instant::now(),
+            refused,
             message,
         }
     }
@@ -323,6 +332,12 @@ pub struct CallRequest {
     pub request: InvocationRequest,
     /// The requester's inbox.
     pub reply: Option<String>,
+    /// Why the ingress rules refuse it, if they do ([`crate::ingress`]); `reply` is
+    /// then `None` unless the reply subject itself passed.
+    pub refused: Option<Box<crate::ingress::Refusal>>,
+    /// The subject and headers it came with (for its dead letter).
+    pub subject: String,
+    pub headers: Option<HeaderMap>,
 }
 
 impl Nats {
@@ -393,7 +408,7 @@ impl Nats {
             settings,
             existing.as_ref().map(|i| &i.config),
         );
-        let consumer = stream
+        stream
             .create_consumer(config.clone())
             .await
             .map_err(|e| Error::nats("create or update shard consumer", e))?;
@@ -408,6 +423,13 @@ impl Nats {
             redeliver_pending(&stream, config).await?;
         }
         let nats = self.clone();
+        // Taken through the intake connection (see `Nats::intake`).
+        let consumer: consumer::PullConsumer = self
+            .intake()
+            .await?
+            .get_consumer_from_stream(consumer_name(shard), self.namespace().invoke_stream())
+            .await
+            .map_err(|e| Error::nats("open the shard consumer for intake", e))?;
         let mut messages = consumer
             .stream()
             .expires(PULL_EXPIRES)
@@ -445,7 +467,11 @@ impl Nats {
 
     /// Subscribes (queue group `executors`) to `<ns>.call.*.*`.
     pub async fn call_requests(&self) -> Result<impl Stream<Item = CallRequest> + Send + 'static> {
+        // Through the intake connection (see `Nats::intake`): a request the client
+        // cannot parse drops that one, not the executor's main connection.
         let sub = self
+            .intake()
+            .await?
             .client()
             .queue_subscribe(self.namespace().call_wildcard(), "executors".into())
             .await
@@ -459,13 +485,18 @@ impl Nats {
                     m.subject.as_str()
                 )
             });
+            let reply = m.reply.as_ref().map(|r| r.to_string());
+            let refused = crate::ingress::check_invocation(&ns, h, reply.as_deref())
+                .err()
+                .map(Box::new);
+            let reply = reply.filter(|_| refused.as_ref().is_none_or(|r| r.reply_usable));
             CallRequest {
                 worker,
                 request: InvocationRequest {
                     function: header(h, headers::FUNCTION).unwrap_or_default(),
                     idempotency_key: header(h, headers::MSG_ID)
                         .or_else(|| header(h, headers::IDEMPOTENCY_KEY)),
-                    reply_to: m.reply.as_ref().map(|r| r.to_string()),
+                    reply_to: reply.clone(),
                     content_type: header(h, headers::CONTENT_TYPE),
                     body: m.payload.clone(),
                     trace: TraceContext {
@@ -474,7 +505,10 @@ impl Nats {
                     },
                     caller: None,
                 },
-                reply: m.reply.as_ref().map(|r| r.to_string()),
+                reply,
+                refused,
+                subject: m.subject.to_string(),
+                headers: m.headers.clone(),
             }
         }))
     }
@@ -531,13 +565,41 @@ impl Nats {
 
     /// Records a rejected invocation in `RVN_DEAD` with the reason, keeping its headers and body.
     pub async fn dead_letter(&self, msg: &InvocationMessage, error: &ErrorBody) -> Result<()> {
-        let subject = match &msg.worker {
-            Ok(w) => self.namespace().dead_subject(w),
-            Err(_) => self.namespace().dead_invalid_subject(),
+        let h = msg.message.headers.as_ref();
+        self.dead_letter_raw(
+            msg.worker.as_ref().ok(),
+            h,
+            msg.subject(),
+            msg.body.clone(),
+            error,
+        )
+        .await
+    }
+
+    /// Records a call request refused by the ingress rules in `RVN_DEAD` with the reason.
+    pub async fn dead_letter_call(&self, call: &CallRequest, error: &ErrorBody) -> Result<()> {
+        let (h, body) = (call.headers.as_ref(), call.request.body.clone());
+        self.dead_letter_raw(call.worker.as_ref().ok(), h, &call.subject, body, error)
+            .await
+    }
+
+    /// Publishes a dead letter of a message on `subject` for worker `w` (or the
+    /// invalid-name subject).
+    pub(crate) async fn dead_letter_raw(
+        &self,
+        w: Option<&WorkerId>,
+        original: Option<&HeaderMap>,
+        subject: &str,
+        body: Bytes,
+        error: &ErrorBody,
+    ) -> Result<()> {
+        let dead = match w {
+            Some(w) => self.namespace().dead_subject(w),
+            None => self.namespace().dead_invalid_subject(),
         };
-        let h = dead_letter_headers(msg.message.headers.as_ref(), error, msg.subject());
+        let h = dead_letter_headers(original, error, subject);
         self.jetstream()
-            .publish_with_headers(subject, h, msg.body.clone())
+            .publish_with_headers(dead, h, body)
             .await
             .map_err(|e| Error::nats("dead-letter", e))?
             .await
@@ -583,7 +645,7 @@ pub const PULL_EXPIRES: Duration = Duration::from_secs(2);
 const PULL_HEARTBEAT: Duration = Duration::from_millis(500);
 
 /// `shard-<n>`: the durable consumer of shard `n`.
-fn consumer_name(shard: u32) -> String {
+pub(crate) fn consumer_name(shard: u32) -> String {
     format!("shard-{shard}")
 }
 

@@ -10,6 +10,7 @@
 //! - [`names`]: [`Namespace`] and every typed name constructor.
 //! - [`headers`]: header name constants.
 //! - [`error`]: [`Error`], [`AppendError`], [`LeaseError`], [`ControlError`].
+//! - [`connect`]: credentials and TLS of every connection ([`connect::connect_options`]).
 //! - [`client`]: [`Nats`], the connection bound to a namespace; [`client::shard_of`].
 //! - [`provision`]: idempotent create-or-verify of every stream and bucket.
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
@@ -17,6 +18,9 @@
 //! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
 //! - [`reply`]: the one reply parser ([`reply::parse_reply`]), reply inboxes ([`reply::Replies`]) and the one
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
+//! - [`ingress`]: the ingress rules every invocation passes before anything acts on it.
+//! - [`quarantine`]: finding, dead-lettering and deleting invocations the client cannot parse.
+//! - [`seal`]: encryption at rest (AES-256-GCM envelopes with a key id) of oplog payloads, blobs and results.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
@@ -26,18 +30,22 @@
 
 pub mod bench_support;
 pub mod client;
+pub mod connect;
 pub mod control;
 pub mod error;
 pub mod headers;
 pub mod http_support;
+pub mod ingress;
 pub mod invocations;
 pub mod lease;
 pub mod names;
 pub mod oplog;
 pub mod promises;
 pub mod provision;
+pub mod quarantine;
 pub mod registry;
 pub mod reply;
+pub mod seal;
 pub mod timers;
 pub mod workers;
 

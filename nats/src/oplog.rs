@@ -80,7 +80,11 @@ impl OplogStore {
         expected_last_seq: u64,
         batch: &OplogBatch,
     ) -> Result<u64, AppendError> {
-        let mut payload = codec::encode(batch)?;
+        let subject = self.nats.namespace().oplog_subject(w);
+        let mut payload = self
+            .nats
+            .seal(codec::encode(batch)?, &subject)
+            .map_err(AppendError::Other)?;
         let max = self.nats.client().server_info().max_payload;
         let mut h = HeaderMap::new();
         // Leave room for the subject and headers in the protocol frame.
@@ -105,7 +109,6 @@ impl OplogStore {
             headers::OPLOG_COUNT,
             batch.entries.len().to_string().as_str(),
         );
-        let subject = self.nats.namespace().oplog_subject(w);
         let ack = self
             .nats
             .jetstream()
@@ -194,7 +197,7 @@ impl OplogStore {
             .await
         {
             Ok(msg) => {
-                let payload = spilled(&self.nats, Some(&msg.headers), &msg.payload).await?;
+                let payload = spilled(&self.nats, w, Some(&msg.headers), &msg.payload).await?;
                 Ok(Some((msg.sequence, codec::decode(&payload)?)))
             }
             Err(e) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
@@ -259,15 +262,17 @@ async fn blobs(nats: &Nats) -> Result<async_nats::jetstream::object_store::Objec
         .map_err(|e| Error::nats("open the blob store", e))
 }
 
-/// A message's real payload: itself, or the blob its `Rvn-Payload-Ref` names.
+/// A message's real payload: itself, or the blob its `Rvn-Payload-Ref` names, opened
+/// when sealed ([`crate::seal`]).
 pub(crate) async fn spilled<'a>(
     nats: &Nats,
+    w: &WorkerId,
     headers: Option<&HeaderMap>,
     payload: &'a [u8],
 ) -> Result<std::borrow::Cow<'a, [u8]>> {
     use tokio::io::AsyncReadExt;
     let Some(name) = headers.and_then(|h| h.get(headers::PAYLOAD_REF)) else {
-        return Ok(std::borrow::Cow::Borrowed(payload));
+        return nats.unseal(payload, &nats.namespace().oplog_subject(w));
     };
     let name = name.as_str();
     let mut object = blobs(nats)
@@ -280,5 +285,8 @@ pub(crate) async fn spilled<'a>(
         .read_to_end(&mut bytes)
         .await
         .map_err(|e| Error::nats(format!("read oplog blob {name}"), e))?;
-    Ok(std::borrow::Cow::Owned(bytes))
+    let subject = nats.namespace().oplog_subject(w);
+    Ok(std::borrow::Cow::Owned(
+        nats.unseal(&bytes, &subject)?.into_owned(),
+    ))
 }

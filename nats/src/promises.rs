@@ -117,7 +117,11 @@ impl Nats {
     pub async fn promise_requests(
         &self,
     ) -> Result<impl Stream<Item = PromiseRequest> + Send + 'static> {
+        // Through the intake connection (see `Nats::intake`): a request the client
+        // cannot parse drops that one, not the executor's main connection.
         let sub = self
+            .intake()
+            .await?
             .client()
             .queue_subscribe(self.namespace().promise_wildcard(), "executors".into())
             .await

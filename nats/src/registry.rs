@@ -327,9 +327,17 @@ impl ResultStore {
     /// The result of worker `w`'s invocation with `idempotency_key`, if stored.
     pub async fn get(&self, w: &WorkerId, idempotency_key: &str) -> Result<Option<ResultRecord>> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
-        Ok(get_decoded(&kv, &Namespace::result_key(w, idempotency_key))
-            .await?
-            .map(|(r, _)| r))
+        let key = Namespace::result_key(w, idempotency_key);
+        match kv
+            .entry(&key)
+            .await
+            .map_err(|e| Error::nats(format!("get {key}"), e))?
+        {
+            Some(e) if e.operation == kv::Operation::Put => {
+                Ok(Some(codec::decode(&self.nats.unseal(&e.value, &key)?)?))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Stores the result (or the rejection) of worker `w`'s invocation with `idempotency_key`.
@@ -340,12 +348,11 @@ impl ResultStore {
         record: &ResultRecord,
     ) -> Result<()> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
-        kv.put(
-            Namespace::result_key(w, idempotency_key),
-            codec::encode(record)?.into(),
-        )
-        .await
-        .map_err(|e| Error::nats("put result", e))?;
+        let key = Namespace::result_key(w, idempotency_key);
+        let value = self.nats.seal(codec::encode(record)?, &key)?;
+        kv.put(key, value.into())
+            .await
+            .map_err(|e| Error::nats("put result", e))?;
         Ok(())
     }
 

@@ -28,6 +28,9 @@ pub enum Error {
     ApiFile { path: String, message: String },
     #[error("NATS: {0}")]
     Nats(#[from] revenant_nats::Error),
+    /// A bearer-token entry (`--token`, `--token-file`) that cannot be used.
+    #[error("router tokens, {path}: {message}")]
+    Tokens { path: String, message: String },
 }
 
 /// `Result` with the library's [`Error`].
@@ -159,6 +162,8 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::MissingComponent
         | K::InvalidStatus
         | K::InvalidIdempotencyKey
+        | K::InvalidReplyTo
+        | K::InvalidHeader
         | K::InvalidApi
         | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
@@ -170,6 +175,8 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        K::Unauthorized => StatusCode::UNAUTHORIZED,
+        K::Forbidden => StatusCode::FORBIDDEN,
         K::WorkerDeleted => StatusCode::GONE,
         K::WorkerFailed
         | K::WorkerExited

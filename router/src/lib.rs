@@ -9,6 +9,7 @@
 //! resolution) comes from `revenant-components` and the records in NATS.
 //!
 //! Layout:
+//! - [`auth`]: bearer tokens (hashed, scoped read / invoke / admin) and the middleware that checks them.
 //! - [`error`]: [`ApiError`] (`{kind, message}` with a status) and the library [`Error`].
 //! - [`invoke`]: the invocation core: checks, publish, await / pending.
 //! - [`rest`]: the `/v1` REST handlers (components, workers, invocations, oplog).
@@ -18,6 +19,7 @@
 //! - [`metrics`]: request counts and latencies in Prometheus text.
 //! - [`console`]: the web console page.
 
+pub mod auth;
 pub mod console;
 pub mod error;
 pub mod events;
@@ -54,6 +56,11 @@ pub struct RouterOptions {
     /// How long an interrupt or resume waits for the executor holding the worker before
     /// answering 503, ms. Default 10000.
     pub control_timeout_ms: u64,
+    /// Accepted bearer tokens, `<scope> sha256:<hex> [name]` each ([`auth`]). Default none:
+    /// with neither these nor `token-file`, the router asks for no token.
+    pub tokens: Vec<String>,
+    /// A file of token entries, one per line, `#` comments. Default none.
+    pub token_file: Option<PathBuf>,
 }
 
 impl Default for RouterOptions {
@@ -64,6 +71,8 @@ impl Default for RouterOptions {
             max_invoke_timeout_ms: 300_000,
             api_files: Vec::new(),
             control_timeout_ms: 10_000,
+            tokens: Vec::new(),
+            token_file: None,
         }
     }
 }
@@ -81,6 +90,7 @@ struct Inner {
     metrics: metrics::Metrics,
     watch: tokio::task::JoinHandle<()>,
     replies: revenant_nats::reply::Replies,
+    tokens: auth::Tokens,
     /// Component records by (name, version): a version's record never changes.
     records: std::sync::Mutex<
         std::collections::HashMap<
@@ -99,6 +109,7 @@ impl Drop for Inner {
 impl AppState {
     /// Loads the deployed API definitions and keeps them current (a watch on `RVN_APIS`).
     pub async fn new(nats: Nats, opts: RouterOptions) -> Result<Self> {
+        let tokens = auth::Tokens::load(&opts.tokens, opts.token_file.as_deref())?;
         let routes = gateway::RouteTable::default();
         let watch = gateway::watch(nats.clone(), routes.clone()).await?;
         let replies = nats.replies().await?;
@@ -110,6 +121,7 @@ impl AppState {
                 metrics: metrics::Metrics::default(),
                 watch,
                 replies,
+                tokens,
                 records: Default::default(),
             }),
         })
@@ -161,6 +173,10 @@ impl AppState {
     pub fn metrics(&self) -> &metrics::Metrics {
         &self.inner.metrics
     }
+    /// The accepted bearer tokens ([`auth`]).
+    pub fn tokens(&self) -> &auth::Tokens {
+        &self.inner.tokens
+    }
 
     /// The wait for an invoke-and-await: `requested` (ms) capped, else the default.
     pub fn invoke_timeout(&self, requested: Option<u64>) -> Duration {
@@ -183,6 +199,10 @@ pub fn app(state: AppState) -> Router {
         .route("/openapi.json", get(openapi::document))
         .nest("/v1", rest::routes())
         .fallback(gateway::serve_route)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -280,6 +280,38 @@ impl NatsServer {
         Self { node, _dir: dir }
     }
 
+    /// Starts a server from a configuration file holding `config` (e.g. an
+    /// `authorization`, `tls` or `accounts` block; JetStream and its store are added
+    /// here) and waits until it is healthy. Files the config names can be written
+    /// into [`NatsServer::dir`] first by `prepare`.
+    pub fn start_with_config(prepare: impl FnOnce(&Path) -> String) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("rvn-nats-")
+            .tempdir()
+            .expect("create temp dir");
+        let config = prepare(dir.path());
+        let store = dir.path().join("store");
+        let file = dir.path().join("server.conf");
+        fs::write(
+            &file,
+            format!(
+                "server_name: rvn-test\njetstream {{ store_dir: {:?} }}\n{config}\n",
+                store.display().to_string()
+            ),
+        )
+        .expect("write server config");
+        let args = vec!["-c".to_owned(), file.display().to_string()];
+        let mut node = Node::new("nats", dir.path().to_path_buf(), args, None, None);
+        node.start();
+        node.wait_healthy();
+        Self { node, _dir: dir }
+    }
+
+    /// The server's temporary directory (its config, store and log live there).
+    pub fn dir(&self) -> &Path {
+        self._dir.path()
+    }
+
     /// `nats://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         self.node.url()

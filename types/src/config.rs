@@ -43,6 +43,79 @@ pub struct NatsOptions {
     /// seconds (a live executor rewrites it every lease renewal; a killed one's record
     /// expires). Default 3600.
     pub executor_record_ttl_secs: u64,
+    /// Credentials and TLS of the connection. Default: none (an open server).
+    pub auth: NatsAuth,
+    /// Encryption at rest of oplog payloads, results and blobs. Default: off.
+    pub encryption: EncryptionOptions,
+}
+
+/// Where the AES-256-GCM keys of encryption at rest come from (ARCHITECTURE.md
+/// "Trust boundaries"). A keyring is lines `<key-id> <base64 of 32 bytes>`; the last
+/// one encrypts new writes, every one decrypts (so rotation appends a line and
+/// removes none). With neither field set nothing is encrypted; entries written
+/// unencrypted stay readable either way. `Debug` never prints a key.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct EncryptionOptions {
+    /// A keyring file. Default none.
+    pub key_file: Option<std::path::PathBuf>,
+    /// The keyring itself (lines, or entries separated by `;`), e.g. from the
+    /// environment. Default none.
+    pub keys: Option<String>,
+}
+
+impl std::fmt::Debug for EncryptionOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EncryptionOptions")
+            .field("key_file", &self.key_file)
+            .field("keys", &self.keys.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// How a process authenticates to NATS and secures the connection (ARCHITECTURE.md
+/// "Trust boundaries"). At most one of token, user/password, NKey seed and
+/// credentials file is used; credentials in the URL (`nats://user:pass@host`,
+/// `nats://token@host`) count as user/password or token. Every field defaults to
+/// unset. `Debug` never prints a secret.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct NatsAuth {
+    /// A token the server requires (`authorization { token }`).
+    pub token: Option<String>,
+    /// User name (with `password`).
+    pub user: Option<String>,
+    /// Password of `user`.
+    pub password: Option<String>,
+    /// An NKey user seed (`SU…`), or a path to a file holding one.
+    pub nkey: Option<String>,
+    /// A `.creds` file (user JWT and seed) of a decentralised-auth deployment.
+    pub creds: Option<std::path::PathBuf>,
+    /// CA certificate(s) (PEM) the server's certificate must chain to; implies TLS.
+    pub tls_ca: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for servers that verify clients (with `tls-key`).
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of `tls-cert`.
+    pub tls_key: Option<std::path::PathBuf>,
+    /// Refuse to connect without TLS. Default false (TLS when the server or URL asks).
+    pub tls_required: bool,
+}
+
+impl std::fmt::Debug for NatsAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let secret = |s: &Option<String>| s.as_ref().map(|_| "<redacted>");
+        f.debug_struct("NatsAuth")
+            .field("token", &secret(&self.token))
+            .field("user", &self.user)
+            .field("password", &secret(&self.password))
+            .field("nkey", &secret(&self.nkey))
+            .field("creds", &self.creds)
+            .field("tls_ca", &self.tls_ca)
+            .field("tls_cert", &self.tls_cert)
+            .field("tls_key", &self.tls_key)
+            .field("tls_required", &self.tls_required)
+            .finish()
+    }
 }
 
 impl Default for NatsOptions {
@@ -59,6 +132,8 @@ impl Default for NatsOptions {
             dead_letter_max_age_secs: 30 * 86_400,
             dead_letter_max_bytes: 1 << 30,
             executor_record_ttl_secs: 3_600,
+            auth: NatsAuth::default(),
+            encryption: EncryptionOptions::default(),
         }
     }
 }

@@ -92,6 +92,11 @@ error_kinds! {
     ResultTooLarge = "result-too-large",
     /// An inbox message whose `Rvn-Kind` (or the header that kind needs) is not understood.
     InvalidMessage = "invalid-message",
+    /// An `Rvn-Reply-To` outside the ingress rules (inside the namespace, a system or
+    /// JetStream subject, a wildcard, too long).
+    InvalidReplyTo = "invalid-reply-to",
+    /// A header over its length cap, or a subject or header block that is not UTF-8.
+    InvalidHeader = "invalid-header",
     /// The idempotency key was already used for another worker (keys belong to a worker).
     KeyConflict = "key-conflict",
     /// The invocation was delivered the configured maximum number of times without
@@ -135,6 +140,10 @@ error_kinds! {
     InvalidStatus = "invalid-status",
     /// An `Idempotency-Key` header that is empty or too long.
     InvalidIdempotencyKey = "invalid-idempotency-key",
+    /// A router request without a valid bearer token.
+    Unauthorized = "unauthorized",
+    /// A router request whose token's scope does not allow it.
+    Forbidden = "forbidden",
     /// The worker to create exists already.
     WorkerExists = "worker-exists",
     /// An API definition that cannot be deployed.

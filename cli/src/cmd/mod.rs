@@ -4,9 +4,11 @@ pub mod bench;
 pub mod component;
 pub mod executor;
 pub mod invoke;
+pub mod keys;
 pub mod promise;
 pub mod router;
 pub mod status;
+pub mod token;
 pub mod up;
 pub mod worker;
 

@@ -21,6 +21,12 @@ pub struct RouterArgs {
     /// How long an interrupt or resume waits for the executor holding the worker, ms.
     #[arg(long, env = "REVENANT_CONTROL_TIMEOUT_MS", default_value_t = 10_000)]
     pub control_timeout_ms: u64,
+    /// An accepted bearer token, `<scope> sha256:<hex> [name]` (`revenant token new` prints it); repeatable.
+    #[arg(long = "token", env = "REVENANT_ROUTER_TOKENS", value_delimiter = ',')]
+    pub tokens: Vec<String>,
+    /// A file of token entries, one per line (`#` comments).
+    #[arg(long, env = "REVENANT_ROUTER_TOKEN_FILE")]
+    pub token_file: Option<PathBuf>,
 }
 
 impl RouterArgs {
@@ -30,6 +36,8 @@ impl RouterArgs {
             api_files: self.api_files.clone(),
             invoke_timeout_ms: self.invoke_timeout_ms,
             control_timeout_ms: self.control_timeout_ms,
+            tokens: self.tokens.clone(),
+            token_file: self.token_file.clone(),
             ..RouterOptions::default()
         }
     }

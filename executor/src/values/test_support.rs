@@ -5,8 +5,8 @@
 use std::sync::OnceLock;
 
 use revenant_components::fixtures::component_bytes;
-use wasmtime::component::Component;
 use wasmtime::component::types::ComponentFunc;
+use wasmtime::component::{Component, Val};
 use wasmtime::{Config, Engine};
 
 /// The `guest` world compiled once by wasmtime.
@@ -28,4 +28,28 @@ pub(crate) fn func_type(name: &str) -> ComponentFunc {
     };
     crate::exports::lookup_func_type(guest_component(), &full)
         .unwrap_or_else(|| panic!("no export {full}"))
+}
+
+/// wasm-wave builds flags in name order, JSON input in declaration order; both lower the same.
+pub(crate) fn sorted_flags(vals: Vec<Val>) -> Vec<Val> {
+    fn sort(val: Val) -> Val {
+        let boxed = |v: Option<Box<Val>>| v.map(|v| Box::new(sort(*v)));
+        match val {
+            Val::Flags(mut names) => {
+                names.sort();
+                Val::Flags(names)
+            }
+            Val::List(items) => Val::List(items.into_iter().map(sort).collect()),
+            Val::Tuple(items) => Val::Tuple(items.into_iter().map(sort).collect()),
+            Val::Record(fields) => {
+                Val::Record(fields.into_iter().map(|(k, v)| (k, sort(v))).collect())
+            }
+            Val::Variant(case, payload) => Val::Variant(case, boxed(payload)),
+            Val::Option(inner) => Val::Option(boxed(inner)),
+            Val::Result(Ok(v)) => Val::Result(Ok(boxed(v))),
+            Val::Result(Err(v)) => Val::Result(Err(boxed(v))),
+            other => other,
+        }
+    }
+    vals.into_iter().map(sort).collect()
 }

@@ -3,7 +3,7 @@
 use serde_json::{Value, json};
 use wasmtime::component::Val;
 
-use super::test_support::func_type;
+use super::test_support::{func_type, sorted_flags};
 use super::*;
 
 fn args(func: &str, json: &Value) -> Result<Vec<Val>, ValueError> {
@@ -25,30 +25,6 @@ fn round_trip(func: &str, json: &Value) -> Vec<Val> {
         "{func} WAVE round trip via `{wave}`"
     );
     vals
-}
-
-/// wasm-wave builds flags in name order, JSON input in declaration order; both lower the same.
-fn sorted_flags(vals: Vec<Val>) -> Vec<Val> {
-    fn sort(val: Val) -> Val {
-        let boxed = |v: Option<Box<Val>>| v.map(|v| Box::new(sort(*v)));
-        match val {
-            Val::Flags(mut names) => {
-                names.sort();
-                Val::Flags(names)
-            }
-            Val::List(items) => Val::List(items.into_iter().map(sort).collect()),
-            Val::Tuple(items) => Val::Tuple(items.into_iter().map(sort).collect()),
-            Val::Record(fields) => {
-                Val::Record(fields.into_iter().map(|(k, v)| (k, sort(v))).collect())
-            }
-            Val::Variant(case, payload) => Val::Variant(case, boxed(payload)),
-            Val::Option(inner) => Val::Option(boxed(inner)),
-            Val::Result(Ok(v)) => Val::Result(Ok(boxed(v))),
-            Val::Result(Err(v)) => Val::Result(Err(boxed(v))),
-            other => other,
-        }
-    }
-    vals.into_iter().map(sort).collect()
 }
 
 #[test]

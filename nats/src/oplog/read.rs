@@ -157,7 +157,8 @@ pub(super) async fn batch_direct_get(
                     let seq = header_u64(&msg, "Nats-Sequence").ok_or_else(|| {
                         Error::nats(op(), "direct-get reply without Nats-Sequence")
                     })?;
-                    let payload = super::spilled(nats, msg.headers.as_ref(), &msg.payload).await?;
+                    let payload =
+                        super::spilled(nats, w, msg.headers.as_ref(), &msg.payload).await?;
                     acc.push(seq, msg.headers.as_ref(), &payload)?;
                     received += 1;
                     next_seq = seq + 1;
@@ -236,7 +237,7 @@ pub(super) async fn ordered_consumer(
         };
         let info = msg.info().map_err(|e| Error::nats(op(), e))?;
         let (seq, pending) = (info.stream_sequence, info.pending);
-        let payload = super::spilled(nats, msg.headers.as_ref(), &msg.payload).await?;
+        let payload = super::spilled(nats, w, msg.headers.as_ref(), &msg.payload).await?;
         acc.push(seq, msg.headers.as_ref(), &payload)?;
         if pending == 0 {
             return Ok(());

@@ -61,7 +61,7 @@ pub fn key_and_trace(headers: &HeaderMap) -> Result<(String, TraceContext), ApiE
             .map(str::to_owned)
     };
     let key = match get(IDEMPOTENCY_KEY) {
-        Some(k) if k.is_empty() || k.len() > 256 => {
+        Some(k) if k.is_empty() || k.len() > revenant_nats::ingress::MAX_KEY_LEN => {
             return Err(ApiError::bad_request(
                 ErrorKind::InvalidIdempotencyKey,
                 "the Idempotency-Key header must be 1 to 256 visible ASCII characters",

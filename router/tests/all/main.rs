@@ -4,6 +4,7 @@
 //!
 //! One module: `cargo test -p revenant-router --test all gateway::`.
 
+mod auth;
 mod common;
 
 mod control;

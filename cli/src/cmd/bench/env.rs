@@ -229,6 +229,7 @@ impl ChildExecutor {
             .args(["executor", "--id", id, "--cache-dir"])
             .arg(env.cache_dir())
             .args(extra)
+            .envs(crate::child_env(o))
             .env(
                 "REVENANT_LOG",
                 "info,async_nats=warn,wasmtime=warn,cranelift=warn",

@@ -13,6 +13,7 @@
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
 mod client;
+mod encryption;
 mod env;
 mod failover;
 mod floor;
@@ -41,6 +42,7 @@ pub enum Section {
     Failover,
     Memory,
     Http,
+    Encryption,
     Waiting,
     Rpc,
 }
@@ -98,6 +100,9 @@ pub struct BenchArgs {
     /// HTTP: invocations in the throughput run through the router.
     #[arg(long, default_value_t = 20_000)]
     pub http_invocations: usize,
+    /// Invocations' journals and results written per mode by the encryption section.
+    #[arg(long, default_value_t = 10_000)]
+    pub encryption_invocations: usize,
     /// HTTP: requests in flight (each is a connection).
     #[arg(long, default_value_t = 256)]
     pub http_in_flight: usize,
@@ -169,6 +174,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Failover => failover::failover(&env, &args, r).await,
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
+            Encryption => encryption::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
             Rpc => rpc::run(&env, &args, r).await,
         };

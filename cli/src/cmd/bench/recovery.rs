@@ -141,7 +141,7 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
 }
 
 /// The two entries the executor writes for one successful `add(1)` invocation.
-fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> [OplogEntry; 2] {
+pub(super) fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> [OplogEntry; 2] {
     let key = format!("synthetic-{worker}-{k}");
     [
         OplogEntry::InvocationStarted {

@@ -44,9 +44,14 @@ pub fn options() -> RouterOptions {
 
 /// Starts a router on a free port (the listener is bound before this returns).
 pub async fn start_router(nats: &Nats) -> Router {
+    start_router_with(nats, options()).await
+}
+
+/// [`start_router`] with other options.
+pub async fn start_router_with(nats: &Nats, opts: RouterOptions) -> Router {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = AppState::new(nats.clone(), options()).await.unwrap();
+    let state = AppState::new(nats.clone(), opts).await.unwrap();
     let task = tokio::spawn(async move {
         revenant_router::serve_listener(listener, state, std::future::pending())
             .await
