@@ -19,6 +19,8 @@
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
+//! - [`schedules`]: scheduled invocations and cron: [`schedules::put`], [`schedules::cancel`], [`schedules::list`],
+//!   the one holder publisher (timers use it too), the last-firing records (`RVN_SCHEDULES`).
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
 //!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
@@ -38,6 +40,7 @@ pub mod promises;
 pub mod provision;
 pub mod registry;
 pub mod reply;
+pub mod schedules;
 pub mod timers;
 pub mod workers;
 

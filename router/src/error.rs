@@ -98,6 +98,9 @@ impl From<revenant_nats::Error> for ApiError {
             revenant_nats::Error::Name(e) => {
                 Self::bad_request(ErrorKind::InvalidName, e.to_string())
             }
+            revenant_nats::Error::BadSchedule(m) => {
+                Self::bad_request(ErrorKind::InvalidSchedule, m)
+            }
             e => Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Nats, e.to_string()),
         }
     }
@@ -160,6 +163,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::InvalidStatus
         | K::InvalidIdempotencyKey
         | K::InvalidApi
+        | K::InvalidSchedule
         | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
         | K::UnknownComponent
@@ -167,6 +171,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::UnknownPromise
         | K::UnknownVersion
         | K::UnknownApi
+        | K::UnknownSchedule
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -176,6 +181,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::WorkerExists
         | K::KeyConflict
         | K::RouteConflict
+        | K::FiringSkipped
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         K::FunctionError | K::ResultTooLarge => StatusCode::UNPROCESSABLE_ENTITY,

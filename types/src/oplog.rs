@@ -134,6 +134,9 @@ pub enum OplogEntry {
         /// after its message was acknowledged, by whichever executor resumes it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
+        /// The schedule whose firing this is (`i-<key>`, `c-<name>`), if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<String>,
     },
     /// A journaled host call and what it returned.
     HostCall {
@@ -269,6 +272,15 @@ pub enum OplogEntry {
         at: TimestampMs,
         timer: OplogIndex,
     },
+    /// A firing of schedule `schedule` was not applied (overlap `skip` while another
+    /// invocation ran, or later than its catch-up bound): its key counts as answered
+    /// with a `skipped` error, so a redelivery is not applied either.
+    FiringSkipped {
+        at: TimestampMs,
+        schedule: String,
+        idempotency_key: String,
+        reason: String,
+    },
 }
 
 impl OplogEntry {
@@ -299,6 +311,7 @@ impl OplogEntry {
             Self::Log { .. } => "log",
             Self::Deleted { .. } => "deleted",
             Self::TimerFired { .. } => "timer-fired",
+            Self::FiringSkipped { .. } => "firing-skipped",
         }
     }
 
@@ -329,11 +342,16 @@ impl OplogEntry {
                 idempotency_key,
                 function,
                 args,
+                schedule,
                 ..
             } => {
                 format!(
-                    "{function}({}) key {idempotency_key}",
-                    short(args.trim_start_matches('[').trim_end_matches(']'))
+                    "{function}({}) key {idempotency_key}{}",
+                    short(args.trim_start_matches('[').trim_end_matches(']')),
+                    schedule
+                        .as_ref()
+                        .map(|s| format!(" (schedule {s})"))
+                        .unwrap_or_default()
                 )
             }
             Self::HostCall {
@@ -400,6 +418,12 @@ impl OplogEntry {
             }
             Self::Suspended { waiting, .. } => format!("waiting for {}", waiting.join(", ")),
             Self::TimerFired { timer, .. } => format!("timer {timer}"),
+            Self::FiringSkipped {
+                schedule,
+                idempotency_key,
+                reason,
+                ..
+            } => format!("{schedule} key {idempotency_key}: {}", short(reason)),
             Self::Exited { code, .. } => format!("code {code}"),
             Self::Resumed { .. } | Self::Interrupted { .. } | Self::BeginAtomicRegion => {
                 String::new()

@@ -45,9 +45,10 @@ fn variant_index(e: &OplogEntry) -> usize {
         OplogEntry::Log { .. } => 21,
         OplogEntry::Deleted { .. } => 22,
         OplogEntry::TimerFired { .. } => 23,
+        OplogEntry::FiringSkipped { .. } => 24,
     }
 }
-const VARIANTS: usize = 24;
+const VARIANTS: usize = 25;
 
 const AT: u64 = 1_700_000_000_123;
 
@@ -94,6 +95,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                     tracestate: Some("rojo=00f067aa0ba902b7".into()),
                 },
                 reply_to: None,
+                schedule: None,
             },
         ),
         (
@@ -234,6 +236,15 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
             },
         ),
         ("timer-fired", OplogEntry::TimerFired { at: AT, timer: 12 }),
+        (
+            "firing-skipped",
+            OplogEntry::FiringSkipped {
+                at: AT,
+                schedule: "c-hourly".into(),
+                idempotency_key: "rvn.schedule.counter.c1.c-hourly@2023-11-14T23:00:00Z".into(),
+                reason: "overlap skip: another invocation was running".into(),
+            },
+        ),
     ]
 }
 

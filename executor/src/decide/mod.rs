@@ -35,6 +35,7 @@ use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, WorkerStatus};
 
 mod inbox;
+pub mod schedule;
 
 pub use inbox::{Kind, Wake, kind_of, wake};
 

@@ -12,6 +12,7 @@ fn started(key: &str) -> OplogEntry {
         args: "[1]".into(),
         trace: Default::default(),
         reply_to: None,
+        schedule: None,
     }
 }
 fn call(v: u64) -> OplogEntry {

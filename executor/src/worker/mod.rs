@@ -9,6 +9,7 @@
 //! delete, wake-ups, parked invocations).
 
 mod error;
+mod firing;
 mod lifecycle;
 
 pub use error::WorkerError;
@@ -257,6 +258,7 @@ impl Worker {
             args: prepared.json.clone(),
             trace,
             reply_to,
+            schedule: prepared.schedule,
         });
         let args = (prepared.json.as_str(), Some(prepared.vals));
         self.run_attempts(key, &prepared.function, args, None, 0)
