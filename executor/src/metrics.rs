@@ -129,7 +129,8 @@ impl ExecutorMetrics {
     pub fn firing(&self, outcome: &str, lateness: Option<std::time::Duration>) {
         self.registry.inc(FIRINGS, &[("outcome", outcome)], 1);
         if let Some(late) = lateness {
-            self.registry.observe(FIRING_LATENESS, &[], late.as_secs_f64());
+            self.registry
+                .observe(FIRING_LATENESS, &[], late.as_secs_f64());
         }
     }
 

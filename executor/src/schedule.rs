@@ -29,8 +29,7 @@ fn schedule_id(env: &WorkerEnv, m: &InvocationMessage) -> Option<String> {
 
 fn firing_of(env: &WorkerEnv, m: &InvocationMessage) -> Option<Result<Firing, ErrorBody>> {
     let id = schedule_id(env, m)?;
-    let lateness =
-        schedules::lateness(m.header(headers::SCHEDULED_AT), m.stored_at_ms(), now_ms());
+    let lateness = schedules::lateness(m.header(headers::SCHEDULED_AT), m.stored_at_ms(), now_ms());
     Some(firing(
         id,
         m.header(headers::OVERLAP),
@@ -82,10 +81,7 @@ pub(crate) async fn skipped_firing(
     env.metrics.firing("skipped", f.lateness);
     tracing::info!(worker = %id, schedule = %f.schedule, key = inv.key(), %reason, "firing skipped");
     let error = skipped(&f.schedule, &reason);
-    if let Err(e) = w
-        .skip_firing(&f.schedule, inv.key(), &reason, &error)
-        .await
-    {
+    if let Err(e) = w.skip_firing(&f.schedule, inv.key(), &reason, &error).await {
         tracing::error!(worker = %id, error = %e, "could not journal a skipped firing; it is redelivered");
         let _ = m.nak(std::time::Duration::from_millis(200)).await;
         return true;

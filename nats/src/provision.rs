@@ -314,7 +314,11 @@ fn refuse_evicting_limits(c: &stream::Config) -> Result<()> {
     let limits = [
         ("max_msgs", "max-msgs", c.max_messages),
         ("max_bytes", "max-bytes", c.max_bytes),
-        ("max_msgs_per_subject", "max-msgs-per-subject", c.max_messages_per_subject),
+        (
+            "max_msgs_per_subject",
+            "max-msgs-per-subject",
+            c.max_messages_per_subject,
+        ),
     ];
     match limits.into_iter().find(|(_, _, v)| *v > 0) {
         Some((limit, flag, value)) => Err(Error::EvictsSchedules {

@@ -210,7 +210,10 @@ pub async fn cancel(nats: &Nats, w: &WorkerId, id: &str) -> Result<bool> {
 /// with their last firing. Durable timers (`t-…`) are not listed.
 pub async fn list(nats: &Nats, w: Option<&WorkerId>) -> Result<Vec<ScheduleInfo>> {
     let ns = nats.namespace();
-    let filter = w.map_or_else(|| ns.schedule_wildcard(), |w| ns.schedule_worker_wildcard(w));
+    let filter = w.map_or_else(
+        || ns.schedule_wildcard(),
+        |w| ns.schedule_worker_wildcard(w),
+    );
     let stream = nats
         .jetstream()
         .get_stream_no_info(ns.invoke_stream())
@@ -300,7 +303,9 @@ pub async fn last_firing(nats: &Nats, w: &WorkerId, id: &str) -> Result<Option<F
         .get(Namespace::schedule_key(w, id))
         .await
         .map_err(|e| Error::nats("read a schedule's last firing", e))?;
-    value.map(|v| codec::decode(&v).map_err(Error::from)).transpose()
+    value
+        .map(|v| codec::decode(&v).map_err(Error::from))
+        .transpose()
 }
 
 /// Records the last firing of schedule `id` of worker `w` (the executor, once it is
@@ -312,9 +317,12 @@ pub async fn record_firing(
     record: &FiringRecord,
 ) -> Result<()> {
     let kv = nats.kv_bucket(nats.namespace().schedules_bucket()).await?;
-    kv.put(Namespace::schedule_key(w, id), codec::encode(record)?.into())
-        .await
-        .map_err(|e| Error::nats("record a schedule's last firing", e))?;
+    kv.put(
+        Namespace::schedule_key(w, id),
+        codec::encode(record)?.into(),
+    )
+    .await
+    .map_err(|e| Error::nats("record a schedule's last firing", e))?;
     Ok(())
 }
 
@@ -367,11 +375,7 @@ impl Nats {
 
 /// How long a firing waited after its time: `scheduled_at` (a one-off's
 /// `Rvn-Scheduled-At`) or else `fired_at` (when the server stored the fired copy).
-pub fn lateness(
-    scheduled_at: Option<&str>,
-    fired_at: Option<u64>,
-    now: u64,
-) -> Option<Duration> {
+pub fn lateness(scheduled_at: Option<&str>, fired_at: Option<u64>, now: u64) -> Option<Duration> {
     let due = scheduled_at
         .and_then(|s| schedule::parse_at(s).ok())
         .or(fired_at)?;

@@ -181,13 +181,17 @@ pub fn parse_duration_ms(s: &str) -> Result<u64, ScheduleError> {
     }
     let (mut total, mut rest) = (0u64, text);
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         if digits == 0 {
             return Err(expected());
         }
         let n: u64 = rest[..digits].parse().map_err(|_| expected())?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let per = match &rest[..unit_len] {
             "ms" => 1,
             "s" => 1_000,
@@ -233,7 +237,9 @@ pub fn check_cron(expr: &str) -> Result<(), ScheduleError> {
         return match e {
             "@yearly" | "@annually" | "@monthly" | "@weekly" | "@daily" | "@midnight"
             | "@hourly" => Ok(()),
-            _ => Err(bad(format!("cron expression {e:?} is not understood; {CRON_EXPECTED}"))),
+            _ => Err(bad(format!(
+                "cron expression {e:?} is not understood; {CRON_EXPECTED}"
+            ))),
         };
     }
     let fields: Vec<&str> = e.split_whitespace().collect();
@@ -340,9 +346,15 @@ mod tests {
     #[test]
     fn an_rfc3339_time_is_read_with_its_offset_and_a_bad_one_shows_an_example() {
         assert_eq!(parse_at("2023-11-14T22:13:20Z"), Ok(1_700_000_000_000));
-        assert_eq!(parse_at("2023-11-14T23:13:20.5+01:00"), Ok(1_700_000_000_500));
+        assert_eq!(
+            parse_at("2023-11-14T23:13:20.5+01:00"),
+            Ok(1_700_000_000_500)
+        );
         let e = parse_at("tomorrow at nine").unwrap_err();
-        assert!(e.0.contains("RFC 3339") && e.0.contains("2026-12-01T09:30:00Z"), "{e}");
+        assert!(
+            e.0.contains("RFC 3339") && e.0.contains("2026-12-01T09:30:00Z"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -354,11 +366,20 @@ mod tests {
 
     #[test]
     fn cron_takes_six_fields_or_a_macro_or_every_of_at_least_a_second() {
-        for good in ["0 30 9 * * 1-5", "*/5 * * * * *", "@hourly", "@every 1s", "@every 1m30s"] {
+        for good in [
+            "0 30 9 * * 1-5",
+            "*/5 * * * * *",
+            "@hourly",
+            "@every 1s",
+            "@every 1m30s",
+        ] {
             assert_eq!(check_cron(good), Ok(()), "{good}");
         }
         let e = check_cron("30 9 * * *").unwrap_err();
-        assert!(e.0.contains("has 5 fields") && e.0.contains("seconds first"), "{e}");
+        assert!(
+            e.0.contains("has 5 fields") && e.0.contains("seconds first"),
+            "{e}"
+        );
         let e = check_cron("@every 500ms").unwrap_err();
         assert!(e.0.contains("at least 1s"), "{e}");
         let e = check_cron("@every 1d").unwrap_err();
@@ -371,7 +392,11 @@ mod tests {
 
     #[test]
     fn a_time_zone_is_an_iana_name_and_applies_to_cron_expressions_only() {
-        assert!(When::cron("0 0 9 * * *", Some("Europe/Paris")).unwrap().is_cron());
+        assert!(
+            When::cron("0 0 9 * * *", Some("Europe/Paris"))
+                .unwrap()
+                .is_cron()
+        );
         let e = When::cron("0 0 9 * * *", Some("Paris time")).unwrap_err();
         assert!(e.0.contains("IANA"), "{e}");
         let e = When::cron("@every 5s", Some("UTC")).unwrap_err();
@@ -385,6 +410,11 @@ mod tests {
         assert!(cron_id("a.b").is_err());
         assert!(check_id("x-1").unwrap_err().0.contains("i- (one-off)"));
         assert_eq!(Overlap::parse("skip"), Ok(Overlap::Skip));
-        assert!(Overlap::parse("drop").unwrap_err().0.contains("expected queue"));
+        assert!(
+            Overlap::parse("drop")
+                .unwrap_err()
+                .0
+                .contains("expected queue")
+        );
     }
 }

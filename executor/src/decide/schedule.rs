@@ -45,20 +45,22 @@ pub fn firing(
 ) -> Result<Firing, ErrorBody> {
     let overlap = overlap
         .map(|o| {
-            Overlap::parse(o).map_err(|e| {
-                ErrorBody::new(ErrorKind::InvalidMessage, format!("Rvn-Overlap: {e}"))
-            })
+            Overlap::parse(o)
+                .map_err(|e| ErrorBody::new(ErrorKind::InvalidMessage, format!("Rvn-Overlap: {e}")))
         })
         .transpose()?
         .unwrap_or_default();
     let catchup = catchup
         .map(|c| {
-            c.trim().parse::<u64>().map(Duration::from_secs).map_err(|_| {
-                ErrorBody::new(
-                    ErrorKind::InvalidMessage,
-                    format!("Rvn-Catchup {c:?} is not a number of seconds; expected e.g. 60"),
-                )
-            })
+            c.trim()
+                .parse::<u64>()
+                .map(Duration::from_secs)
+                .map_err(|_| {
+                    ErrorBody::new(
+                        ErrorKind::InvalidMessage,
+                        format!("Rvn-Catchup {c:?} is not a number of seconds; expected e.g. 60"),
+                    )
+                })
         })
         .transpose()?;
     Ok(Firing {
@@ -121,13 +123,22 @@ mod tests {
 
     #[test]
     fn a_queued_firing_is_applied_even_while_another_invocation_runs() {
-        assert_eq!(decide_firing(&f(Overlap::Queue, None, Some(5)), true), FiringDecision::Apply);
-        assert_eq!(decide_firing(&f(Overlap::Queue, None, None), false), FiringDecision::Apply);
+        assert_eq!(
+            decide_firing(&f(Overlap::Queue, None, Some(5)), true),
+            FiringDecision::Apply
+        );
+        assert_eq!(
+            decide_firing(&f(Overlap::Queue, None, None), false),
+            FiringDecision::Apply
+        );
     }
 
     #[test]
     fn an_overlap_skip_firing_is_skipped_only_while_another_invocation_runs() {
-        assert_eq!(decide_firing(&f(Overlap::Skip, None, Some(5)), false), FiringDecision::Apply);
+        assert_eq!(
+            decide_firing(&f(Overlap::Skip, None, Some(5)), false),
+            FiringDecision::Apply
+        );
         match decide_firing(&f(Overlap::Skip, None, Some(5)), true) {
             FiringDecision::Skip(why) => assert!(why.contains("overlap skip"), "{why}"),
             other => panic!("{other:?}"),
@@ -147,7 +158,10 @@ mod tests {
             FiringDecision::Apply
         );
         // Lateness unknown: no bound can be applied.
-        assert_eq!(decide_firing(&f(Overlap::Queue, Some(1), None), false), FiringDecision::Apply);
+        assert_eq!(
+            decide_firing(&f(Overlap::Queue, Some(1), None), false),
+            FiringDecision::Apply
+        );
     }
 
     #[test]
@@ -155,7 +169,10 @@ mod tests {
         let plain = firing("i-x".into(), None, None, None).unwrap();
         assert_eq!((plain.overlap, plain.catchup), (Overlap::Queue, None));
         let skip = firing("c-y".into(), Some("skip"), Some("30"), None).unwrap();
-        assert_eq!((skip.overlap, skip.catchup), (Overlap::Skip, Some(Duration::from_secs(30))));
+        assert_eq!(
+            (skip.overlap, skip.catchup),
+            (Overlap::Skip, Some(Duration::from_secs(30)))
+        );
         let e = firing("c-y".into(), Some("sometimes"), None, None).unwrap_err();
         assert_eq!(e.kind, ErrorKind::InvalidMessage);
         assert!(e.message.contains("expected queue"), "{}", e.message);

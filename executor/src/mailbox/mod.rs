@@ -203,7 +203,14 @@ pub(crate) async fn mailbox(
         }
         // A firing of a schedule may be skipped (overlap skip, past its catch-up bound).
         if matches!(decision, Decision::Run | Decision::Park)
-            && schedule::skipped_firing(&env, &id, worker.as_mut(), &inv, from_queue || decision == Decision::Park).await
+            && schedule::skipped_firing(
+                &env,
+                &id,
+                worker.as_mut(),
+                &inv,
+                from_queue || decision == Decision::Park,
+            )
+            .await
         {
             continue;
         }

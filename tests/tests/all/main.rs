@@ -22,5 +22,6 @@ mod nats_layer;
 mod oplog_speed;
 mod promises;
 mod python_client;
+mod schedules;
 mod takeover;
 mod waiting;
