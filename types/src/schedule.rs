@@ -132,6 +132,114 @@ pub struct ScheduleSpec {
     pub catchup_secs: Option<u64>,
 }
 
+/// What a user asks for (CLI flags, the REST body): exactly one of `at`, `in`, `cron`.
+/// [`ScheduleRequest::spec`] checks it and makes the [`ScheduleSpec`]; CLI and router
+/// share it, so they accept and refuse the same things.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct ScheduleRequest {
+    /// Once, at this RFC 3339 time.
+    #[serde(default)]
+    pub at: Option<String>,
+    /// Once, after this duration (`90s`, `1h30m`).
+    #[serde(default, rename = "in")]
+    pub in_: Option<String>,
+    /// Repeatedly: a 6-field cron expression, `@hourly` …, `@every <duration>`.
+    #[serde(default)]
+    pub cron: Option<String>,
+    /// The IANA time zone of `cron` (default UTC).
+    #[serde(default)]
+    pub tz: Option<String>,
+    /// The schedule's name: publishing the same name again replaces it.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// `queue` (default) or `skip`.
+    #[serde(default)]
+    pub overlap: Option<String>,
+    /// Skip firings later than this after their time (`5m`; default: no bound).
+    #[serde(default)]
+    pub catchup: Option<String>,
+    /// A one-off's idempotency key (default `<id>@<time>`).
+    #[serde(default)]
+    pub idempotency_key: Option<String>,
+}
+
+impl ScheduleRequest {
+    /// Whether any schedule field is set (`invoke` without one runs at once).
+    pub fn is_scheduled(&self) -> bool {
+        self.at.is_some() || self.in_.is_some() || self.cron.is_some()
+    }
+
+    /// Checks the request and makes the schedule of `function(args)` at `worker`; `fresh`
+    /// names it when it has no name (e.g. a new UUID), `now` is the time `in` counts from.
+    #[allow(clippy::too_many_arguments)]
+    pub fn spec(
+        &self,
+        worker: WorkerId,
+        function: String,
+        args: String,
+        content_type: Option<String>,
+        fresh: &str,
+        now: TimestampMs,
+    ) -> Result<ScheduleSpec, ScheduleError> {
+        let when = match (&self.at, &self.in_, &self.cron) {
+            (Some(at), None, None) => When::At(parse_at(at)?),
+            (None, Some(d), None) => When::At(now.saturating_add(parse_duration_ms(d)?)),
+            (None, None, Some(expr)) => When::cron(expr, self.tz.as_deref())?,
+            _ => {
+                return Err(bad(
+                    "say when with exactly one of at (an RFC 3339 time), in (a duration) or cron (an expression)",
+                ));
+            }
+        };
+        if self.tz.is_some() && !when.is_cron() {
+            return Err(bad(
+                "a time zone (tz) applies to cron expressions only; one-off times carry their own offset",
+            ));
+        }
+        let name = self.name.as_deref().unwrap_or(fresh);
+        let (id, idempotency_key) = match &when {
+            When::At(at) => {
+                let id = one_off_id(name)?;
+                let key = match &self.idempotency_key {
+                    Some(k) => k.clone(),
+                    None => format!("{id}@{}", rfc3339_second(*at)?),
+                };
+                (id, Some(key))
+            }
+            When::Cron { .. } => {
+                if self.idempotency_key.is_some() {
+                    return Err(bad(
+                        "a cron schedule cannot take an idempotency key: each firing has its own (<holder>@<fire time>)",
+                    ));
+                }
+                (cron_id(name)?, None)
+            }
+        };
+        let catchup_secs = self
+            .catchup
+            .as_deref()
+            .map(|c| parse_duration_ms(c).map(|ms| ms.div_ceil(1_000)))
+            .transpose()?;
+        Ok(ScheduleSpec {
+            worker,
+            id,
+            when,
+            function,
+            args,
+            content_type,
+            idempotency_key,
+            overlap: self
+                .overlap
+                .as_deref()
+                .map(Overlap::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            catchup_secs,
+        })
+    }
+}
+
 /// The id of a one-off schedule with idempotency key `key`.
 pub fn one_off_id(key: &str) -> Result<String, ScheduleError> {
     let id = format!("i-{key}");
@@ -401,6 +509,83 @@ mod tests {
         assert!(e.0.contains("IANA"), "{e}");
         let e = When::cron("@every 5s", Some("UTC")).unwrap_err();
         assert!(e.0.contains("cron expressions only"), "{e}");
+    }
+
+    #[test]
+    fn a_request_says_when_exactly_once_and_names_its_schedule_and_key() {
+        let w = WorkerId::parse_path("counter/c1").unwrap();
+        let make = |r: &ScheduleRequest| {
+            r.spec(
+                w.clone(),
+                "add".into(),
+                "[1]".into(),
+                None,
+                "fresh",
+                1_700_000_000_000,
+            )
+        };
+        let one = make(&ScheduleRequest {
+            in_: Some("90s".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(one.when, When::At(1_700_000_090_000));
+        assert_eq!(one.id, "i-fresh");
+        assert_eq!(
+            one.idempotency_key.as_deref(),
+            Some("i-fresh@2023-11-14T22:14:50Z")
+        );
+        let cron = make(&ScheduleRequest {
+            cron: Some("0 0 9 * * 1-5".into()),
+            tz: Some("Europe/Paris".into()),
+            name: Some("daily".into()),
+            overlap: Some("skip".into()),
+            catchup: Some("5m".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            (cron.id.as_str(), cron.overlap, cron.catchup_secs),
+            ("c-daily", Overlap::Skip, Some(300))
+        );
+        assert_eq!(cron.idempotency_key, None);
+        for (r, expected) in [
+            (ScheduleRequest::default(), "exactly one of"),
+            (
+                ScheduleRequest {
+                    at: Some("x".into()),
+                    in_: Some("1s".into()),
+                    ..Default::default()
+                },
+                "exactly one of",
+            ),
+            (
+                ScheduleRequest {
+                    in_: Some("1s".into()),
+                    tz: Some("UTC".into()),
+                    ..Default::default()
+                },
+                "cron expressions only",
+            ),
+            (
+                ScheduleRequest {
+                    at: Some("noon".into()),
+                    ..Default::default()
+                },
+                "RFC 3339",
+            ),
+            (
+                ScheduleRequest {
+                    cron: Some("@every 1s".into()),
+                    idempotency_key: Some("k".into()),
+                    ..Default::default()
+                },
+                "its own",
+            ),
+        ] {
+            let e = make(&r).unwrap_err();
+            assert!(e.0.contains(expected), "{r:?}: {e}");
+        }
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod executor;
 pub mod invoke;
 pub mod promise;
 pub mod router;
+pub mod schedule;
 pub mod status;
 pub mod up;
 pub mod worker;
