@@ -136,7 +136,7 @@ pub struct ScheduleSpec {
 /// [`ScheduleRequest::spec`] checks it and makes the [`ScheduleSpec`]; CLI and router
 /// share it, so they accept and refuse the same things.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[serde(rename_all = "kebab-case")]
 pub struct ScheduleRequest {
     /// Once, at this RFC 3339 time.
     #[serde(default)]
@@ -182,9 +182,12 @@ impl ScheduleRequest {
         fresh: &str,
         now: TimestampMs,
     ) -> Result<ScheduleSpec, ScheduleError> {
+        // Schedules have second resolution: a one-off's time is rounded up to its whole
+        // second, so it never fires before the time asked for.
+        let whole = |ms: TimestampMs| ms.div_ceil(1_000).saturating_mul(1_000);
         let when = match (&self.at, &self.in_, &self.cron) {
-            (Some(at), None, None) => When::At(parse_at(at)?),
-            (None, Some(d), None) => When::At(now.saturating_add(parse_duration_ms(d)?)),
+            (Some(at), None, None) => When::At(whole(parse_at(at)?)),
+            (None, Some(d), None) => When::At(whole(now.saturating_add(parse_duration_ms(d)?))),
             (None, None, Some(expr)) => When::cron(expr, self.tz.as_deref())?,
             _ => {
                 return Err(bad(
@@ -530,6 +533,16 @@ mod tests {
         })
         .unwrap();
         assert_eq!(one.when, When::At(1_700_000_090_000));
+        let rounded = make(&ScheduleRequest {
+            in_: Some("1500ms".into()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            rounded.when,
+            When::At(1_700_000_002_000),
+            "never before its time"
+        );
         assert_eq!(one.id, "i-fresh");
         assert_eq!(
             one.idempotency_key.as_deref(),

@@ -12,3 +12,4 @@ mod gateway;
 mod oneshot;
 mod promises;
 mod rest;
+mod schedules;
