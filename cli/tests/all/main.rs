@@ -14,5 +14,6 @@ mod crash_recovery;
 mod failover;
 mod fencing;
 mod promise;
+mod schedules;
 mod soak;
 mod waiting;
