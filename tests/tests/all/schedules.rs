@@ -429,3 +429,30 @@ async fn bad_schedules_and_evicting_limits_are_refused_saying_what_was_expected(
         other => panic!("{other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_python_client_schedules_an_invocation_by_publishing_a_holder() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let _exec = env.executor().await;
+    let nats = &env.nats;
+    let w = "counter/py-sched";
+    let at = second_after(2_000);
+    let at_text = sched::rfc3339_second(at).unwrap();
+    let lines = common::python_lines(
+        "schedule.py",
+        &[
+            &env.server.url(),
+            w,
+            "i-from-python",
+            &at_text,
+            "add",
+            "[3]",
+        ],
+    )
+    .await;
+    assert_eq!(lines[0]["stream"], "RVN_INVOKE", "{lines:?}");
+    let fired = wait_firings(nats, w, "i-from-python", 1).await;
+    assert!(fired[0].0 >= at, "fired before its time");
+    assert_eq!(fired[0].1, format!("i-from-python@{at_text}"));
+    assert_eq!(counter(nats, w).await, 3);
+}

@@ -2,13 +2,13 @@
 //! side in one run, because these machines are noisy and only ratios travel.
 //! It starts its own nats-server (JetStream, file storage, loopback, a
 //! temporary store) — or uses the server given with `--nats`, in a fresh
-//! namespace — an in-process executor and, for failover, memory and waiting,
+//! namespace — an in-process executor and, for failover, memory, waiting and schedules,
 //! child `revenant executor` processes. It prints a table (or `--json`) and exits
 //! non-zero when any work was lost or answered wrongly.
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`]) and [`report`] (table,
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`schedules`]) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
@@ -20,6 +20,7 @@ mod http;
 mod invoke;
 mod recovery;
 mod report;
+mod schedules;
 mod waiting;
 
 use anyhow::bail;
@@ -41,6 +42,7 @@ pub enum Section {
     Memory,
     Http,
     Waiting,
+    Schedules,
 }
 
 #[derive(clap::Args, Debug)]
@@ -114,6 +116,12 @@ pub struct BenchArgs {
     /// Waiting: workers awaiting a promise each, then completed one at a time.
     #[arg(long, default_value_t = 1_000)]
     pub promise_waiters: usize,
+    /// Schedules: one-off schedules due in the same second (firing lateness).
+    #[arg(long, default_value_t = 1_000)]
+    pub schedule_firings: usize,
+    /// Schedules: pending schedules created (time, stream size, executor memory).
+    #[arg(long, default_value_t = 10_000)]
+    pub pending_schedules: usize,
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -160,6 +168,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
+            Schedules => schedules::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section
