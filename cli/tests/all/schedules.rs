@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{Executor, assert_applied_once, audit_oplog};
+use common::{Executor, assert_applied_once, audit_oplog, free_local_addr, metric};
 use revenant_tests::revenant::{connect, deploy};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::WorkerId;
@@ -57,7 +57,14 @@ async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
     let dir = tempfile::tempdir().expect("temp dir");
     let url = server.url();
     let w = WorkerId::parse_path("counter/ticks").unwrap();
-    let mut exec = Executor::spawn(&url, &[], "sched-1", dir.path(), &[]);
+    let mut metrics_addr = free_local_addr();
+    let mut exec = Executor::spawn(
+        &url,
+        &[],
+        "sched-1",
+        dir.path(),
+        &["--metrics-listen", &metrics_addr],
+    );
     let made = revenant(
         &url,
         &[
@@ -85,7 +92,14 @@ async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         exec.kill();
-        exec = Executor::spawn(&url, &[], next, dir.path(), &[]);
+        metrics_addr = free_local_addr();
+        exec = Executor::spawn(
+            &url,
+            &[],
+            next,
+            dir.path(),
+            &["--metrics-listen", &metrics_addr],
+        );
     }
     wait_until("9 firings", Duration::from_secs(60), || async {
         (firings(&nats, &w, "c-tick").await.len() >= 9).then_some(())
@@ -119,5 +133,18 @@ async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
         "{applied:?}"
     );
     assert_applied_once(&nats, &w, &applied).await;
+    // The last executor counted the firings it applied, and their lateness.
+    let applied_here = metric(
+        &metrics_addr,
+        "revenant_executor_schedule_firings_total{outcome=\"applied\"}",
+    )
+    .await;
+    assert!(applied_here.is_some_and(|n| n >= 1.0), "{applied_here:?}");
+    let observed = metric(
+        &metrics_addr,
+        "revenant_executor_schedule_firing_lateness_seconds_count",
+    )
+    .await;
+    assert!(observed.is_some_and(|n| n >= 1.0), "{observed:?}");
     drop(exec);
 }
