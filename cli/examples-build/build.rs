@@ -12,6 +12,12 @@ const EXAMPLES: &[wasm_build::Guest] = &[
     ("JSON_SUM", "json-sum", "json_sum"),
     ("APPROVAL", "approval", "approval"),
     ("REMINDER", "reminder", "reminder"),
+    ("ORDER", "order", "order"),
+    ("PAYMENT", "payment", "payment"),
+    ("WAREHOUSE", "warehouse", "warehouse"),
+    ("SHIPPING", "shipping", "shipping"),
+    ("FAN_OUT", "fan-out", "fan_out"),
+    ("SQUARE", "square", "square"),
 ];
 
 fn main() {

@@ -71,10 +71,13 @@ package wasi:cli@0.2.3 {
 
 /// The component binary of `world` (`guest`, `importer` or `unlinkable`) in [`TYPES_WIT`].
 pub fn component_bytes(world: &str) -> Vec<u8> {
+    component_of(TYPES_WIT, world)
+}
+
+/// The component binary of `world` in the WIT text `wit` (one package, no dependencies).
+pub fn component_of(wit: &str, world: &str) -> Vec<u8> {
     let mut resolve = Resolve::default();
-    let pkg = resolve
-        .push_str("types.wit", TYPES_WIT)
-        .expect("test WIT parses");
+    let pkg = resolve.push_str("test.wit", wit).expect("test WIT parses");
     let world = resolve
         .select_world(&[pkg], Some(world))
         .expect("world exists");

@@ -47,12 +47,59 @@ pub const WASI_INTERFACES: &[&str] = &[
 /// The package prefix of Revenant's own host API.
 const REVENANT_API: &str = "revenant:api/";
 
+/// A typed RPC client import (ARCHITECTURE.md "Worker-to-worker RPC"):
+/// `<ns>:<component>-client/<iface>[@version]` calls the component named
+/// `<component>`, through its exported interface `<ns>:<any package>/<iface>`
+/// (`revenant component client-wit <component>` writes the client's WIT).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientImport {
+    /// The component it calls.
+    pub component: String,
+    /// The namespace of the callee's interface (`example`).
+    pub namespace: String,
+    /// The callee's interface name (`api`).
+    pub interface: String,
+}
+
+impl ClientImport {
+    /// Whether `export` (an exported interface, `example:payment/api@0.1.0`) is the one
+    /// this client calls.
+    pub fn calls(&self, export: &str) -> bool {
+        let unversioned = export.split_once('@').map_or(export, |(e, _)| e);
+        unversioned
+            .split_once(':')
+            .and_then(|(ns, rest)| Some((ns, rest.split_once('/')?.1)))
+            .is_some_and(|(ns, iface)| ns == self.namespace && iface == self.interface)
+    }
+}
+
+/// The client an import is, if it is one.
+pub fn client_import(name: &str) -> Option<ClientImport> {
+    let unversioned = name.split_once('@').map_or(name, |(n, _)| n);
+    let (package, iface) = unversioned.split_once('/')?;
+    let (namespace, pkg) = package.split_once(':')?;
+    let component = pkg.strip_suffix("-client")?;
+    let token = |s: &str| {
+        !s.is_empty()
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    (token(namespace) && token(component) && token(iface)).then(|| ClientImport {
+        component: component.to_owned(),
+        namespace: namespace.to_owned(),
+        interface: iface.to_owned(),
+    })
+}
+
 /// Whether executors provide the import `name`, as the component spells it
 /// (`wasi:cli/environment@0.2.3`, `revenant:api/durability@0.1.0`).
 /// World-level function imports (a bare `log`) are never provided.
 pub fn provided_import(name: &str) -> bool {
     if let Some(iface) = name.strip_prefix(REVENANT_API) {
         return !iface.is_empty();
+    }
+    if client_import(name).is_some() {
+        return true;
     }
     match name.split_once('@') {
         Some((iface, version)) => version.starts_with("0.2.") && WASI_INTERFACES.contains(&iface),
@@ -93,5 +140,29 @@ mod tests {
         assert!(!provided_import("revenant:other/durability@0.1.0"));
         assert!(!provided_import("example:types/api@0.1.0"));
         assert!(!provided_import("log"));
+    }
+
+    #[test]
+    fn a_client_import_names_the_component_and_interface_it_calls() {
+        let client = client_import("example:payment-client/api@0.1.0").unwrap();
+        assert_eq!(
+            client,
+            ClientImport {
+                component: "payment".into(),
+                namespace: "example".into(),
+                interface: "api".into(),
+            }
+        );
+        assert!(client.calls("example:payment/api@0.1.0"));
+        assert!(
+            client.calls("example:payments-v2/api"),
+            "any package of the namespace"
+        );
+        assert!(!client.calls("other:payment/api"));
+        assert!(!client.calls("example:payment/admin"));
+        assert!(provided_import("example:payment-client/api"));
+        assert_eq!(client_import("example:payment/api"), None);
+        assert_eq!(client_import("example:-client/api"), None);
+        assert_eq!(client_import("example:pay.ment-client/api"), None);
     }
 }

@@ -102,7 +102,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Inspection, InspectError> {
 }
 
 /// Rejects non-components with a clear message, validates, then decodes the WIT world.
-fn decode(bytes: &[u8]) -> Result<Wit, InspectError> {
+pub(crate) fn decode(bytes: &[u8]) -> Result<Wit, InspectError> {
     const MAGIC: &[u8] = b"\0asm";
     const CORE_VERSION: [u8; 4] = [1, 0, 0, 0];
     let found = if bytes.len() < 8 || &bytes[..4] != MAGIC {

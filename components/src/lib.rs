@@ -11,11 +11,13 @@
 //!
 //! Layout:
 //! - [`inspect`](mod@inspect): [`inspect()`] a binary into an [`Inspection`] (hash, size, exports), [`InspectError`].
-//! - [`imports`]: the import allow-list, [`provided_import`].
+//! - [`imports`]: the import allow-list, [`provided_import`]; typed RPC client imports, [`client_import`].
+//! - [`client_wit`](mod@client_wit): the WIT of a typed RPC client for a component, [`client_wit()`].
 //! - [`names`]: [`split_name`], [`resolve_function`], [`ResolveError`].
 //! - `wit`: the one WIT decode; signatures and parameter shapes of exports.
 //! - [`fixtures`] (feature `fixtures`): test components built from WIT text.
 
+pub mod client_wit;
 pub mod imports;
 pub mod inspect;
 pub mod names;
@@ -24,7 +26,8 @@ mod wit;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 
-pub use imports::provided_import;
+pub use client_wit::client_wit;
+pub use imports::{ClientImport, client_import, provided_import};
 pub use inspect::{FEATURES, InspectError, Inspection, content_hash, inspect};
 pub use names::{ResolveError, resolve_function, split_name};
 pub use revenant_types::records::{ExportedFunction, WitShape};

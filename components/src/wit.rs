@@ -11,8 +11,8 @@ use wit_parser::{FunctionKind, Handle, Resolve, Type, TypeDefKind, WorldId, Worl
 
 /// A component's decoded WIT world.
 pub(crate) struct Wit {
-    resolve: Resolve,
-    world: WorldId,
+    pub(crate) resolve: Resolve,
+    pub(crate) world: WorldId,
 }
 
 impl Wit {

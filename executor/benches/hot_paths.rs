@@ -69,6 +69,7 @@ fn add_invocation(k: u64) -> [OplogEntry; 2] {
             args: "[1]".into(),
             trace: Default::default(),
             reply_to: None,
+            caller: None,
             schedule: None,
         },
         OplogEntry::InvocationCompleted {

@@ -18,7 +18,9 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use revenant_components::{ResolveError, resolve_function, split_name};
+use revenant_components::{
+    ClientImport, ResolveError, client_import, resolve_function, split_name,
+};
 use revenant_nats::Nats;
 use revenant_types::ComponentName;
 use revenant_types::records::{ComponentRecord, ExportedFunction};
@@ -26,8 +28,10 @@ use wasmtime::Engine;
 use wasmtime::component::types::{ComponentFunc, ComponentItem};
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre, Linker};
 
-use crate::durable::{api, clocks, random};
+use crate::durable::{api, clocks, random, rpc_client};
 use crate::engine::{self, EngineError};
+use crate::exports::lookup;
+pub use crate::exports::{lookup_func, lookup_func_type};
 
 use crate::store::WorkerCtx;
 
@@ -86,34 +90,6 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkerCtx>> {
     linker.allow_shadowing(false);
     api::add_to_linker(&mut linker)?;
     Ok(linker)
-}
-
-/// The wasmtime export index of a function given by its full name
-/// (`pkg:ns/iface@ver.{fn}`: the instance export, then the function in it;
-/// world-level `fn` or `{fn}`: directly). `None` if there is no such function.
-pub fn lookup_func(component: &Component, full_name: &str) -> Option<ComponentExportIndex> {
-    lookup(component, full_name).map(|(index, _)| index)
-}
-
-/// The type of the function `full_name` (see [`lookup_func`]), for value conversion
-/// before instantiating. An instance's `Func::ty` gives the same type.
-pub fn lookup_func_type(component: &Component, full_name: &str) -> Option<ComponentFunc> {
-    lookup(component, full_name).map(|(_, ty)| ty)
-}
-
-fn lookup(component: &Component, full_name: &str) -> Option<(ComponentExportIndex, ComponentFunc)> {
-    let (iface, func) = split_name(full_name);
-    let instance = match iface {
-        Some(iface) => match component.get_export(None, iface)? {
-            (ComponentItem::ComponentInstance(_), index) => Some(index),
-            _ => return None,
-        },
-        None => None,
-    };
-    match component.get_export(instance.as_ref(), func)? {
-        (ComponentItem::ComponentFunc(ty), index) => Some((index, ty)),
-        _ => None,
-    }
 }
 
 /// The export index and type of every function of `exports` the component has.
@@ -229,13 +205,35 @@ impl ComponentCache {
         &self,
         name: &ComponentName,
     ) -> Result<Arc<LoadedComponent>, ComponentError> {
-        let record = self
-            .nats
+        let record = self.latest_record(name).await?;
+        self.get(name, record.version).await
+    }
+
+    async fn latest_record(&self, name: &ComponentName) -> Result<ComponentRecord, ComponentError> {
+        self.nats
             .components()
             .latest(name)
             .await?
-            .ok_or_else(|| ComponentError::Unknown(name.clone()))?;
-        self.get(name, record.version).await
+            .ok_or_else(|| ComponentError::Unknown(name.clone()))
+    }
+
+    /// Compiles a version's binary (or reads it from the disk cache).
+    async fn compile(
+        &self,
+        record: &ComponentRecord,
+        bytes: Vec<u8>,
+    ) -> Result<Component, ComponentError> {
+        let (engine, cache_dir, hash) = (
+            self.engine.clone(),
+            self.cache_dir.clone(),
+            record.hash.clone(),
+        );
+        let component = tokio::task::spawn_blocking(move || {
+            engine::load_component(&engine, &cache_dir, &hash, &bytes)
+        })
+        .await
+        .map_err(|e| EngineError::Compile(e.to_string()))??;
+        Ok(component)
     }
 
     /// A given version of a component.
@@ -293,16 +291,9 @@ impl ComponentCache {
                 version,
             })?;
         let bytes = self.nats.components().binary(name, version).await?;
-        let engine = self.engine.clone();
-        let cache_dir = self.cache_dir.clone();
-        let hash = record.hash.clone();
-        let component = tokio::task::spawn_blocking(move || {
-            engine::load_component(&engine, &cache_dir, &hash, &bytes)
-        })
-        .await
-        .map_err(|e| EngineError::Compile(e.to_string()))??;
-        let pre = self
-            .linker
+        let component = self.compile(&record, bytes).await?;
+        let linker = self.linker_for(name, &component, &record).await?;
+        let pre = linker
             .instantiate_pre(&component)
             .map_err(|e| ComponentError::Link {
                 name: name.to_string(),
@@ -326,6 +317,96 @@ impl ComponentCache {
         }
         Ok(loaded)
     }
+}
+
+impl ComponentCache {
+    /// The linker for a component: the shared one, plus its typed RPC clients
+    /// ([`rpc_client`]), each checked against the callee's current exports.
+    async fn linker_for(
+        &self,
+        name: &ComponentName,
+        component: &Component,
+        record: &ComponentRecord,
+    ) -> Result<Linker<WorkerCtx>, ComponentError> {
+        let link_error = |message: String| ComponentError::Link {
+            name: name.to_string(),
+            message,
+        };
+        let clients: Vec<_> = component
+            .component_type()
+            .imports(&self.engine)
+            .filter_map(|(import, item)| match item.ty {
+                ComponentItem::ComponentInstance(instance) => {
+                    Some((import.to_owned(), client_import(import)?, instance))
+                }
+                _ => None,
+            })
+            .collect();
+        if clients.is_empty() {
+            return Ok(self.linker.clone());
+        }
+        let mut linker = self.linker.clone();
+        for (import, client, instance) in clients {
+            let callee = if client.component == name.as_str() {
+                callee_functions(component, &record.exports, &client)
+            } else {
+                let callee_name = ComponentName::new(&client.component)
+                    .map_err(|e| link_error(format!("{import}: {e}")))?;
+                let (callee, exports) = self.callee(&callee_name).await.map_err(|e| {
+                    link_error(format!(
+                        "it imports {import}, a client of component {}, which cannot be loaded: {e}",
+                        client.component
+                    ))
+                })?;
+                callee_functions(&callee, &exports, &client)
+            };
+            let functions = rpc_client::functions(&self.engine, &instance);
+            let planned = rpc_client::plan(&import, &client.component, &functions, &callee)
+                .map_err(link_error)?;
+            rpc_client::define(
+                &mut linker,
+                &self.engine,
+                &import,
+                &instance,
+                &client.component,
+                planned,
+            )
+            .map_err(|e| link_error(format!("{e:#}")))?;
+        }
+        Ok(linker)
+    }
+
+    /// A callee's latest version, compiled but not linked (its own clients may call
+    /// back: linking it here could wait for the component being loaded).
+    async fn callee(
+        &self,
+        name: &ComponentName,
+    ) -> Result<(Component, Vec<ExportedFunction>), ComponentError> {
+        let record = self.latest_record(name).await?;
+        if let Some(loaded) = self.cached(&(name.clone(), record.version)) {
+            return Ok((loaded.component.clone(), record.exports));
+        }
+        let bytes = self.nats.components().binary(name, record.version).await?;
+        let component = self.compile(&record, bytes).await?;
+        Ok((component, record.exports))
+    }
+}
+
+/// The functions `component` exports in the interface `client` calls, by function name.
+fn callee_functions(
+    component: &Component,
+    exports: &[ExportedFunction],
+    client: &ClientImport,
+) -> rpc_client::CalleeFunctions {
+    exports
+        .iter()
+        .filter_map(|f| {
+            let (iface, func) = split_name(&f.name);
+            client.calls(iface?).then_some(())?;
+            let (_, ty) = lookup(component, &f.name)?;
+            Some((func.to_owned(), (f.name.clone(), ty)))
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! mailbox one view of all three.
 
 use revenant_nats::invocations::InvocationMessage;
-use revenant_types::oplog::TraceContext;
+use revenant_types::oplog::{CallerRecord, TraceContext};
 
 use crate::decide::Arrival;
 use crate::replay::{ParkedInvocation, ReplayInvocation};
@@ -16,6 +16,7 @@ pub(crate) struct Tail {
     pub key: String,
     pub function: String,
     pub reply_to: Option<String>,
+    pub caller: Option<CallerRecord>,
 }
 
 impl Tail {
@@ -24,6 +25,7 @@ impl Tail {
             key: tail.idempotency_key.clone(),
             function: tail.function.clone(),
             reply_to: tail.reply_to.clone(),
+            caller: tail.caller.clone(),
         }
     }
 }
@@ -59,6 +61,15 @@ impl Invocation {
             Self::Message(m) => m.reply_to.as_deref(),
             Self::Parked(p) => p.reply_to.as_deref(),
             Self::Tail(t) => t.reply_to.as_deref(),
+        }
+    }
+
+    /// The worker awaiting its outcome in its inbox (an RPC caller), if any.
+    pub(crate) fn caller(&self) -> Option<&CallerRecord> {
+        match self {
+            Self::Message(m) => m.caller.as_ref().ok().and_then(Option::as_ref),
+            Self::Parked(p) => p.caller.as_ref(),
+            Self::Tail(t) => t.caller.as_ref(),
         }
     }
 
@@ -119,17 +130,36 @@ pub(crate) fn parked(msg: &InvocationMessage) -> ParkedInvocation {
         reply_to: msg.reply_to.clone(),
         trace: msg.trace.clone(),
         stream_sequence: msg.stream_sequence,
+        caller: msg.caller.clone().ok().flatten(),
     }
 }
 
-/// What a message is ([`crate::decide::kind_of`] over its headers).
+/// What a message is ([`crate::decide::kind_of`] over its headers); a message whose
+/// `Rvn-Caller` or `Rvn-Call-Chain` is malformed is an invalid message too.
 pub(crate) fn kind(
     msg: &InvocationMessage,
 ) -> Result<crate::decide::Kind, revenant_types::oplog::ErrorBody> {
     use revenant_nats::headers;
-    crate::decide::kind_of(
-        msg.header(headers::KIND),
-        msg.header(headers::TIMER),
-        msg.header(headers::PROMISE),
-    )
+    if let Err(message) = &msg.caller {
+        return Err(revenant_types::oplog::ErrorBody::new(
+            revenant_types::ErrorKind::InvalidMessage,
+            message.clone(),
+        ));
+    }
+    let h = crate::decide::KindHeaders {
+        kind: msg.header(headers::KIND),
+        timer: msg.header(headers::TIMER),
+        promise: msg.header(headers::PROMISE),
+        correlation: msg.header(headers::CORRELATION),
+    };
+    crate::decide::kind_of(h, msg.worker.as_ref().ok())
+}
+
+/// What a completion message carries for its waiter: a promise's payload (the body),
+/// or a call's outcome (from `Rvn-Status` and the body) as JSON.
+pub(crate) fn completion_payload(msg: &InvocationMessage, kind: crate::decide::Kind) -> Vec<u8> {
+    match kind {
+        crate::decide::Kind::Result(_) => crate::decide::encode_outcome(&msg.outcome()),
+        _ => msg.body.to_vec(),
+    }
 }

@@ -12,17 +12,20 @@
 //! Layout — pure decisions first (no NATS, no wasmtime; unit-tested), then
 //! the drivers that perform them:
 //! - [`decide`]: the invocation decision (reject / recover / answer / hold / park / run), inbox
-//!   message kinds and wake-ups (fired timers, promise completions), and control requests.
+//!   message kinds and wake-ups (fired timers, promise completions, call results), the
+//!   worker-to-worker call keys, and control requests.
 //! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
 //! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
 //! - [`replay`]: the replay plan computed from an oplog.
 //! - [`durable`]: the journal (the pure [`durable::cursor`] plus the fenced writer) and the
-//!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`, and
-//!   [`durable::waits`]: durable timers, journaled readiness, suspension).
+//!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`,
+//!   [`durable::waits`]: durable timers, journaled readiness, suspension, and
+//!   [`durable::rpc`] / [`durable::rpc_client`]: worker-to-worker calls, untyped and typed).
 //! - [`context`]: what every part shares (`WorkerEnv`, mailbox input, control routes).
 //! - [`config`]: executor options (limits, retry policy, idle time, cache dir).
 //! - [`engine`]: wasmtime engine, epoch ticker, compiled-component cache.
-//! - [`components`]: loading components (compile cache, linker, export lookup by name).
+//! - [`components`]: loading components (compile cache, linker with typed RPC clients).
+//! - [`exports`]: finding a component's exported functions by full name.
 //! - [`values`]: the one JSON/WAVE ↔ WIT value mapping.
 //! - [`arguments`]: resolving the function and typing an invocation's arguments.
 //! - [`store`], [`live`]: a worker's wasmtime store, and calling into its instance.
@@ -54,6 +57,7 @@ pub mod delete;
 pub mod dirs;
 pub mod durable;
 pub mod engine;
+pub mod exports;
 pub mod inbox;
 pub mod live;
 pub mod mailbox;

@@ -7,7 +7,9 @@
 //! one too. Nothing here decides which: [`crate::decide`] and [`crate::attempt`] do.
 //! A parked invocation or a tail has no message: it is answered the same way,
 //! with nothing to ack or dead-letter (a parked one's answer is journaled by the
-//! mailbox instead).
+//! mailbox instead). An invocation another worker awaits (`Rvn-Caller`) is also
+//! answered in that worker's inbox, durably: until that publish is acknowledged the
+//! invocation is not acked, so a lost result comes back with the redelivery.
 
 use std::time::Duration;
 
@@ -32,7 +34,7 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
             store_result(env, id, inv, function, &outcome).await;
         }
     };
-    let (_, ()) = tokio::join!(store, send_reply(env, inv, &outcome));
+    let (_, _) = tokio::join!(store, send_reply(env, inv, &outcome));
     let Some(msg) = inv.message() else {
         return;
     };
@@ -56,11 +58,12 @@ pub(crate) async fn answer(
 ) {
     // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
     // swallows as duplicates can only get the result from the bucket: it must get there.
-    let (stored, (), ()) = tokio::join!(
+    let (stored, sent, ()) = tokio::join!(
         store_result(env, id, inv, function, outcome),
         send_reply(env, inv, outcome),
         crate::schedule::record(env, id, inv, outcome)
     );
+    let stored = stored && sent;
     let status = match outcome {
         InvocationOutcome::Ok(_) => "ok",
         InvocationOutcome::Err(_) => "error",
@@ -103,13 +106,34 @@ async fn store_result(
     }
 }
 
-/// Publishes the outcome to the invocation's reply subject, if it has one.
-async fn send_reply(env: &WorkerEnv, inv: &Invocation, outcome: &InvocationOutcome) {
-    if let Some(reply) = inv.reply_to()
-        && let Err(e) = env.nats.reply_outcome(reply, outcome).await
-    {
-        tracing::warn!(key = inv.key(), error = %e, "could not send reply");
-    }
+/// Publishes the outcome to the invocation's reply subject, if it has one, and to the
+/// inbox of the worker awaiting it, if one does; `false` when that inbox could not
+/// get it (the invocation must come back to be answered again).
+async fn send_reply(env: &WorkerEnv, inv: &Invocation, outcome: &InvocationOutcome) -> bool {
+    let reply = async {
+        if let Some(reply) = inv.reply_to()
+            && let Err(e) = env.nats.reply_outcome(reply, outcome).await
+        {
+            tracing::warn!(key = inv.key(), error = %e, "could not send reply");
+        }
+    };
+    let caller = async {
+        let Some(caller) = inv.caller() else {
+            return true;
+        };
+        let Ok(caller) = WorkerId::parse_path(&caller.worker) else {
+            return true;
+        };
+        match env.nats.send_call_result(&caller, inv.key(), outcome).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(key = inv.key(), caller = %caller, error = %e, "could not send a call's result to its caller; it is sent again");
+                false
+            }
+        }
+    };
+    let ((), sent) = tokio::join!(reply, caller);
+    sent
 }
 
 /// When an invocation whose result could not be stored comes back to be answered again.

@@ -50,10 +50,21 @@ pub const SCHEDULER: &str = "Nats-Scheduler";
 /// Set by a scheduler on the copy it fires: when the schedule fires next.
 pub const SCHEDULE_NEXT: &str = "Nats-Schedule-Next";
 
+/// On an invocation from another worker that awaits its outcome: the caller,
+/// `<component>/<worker>`, whose inbox gets the outcome as an `Rvn-Kind: result` message.
+pub const CALLER: &str = "Rvn-Caller";
+/// On an invocation from another worker: the workers waiting on it
+/// (`<component>/<worker>`, comma-separated, the caller last). An await of any of them
+/// would close a cycle and fails with `cycle` instead.
+pub const CALL_CHAIN: &str = "Rvn-Call-Chain";
+/// On `Rvn-Kind: result`: the idempotency key of the call it answers.
+pub const CORRELATION: &str = "Rvn-Correlation";
+
 /// `Rvn-Kind` values.
 pub const KIND_INVOKE: &str = "invoke";
 pub const KIND_TIMER: &str = "timer";
 pub const KIND_COMPLETE: &str = "complete";
+pub const KIND_RESULT: &str = "result";
 
 /// `application/json`.
 pub const CONTENT_TYPE_JSON: &str = "application/json";

@@ -37,7 +37,7 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use revenant_types::WorkerId;
-use revenant_types::oplog::{ErrorBody, TraceContext};
+use revenant_types::oplog::{CallerRecord, ErrorBody, InvocationOutcome, TraceContext};
 
 use crate::error::{Error, Result};
 use crate::{Nats, headers};
@@ -58,6 +58,8 @@ pub struct InvocationRequest {
     pub content_type: Option<String>,
     pub body: Bytes,
     pub trace: TraceContext,
+    /// The worker awaiting the outcome in its inbox (worker-to-worker RPC).
+    pub caller: Option<CallerRecord>,
 }
 
 impl InvocationRequest {
@@ -79,8 +81,40 @@ impl InvocationRequest {
         if let Some(t) = &self.trace.tracestate {
             h.insert(headers::TRACESTATE, t.as_str());
         }
+        if let Some(caller) = &self.caller {
+            h.insert(headers::CALLER, caller.worker.as_str());
+            if !caller.chain.is_empty() {
+                h.insert(headers::CALL_CHAIN, caller.chain.join(",").as_str());
+            }
+        }
         h
     }
+}
+
+/// The caller of an invocation from its `Rvn-Caller` and `Rvn-Call-Chain` headers;
+/// `Err` says what was wrong with them.
+pub fn caller_of(
+    caller: Option<&str>,
+    chain: Option<&str>,
+) -> std::result::Result<Option<CallerRecord>, String> {
+    let Some(caller) = caller else {
+        return Ok(None);
+    };
+    let worker = |w: &str, header: &str| {
+        WorkerId::parse_path(w.trim())
+            .map(|id| id.to_string())
+            .map_err(|e| format!("{header} {w:?} is not <component>/<worker>: {e}"))
+    };
+    let chain = chain
+        .unwrap_or_default()
+        .split(',')
+        .filter(|w| !w.trim().is_empty())
+        .map(|w| worker(w, headers::CALL_CHAIN))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok(Some(CallerRecord {
+        worker: worker(caller, headers::CALLER)?,
+        chain,
+    }))
 }
 
 /// JetStream's answer to an invocation publish.
@@ -103,6 +137,8 @@ pub struct InvocationMessage {
     pub reply_to: Option<String>,
     pub content_type: Option<String>,
     pub trace: TraceContext,
+    /// The worker awaiting the outcome (`Rvn-Caller`), or what is wrong with the header.
+    pub caller: std::result::Result<Option<CallerRecord>, String>,
     pub body: Bytes,
     pub stream_sequence: u64,
     /// How many times the shard consumer has delivered it, this delivery included (1 = first).
@@ -214,6 +250,10 @@ impl InvocationMessage {
                 traceparent: header(h, headers::TRACEPARENT),
                 tracestate: header(h, headers::TRACESTATE),
             },
+            caller: caller_of(
+                header(h, headers::CALLER).as_deref(),
+                header(h, headers::CALL_CHAIN).as_deref(),
+            ),
             body: message.payload.clone(),
             stream_sequence,
             delivered,
@@ -231,6 +271,11 @@ impl InvocationMessage {
             .and_then(|h| h.get(name))
             .map(|v| v.as_str())
             .filter(|v| !v.is_empty())
+    }
+
+    /// The message read as a result (`Rvn-Kind: result`): its status and body.
+    pub fn outcome(&self) -> InvocationOutcome {
+        crate::reply::parse_reply(self.message.headers.as_ref(), &self.body)
     }
 
     /// When JetStream stored the message (ms since the epoch): for a fired schedule,
@@ -434,6 +479,7 @@ impl Nats {
                         traceparent: header(h, headers::TRACEPARENT),
                         tracestate: header(h, headers::TRACESTATE),
                     },
+                    caller: None,
                 },
                 reply: m.reply.as_ref().map(|r| r.to_string()),
             }
@@ -463,6 +509,31 @@ impl Nats {
             .publish_with_headers(subject.to_owned(), h, body.into())
             .await
             .map_err(|e| Error::nats("publish reply", e))
+    }
+
+    /// Sends the outcome of the call `key` to the inbox of the worker that awaits it
+    /// (ARCHITECTURE.md "Worker-to-worker RPC"): a JetStream publish of `Rvn-Kind:
+    /// result` with `Rvn-Correlation: <key>`, deduplicated as `result:<key>`.
+    pub async fn send_call_result(
+        &self,
+        caller: &WorkerId,
+        key: &str,
+        outcome: &InvocationOutcome,
+    ) -> Result<()> {
+        let (status, body) = revenant_types::records::outcome_status_and_body(outcome);
+        let mut h = HeaderMap::new();
+        h.insert(headers::KIND, headers::KIND_RESULT);
+        h.insert(headers::CORRELATION, key);
+        h.insert(headers::MSG_ID, format!("result:{key}").as_str());
+        h.insert(headers::STATUS, status);
+        h.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
+        self.jetstream()
+            .publish_with_headers(self.namespace().invoke_subject(caller), h, body.into())
+            .await
+            .map_err(|e| Error::nats("send call result", e))?
+            .await
+            .map_err(|e| Error::nats("send call result", e))?;
+        Ok(())
     }
 
     /// Records a rejected invocation in `RVN_DEAD` with the reason, keeping its headers and body.

@@ -145,6 +145,7 @@ fn request(call: &Call, export: &ExportedFunction, reply_to: Option<String>) -> 
         content_type: Some(headers::CONTENT_TYPE_JSON.into()),
         body: Bytes::from(call.args.to_string()),
         trace: call.trace.clone(),
+        caller: None,
     }
 }
 

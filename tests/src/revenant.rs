@@ -163,6 +163,7 @@ pub async fn invoke_raw(
         content_type: content_type.map(str::to_owned),
         body,
         trace: Default::default(),
+        caller: None,
     };
     let awaited = nats
         .invoke_and_await(&id, req, &mut inbox, Duration::from_secs(30))

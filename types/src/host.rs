@@ -28,9 +28,19 @@ pub const PROMISE_CREATE: &str = "revenant:api/promises.create";
 pub const PROMISE_POLL: &str = "revenant:api/promises.poll";
 /// A promise (any worker's) was completed by this worker: a remote write.
 pub const PROMISE_COMPLETE: &str = "revenant:api/promises.complete";
+/// A worker-to-worker call that waits for its outcome (`RpcStarted`): a remote write
+/// whose request is the call (target, function, JSON arguments) and whose end records
+/// the call's key once the invocation is published.
+pub const RPC_INVOKE_AND_AWAIT: &str = "revenant:api/rpc.invoke-and-await";
+/// A fire-and-forget worker-to-worker call: a remote write, as above.
+pub const RPC_INVOKE: &str = "revenant:api/rpc.invoke";
+/// A worker-to-worker call whose outcome is awaited later (a future): a remote write.
+pub const RPC_INVOKE_ASYNC: &str = "revenant:api/rpc.invoke-async";
+/// Whether a future's outcome had arrived by then (request: the call's index).
+pub const RPC_FUTURE_GET: &str = "revenant:api/rpc.future-result.get";
 
 /// Every journaled host function name, in the golden file's order.
-pub const ALL: [&str; 16] = [
+pub const ALL: [&str; 20] = [
     WALL_CLOCK_NOW,
     MONOTONIC_CLOCK_NOW,
     RANDOM_BYTES,
@@ -47,6 +57,10 @@ pub const ALL: [&str; 16] = [
     PROMISE_CREATE,
     PROMISE_POLL,
     PROMISE_COMPLETE,
+    RPC_INVOKE_AND_AWAIT,
+    RPC_INVOKE,
+    RPC_INVOKE_ASYNC,
+    RPC_FUTURE_GET,
 ];
 
 #[cfg(test)]

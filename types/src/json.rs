@@ -43,6 +43,7 @@ mod tests {
             args: r#"[{"snake_case": 1}]"#.into(),
             trace: TraceContext::default(),
             reply_to: None,
+            caller: None,
             schedule: None,
         };
         assert_eq!(

@@ -111,6 +111,18 @@ pub struct TraceContext {
     pub tracestate: Option<String>,
 }
 
+/// The worker that awaits an invocation's outcome (worker-to-worker RPC): the callee's
+/// executor sends the outcome to its inbox as an `Rvn-Kind: result` message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallerRecord {
+    /// `<component>/<worker>`.
+    pub worker: String,
+    /// The workers (`<component>/<worker>`) waiting on this call, outermost first, the
+    /// caller last: an await of any of them from here would close a cycle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<String>,
+}
+
 /// One journal entry. Variants are only ever appended.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -134,6 +146,9 @@ pub enum OplogEntry {
         /// after its message was acknowledged, by whichever executor resumes it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         reply_to: Option<String>,
+        /// The worker awaiting its outcome, when another worker called it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller: Option<CallerRecord>,
         /// The schedule whose firing this is (`i-<key>`, `c-<name>`), if it is one.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         schedule: Option<String>,
@@ -202,6 +217,8 @@ pub enum OplogEntry {
         /// Its `RVN_INVOKE` stream sequence.
         #[serde(default)]
         stream_sequence: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        caller: Option<CallerRecord>,
     },
     PromiseCreated {
         at: TimestampMs,
@@ -272,6 +289,13 @@ pub enum OplogEntry {
         at: TimestampMs,
         timer: OplogIndex,
     },
+    /// The outcome of the worker-to-worker call begun at index `call` (its
+    /// `BeginRemoteWrite`, the call's `RpcStarted`) arrived in the inbox.
+    RpcCompleted {
+        at: TimestampMs,
+        call: OplogIndex,
+        outcome: InvocationOutcome,
+    },
     /// A firing of schedule `schedule` was not applied (overlap `skip` while another
     /// invocation ran, or later than its catch-up bound): its key counts as answered
     /// with a `skipped` error, so a redelivery is not applied either.
@@ -311,6 +335,7 @@ impl OplogEntry {
             Self::Log { .. } => "log",
             Self::Deleted { .. } => "deleted",
             Self::TimerFired { .. } => "timer-fired",
+            Self::RpcCompleted { .. } => "rpc-completed",
             Self::FiringSkipped { .. } => "firing-skipped",
         }
     }
@@ -395,12 +420,14 @@ impl OplogEntry {
             } => format!("fires at {fire_at} on {subject}"),
             Self::BeginRemoteWrite { function, request } => match request {
                 HostValue::HttpRequest(r) => format!("{function} {} {}", r.method, short(&r.uri)),
+                HostValue::Text(t) => format!("{function} {}", short(t)),
                 other => format!("{function} {}", short(&format!("{other:?}"))),
             },
             Self::EndRemoteWrite { begin, response } => match response {
                 HostValue::HttpResponse(r) => {
                     format!("begin {begin}: status {}, {} bytes", r.status, r.body.len())
                 }
+                HostValue::Text(t) => format!("begin {begin}: {}", short(t)),
                 other => format!("begin {begin}: {}", short(&format!("{other:?}"))),
             },
             Self::EndAtomicRegion { begin } => format!("begin {begin}"),
@@ -418,6 +445,12 @@ impl OplogEntry {
             }
             Self::Suspended { waiting, .. } => format!("waiting for {}", waiting.join(", ")),
             Self::TimerFired { timer, .. } => format!("timer {timer}"),
+            Self::RpcCompleted { call, outcome, .. } => match outcome {
+                InvocationOutcome::Ok(v) => format!("call {call}: ok {}", short(v)),
+                InvocationOutcome::Err(e) => {
+                    format!("call {call}: error {}: {}", e.kind, short(&e.message))
+                }
+            },
             Self::FiringSkipped {
                 schedule,
                 idempotency_key,

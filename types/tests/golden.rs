@@ -45,10 +45,11 @@ fn variant_index(e: &OplogEntry) -> usize {
         OplogEntry::Log { .. } => 21,
         OplogEntry::Deleted { .. } => 22,
         OplogEntry::TimerFired { .. } => 23,
-        OplogEntry::FiringSkipped { .. } => 24,
+        OplogEntry::RpcCompleted { .. } => 24,
+        OplogEntry::FiringSkipped { .. } => 25,
     }
 }
-const VARIANTS: usize = 25;
+const VARIANTS: usize = 26;
 
 const AT: u64 = 1_700_000_000_123;
 
@@ -95,6 +96,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                     tracestate: Some("rojo=00f067aa0ba902b7".into()),
                 },
                 reply_to: None,
+                caller: None,
                 schedule: None,
             },
         ),
@@ -152,6 +154,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 reply_to: None,
                 trace: TraceContext::default(),
                 stream_sequence: 0,
+                caller: None,
             },
         ),
         (
@@ -236,6 +239,17 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
             },
         ),
         ("timer-fired", OplogEntry::TimerFired { at: AT, timer: 12 }),
+        (
+            "rpc-completed",
+            OplogEntry::RpcCompleted {
+                at: AT,
+                call: 9,
+                outcome: InvocationOutcome::Err(ErrorBody::new(
+                    ErrorKind::WorkerFailed,
+                    "worker payment/7 is failed",
+                )),
+            },
+        ),
         (
             "firing-skipped",
             OplogEntry::FiringSkipped {

@@ -1,4 +1,4 @@
-//! `revenant component add|list|get`.
+//! `revenant component add|list|get|client-wit`.
 
 use std::path::PathBuf;
 
@@ -24,6 +24,18 @@ pub enum ComponentCmd {
         #[arg(long)]
         json: bool,
     },
+    /// Print the WIT of a typed RPC client for a component: import it in another
+    /// component to call this one's workers as plain functions.
+    ClientWit {
+        /// A deployed component's name, or a local `.wasm` file (then `--name` says the
+        /// name it is, or will be, deployed under; default: the file's stem).
+        component: String,
+        #[arg(long)]
+        name: Option<ComponentName>,
+        /// Write to this file instead of stdout.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
 }
 
 pub fn print_record(r: &ComponentRecord) {
@@ -39,7 +51,54 @@ pub fn print_record(r: &ComponentRecord) {
     }
 }
 
+/// The client WIT for a local `.wasm` file or a deployed component.
+async fn client_wit(
+    nats_args: &NatsArgs,
+    component: &str,
+    name: Option<ComponentName>,
+) -> anyhow::Result<String> {
+    let path = std::path::Path::new(component);
+    let (bytes, name) = if component.ends_with(".wasm") || path.is_file() {
+        let bytes = std::fs::read(path).with_context(|| format!("reading {component}"))?;
+        let stem = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().replace('_', "-"))
+            .unwrap_or_default();
+        let name = match name {
+            Some(n) => n.to_string(),
+            None => stem,
+        };
+        (bytes, name)
+    } else {
+        let name = ComponentName::new(component).with_context(|| {
+            format!("{component:?} is neither a .wasm file nor a component name")
+        })?;
+        let nats = super::connect(nats_args).await?;
+        let record = nats.components().latest(&name).await?.with_context(|| {
+            format!("component {name} does not exist; upload it with `revenant component add {name} <file.wasm>`")
+        })?;
+        let bytes = nats.components().binary(&name, record.version).await?;
+        (bytes, name.to_string())
+    };
+    Ok(revenant_components::client_wit(&bytes, &name)?)
+}
+
 pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
+    if let ComponentCmd::ClientWit {
+        component,
+        name,
+        output,
+    } = &cmd
+    {
+        let text = client_wit(&nats_args, component, name.clone()).await?;
+        match output {
+            Some(path) => {
+                std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?
+            }
+            None => print!("{text}"),
+        }
+        return Ok(());
+    }
     let nats = super::connect(&nats_args).await?;
     match cmd {
         ComponentCmd::Add { name, file } => {
@@ -82,6 +141,7 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
                 }
             }
         }
+        ComponentCmd::ClientWit { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

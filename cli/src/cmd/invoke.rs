@@ -144,6 +144,7 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         content_type: Some(content_type.into()),
         body: body.into(),
         trace: Default::default(),
+        caller: None,
     };
     if args.enqueue {
         let published = nats.publish_invocation(&id, &req).await?;

@@ -14,6 +14,7 @@ mod crash_recovery;
 mod failover;
 mod fencing;
 mod promise;
+mod rpc;
 mod schedules;
 mod soak;
 mod waiting;

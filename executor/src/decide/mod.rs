@@ -34,10 +34,12 @@ use revenant_types::WorkerId;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, WorkerStatus};
 
+mod call;
 mod inbox;
 pub mod schedule;
 
-pub use inbox::{Kind, Wake, kind_of, wake};
+pub use call::{CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome};
+pub use inbox::{Kind, KindHeaders, Wake, kind_of, wake};
 
 /// What the mailbox knows of an arriving invocation.
 #[derive(Debug, Clone, Copy)]

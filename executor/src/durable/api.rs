@@ -6,6 +6,7 @@
 //!   (the index, a fresh key) are journaled so replay hands back what the first
 //!   run saw. Served as `@0.2.0` and, for components built against it, `@0.1.0`.
 //! - `promises` ([`super::promises`]).
+//! - `rpc` ([`super::rpc`]).
 
 use wasmtime::component::{HasData, Linker};
 
@@ -22,10 +23,14 @@ pub(super) mod bindings {
             "revenant:api/promises.create": async | trappable,
             "revenant:api/promises.await": async | trappable,
             "revenant:api/promises.complete": async | trappable,
+            "revenant:api/rpc.invoke-and-await": async | trappable,
+            "revenant:api/rpc.invoke": async | trappable,
+            "revenant:api/rpc.invoke-async": async | trappable,
             default: trappable,
         },
         with: {
             "wasi:io/poll": wasmtime_wasi_io::bindings::wasi::io::poll,
+            "revenant:api/rpc.future-result": super::super::rpc::RpcFuture,
         },
     });
 }
@@ -122,7 +127,8 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
     durability_0_1::add_to_linker::<T, HasDurability>(linker, |t: &mut T| Durability {
         journal: t.journal(),
     })?;
-    super::promises::add_to_linker(linker)
+    super::promises::add_to_linker(linker)?;
+    super::rpc::add_to_linker(linker)
 }
 
 #[cfg(test)]

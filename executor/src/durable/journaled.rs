@@ -237,6 +237,15 @@ journaled! {
     PromisePoll = host::PROMISE_POLL, u64 => Option<Vec<u8>>;
     /// `revenant:api/promises.complete(id)`: a remote write (begun, then ended).
     PromiseComplete = host::PROMISE_COMPLETE, String => Result<bool, String>;
+    /// A call that waits for its outcome (`RpcStarted`): the call (JSON) → its key once
+    /// published (`RpcSent`). A remote write.
+    RpcAwait = host::RPC_INVOKE_AND_AWAIT, String => String;
+    /// A fire-and-forget call: the call (JSON) → its key once published. A remote write.
+    RpcSend = host::RPC_INVOKE, String => String;
+    /// A call whose outcome is awaited later: the call (JSON) → its key. A remote write.
+    RpcAsync = host::RPC_INVOKE_ASYNC, String => String;
+    /// Whether the outcome of the call begun at this index had arrived, and what it was.
+    RpcFutureGet = host::RPC_FUTURE_GET, u64 => Option<Vec<u8>>;
 }
 
 #[cfg(test)]

@@ -20,6 +20,8 @@ pub mod http;
 pub mod journaled;
 pub mod promises;
 pub mod random;
+pub mod rpc;
+pub mod rpc_client;
 pub mod stdio;
 pub mod waits;
 
@@ -30,7 +32,7 @@ use revenant_nats::AppendError;
 use revenant_nats::OplogStore;
 use revenant_types::WorkerId;
 use revenant_types::codec::OplogBatch;
-use revenant_types::oplog::{HostValue, OplogEntry, OplogIndex};
+use revenant_types::oplog::{CallerRecord, HostValue, OplogEntry, OplogIndex, TraceContext};
 
 pub use cursor::{Cursor, Divergence};
 pub use journaled::JournaledCall;
@@ -52,12 +54,31 @@ pub enum CommitError {
     Other { worker: WorkerId, message: String },
 }
 
+/// What the running invocation's outgoing calls carry on: its trace context and the
+/// workers waiting on it (an await of one of them would close a cycle).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CallContext {
+    pub trace: TraceContext,
+    /// `<component>/<worker>` of every worker awaiting this invocation, the caller last.
+    pub chain: Vec<String>,
+}
+
+impl CallContext {
+    pub fn new(trace: &TraceContext, caller: Option<&CallerRecord>) -> Self {
+        Self {
+            trace: trace.clone(),
+            chain: caller.map(|c| c.chain.clone()).unwrap_or_default(),
+        }
+    }
+}
+
 /// The cursor and whether the oplog can still be written.
 struct State {
     cursor: Cursor,
     fenced: bool,
     /// The running invocation's key and how many idempotency keys it generated so far.
     invocation: (String, u64),
+    context: CallContext,
 }
 
 struct Writer {
@@ -96,6 +117,7 @@ impl Journal {
                     cursor: Cursor::new(next_index, remote_ends),
                     fenced: false,
                     invocation: (String::new(), 0),
+                    context: CallContext::default(),
                 }),
                 writer: tokio::sync::Mutex::new(Writer { last_seq }),
             }),
@@ -116,9 +138,16 @@ impl Journal {
     }
 
     /// An attempt of invocation `key` begins (live or in replay): idempotency keys it
-    /// generates are counted from zero.
-    pub fn begin_invocation(&self, key: &str) {
-        self.state().invocation = (key.to_owned(), 0);
+    /// generates are counted from zero, and its calls carry `context` on.
+    pub fn begin_invocation(&self, key: &str, context: CallContext) {
+        let mut st = self.state();
+        st.invocation = (key.to_owned(), 0);
+        st.context = context;
+    }
+
+    /// The running invocation's [`CallContext`].
+    pub fn context(&self) -> CallContext {
+        self.state().context.clone()
     }
 
     /// The running invocation's key and the ordinal of the next idempotency key it asks for.

@@ -50,14 +50,17 @@ pub enum Wait {
     },
     /// The promise created by the journal entry at `index`.
     Promise { index: OplogIndex },
+    /// The outcome of the worker-to-worker call begun at `index` (its `RpcStarted`).
+    Rpc { index: OplogIndex },
 }
 
 impl Wait {
-    /// How `Suspended { waiting }` names it: `timer:<index>` or `promise:<index>`.
+    /// How `Suspended { waiting }` names it: `timer:<index>`, `promise:<index>`, `rpc:<index>`.
     pub fn key(&self) -> String {
         match self {
             Self::Timer { index, .. } => format!("timer:{index}"),
             Self::Promise { index } => format!("promise:{index}"),
+            Self::Rpc { index } => format!("rpc:{index}"),
         }
     }
 }
@@ -219,7 +222,7 @@ pub async fn wait_or_suspend<F: Future>(
                 .iter()
                 .filter_map(|w| match w {
                     Wait::Timer { fire_at, .. } => Some(fire_at.saturating_sub(now)),
-                    Wait::Promise { .. } => None,
+                    Wait::Promise { .. } | Wait::Rpc { .. } => None,
                 })
                 .min()
                 .filter(|ms| *ms < SUSPEND_NOT_BEFORE_MS);
@@ -289,6 +292,17 @@ pub fn promise_pollable(
     waits: &WaitState,
     index: OplogIndex,
 ) -> wasmtime::Result<Resource<DynPollable>> {
+    book_pollable(table, waits, Wait::Promise { index }, index)
+}
+
+/// A pollable ready once entry `index` of the book is completed (a promise, a call's
+/// outcome), registered as the durable wait `wait`.
+pub fn book_pollable(
+    table: &mut ResourceTable,
+    waits: &WaitState,
+    wait: Wait,
+    index: OplogIndex,
+) -> wasmtime::Result<Resource<DynPollable>> {
     let alive = Arc::new(());
     let ready = table.push(PromiseReady {
         book: waits.book.clone(),
@@ -296,7 +310,7 @@ pub fn promise_pollable(
         _alive: alive.clone(),
     })?;
     let pollable = subscribe(table, ready)?;
-    waits.register(pollable.rep(), Wait::Promise { index }, &alive);
+    waits.register(pollable.rep(), wait, &alive);
     Ok(pollable)
 }
 

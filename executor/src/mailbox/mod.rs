@@ -303,7 +303,8 @@ pub(crate) async fn mailbox(
                 let function = prepared.function.clone();
                 let reply_to = inv.reply_to().map(str::to_owned);
                 // Boxed: raced against control input, it would make the mailbox's future huge.
-                let run = Box::pin(w.invoke(inv.key(), prepared, inv.trace(), reply_to))
+                let caller = inv.caller().cloned();
+                let run = Box::pin(w.invoke(inv.key(), prepared, inv.trace(), reply_to, caller))
                     as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>;
                 (function, run)
             }

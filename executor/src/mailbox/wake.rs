@@ -52,7 +52,7 @@ pub(super) async fn wake(
     kind: Kind,
 ) -> Result<control::Flow, ErrorBody> {
     if worker.is_none() {
-        match recover(env, id, worker, in_memory, out_tx).await {
+        match Box::pin(recover(env, id, worker, in_memory, out_tx)).await {
             Ok(_) => {}
             Err(WorkerError::Component(error)) => return Err(error),
             Err(e) => {
@@ -63,7 +63,10 @@ pub(super) async fn wake(
         }
     }
     let w = worker.as_mut().expect("recovered");
-    match w.wake(kind, m.body.to_vec()).await {
+    match w
+        .wake(kind, crate::inbox::completion_payload(m, kind))
+        .await
+    {
         Ok(resumed) => {
             if resumed {
                 let _ = env

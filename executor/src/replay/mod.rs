@@ -26,13 +26,16 @@
 //! - a `PendingInvocation` (parked while the worker was suspended) waits its turn
 //!   until a start or a completion with its key follows it;
 //! - promises are remembered whatever happens to the attempt that created them
-//!   (their ids may have left the worker), with the payloads of `PromiseCompleted`.
+//!   (their ids may have left the worker), with the payloads of `PromiseCompleted`;
+//! - worker-to-worker calls that await an outcome are remembered with their target
+//!   (a new owner of a worker suspended on one asks the callee's results for it), and
+//!   an `RpcCompleted` outcome is kept like a promise's payload, under the call's index.
 
 use std::collections::{HashMap, VecDeque};
 
 use revenant_types::host;
 use revenant_types::oplog::{
-    HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
+    CallerRecord, HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
 
 /// How the worker was created.
@@ -60,6 +63,8 @@ pub struct ReplayInvocation {
     /// Where its outcome goes.
     pub reply_to: Option<String>,
     pub trace: TraceContext,
+    /// The worker awaiting its outcome, when another worker called it.
+    pub caller: Option<CallerRecord>,
 }
 
 /// An invocation that arrived while the worker was suspended (a `PendingInvocation`).
@@ -72,6 +77,7 @@ pub struct ParkedInvocation {
     pub reply_to: Option<String>,
     pub trace: TraceContext,
     pub stream_sequence: u64,
+    pub caller: Option<CallerRecord>,
 }
 
 /// Everything recovery needs to know.
@@ -103,6 +109,9 @@ pub struct ReplayPlan {
     pub promise_payloads: HashMap<OplogIndex, Vec<u8>>,
     /// Timers whose `TimerFired` is journaled.
     pub timers_fired: Vec<OplogIndex>,
+    /// The target (`<component>/<worker>`) of each call that awaits an outcome not
+    /// journaled yet, by the index of its `RpcStarted`.
+    pub rpc_calls: HashMap<OplogIndex, String>,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
 }
@@ -143,6 +152,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 args,
                 trace,
                 reply_to,
+                caller,
                 ..
             } => {
                 unpark(&mut plan.parked, &idempotency_key);
@@ -161,6 +171,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                         .unwrap_or_default(),
                     reply_to,
                     trace,
+                    caller,
                 });
             }
             entry @ (OplogEntry::HostCall { .. } | OplogEntry::BeginRemoteWrite { .. }) => {
@@ -168,6 +179,9 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     && function == host::PROMISE_CREATE
                 {
                     plan.promises.push(index);
+                }
+                if let Some(target) = crate::decide::awaited_target(&entry) {
+                    plan.rpc_calls.insert(index, target);
                 }
                 if let Some(inv) = current.as_mut() {
                     inv.host_calls.push_back((index, entry));
@@ -224,6 +238,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 reply_to,
                 trace,
                 stream_sequence,
+                caller,
                 ..
             } => plan.parked.push_back(ParkedInvocation {
                 idempotency_key,
@@ -233,9 +248,16 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 reply_to,
                 trace,
                 stream_sequence,
+                caller,
             }),
             OplogEntry::PromiseCompleted { promise, data, .. } => {
                 plan.promise_payloads.entry(promise).or_insert(data);
+            }
+            OplogEntry::RpcCompleted { call, outcome, .. } => {
+                plan.rpc_calls.remove(&call);
+                plan.promise_payloads
+                    .entry(call)
+                    .or_insert_with(|| crate::decide::encode_outcome(&outcome));
             }
             OplogEntry::TimerFired { timer, .. } => plan.timers_fired.push(timer),
             // A skipped firing is answered as skipped, never run (decide::schedule).

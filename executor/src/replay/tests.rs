@@ -12,6 +12,7 @@ fn started(key: &str) -> OplogEntry {
         args: "[1]".into(),
         trace: Default::default(),
         reply_to: None,
+        caller: None,
         schedule: None,
     }
 }
@@ -260,6 +261,7 @@ fn parked(key: &str) -> OplogEntry {
         reply_to: Some("_INBOX.x".into()),
         trace: Default::default(),
         stream_sequence: 9,
+        caller: None,
     }
 }
 

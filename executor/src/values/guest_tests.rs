@@ -11,7 +11,7 @@ use wasmtime::{Config, Engine, Store};
 use wasmtime_wasi::{ResourceTable, WasiCtx, WasiCtxView, WasiView};
 
 use super::*;
-use crate::components::lookup_func;
+use crate::exports::lookup_func;
 
 struct Host {
     ctx: WasiCtx,

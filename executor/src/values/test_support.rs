@@ -26,6 +26,6 @@ pub(crate) fn func_type(name: &str) -> ComponentFunc {
     } else {
         format!("example:types/api@0.1.0.{{{name}}}")
     };
-    crate::components::lookup_func_type(guest_component(), &full)
+    crate::exports::lookup_func_type(guest_component(), &full)
         .unwrap_or_else(|| panic!("no export {full}"))
 }

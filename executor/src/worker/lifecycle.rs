@@ -5,9 +5,9 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use revenant_types::now_ms;
 use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex};
 use revenant_types::promise::{PromiseId, PromiseRecord, PromiseState};
+use revenant_types::{WorkerId, now_ms};
 
 use super::{Worker, WorkerError, read_plan};
 use crate::decide::{self, Kind};
@@ -16,6 +16,26 @@ use crate::durable::{CommitError, Journal};
 use crate::replay::ParkedInvocation;
 
 impl Worker {
+    /// Takes what the plan says of the worker's state (not its instance or tail).
+    pub(super) fn adopt(&mut self, plan: &crate::replay::ReplayPlan) {
+        self.completed = plan.completed.clone();
+        self.failed = plan.failed.clone();
+        self.interrupted = plan.interrupted;
+        self.deleted_before = plan.deleted_before;
+        self.suspended = plan.suspended.clone();
+        self.parked.replace(plan.parked.clone());
+        self.timers_fired = plan.timers_fired.iter().copied().collect();
+        self.rpc_calls = plan.rpc_calls.clone();
+        let book = PromiseBook::default();
+        for index in &plan.promises {
+            book.created(*index);
+        }
+        for (index, payload) in &plan.promise_payloads {
+            book.complete(*index, payload.clone());
+        }
+        self.promises = Arc::new(book);
+    }
+
     /// Throws the instance away and durably marks the worker interrupted (an
     /// `Interrupted` entry, which voids the host calls of an attempt in progress, so
     /// that invocation runs again from its start on resume). The journal must hold no
@@ -165,22 +185,12 @@ impl Worker {
     pub async fn wake(&mut self, kind: Kind, payload: Vec<u8>) -> Result<bool, WorkerError> {
         let known = match kind {
             Kind::Timer(i) => self.timers_fired.contains(&i),
-            Kind::Complete(i) => self.promises.is_completed(i),
+            Kind::Complete(i) | Kind::Result(i) => self.promises.is_completed(i),
             Kind::Invoke => true,
         };
         let wake = decide::wake(kind, self.waiting(), known);
         if wake.record {
-            self.journal.push(match kind {
-                Kind::Timer(timer) => OplogEntry::TimerFired {
-                    at: now_ms(),
-                    timer,
-                },
-                _ => OplogEntry::PromiseCompleted {
-                    at: now_ms(),
-                    promise: promise_index(kind),
-                    data: payload.clone(),
-                },
-            });
+            self.journal.push(completion_entry(kind, &payload));
         }
         if wake.resume {
             self.journal.push(OplogEntry::Resumed { at: now_ms() });
@@ -190,7 +200,7 @@ impl Worker {
             Kind::Timer(i) if wake.record => {
                 self.timers_fired.insert(i);
             }
-            Kind::Complete(i) => {
+            Kind::Complete(i) | Kind::Result(i) => {
                 self.promises.complete(i, payload);
             }
             _ => {}
@@ -220,8 +230,32 @@ impl Worker {
 
     /// A suspended worker recovered by a new owner asks `RVN_PROMISES` whether what it
     /// waits for was completed (the completer may have died between its write and the
-    /// wake message): if so it wakes as if the message had come. Returns whether it resumed.
+    /// wake message), and the callees' results whether a call it awaits was answered:
+    /// if so it wakes as if the message had come. Returns whether it resumed.
     pub(super) async fn catch_up(&mut self) -> Result<bool, WorkerError> {
+        let calls: Vec<(OplogIndex, WorkerId)> = self
+            .waiting()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|key| key.strip_prefix("rpc:")?.parse().ok())
+            .filter_map(|index| {
+                let target = self.rpc_calls.get(&index)?;
+                Some((index, WorkerId::parse_path(target).ok()?))
+            })
+            .collect();
+        for (index, target) in calls {
+            let key = decide::call_key(&self.id, index);
+            match self.env.nats.results().get(&target, &key).await {
+                Ok(Some(record)) => {
+                    let payload = crate::decide::encode_outcome(&record.outcome);
+                    return self.wake(Kind::Result(index), payload).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!(worker = %self.id, call = index, error = %e, "could not read a call's result");
+                }
+            }
+        }
         let awaited: Vec<OplogIndex> = self
             .waiting()
             .unwrap_or_default()
@@ -262,10 +296,27 @@ impl Worker {
     }
 }
 
-fn promise_index(kind: Kind) -> OplogIndex {
+/// The journal entry of a completion: a fired timer, a promise's payload, a call's
+/// outcome (as [`crate::inbox::completion_payload`] carries it).
+fn completion_entry(kind: Kind, payload: &[u8]) -> OplogEntry {
+    let at = now_ms();
     match kind {
-        Kind::Complete(i) | Kind::Timer(i) => i,
-        Kind::Invoke => 0,
+        Kind::Timer(timer) => OplogEntry::TimerFired { at, timer },
+        Kind::Result(call) => OplogEntry::RpcCompleted {
+            at,
+            call,
+            outcome: crate::decide::decode_outcome(payload),
+        },
+        Kind::Complete(promise) => OplogEntry::PromiseCompleted {
+            at,
+            promise,
+            data: payload.to_vec(),
+        },
+        Kind::Invoke => OplogEntry::PromiseCompleted {
+            at,
+            promise: 0,
+            data: payload.to_vec(),
+        },
     }
 }
 
@@ -285,6 +336,7 @@ async fn park(
         reply_to: parked.reply_to.clone(),
         trace: parked.trace.clone(),
         stream_sequence: parked.stream_sequence,
+        caller: parked.caller.clone(),
     });
     journal.commit().await?;
     queue.push_back(parked);
@@ -324,6 +376,7 @@ impl ParkedQueue {
 /// Journals promise completions, and parks invocations, of a worker whose invocation is
 /// running (the worker itself is busy): what they journal is committed before the
 /// guest sees a payload, or before a parked message is acked.
+#[derive(Clone)]
 pub struct Completions {
     journal: Journal,
     promises: Arc<PromiseBook>,
@@ -342,16 +395,16 @@ impl Completions {
         park(&self.journal, &self.parked, parked).await
     }
 
-    /// Journals the completion of promise `index` unless it is known; the waiter wakes.
-    pub async fn complete(&self, index: OplogIndex, payload: Vec<u8>) -> Result<(), CommitError> {
+    /// Journals the completion of promise `index`, or the result of call `index` (`kind`),
+    /// unless it is known; the waiter wakes.
+    pub async fn complete(&self, kind: Kind, payload: Vec<u8>) -> Result<(), CommitError> {
+        let (Kind::Complete(index) | Kind::Result(index)) = kind else {
+            return Ok(());
+        };
         if self.promises.is_completed(index) {
             return Ok(());
         }
-        self.journal.push(OplogEntry::PromiseCompleted {
-            at: now_ms(),
-            promise: index,
-            data: payload.clone(),
-        });
+        self.journal.push(completion_entry(kind, &payload));
         self.journal.commit().await?;
         self.promises.complete(index, payload);
         Ok(())

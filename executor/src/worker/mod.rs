@@ -19,7 +19,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
-use revenant_types::oplog::{InvocationOutcome, OplogEntry, OplogIndex, TraceContext};
+use revenant_types::oplog::{
+    CallerRecord, InvocationOutcome, OplogEntry, OplogIndex, TraceContext,
+};
 use revenant_types::{WorkerId, now_ms};
 
 use crate::arguments::Prepared;
@@ -27,9 +29,9 @@ use crate::attempt::{self, CallResult, Next};
 use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
-use crate::durable::Journal;
 use crate::durable::stdio::EventSink;
 use crate::durable::waits::PromiseBook;
+use crate::durable::{CallContext, Journal};
 use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
 use crate::store::StoreSpec;
@@ -71,6 +73,8 @@ pub struct Worker {
     parked: ParkedQueue,
     /// Timers whose `TimerFired` is journaled.
     timers_fired: HashSet<OplogIndex>,
+    /// Calls awaiting an outcome when it was recovered, with their targets (`c/w`).
+    rpc_calls: HashMap<OplogIndex, String>,
 }
 
 impl Worker {
@@ -177,28 +181,10 @@ impl Worker {
             suspended: None,
             parked: ParkedQueue::default(),
             timers_fired: HashSet::new(),
+            rpc_calls: HashMap::new(),
         };
         worker.adopt(plan);
         worker
-    }
-
-    /// Takes what the plan says of the worker's state (not its instance or tail).
-    fn adopt(&mut self, plan: &replay::ReplayPlan) {
-        self.completed = plan.completed.clone();
-        self.failed = plan.failed.clone();
-        self.interrupted = plan.interrupted;
-        self.deleted_before = plan.deleted_before;
-        self.suspended = plan.suspended.clone();
-        self.parked.replace(plan.parked.clone());
-        self.timers_fired = plan.timers_fired.iter().copied().collect();
-        let book = PromiseBook::default();
-        for index in &plan.promises {
-            book.created(*index);
-        }
-        for (index, payload) in &plan.promise_payloads {
-            book.complete(*index, payload.clone());
-        }
-        self.promises = Arc::new(book);
     }
 
     /// Interrupted and not resumed yet.
@@ -249,8 +235,10 @@ impl Worker {
         prepared: Prepared,
         trace: TraceContext,
         reply_to: Option<String>,
+        caller: Option<CallerRecord>,
     ) -> Result<Invoked, WorkerError> {
         debug_assert!(self.tail.is_none(), "the tail runs before any invocation");
+        let context = CallContext::new(&trace, caller.as_ref());
         self.journal.push(OplogEntry::InvocationStarted {
             at: now_ms(),
             idempotency_key: key.to_owned(),
@@ -258,10 +246,11 @@ impl Worker {
             args: prepared.json.clone(),
             trace,
             reply_to,
+            caller,
             schedule: prepared.schedule,
         });
         let args = (prepared.json.as_str(), Some(prepared.vals));
-        self.run_attempts(key, &prepared.function, args, None, 0)
+        self.run_attempts(key, &prepared.function, args, None, 0, context)
             .await
     }
 
@@ -274,12 +263,14 @@ impl Worker {
     /// Finishes the tail ([`Worker::tail`]): replays what it recorded, then goes on live.
     pub async fn run_tail(&mut self) -> Option<Result<Invoked, WorkerError>> {
         let tail = self.tail.take()?;
+        let context = CallContext::new(&tail.trace, tail.caller.as_ref());
         let run = self.run_attempts(
             &tail.idempotency_key,
             &tail.function,
             (&tail.args, None),
             Some(tail.host_calls),
             tail.failed_attempts,
+            context,
         );
         Some(run.await)
     }
@@ -294,11 +285,12 @@ impl Worker {
         (json_args, mut typed): (&str, Option<Vec<wasmtime::component::Val>>),
         mut recorded: Option<VecDeque<(OplogIndex, OplogEntry)>>,
         failed_attempts: u32,
+        context: CallContext,
     ) -> Result<Invoked, WorkerError> {
         let started = Instant::now();
         let mut attempt = failed_attempts + 1;
         loop {
-            self.journal.begin_invocation(key);
+            self.journal.begin_invocation(key, context.clone());
             if let Some(calls) = recorded.take() {
                 self.journal.begin_replay(calls, true);
             }
@@ -424,7 +416,8 @@ impl Worker {
             self.tail = invocations.pop();
         }
         for inv in invocations {
-            self.journal.begin_invocation(&inv.idempotency_key);
+            let context = CallContext::new(&inv.trace, inv.caller.as_ref());
+            self.journal.begin_invocation(&inv.idempotency_key, context);
             self.journal.begin_replay(inv.host_calls, false);
             let result = self.call(&inv.function, Args::Json(&inv.args), false).await;
             let leftover = self.journal.end_replay().err().map(|d| d.to_string());

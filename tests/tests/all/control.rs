@@ -80,6 +80,7 @@ impl Replies {
             content_type: Some(headers::CONTENT_TYPE_JSON.to_owned()),
             body: args.to_string().into(),
             trace: Default::default(),
+            caller: None,
         };
         let published = nats
             .publish_invocation(&worker(w), &req)

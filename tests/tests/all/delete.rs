@@ -53,6 +53,7 @@ async fn publish(
         content_type: Some(headers::CONTENT_TYPE_JSON.to_owned()),
         body: args.to_string().into(),
         trace: Default::default(),
+        caller: None,
     };
     let published = nats.publish_invocation(&worker(w), &req).await.unwrap();
     assert!(!published.duplicate, "{key} was stored");

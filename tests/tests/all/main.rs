@@ -22,6 +22,7 @@ mod nats_layer;
 mod oplog_speed;
 mod promises;
 mod python_client;
+mod rpc;
 mod schedules;
 mod takeover;
 mod waiting;

@@ -164,5 +164,6 @@ fn json_request(function: &str, args_json: &str, key: String) -> InvocationReque
         content_type: Some(headers::CONTENT_TYPE_JSON.into()),
         body: args_json.to_owned().into(),
         trace: Default::default(),
+        caller: None,
     }
 }

@@ -8,7 +8,7 @@
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`], [`schedules`]) and [`report`] (table,
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`]) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
@@ -20,6 +20,7 @@ mod http;
 mod invoke;
 mod recovery;
 mod report;
+mod rpc;
 mod schedules;
 mod waiting;
 
@@ -42,6 +43,7 @@ pub enum Section {
     Memory,
     Http,
     Waiting,
+    Rpc,
     Schedules,
 }
 
@@ -116,6 +118,12 @@ pub struct BenchArgs {
     /// Waiting: workers awaiting a promise each, then completed one at a time.
     #[arg(long, default_value_t = 1_000)]
     pub promise_waiters: usize,
+    /// RPC: sequential invocations with one typed call each (and as many plain ones).
+    #[arg(long, default_value_t = 1_000)]
+    pub rpc_calls: usize,
+    /// RPC: async calls in the fan-out.
+    #[arg(long, default_value_t = 100)]
+    pub fan_out: u32,
     /// Schedules: one-off schedules due in the same second (firing lateness).
     #[arg(long, default_value_t = 1_000)]
     pub schedule_firings: usize,
@@ -139,7 +147,9 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     machine(&env, &mut report);
 
     use Section::*;
-    let in_process = [Latency, Throughput, HostCalls, ColdStart, Recovery, Http];
+    let in_process = [
+        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc,
+    ];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
         eprintln!("warming up the executor (compiles the counter component)");
@@ -168,6 +178,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
+            Rpc => rpc::run(&env, &args, r).await,
             Schedules => schedules::run(&env, &args, r).await,
         };
         if let Err(e) = result {

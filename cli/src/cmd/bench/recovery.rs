@@ -151,6 +151,7 @@ fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> [OplogEntry
             args: "[1]".into(),
             trace: Default::default(),
             reply_to: None,
+            caller: None,
             schedule: None,
         },
         OplogEntry::InvocationCompleted {

@@ -43,6 +43,7 @@ pub async fn invoke_retrying(
         content_type: Some(headers::CONTENT_TYPE_JSON.to_owned()),
         body: args.to_string().into(),
         trace: Default::default(),
+        caller: None,
     };
     let mut attempts = 0;
     while Instant::now() < deadline {

@@ -87,3 +87,50 @@ impl Waiting for TestDurability {
 }
 
 export!(TestDurability);
+
+/// `<case>: <message>` of an rpc-error.
+fn rpc_error(e: revenant_sdk::rpc::RpcError) -> String {
+    use revenant_sdk::rpc::RpcError as E;
+    match e {
+        E::NotFound(m) => format!("not-found: {m}"),
+        E::Denied(m) => format!("denied: {m}"),
+        E::RemoteError(m) => format!("remote-error: {m}"),
+        E::WorkerFailed(m) => format!("worker-failed: {m}"),
+        E::Cycle(m) => format!("cycle: {m}"),
+        E::Protocol(m) => format!("protocol: {m}"),
+    }
+}
+
+impl exports::test::durability::calls::Guest for TestDurability {
+    fn call(component: String, worker: String, function: String, args: String) -> Result<String, String> {
+        revenant_sdk::rpc::call(&component, &worker, &function, &args).map_err(rpc_error)
+    }
+
+    fn send(component: String, worker: String, function: String, args: String) -> Result<String, String> {
+        revenant_sdk::rpc::send(&component, &worker, &function, &args).map_err(rpc_error)
+    }
+
+    fn call_all(component: String, prefix: String, n: u32, function: String) -> Vec<String> {
+        let futures: Vec<_> = (0..n)
+            .map(|i| {
+                revenant_sdk::rpc::call_async(&component, &format!("{prefix}-{i}"), &function, &format!("[{i}]"))
+                    .unwrap_or_else(|e| panic!("call {i}: {}", rpc_error(e)))
+            })
+            .collect();
+        let pollables: Vec<_> = futures.iter().map(|f| f.subscribe()).collect();
+        let mut pending: Vec<usize> = (0..n as usize).collect();
+        while !pending.is_empty() {
+            let waiting: Vec<&wasip2::io::poll::Pollable> = pending.iter().map(|&i| &pollables[i]).collect();
+            let ready: Vec<usize> = wasip2::io::poll::poll(&waiting).iter().map(|&r| pending[r as usize]).collect();
+            pending.retain(|i| !ready.contains(i));
+        }
+        futures
+            .iter()
+            .map(|f| match f.get() {
+                Some(Ok(json)) => json,
+                Some(Err(e)) => rpc_error(e),
+                None => panic!("a ready future has its result"),
+            })
+            .collect()
+    }
+}
