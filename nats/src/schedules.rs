@@ -178,7 +178,8 @@ fn explain(e: Error, pattern: &str, time_zone: Option<&str>) -> Error {
                  @hourly/@daily/@weekly/@monthly/@yearly, @every <duration of at least 1s>, or @at <RFC 3339 time>"
             ))
         }
-        Some(c) if c == ErrorCode(10223) => Error::BadSchedule(format!(
+        // JSMessageSchedulesTimeZoneInvalidErr (no async-nats constant yet).
+        Some(ErrorCode(10223)) => Error::BadSchedule(format!(
             "the server does not know time zone {:?}; expected an IANA name such as Europe/Paris or America/New_York",
             time_zone.unwrap_or_default()
         )),

@@ -59,7 +59,7 @@ async fn skips(nats: &Nats, w: &str, id: &str) -> Vec<String> {
         .collect()
 }
 
-fn spec(w: &str, id: &str, when: When, function: &str, args: serde_json::Value) -> ScheduleSpec {
+fn spec(w: &str, id: &str, when: When, function: &str, args: &serde_json::Value) -> ScheduleSpec {
     let idempotency_key = match &when {
         When::At(at) => Some(format!("{id}@{at}")),
         When::Cron { .. } => None,
@@ -111,7 +111,7 @@ async fn a_one_off_fires_once_on_time_and_its_last_firing_is_listed() {
     let nats = &env.nats;
     let w = "counter/once";
     let at = second_after(2_000);
-    let s = spec(w, "i-once", When::At(at), "add", json!([7]));
+    let s = spec(w, "i-once", When::At(at), "add", &json!([7]));
     let put = schedules::put(nats, &s).await.unwrap();
     assert_eq!(put.subject, "rvn.schedule.counter.once.i-once");
     let listed = schedules::list(nats, Some(&worker(w))).await.unwrap();
@@ -152,20 +152,20 @@ async fn a_cancelled_schedule_never_fires_and_a_replaced_one_fires_once() {
     let at = second_after(3_000);
     schedules::put(
         nats,
-        &spec(w, "i-cancelled", When::At(at), "add", json!([100])),
+        &spec(w, "i-cancelled", When::At(at), "add", &json!([100])),
     )
     .await
     .unwrap();
     // Replaced twice (same id, other times and arguments): one holder, the last one.
     schedules::put(
         nats,
-        &spec(w, "i-replaced", When::At(at + 5_000), "add", json!([10])),
+        &spec(w, "i-replaced", When::At(at + 5_000), "add", &json!([10])),
     )
     .await
     .unwrap();
     schedules::put(
         nats,
-        &spec(w, "i-replaced", When::At(at), "add", json!([1])),
+        &spec(w, "i-replaced", When::At(at), "add", &json!([1])),
     )
     .await
     .unwrap();
@@ -183,7 +183,7 @@ async fn a_cancelled_schedule_never_fires_and_a_replaced_one_fires_once() {
     // The fence fires after both were due.
     schedules::put(
         nats,
-        &spec(w, "i-fence", When::At(at + 2_000), "add", json!([1_000])),
+        &spec(w, "i-fence", When::At(at + 2_000), "add", &json!([1_000])),
     )
     .await
     .unwrap();
@@ -204,7 +204,7 @@ async fn every_second_for_ten_seconds_gives_ten_distinct_firings_each_applied_on
     let nats = &env.nats;
     let w = "counter/tick";
     let when = When::cron("@every 1s", None).unwrap();
-    schedules::put(nats, &spec(w, "c-tick", when, "add", json!([1])))
+    schedules::put(nats, &spec(w, "c-tick", when, "add", &json!([1])))
         .await
         .unwrap();
     let fired = wait_firings(nats, w, "c-tick", 11).await;
@@ -253,7 +253,7 @@ async fn a_cron_with_a_time_zone_fires_at_the_right_utc_instant() {
         local.hour()
     );
     let when = When::cron(&expr, Some("Asia/Kathmandu")).unwrap();
-    schedules::put(nats, &spec(w, "c-daily", when, "add", json!([1])))
+    schedules::put(nats, &spec(w, "c-daily", when, "add", &json!([1])))
         .await
         .unwrap();
     let listed = info(nats, w, "c-daily").await.unwrap();
@@ -281,7 +281,7 @@ async fn overlap_skip_drops_firings_while_a_slow_one_runs() {
         "c-slow",
         When::cron("@every 1s", None).unwrap(),
         "sleep",
-        json!([2_500]),
+        &json!([2_500]),
     );
     s.overlap = Overlap::Skip;
     schedules::put(nats, &s).await.unwrap();
@@ -318,7 +318,7 @@ async fn a_server_down_across_three_firings_gives_one_catch_up_and_a_late_one_of
     let nats = env.nats.clone();
     let w = "counter/downtime";
     let every = When::cron("@every 2s", None).unwrap();
-    schedules::put(&nats, &spec(w, "c-every2", every, "add", json!([1])))
+    schedules::put(&nats, &spec(w, "c-every2", every, "add", &json!([1])))
         .await
         .unwrap();
     wait_firings(&nats, w, "c-every2", 1).await;
@@ -328,7 +328,7 @@ async fn a_server_down_across_three_firings_gives_one_catch_up_and_a_late_one_of
         "i-late",
         When::At(second_after(2_000)),
         "add",
-        json!([1_000]),
+        &json!([1_000]),
     );
     late.catchup_secs = Some(1);
     schedules::put(&nats, &late).await.unwrap();
@@ -380,7 +380,7 @@ async fn bad_schedules_and_evicting_limits_are_refused_saying_what_was_expected(
         "c-bad",
         When::cron("61 * * * * *", None).unwrap(),
         "add",
-        json!([1]),
+        &json!([1]),
     );
     match schedules::put(nats, &bad_field).await {
         Err(Error::BadSchedule(m)) => assert!(m.contains("seconds 0-59"), "{m}"),
@@ -391,7 +391,7 @@ async fn bad_schedules_and_evicting_limits_are_refused_saying_what_was_expected(
         "c-bad",
         When::cron("0 0 9 * * *", Some("Mars/Olympus")).unwrap(),
         "add",
-        json!([1]),
+        &json!([1]),
     );
     match schedules::put(nats, &bad_zone).await {
         Err(Error::BadSchedule(m)) => {
@@ -399,7 +399,7 @@ async fn bad_schedules_and_evicting_limits_are_refused_saying_what_was_expected(
         }
         other => panic!("{other:?}"),
     }
-    let mut bad_id = spec(w, "x-1", When::At(now_ms()), "add", json!([1]));
+    let mut bad_id = spec(w, "x-1", When::At(now_ms()), "add", &json!([1]));
     match schedules::put(nats, &bad_id).await {
         Err(Error::BadSchedule(m)) => assert!(m.contains("i- (one-off)"), "{m}"),
         other => panic!("{other:?}"),
