@@ -1,7 +1,7 @@
 //! The driver of scheduled invocations' firings in a worker's mailbox: reads a
 //! firing's schedule and policy from the message ([`crate::decide::schedule`]
-//! decides), journals and answers a skipped one (`FiringSkipped`, answered with
-//! `firing-skipped`, acked: a redelivery is answered the same, never run), tags
+//! decides), journals a skipped one (`FiringSkipped`; the mailbox answers it with
+//! `firing-skipped` and acks it: a redelivery is answered the same, never run), tags
 //! an applied one's `InvocationStarted` with its schedule id, counts firings and
 //! their lateness, and records each schedule's last firing in `RVN_SCHEDULES`
 //! for `schedule list`. The mailbox calls it from a few hook lines.
@@ -16,8 +16,18 @@ use revenant_types::{ErrorKind, WorkerId, now_ms};
 use crate::context::WorkerEnv;
 use crate::decide::schedule::{Firing, FiringDecision, decide_firing, firing, skipped};
 use crate::inbox::Invocation;
-use crate::reply::{answer, reject};
 use crate::worker::Worker;
+
+/// What the mailbox does with a firing [`skipped_firing`] took.
+#[derive(Debug)]
+pub(crate) enum Skipped {
+    /// Answer it with this outcome (a skip, journaled) and ack it.
+    Answer(InvocationOutcome),
+    /// Reject it with this error (its policy headers cannot be read).
+    Reject(ErrorBody),
+    /// Nothing more: it could not be journaled and goes back to JetStream (nak'ed).
+    Retry,
+}
 
 /// The schedule id of a fired copy (`Nats-Scheduler` names a holder of this namespace
 /// that is not a durable timer), if `m` is one.
@@ -43,52 +53,39 @@ pub(crate) fn schedule_of(env: &WorkerEnv, inv: &Invocation) -> Option<String> {
     inv.message().and_then(|m| schedule_id(env, m))
 }
 
-/// Handles `inv` here if it is a firing to skip (or one with unreadable policy
-/// headers, rejected); `true` when it did, and the mailbox goes on with the next
-/// message. `busy`: the worker was running another invocation when it arrived.
-/// Called only for an invocation decided to run or to be parked (so the worker is in
-/// memory and the key is new).
+/// Takes `inv` if it is a firing to skip (journaled here) or one with unreadable
+/// policy headers; `None` when it is to be run as decided. `busy`: the worker was
+/// running another invocation when it arrived. Called only for an invocation decided
+/// to run or to be parked (so the worker is in memory and the key is new).
 pub(crate) async fn skipped_firing(
     env: &WorkerEnv,
     id: &WorkerId,
     worker: Option<&mut Worker>,
     inv: &Invocation,
     busy: bool,
-) -> bool {
-    let Some(m) = inv.message() else {
-        return false;
-    };
-    let Some(f) = firing_of(env, m) else {
-        return false;
-    };
-    let f = match f {
+) -> Option<Skipped> {
+    let m = inv.message()?;
+    let f = match firing_of(env, m)? {
         Ok(f) => f,
-        Err(error) => {
-            reject(env, inv, error).await;
-            return true;
-        }
+        Err(error) => return Some(Skipped::Reject(error)),
     };
     let reason = match decide_firing(&f, busy) {
         FiringDecision::Apply => {
             env.metrics.firing("applied", f.lateness);
-            return false;
+            return None;
         }
         FiringDecision::Skip(reason) => reason,
     };
-    let Some(w) = worker else {
-        return false;
-    };
+    let w = worker?;
     env.metrics.firing("skipped", f.lateness);
     tracing::info!(worker = %id, schedule = %f.schedule, key = inv.key(), %reason, "firing skipped");
     let error = skipped(&f.schedule, &reason);
     if let Err(e) = w.skip_firing(&f.schedule, inv.key(), &reason, &error).await {
         tracing::error!(worker = %id, error = %e, "could not journal a skipped firing; it is redelivered");
         let _ = m.nak(std::time::Duration::from_millis(200)).await;
-        return true;
+        return Some(Skipped::Retry);
     }
-    let function = inv.function().unwrap_or_default().to_owned();
-    answer(env, id, inv, &function, &InvocationOutcome::Err(error)).await;
-    true
+    Some(Skipped::Answer(InvocationOutcome::Err(error)))
 }
 
 /// Records the outcome of a firing as its schedule's last (for `schedule list`); does

@@ -202,16 +202,19 @@ pub(crate) async fn mailbox(
             continue;
         }
         // A firing of a schedule may be skipped (overlap skip, past its catch-up bound).
+        let busy = from_queue || decision == Decision::Park;
         if matches!(decision, Decision::Run | Decision::Park)
-            && schedule::skipped_firing(
-                &env,
-                &id,
-                worker.as_mut(),
-                &inv,
-                from_queue || decision == Decision::Park,
-            )
-            .await
+            && let Some(skipped) =
+                schedule::skipped_firing(&env, &id, worker.as_mut(), &inv, busy).await
         {
+            match skipped {
+                schedule::Skipped::Answer(outcome) => {
+                    let function = inv.function().unwrap_or_default().to_owned();
+                    answer(&env, &id, &inv, &function, &outcome).await;
+                }
+                schedule::Skipped::Reject(error) => reject(&env, &inv, error).await,
+                schedule::Skipped::Retry => {}
+            }
             continue;
         }
         match decision {
