@@ -97,6 +97,8 @@ struct JournalInner {
     store: OplogStore,
     state: Mutex<State>,
     writer: tokio::sync::Mutex<Writer>,
+    /// The index of the last entry known durable (appended and acknowledged).
+    durable: tokio::sync::watch::Sender<OplogIndex>,
 }
 
 impl Journal {
@@ -120,6 +122,7 @@ impl Journal {
                     context: CallContext::default(),
                 }),
                 writer: tokio::sync::Mutex::new(Writer { last_seq }),
+                durable: tokio::sync::watch::Sender::new(next_index.saturating_sub(1)),
             }),
         }
     }
@@ -306,7 +309,23 @@ impl Journal {
                 }
             }
         }
+        self.inner.durable.send_replace(next - 1);
         Ok(next - 1)
+    }
+
+    /// Makes entry `index` durable: waits up to `grace` for another commit to carry it
+    /// (the guest's next output commits everything before it), then commits itself.
+    pub async fn commit_through(
+        &self,
+        index: OplogIndex,
+        grace: std::time::Duration,
+    ) -> Result<(), CommitError> {
+        let mut durable = self.inner.durable.subscribe();
+        let carried = async { durable.wait_for(|d| *d >= index).await.is_ok() };
+        if tokio::time::timeout(grace, carried).await == Ok(true) {
+            return Ok(());
+        }
+        self.commit().await.map(|_| ())
     }
 }
 

@@ -373,9 +373,10 @@ impl ParkedQueue {
     }
 }
 
-/// Journals promise completions, and parks invocations, of a worker whose invocation is
-/// running (the worker itself is busy): what they journal is committed before the
-/// guest sees a payload, or before a parked message is acked.
+/// Journals promise completions and call results, and parks invocations, of a worker
+/// whose invocation is running (the worker itself is busy): what they journal is
+/// committed before their message is acked; the guest may see a payload first (its
+/// next output waits for a commit that includes it).
 #[derive(Clone)]
 pub struct Completions {
     journal: Journal,
@@ -404,9 +405,17 @@ impl Completions {
         if self.promises.is_completed(index) {
             return Ok(());
         }
-        self.journal.push(completion_entry(kind, &payload));
-        self.journal.commit().await?;
+        // The guest may go on before the entry is durable: everything it does next comes
+        // after the entry in the journal, and its next output waits for a commit that
+        // includes it (a crash before then replays to the wait, which is answered again).
+        // The message is acked only once the entry is durable (carried by the guest's next
+        // commit, or committed here after a grace period).
+        let entry = self.journal.push(completion_entry(kind, &payload));
         self.promises.complete(index, payload);
-        Ok(())
+        self.journal.commit_through(entry, CARRY_GRACE).await
     }
 }
+
+/// How long a completion's entry waits for the woken guest's next commit to carry it
+/// before it is committed on its own (one append fewer on a call's round trip).
+const CARRY_GRACE: std::time::Duration = std::time::Duration::from_millis(5);

@@ -96,9 +96,46 @@ fn expected() -> Vec<Expected> {
                         "complete",
                     ][..],
                 ),
+                ("test:durability/calls", &["call", "send", "call-all"][..]),
             ],
             uses_revenant_api: true,
         },
+        guest(
+            revenant_guests::ORDER,
+            "example:order/api",
+            &["place"],
+            true,
+        ),
+        guest(
+            revenant_guests::PAYMENT,
+            "example:payment/api",
+            &["charge", "count"],
+            true,
+        ),
+        guest(
+            revenant_guests::WAREHOUSE,
+            "example:warehouse/api",
+            &["dispatch", "count"],
+            true,
+        ),
+        guest(
+            revenant_guests::SHIPPING,
+            "example:shipping/api",
+            &["ship", "count"],
+            true,
+        ),
+        guest(
+            revenant_guests::FAN_OUT,
+            "example:fan-out/api",
+            &["sum-squares", "square-of"],
+            true,
+        ),
+        guest(
+            revenant_guests::SQUARE,
+            "example:square/api",
+            &["square"],
+            false,
+        ),
     ]
 }
 
@@ -167,7 +204,13 @@ fn paths_are_components() {
             "user-activities",
             "json-sum",
             "approval",
-            "reminder"
+            "reminder",
+            "order",
+            "payment",
+            "warehouse",
+            "shipping",
+            "fan-out",
+            "square"
         ]
     );
 }
@@ -187,11 +230,14 @@ fn imports_are_wasi_and_exports_match() {
         println!("{}:", guest.path.rsplit('/').next().unwrap_or(guest.path));
         for (name, functions) in &imports {
             println!("  import {name} {functions:?}");
+            // Typed RPC clients (`<ns>:<component>-client/<iface>`) are linked by the executor.
             let allowed = (name.starts_with("wasi:") && name.contains("@0.2."))
+                || revenant_components::client_import(name).is_some()
                 || (guest.uses_revenant_api
                     && [
                         "revenant:api/durability@0.2.0",
                         "revenant:api/promises@0.2.0",
+                        "revenant:api/rpc@0.2.0",
                     ]
                     .contains(&name.as_str()));
             assert!(allowed, "{}: unexpected import {name}", guest.path);
@@ -245,4 +291,39 @@ fn test_types_exports_echo_functions() {
         functions.contains("noop") && functions.contains("echo-everything") && functions.len() > 30,
         "{functions:?}"
     );
+}
+
+#[test]
+fn committed_rpc_clients_are_what_client_wit_writes_for_their_components() {
+    let root = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+    for (component, path, client) in [
+        (
+            "payment",
+            revenant_guests::PAYMENT,
+            "examples/order-workflow/order/wit/deps/payment-client.wit",
+        ),
+        (
+            "warehouse",
+            revenant_guests::WAREHOUSE,
+            "examples/order-workflow/order/wit/deps/warehouse-client.wit",
+        ),
+        (
+            "shipping",
+            revenant_guests::SHIPPING,
+            "examples/order-workflow/order/wit/deps/shipping-client.wit",
+        ),
+        (
+            "square",
+            revenant_guests::SQUARE,
+            "examples/fan-out/fan-out/wit/deps/square-client.wit",
+        ),
+    ] {
+        let written = revenant_components::client_wit(&read(path), component).expect("client WIT");
+        let committed =
+            std::fs::read_to_string(format!("{root}/{client}")).expect("committed client");
+        assert_eq!(
+            committed, written,
+            "{client} is stale: `revenant component client-wit {component} -o {client}`"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 //! hands a request to the shard task that holds the worker (registered in
 //! [`ControlRegistry`](crate::context::ControlRegistry) while it runs) and ignores the others, so only the
 //! holder answers. The shard passes it to the worker's mailbox as an
-//! [`Input::Control`], where:
+//! [`Input::Control`](crate::context::Input::Control), where:
 //!
 //! - **interrupt** while an invocation runs drops its future at once ([`race`];
 //!   the epoch callback yields every tick, so a spinning guest stops within one
@@ -35,14 +35,18 @@ use revenant_types::ErrorKind;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerState, WorkerStatus};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
-use crate::context::{ControlCommand, Input, WorkerEnv};
-use crate::decide::{self, ControlDecision, Kind};
+use crate::context::{ControlCommand, WorkerEnv};
+use crate::decide::{self, ControlDecision};
 use crate::durable::CommitError;
 use crate::durable::stdio::EventSink;
 use crate::status::{Summary, event, put_status};
-use crate::worker::{Completions, Worker, WorkerError};
+use crate::worker::{Worker, WorkerError};
+
+mod race;
+
+pub(crate) use race::{Raced, race};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or
 /// held by an interrupt) are reported in progress: well inside the shard consumer's ack wait.
@@ -119,139 +123,6 @@ pub(crate) fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
         worker: id.dotted(),
         status,
         interrupted: status == WorkerStatus::Interrupted,
-    }
-}
-
-/// How a running invocation ended.
-pub(crate) enum Raced<T> {
-    /// It finished.
-    Done(T),
-    /// An interrupt or a delete came first: the invocation's future is dropped.
-    Stopped(ControlCommand),
-}
-
-/// Runs an invocation (of message `running`) while taking in what reaches the
-/// mailbox: invocations are queued behind it, a resume is answered (the worker is
-/// running), an interrupt or a delete drops the invocation at once. A long invocation and
-/// those queued behind it are reported in progress every [`KEEPALIVE`].
-/// Promise completions and call results for the running worker are journaled
-/// ([`Completions`]) and acked, so its guest wakes; fired timers need nothing (the guest
-/// waits on the clock) and are acked.
-///
-/// What journals while the invocation runs (completions, parking) runs beside it, never
-/// in place of polling it: the guest may be in the middle of a commit, holding the
-/// journal's writer, which it releases only when polled.
-pub(crate) async fn race<F: Future>(
-    run: F,
-    running: Option<&InvocationMessage>,
-    rx: &mut mpsc::UnboundedReceiver<Input>,
-    queue: &mut VecDeque<InvocationMessage>,
-    completions: &Completions,
-    id: &WorkerId,
-    nats: &Nats,
-) -> Raced<F::Output> {
-    let mut run = std::pin::pin!(run);
-    let mut open = true;
-    let mut keepalive =
-        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    // Journaling beside the run; a park gives back the messages it could not park. One
-    // park at a time, so that parked invocations keep their arrival order.
-    let mut beside = futures::stream::FuturesUnordered::new();
-    let mut parking = false;
-    loop {
-        tokio::select! {
-            out = &mut run => {
-                while let Some(unparked) = beside.next().await {
-                    requeue(queue, unparked);
-                }
-                return Raced::Done(out);
-            }
-            Some(unparked) = beside.next(), if !beside.is_empty() => {
-                if let Some(unparked) = unparked {
-                    parking = false;
-                    requeue(queue, Some(unparked));
-                }
-            }
-            _ = keepalive.tick() => {
-                keep_alive(running, queue).await;
-            }
-            input = rx.recv(), if open => match input {
-                // The shard is stopping: the running invocation finishes first.
-                None => open = false,
-                Some(Input::Invocation(m)) => match crate::inbox::kind(&m) {
-                    Ok(kind @ (Kind::Complete(_) | Kind::Result(_))) => {
-                        beside.push(journal_completion(completions.clone(), m, kind, id.clone()));
-                    }
-                    Ok(Kind::Timer(_)) => {
-                        let _ = m.ack().await;
-                    }
-                    _ => {
-                        queue.push_back(m);
-                        // Past the bound, what waits is parked in the oplog and acked: one
-                        // slow worker does not hold its shard's consumer.
-                        if queue.len() > completions.max_held() && !parking {
-                            parking = true;
-                            beside.push(park_beside(completions.clone(), std::mem::take(queue), id.clone()));
-                        }
-                    }
-                },
-                Some(Input::Control(cmd)) => match cmd.action {
-                    ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
-                    ControlAction::Resume => {
-                        reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
-                    }
-                },
-            },
-        }
-    }
-}
-
-/// Journaling beside a run: a park's output is what it could not park, a completion's nothing.
-type Beside = std::pin::Pin<Box<dyn Future<Output = Option<VecDeque<InvocationMessage>>> + Send>>;
-
-/// Journals a promise completion or a call result and acks its message (naks it when
-/// the journal could not take it).
-fn journal_completion(
-    completions: Completions,
-    m: InvocationMessage,
-    kind: Kind,
-    id: WorkerId,
-) -> Beside {
-    Box::pin(async move {
-        let payload = crate::inbox::completion_payload(&m, kind);
-        let acked = match completions.complete(kind, payload).await {
-            Ok(()) => m.ack().await,
-            Err(e) => {
-                tracing::warn!(worker = %id, error = %e, "could not journal a completion");
-                m.nak(Duration::from_millis(200)).await
-            }
-        };
-        if let Err(e) = acked {
-            tracing::warn!(worker = %id, error = %e, "could not ack a completion");
-        }
-        None
-    })
-}
-
-/// Parks `batch` (see [`Completions::park`]); gives back what it could not park.
-fn park_beside(
-    completions: Completions,
-    mut batch: VecDeque<InvocationMessage>,
-    id: WorkerId,
-) -> Beside {
-    Box::pin(async move {
-        if let Err(e) = park_all(&mut batch, |p| completions.park(p)).await {
-            tracing::warn!(worker = %id, error = %e, "could not park held invocations");
-        }
-        Some(batch)
-    })
-}
-
-/// Messages a park gave back go before those that arrived since.
-fn requeue(queue: &mut VecDeque<InvocationMessage>, unparked: Option<VecDeque<InvocationMessage>>) {
-    for m in unparked.into_iter().flatten().rev() {
-        queue.push_front(m);
     }
 }
 
