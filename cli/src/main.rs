@@ -166,6 +166,9 @@ enum Command {
     /// Complete, show and list promises.
     #[command(subcommand)]
     Promise(cmd::promise::PromiseCmd),
+    /// List and cancel scheduled invocations (made with `invoke --at | --in | --cron`).
+    #[command(subcommand)]
+    Schedule(cmd::schedule::ScheduleCmd),
     /// Run the HTTP router (REST API, user-defined routes, console) against an existing NATS.
     Router(cmd::router::RouterArgs),
     /// Benchmark Revenant against the JetStream floor (starts its own nats-server unless --nats is given).
@@ -200,6 +203,7 @@ async fn main() -> std::process::ExitCode {
         Command::Worker(c) => cmd::worker::run(cli.nats, c).await,
         Command::Invoke(a) => cmd::invoke::run(cli.nats, a).await,
         Command::Promise(c) => cmd::promise::run(cli.nats, c).await,
+        Command::Schedule(c) => cmd::schedule::run(cli.nats, c).await,
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,

@@ -70,6 +70,7 @@ fn add_invocation(k: u64) -> [OplogEntry; 2] {
             trace: Default::default(),
             reply_to: None,
             caller: None,
+            schedule: None,
         },
         OplogEntry::InvocationCompleted {
             at: 1_700_000_000_001,

@@ -19,6 +19,8 @@ pub struct Prepared {
     pub json: String,
     /// The same arguments, typed.
     pub vals: Vec<Val>,
+    /// The schedule whose firing this is (journaled with its start), if it is one.
+    pub schedule: Option<String>,
 }
 
 /// Resolves the function and types the arguments; the error says what was expected.
@@ -70,5 +72,6 @@ pub fn prepare(
         function: export.name.clone(),
         json,
         vals,
+        schedule: None,
     })
 }

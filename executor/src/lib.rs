@@ -66,6 +66,7 @@ pub mod promise_service;
 pub mod replay;
 pub mod reply;
 pub mod runtime;
+pub mod schedule;
 pub mod shard;
 pub mod shards;
 pub mod status;

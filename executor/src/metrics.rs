@@ -36,6 +36,8 @@ const FAILOVER_SECONDS: &str = "revenant_executor_failover_seconds";
 const WORKERS_DROPPED: &str = "revenant_executor_workers_dropped_total";
 const SUSPENSIONS: &str = "revenant_executor_worker_suspensions_total";
 const RESUMPTIONS: &str = "revenant_executor_worker_resumptions_total";
+const FIRINGS: &str = "revenant_executor_schedule_firings_total";
+const FIRING_LATENESS: &str = "revenant_executor_schedule_firing_lateness_seconds";
 
 /// Failover bounds: from well under the default lease TTL to a minute.
 const FAILOVER_BUCKETS: [f64; 12] = [
@@ -104,6 +106,15 @@ impl Default for ExecutorMetrics {
             RESUMPTIONS,
             "Suspended workers resumed by a fired timer or a promise completion.",
         );
+        r.describe_counter(
+            FIRINGS,
+            "Firings of scheduled invocations that reached a worker, by outcome (applied, skipped).",
+        );
+        r.describe_histogram(
+            FIRING_LATENESS,
+            "From a firing's time (a one-off's scheduled time, else when the server fired it) to its arrival at the worker.",
+            &LATENCY_BUCKETS,
+        );
         Self {
             registry: r,
             failovers: Mutex::default(),
@@ -113,6 +124,16 @@ impl Default for ExecutorMetrics {
 }
 
 impl ExecutorMetrics {
+    /// A firing of a scheduled invocation reached its worker: `applied` or `skipped`,
+    /// `lateness` after its time.
+    pub fn firing(&self, outcome: &str, lateness: Option<std::time::Duration>) {
+        self.registry.inc(FIRINGS, &[("outcome", outcome)], 1);
+        if let Some(late) = lateness {
+            self.registry
+                .observe(FIRING_LATENESS, &[], late.as_secs_f64());
+        }
+    }
+
     /// An invocation of `shard` was answered `outcome` after `seconds` in the executor.
     pub fn answered(&self, shard: Option<u32>, outcome: &str, seconds: f64) {
         self.registry.inc(INVOCATIONS, &[("outcome", outcome)], 1);

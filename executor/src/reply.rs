@@ -65,9 +65,10 @@ pub(crate) async fn answer(
 ) {
     // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
     // swallows as duplicates can only get the result from the bucket: it must get there.
-    let (stored, sent) = tokio::join!(
+    let (stored, sent, ()) = tokio::join!(
         store_result(env, id, inv, function, outcome),
-        send_reply(env, inv, outcome)
+        send_reply(env, inv, outcome),
+        crate::schedule::record(env, id, inv, outcome)
     );
     let stored = stored && sent;
     let status = match outcome {

@@ -67,6 +67,22 @@ pub enum Error {
     /// The connection closed (or the client was dropped) while waiting for something.
     #[error("the NATS connection closed while {what}")]
     Closed { what: String },
+    /// A schedule that cannot be accepted (a bad cron expression or time zone, cron on a
+    /// server older than 2.14); the message says what was expected.
+    #[error("{0}")]
+    BadSchedule(String),
+    /// `RVN_INVOKE` has limits that would silently evict schedule holders.
+    #[error(
+        "stream {stream} has {limit} = {value}; schedule holders (durable timers, scheduled invocations, cron) live in it \
+         and JetStream would evict them silently when the limit is reached. Remove the limit \
+         (nats stream edit {stream} --{flag}=-1); per-message TTLs and max age do not touch holders"
+    )]
+    EvictsSchedules {
+        stream: String,
+        limit: &'static str,
+        flag: &'static str,
+        value: i64,
+    },
     /// A NATS / JetStream operation failed.
     #[error("{op} failed: {source}")]
     Nats {

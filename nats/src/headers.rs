@@ -87,3 +87,14 @@ pub const MSG_TTL: &str = "Nats-TTL";
 pub const SCHEDULE: &str = "Nats-Schedule";
 /// Where a scheduled message is published when it fires.
 pub const SCHEDULE_TARGET: &str = "Nats-Schedule-Target";
+/// The IANA time zone of a cron `Nats-Schedule` (nats-server 2.14+).
+pub const SCHEDULE_TIME_ZONE: &str = "Nats-Schedule-Time-Zone";
+
+/// On a scheduled invocation (copied to every firing): `queue` (default) or `skip`
+/// (skipped while another invocation of the worker runs).
+pub const OVERLAP: &str = "Rvn-Overlap";
+/// On a scheduled invocation: a firing later than this many seconds after its time is
+/// skipped and recorded (default: no bound).
+pub const CATCHUP: &str = "Rvn-Catchup";
+/// On a one-off scheduled invocation: its time (RFC 3339), for lateness and catch-up.
+pub const SCHEDULED_AT: &str = "Rvn-Scheduled-At";

@@ -84,6 +84,7 @@ impl Nats {
             format!("KV_{}", ns.results_bucket()),
             format!("KV_{}", ns.apis_bucket()),
             format!("KV_{}", ns.promises_bucket()),
+            format!("KV_{}", ns.schedules_bucket()),
         ];
         let mut missing = Vec::new();
         for name in names {

@@ -287,6 +287,13 @@ impl InvocationMessage {
         crate::reply::parse_reply(self.message.headers.as_ref(), &self.body)
     }
 
+    /// When JetStream stored the message (ms since the epoch): for a fired schedule,
+    /// when the server fired it.
+    pub fn stored_at_ms(&self) -> Option<u64> {
+        let info = self.message.info().ok()?;
+        u64::try_from(info.published.unix_timestamp_nanos() / 1_000_000).ok()
+    }
+
     /// The subject the message was stored under.
     pub fn subject(&self) -> &str {
         self.message.subject.as_str()

@@ -23,6 +23,8 @@
 //! - [`seal`]: encryption at rest (AES-256-GCM envelopes with a key id) of oplog payloads, blobs and results.
 //! - [`http_support`]: what the HTTP router needs: API definitions, result watches, readiness.
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
+//! - [`schedules`]: scheduled invocations and cron: [`schedules::put`], [`schedules::cancel`], [`schedules::list`],
+//!   the one holder publisher (timers use it too), the last-firing records (`RVN_SCHEDULES`).
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
 //!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
@@ -45,6 +47,7 @@ pub mod provision;
 pub mod quarantine;
 pub mod registry;
 pub mod reply;
+pub mod schedules;
 pub mod seal;
 pub mod timers;
 pub mod workers;

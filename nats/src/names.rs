@@ -100,6 +100,10 @@ impl Namespace {
     pub fn promises_bucket(&self) -> String {
         self.upper("PROMISES")
     }
+    /// `RVN_SCHEDULES`: the last firing of each schedule (key `<c>.<w>.<id>`).
+    pub fn schedules_bucket(&self) -> String {
+        self.upper("SCHEDULES")
+    }
 
     // ---- subjects --------------------------------------------------------------
 
@@ -139,14 +143,30 @@ impl Namespace {
         }
         Some((shard.parse().ok()?, WorkerId::parse(c, w).ok()?))
     }
-    /// `rvn.schedule.<c>.<w>.<timer>`: a durable timer's schedule message (in `RVN_INVOKE`,
-    /// which allows message schedules); purging it cancels the timer.
-    pub fn schedule_subject(&self, w: &WorkerId, timer: &str) -> Result<String, Error> {
-        names::validate("timer", timer)?;
+    /// `rvn.schedule.<c>.<w>.<id>`: a schedule holder (in `RVN_INVOKE`, which allows
+    /// message schedules): `t-<index>` a durable timer, `i-<key>` a one-off scheduled
+    /// invocation, `c-<name>` a cron schedule. Purging it cancels the schedule.
+    pub fn schedule_subject(&self, w: &WorkerId, id: &str) -> Result<String, Error> {
+        names::validate("schedule id", id)?;
         Ok(format!(
-            "{}.schedule.{}.{}.{timer}",
+            "{}.schedule.{}.{}.{id}",
             self.prefix, w.component, w.worker
         ))
+    }
+    /// `rvn.schedule.<c>.<w>.>`: every schedule holder of one worker.
+    pub fn schedule_worker_wildcard(&self, w: &WorkerId) -> String {
+        format!("{}.schedule.{}.{}.>", self.prefix, w.component, w.worker)
+    }
+    /// Parses `rvn.schedule.<c>.<w>.<id>` (a holder, or the `Nats-Scheduler` of a fired
+    /// copy); `None` for anything else.
+    pub fn parse_schedule_subject(&self, subject: &str) -> Option<(WorkerId, String)> {
+        let rest = self.strip(subject, "schedule")?;
+        let mut t = rest.split('.');
+        let (c, w, id) = (t.next()?, t.next()?, t.next()?);
+        if t.next().is_some() || names::validate("schedule id", id).is_err() {
+            return None;
+        }
+        Some((WorkerId::parse(c, w).ok()?, id.to_owned()))
     }
     /// `rvn.schedule.>`.
     pub fn schedule_wildcard(&self) -> String {
@@ -252,6 +272,10 @@ impl Namespace {
         w.dotted()
     }
     /// `<c>.<w>.<index>` in `RVN_PROMISES`.
+    /// `<c>.<w>.<id>`: a schedule's last-firing record in `RVN_SCHEDULES`.
+    pub fn schedule_key(w: &WorkerId, id: &str) -> String {
+        format!("{}.{}.{id}", w.component, w.worker)
+    }
     pub fn promise_key(p: &PromiseId) -> String {
         p.dotted()
     }

@@ -17,7 +17,10 @@
 //! ack floor. Interest retention would drop invocations published while no
 //! consumer exists yet, and work-queue retention forbids overlapping consumers
 //! (e.g. an admin tool's), so neither is used. `RVN_INVOKE` also allows message
-//! schedules and per-message TTLs (durable timers publish `rvn.schedule.…`).
+//! schedules and per-message TTLs (durable timers and scheduled invocations publish
+//! holders `rvn.schedule.…`), and provisioning refuses a message-count, byte or
+//! per-subject limit on it (set by an operator): JetStream would evict holders
+//! silently when one is reached ([`Error::EvictsSchedules`]).
 
 use std::time::Duration;
 
@@ -183,6 +186,7 @@ impl Nats {
             ),
             kv_spec(ns.apis_bucket(), Duration::ZERO),
             kv_spec(ns.promises_bucket(), Duration::ZERO),
+            kv_spec(ns.schedules_bucket(), Duration::ZERO),
             obj_spec(ns.components_bucket()),
             obj_spec(ns.snapshots_bucket()),
             obj_spec(ns.blobs_bucket()),
@@ -260,6 +264,9 @@ impl Nats {
     ) -> Result<()> {
         let mut desired = current.clone();
         (spec.apply)(&mut desired);
+        if spec.stream == self.namespace().invoke_stream() {
+            refuse_evicting_limits(&current)?;
+        }
 
         if let (Some(have), Some(want)) = (&current.subject_transform, &desired.subject_transform)
             && have != want
@@ -298,6 +305,29 @@ impl Nats {
             .map_err(|e| Error::nats(format!("updating {}", spec.what), e))?;
         report.updated.push(spec.stream.clone());
         Ok(())
+    }
+}
+
+/// `RVN_INVOKE` holds schedule holders: a message-count or byte limit would evict them
+/// silently once reached (max age does not: holders carry `Nats-TTL: never`).
+fn refuse_evicting_limits(c: &stream::Config) -> Result<()> {
+    let limits = [
+        ("max_msgs", "max-msgs", c.max_messages),
+        ("max_bytes", "max-bytes", c.max_bytes),
+        (
+            "max_msgs_per_subject",
+            "max-msgs-per-subject",
+            c.max_messages_per_subject,
+        ),
+    ];
+    match limits.into_iter().find(|(_, _, v)| *v > 0) {
+        Some((limit, flag, value)) => Err(Error::EvictsSchedules {
+            stream: c.name.clone(),
+            limit,
+            flag,
+            value,
+        }),
+        None => Ok(()),
     }
 }
 

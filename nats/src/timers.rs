@@ -9,32 +9,19 @@
 use async_nats::HeaderMap;
 use revenant_types::WorkerId;
 use revenant_types::oplog::{OplogIndex, TimestampMs};
-use time::OffsetDateTime;
-use time::format_description::well_known::Rfc3339;
+use revenant_types::schedule::When;
 
 use crate::error::{Error, Result};
 use crate::{Nats, headers};
 
-/// The `Nats-Schedule` value of a one-off schedule at `at` (ms since the epoch, UTC).
+/// The `Nats-Schedule` value of a one-off schedule at `at` (ms since the epoch, UTC):
+/// whole seconds (the server's schedules have second resolution), rounded down: a
+/// timer woken up to a second early waits the rest in memory, so it ends on time.
 pub fn at_schedule(at: TimestampMs) -> Result<String> {
-    let when = OffsetDateTime::from_unix_timestamp_nanos(i128::from(at) * 1_000_000)
-        .map_err(|e| malformed(format!("{at} ms: {e}")))?;
-    // Whole seconds (the server's schedules have second resolution), rounded down: a
-    // timer woken up to a second early waits the rest in memory, so it ends on time.
-    let when = when
-        .replace_nanosecond(0)
-        .map_err(|e| malformed(e.to_string()))?;
-    let text = when
-        .format(&Rfc3339)
-        .map_err(|e| malformed(e.to_string()))?;
-    Ok(format!("@at {text}"))
-}
-
-fn malformed(reason: String) -> Error {
-    Error::Malformed {
+    When::At(at).nats_schedule().map_err(|e| Error::Malformed {
         what: "a timer's time".into(),
-        reason,
-    }
+        reason: e.0,
+    })
 }
 
 impl Nats {
@@ -49,18 +36,17 @@ impl Nats {
         let ns = self.namespace();
         let subject = ns.schedule_subject(w, &format!("t-{index}"))?;
         let mut h = HeaderMap::new();
-        h.insert(headers::SCHEDULE, at_schedule(fire_at)?.as_str());
-        h.insert(headers::SCHEDULE_TARGET, ns.invoke_subject(w).as_str());
         h.insert(headers::KIND, headers::KIND_TIMER);
         h.insert(headers::TIMER, index.to_string().as_str());
-        // Holders are exempt from the stream's max age (ADR-43).
-        h.insert(headers::MSG_TTL, "never");
-        self.jetstream()
-            .publish_with_headers(subject, h, bytes::Bytes::new())
-            .await
-            .map_err(|e| Error::nats("publish timer schedule", e))?
-            .await
-            .map_err(|e| Error::nats("publish timer schedule", e))?;
+        self.publish_holder(
+            subject,
+            &at_schedule(fire_at)?,
+            None,
+            &ns.invoke_subject(w),
+            h,
+            bytes::Bytes::new(),
+        )
+        .await?;
         Ok(())
     }
 
@@ -72,25 +58,10 @@ impl Nats {
         self.purge_schedules(subject).await
     }
 
-    /// Cancels every schedule of worker `w` (it was deleted).
+    /// Cancels every schedule of worker `w` (it was deleted): timers, one-offs and cron.
     pub async fn cancel_schedules(&self, w: &WorkerId) -> Result<()> {
-        let ns = self.namespace();
-        let subject = format!("{}.schedule.{}.{}.>", ns.prefix(), w.component, w.worker);
-        self.purge_schedules(subject).await
-    }
-
-    async fn purge_schedules(&self, subject: String) -> Result<()> {
-        let stream = self
-            .jetstream()
-            .get_stream_no_info(self.namespace().invoke_stream())
+        self.purge_schedules(self.namespace().schedule_worker_wildcard(w))
             .await
-            .map_err(|e| Error::nats("get invoke stream", e))?;
-        stream
-            .purge()
-            .filter(subject)
-            .await
-            .map_err(|e| Error::nats("purge timer schedule", e))?;
-        Ok(())
     }
 }
 

@@ -101,6 +101,9 @@ impl From<revenant_nats::Error> for ApiError {
             revenant_nats::Error::Name(e) => {
                 Self::bad_request(ErrorKind::InvalidName, e.to_string())
             }
+            revenant_nats::Error::BadSchedule(m) => {
+                Self::bad_request(ErrorKind::InvalidSchedule, m)
+            }
             e => Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Nats, e.to_string()),
         }
     }
@@ -165,6 +168,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::InvalidReplyTo
         | K::InvalidHeader
         | K::InvalidApi
+        | K::InvalidSchedule
         | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
         | K::UnknownComponent
@@ -172,6 +176,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::UnknownPromise
         | K::UnknownVersion
         | K::UnknownApi
+        | K::UnknownSchedule
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -183,6 +188,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::WorkerExists
         | K::KeyConflict
         | K::RouteConflict
+        | K::FiringSkipped
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         K::FunctionError | K::ResultTooLarge => StatusCode::UNPROCESSABLE_ENTITY,

@@ -10,7 +10,7 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::{PathsBuilder, ResponseBuilder};
 
 use crate::AppState;
-use crate::rest::{apis, components, health, invocations, promises, workers};
+use crate::rest::{apis, components, health, invocations, promises, schedules, workers};
 
 /// The static part of the document.
 #[derive(OpenApi)]
@@ -45,11 +45,20 @@ use crate::rest::{apis, components, health, invocations, promises, workers};
         promises::complete,
         promises::get,
         promises::list,
+        schedules::create,
+        schedules::list,
+        schedules::get,
+        schedules::cancel,
         health::healthz,
         health::readyz,
         crate::metrics::render,
     ),
-    components(schemas(crate::rest::ErrorJson, workers::CreateWorker, workers::ControlState))
+    components(schemas(
+        crate::rest::ErrorJson,
+        workers::CreateWorker,
+        workers::ControlState,
+        schedules::CreateSchedule
+    ))
 )]
 pub struct ApiDoc;
 

@@ -114,6 +114,9 @@ error_kinds! {
     WorkerFailed = "worker-failed",
     /// The invocation was sent to a worker that has been deleted since: it is never run.
     WorkerDeleted = "worker-deleted",
+    /// A scheduled invocation's firing was skipped (overlap `skip` while another
+    /// invocation ran, or past its catch-up bound): it never runs.
+    FiringSkipped = "firing-skipped",
     /// A result did not arrive in time (e.g. a duplicate call waiting for the original).
     Timeout = "timeout",
     /// NATS or the executor could not be reached or refused the operation.
@@ -144,6 +147,11 @@ error_kinds! {
     Unauthorized = "unauthorized",
     /// A router request whose token's scope does not allow it.
     Forbidden = "forbidden",
+    /// A schedule that cannot be accepted: a bad time, duration, cron expression or time
+    /// zone, or cron on a nats-server older than 2.14.
+    InvalidSchedule = "invalid-schedule",
+    /// No schedule of that id.
+    UnknownSchedule = "unknown-schedule",
     /// The worker to create exists already.
     WorkerExists = "worker-exists",
     /// An API definition that cannot be deployed.

@@ -44,6 +44,7 @@ mod tests {
             trace: TraceContext::default(),
             reply_to: None,
             caller: None,
+            schedule: None,
         };
         assert_eq!(
             oplog_entry(&entry),

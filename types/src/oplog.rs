@@ -149,6 +149,9 @@ pub enum OplogEntry {
         /// The worker awaiting its outcome, when another worker called it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         caller: Option<CallerRecord>,
+        /// The schedule whose firing this is (`i-<key>`, `c-<name>`), if it is one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        schedule: Option<String>,
     },
     /// A journaled host call and what it returned.
     HostCall {
@@ -293,6 +296,15 @@ pub enum OplogEntry {
         call: OplogIndex,
         outcome: InvocationOutcome,
     },
+    /// A firing of schedule `schedule` was not applied (overlap `skip` while another
+    /// invocation ran, or later than its catch-up bound): its key counts as answered
+    /// with a `skipped` error, so a redelivery is not applied either.
+    FiringSkipped {
+        at: TimestampMs,
+        schedule: String,
+        idempotency_key: String,
+        reason: String,
+    },
 }
 
 impl OplogEntry {
@@ -324,6 +336,7 @@ impl OplogEntry {
             Self::Deleted { .. } => "deleted",
             Self::TimerFired { .. } => "timer-fired",
             Self::RpcCompleted { .. } => "rpc-completed",
+            Self::FiringSkipped { .. } => "firing-skipped",
         }
     }
 
@@ -354,11 +367,16 @@ impl OplogEntry {
                 idempotency_key,
                 function,
                 args,
+                schedule,
                 ..
             } => {
                 format!(
-                    "{function}({}) key {idempotency_key}",
-                    short(args.trim_start_matches('[').trim_end_matches(']'))
+                    "{function}({}) key {idempotency_key}{}",
+                    short(args.trim_start_matches('[').trim_end_matches(']')),
+                    schedule
+                        .as_ref()
+                        .map(|s| format!(" (schedule {s})"))
+                        .unwrap_or_default()
                 )
             }
             Self::HostCall {
@@ -433,6 +451,12 @@ impl OplogEntry {
                     format!("call {call}: error {}: {}", e.kind, short(&e.message))
                 }
             },
+            Self::FiringSkipped {
+                schedule,
+                idempotency_key,
+                reason,
+                ..
+            } => format!("{schedule} key {idempotency_key}: {}", short(reason)),
             Self::Exited { code, .. } => format!("code {code}"),
             Self::Resumed { .. } | Self::Interrupted { .. } | Self::BeginAtomicRegion => {
                 String::new()

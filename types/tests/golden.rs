@@ -46,9 +46,10 @@ fn variant_index(e: &OplogEntry) -> usize {
         OplogEntry::Deleted { .. } => 22,
         OplogEntry::TimerFired { .. } => 23,
         OplogEntry::RpcCompleted { .. } => 24,
+        OplogEntry::FiringSkipped { .. } => 25,
     }
 }
-const VARIANTS: usize = 25;
+const VARIANTS: usize = 26;
 
 const AT: u64 = 1_700_000_000_123;
 
@@ -96,6 +97,7 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                 },
                 reply_to: None,
                 caller: None,
+                schedule: None,
             },
         ),
         (
@@ -246,6 +248,15 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
                     ErrorKind::WorkerFailed,
                     "worker payment/7 is failed",
                 )),
+            },
+        ),
+        (
+            "firing-skipped",
+            OplogEntry::FiringSkipped {
+                at: AT,
+                schedule: "c-hourly".into(),
+                idempotency_key: "rvn.schedule.counter.c1.c-hourly@2023-11-14T23:00:00Z".into(),
+                reason: "overlap skip: another invocation was running".into(),
             },
         ),
     ]

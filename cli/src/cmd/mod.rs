@@ -7,6 +7,7 @@ pub mod invoke;
 pub mod keys;
 pub mod promise;
 pub mod router;
+pub mod schedule;
 pub mod status;
 pub mod token;
 pub mod up;

@@ -16,5 +16,6 @@ mod fencing;
 mod nats_auth;
 mod promise;
 mod rpc;
+mod schedules;
 mod soak;
 mod waiting;

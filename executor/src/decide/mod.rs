@@ -36,6 +36,7 @@ use revenant_types::records::{ControlAction, WorkerStatus};
 
 mod call;
 mod inbox;
+pub mod schedule;
 
 pub use call::{CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome};
 pub use inbox::{Kind, KindHeaders, Wake, kind_of, wake};

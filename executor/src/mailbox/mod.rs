@@ -26,6 +26,7 @@ use crate::delete;
 use crate::durable::stdio::{EVENT_BUFFER, EventSink, Output};
 use crate::inbox::{self, Invocation, Tail};
 use crate::reply::{answer, reject};
+use crate::schedule;
 use crate::status::{RecoveredStatus, Summary, event, put_status};
 use crate::worker::{Invoked, Worker, WorkerError};
 
@@ -200,6 +201,22 @@ pub(crate) async fn mailbox(
             queue.push_front(m);
             continue;
         }
+        // A firing of a schedule may be skipped (overlap skip, past its catch-up bound).
+        let busy = from_queue || decision == Decision::Park;
+        if matches!(decision, Decision::Run | Decision::Park)
+            && let Some(skipped) =
+                schedule::skipped_firing(&env, &id, worker.as_mut(), &inv, busy).await
+        {
+            match skipped {
+                schedule::Skipped::Answer(outcome) => {
+                    let function = inv.function().unwrap_or_default().to_owned();
+                    answer(&env, &id, &inv, &function, &outcome).await;
+                }
+                schedule::Skipped::Reject(error) => reject(&env, &inv, error).await,
+                schedule::Skipped::Retry => {}
+            }
+            continue;
+        }
         match decision {
             Decision::Recover | Decision::Run => {}
             Decision::Reject(error) => {
@@ -273,7 +290,7 @@ pub(crate) async fn mailbox(
                 (tail.function.clone(), run)
             }
             _ => {
-                let prepared = match w
+                let mut prepared = match w
                     .component()
                     .ok_or_else(no_instance)
                     .and_then(|c| prepare(c, inv.function(), inv.content_type(), inv.body()))
@@ -285,6 +302,7 @@ pub(crate) async fn mailbox(
                         continue;
                     }
                 };
+                prepared.schedule = schedule::schedule_of(&env, &inv);
                 let function = prepared.function.clone();
                 let reply_to = inv.reply_to().map(str::to_owned);
                 // Boxed: raced against control input, it would make the mailbox's future huge.

@@ -260,6 +260,17 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     .or_insert_with(|| crate::decide::encode_outcome(&outcome));
             }
             OplogEntry::TimerFired { timer, .. } => plan.timers_fired.push(timer),
+            // A skipped firing is answered as skipped, never run (decide::schedule).
+            OplogEntry::FiringSkipped {
+                schedule,
+                idempotency_key,
+                reason,
+                ..
+            } => {
+                let skipped = crate::decide::schedule::skipped(&schedule, &reason);
+                plan.completed
+                    .insert(idempotency_key, InvocationOutcome::Err(skipped));
+            }
             OplogEntry::Exited { code, .. } => {
                 plan.exited = true;
                 plan.failed = Some(crate::attempt::exited_message(code));

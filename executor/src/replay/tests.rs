@@ -13,6 +13,7 @@ fn started(key: &str) -> OplogEntry {
         trace: Default::default(),
         reply_to: None,
         caller: None,
+        schedule: None,
     }
 }
 fn call(v: u64) -> OplogEntry {

@@ -9,6 +9,7 @@
 //! delete, wake-ups, parked invocations).
 
 mod error;
+mod firing;
 mod lifecycle;
 
 pub use error::WorkerError;
@@ -246,6 +247,7 @@ impl Worker {
             trace,
             reply_to,
             caller,
+            schedule: prepared.schedule,
         });
         let args = (prepared.json.as_str(), Some(prepared.vals));
         self.run_attempts(key, &prepared.function, args, None, 0, context)

@@ -1,5 +1,5 @@
 //! The `/v1` REST API: components, workers, invocations, oplogs, API
-//! definitions, promises. Handlers are thin: they parse the request, call
+//! definitions, promises, schedules. Handlers are thin: they parse the request, call
 //! `revenant-nats` / `revenant-executor` or the [`crate::invoke`] core and
 //! render JSON. Every one is annotated for the OpenAPI document.
 
@@ -8,6 +8,7 @@ pub mod components;
 pub mod health;
 pub mod invocations;
 pub mod promises;
+pub mod schedules;
 pub mod workers;
 
 use axum::Router;
@@ -89,6 +90,14 @@ pub fn routes() -> Router<AppState> {
         .route("/invocations/{key}", get(i::poll))
         .route("/apis", get(apis::list).post(apis::deploy))
         .route("/apis/{name}", get(apis::get).delete(apis::delete))
+        .route(
+            "/components/{component}/workers/{worker}/schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/components/{component}/workers/{worker}/schedules/{id}",
+            get(schedules::get).delete(schedules::cancel),
+        )
         .route("/promises", get(promises::list))
         .route("/promises/{component}/{worker}/{index}", get(promises::get))
         .route(

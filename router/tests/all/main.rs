@@ -13,3 +13,4 @@ mod gateway;
 mod oneshot;
 mod promises;
 mod rest;
+mod schedules;

@@ -26,5 +26,6 @@ mod oplog_speed;
 mod promises;
 mod python_client;
 mod rpc;
+mod schedules;
 mod takeover;
 mod waiting;

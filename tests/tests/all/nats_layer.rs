@@ -53,6 +53,7 @@ async fn provisioning_twice_is_a_noop_and_a_changed_shard_count_is_refused() {
         "KV_RVN_COMPONENTS",
         "KV_RVN_RESULTS",
         "KV_RVN_PROMISES",
+        "KV_RVN_SCHEDULES",
         "OBJ_RVN_COMPONENTS",
         "OBJ_RVN_SNAPSHOTS",
     ] {

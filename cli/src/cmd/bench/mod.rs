@@ -2,13 +2,13 @@
 //! side in one run, because these machines are noisy and only ratios travel.
 //! It starts its own nats-server (JetStream, file storage, loopback, a
 //! temporary store) — or uses the server given with `--nats`, in a fresh
-//! namespace — an in-process executor and, for failover, memory and waiting,
+//! namespace — an in-process executor and, for failover, memory, waiting and schedules,
 //! child `revenant executor` processes. It prints a table (or `--json`) and exits
 //! non-zero when any work was lost or answered wrongly.
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`]) and [`report`] (table,
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`]) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
@@ -22,6 +22,7 @@ mod invoke;
 mod recovery;
 mod report;
 mod rpc;
+mod schedules;
 mod waiting;
 
 use anyhow::bail;
@@ -45,6 +46,7 @@ pub enum Section {
     Encryption,
     Waiting,
     Rpc,
+    Schedules,
 }
 
 #[derive(clap::Args, Debug)]
@@ -127,6 +129,12 @@ pub struct BenchArgs {
     /// RPC: async calls in the fan-out.
     #[arg(long, default_value_t = 100)]
     pub fan_out: u32,
+    /// Schedules: one-off schedules due in the same second (firing lateness).
+    #[arg(long, default_value_t = 1_000)]
+    pub schedule_firings: usize,
+    /// Schedules: pending schedules created (time, stream size, executor memory).
+    #[arg(long, default_value_t = 10_000)]
+    pub pending_schedules: usize,
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
@@ -177,6 +185,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Encryption => encryption::run(&env, &args, r).await,
             Waiting => waiting::run(&env, &args, r).await,
             Rpc => rpc::run(&env, &args, r).await,
+            Schedules => schedules::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section

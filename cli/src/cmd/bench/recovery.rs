@@ -152,6 +152,7 @@ pub(super) fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> 
             trace: Default::default(),
             reply_to: None,
             caller: None,
+            schedule: None,
         },
         OplogEntry::InvocationCompleted {
             at,
