@@ -131,9 +131,10 @@ fn interface(
         ident(name)
     );
     for (f, params, result) in &sigs {
+        let sep = if params.is_empty() { "" } else { ", " };
         let _ = writeln!(
             out,
-            "        /// Invokes `{f}` and waits for its result.\n        {f}: func({params}) -> result<{result}, rpc-error>;\n        /// Invokes `{f}` without waiting.\n        {f}-send: func({params}) -> result<_, rpc-error>;\n        /// Invokes `{f}`; the result arrives in the future.\n        {f}-async: func({params}) -> future-{f}-result;"
+            "        /// Invokes `{f}` and waits for its result.\n        {f}: func({params}) -> result<{result}, rpc-error>;\n        /// Invokes `{f}` without waiting.\n        {f}-send: func({params}) -> result<_, rpc-error>;\n        /// Invokes `{f}`; the result arrives in the future.\n        {f}-async: func({params}) -> future-{f}-result;\n        /// Invokes `{f}` at `at-epoch-ms` (ms since the Unix epoch); the schedule's id, for\n        /// `revenant:api/rpc.cancel-schedule`.\n        {f}-schedule: func(at-epoch-ms: u64{sep}{params}) -> result<string, rpc-error>;"
         );
     }
     out.push_str("    }\n}\n");

@@ -38,9 +38,13 @@ pub const RPC_INVOKE: &str = "revenant:api/rpc.invoke";
 pub const RPC_INVOKE_ASYNC: &str = "revenant:api/rpc.invoke-async";
 /// Whether a future's outcome had arrived by then (request: the call's index).
 pub const RPC_FUTURE_GET: &str = "revenant:api/rpc.future-result.get";
+/// A scheduled worker-to-worker call: a remote write (the call and its time → the schedule id).
+pub const RPC_SCHEDULE: &str = "revenant:api/rpc.schedule";
+/// A schedule cancelled: a remote write (`<c>/<w>/<id>` → whether it was pending).
+pub const RPC_CANCEL_SCHEDULE: &str = "revenant:api/rpc.cancel-schedule";
 
 /// Every journaled host function name, in the golden file's order.
-pub const ALL: [&str; 20] = [
+pub const ALL: [&str; 22] = [
     WALL_CLOCK_NOW,
     MONOTONIC_CLOCK_NOW,
     RANDOM_BYTES,
@@ -61,6 +65,8 @@ pub const ALL: [&str; 20] = [
     RPC_INVOKE,
     RPC_INVOKE_ASYNC,
     RPC_FUTURE_GET,
+    RPC_SCHEDULE,
+    RPC_CANCEL_SCHEDULE,
 ];
 
 #[cfg(test)]

@@ -32,6 +32,9 @@ pub struct CallSpec {
     pub function: String,
     /// The JSON arguments as given.
     pub args: String,
+    /// A scheduled call's time (ms since the Unix epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<u64>,
 }
 
 /// The target of an entry that begins a call whose outcome comes back (`None` for
@@ -88,6 +91,7 @@ mod tests {
             target: "payment/7".into(),
             function: "charge".into(),
             args: "[5]".into(),
+            at: None,
         })
         .unwrap();
         let begin = |function: &str| OplogEntry::BeginRemoteWrite {

@@ -26,6 +26,8 @@ pub(super) mod bindings {
             "revenant:api/rpc.invoke-and-await": async | trappable,
             "revenant:api/rpc.invoke": async | trappable,
             "revenant:api/rpc.invoke-async": async | trappable,
+            "revenant:api/rpc.schedule": async | trappable,
+            "revenant:api/rpc.cancel-schedule": async | trappable,
             default: trappable,
         },
         with: {

@@ -184,6 +184,23 @@ impl Recorded for Result<bool, String> {
     }
 }
 
+/// A call that succeeds with a text or fails with a message the guest sees.
+impl Recorded for Result<String, String> {
+    fn into_host(self) -> HostValue {
+        match self {
+            Ok(text) => HostValue::Text(text),
+            Err(message) => HostValue::Error(message),
+        }
+    }
+    fn from_host(value: HostValue) -> Result<Self, HostValue> {
+        match value {
+            HostValue::Text(text) => Ok(Ok(text)),
+            HostValue::Error(message) => Ok(Err(message)),
+            other => Err(other),
+        }
+    }
+}
+
 /// A journaled host function (see the module docs).
 pub trait JournaledCall {
     /// The persistent name the oplog records.
@@ -246,6 +263,10 @@ journaled! {
     RpcAsync = host::RPC_INVOKE_ASYNC, String => String;
     /// Whether the outcome of the call begun at this index had arrived, and what it was.
     RpcFutureGet = host::RPC_FUTURE_GET, u64 => Option<Vec<u8>>;
+    /// A scheduled call: the call (JSON, with its time) → the schedule id, or why not.
+    RpcSchedule = host::RPC_SCHEDULE, String => Result<String, String>;
+    /// A cancelled schedule: `<c>/<w>/<id>` → whether it was pending, or why not.
+    RpcCancelSchedule = host::RPC_CANCEL_SCHEDULE, String => Result<bool, String>;
 }
 
 #[cfg(test)]

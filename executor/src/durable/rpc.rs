@@ -25,7 +25,7 @@ use revenant_types::{ErrorKind, WorkerId};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::DynPollable;
 
-use super::journaled::{RpcAsync, RpcAwait, RpcFutureGet, RpcSend};
+use super::journaled::{RpcAsync, RpcAwait, RpcCancelSchedule, RpcFutureGet, RpcSchedule, RpcSend};
 use super::waits::{Wait, WaitParts, wait_or_suspend};
 use crate::decide::CallSpec;
 
@@ -150,6 +150,7 @@ pub async fn start(
         target: target.to_string(),
         function: function.to_owned(),
         args: args.to_owned(),
+        at: None,
     };
     let spec = serde_json::to_string(&spec)?;
     let (index, sent) = match mode {
@@ -191,6 +192,80 @@ pub async fn start(
         Mode::Async => journal.end_write::<RpcAsync>(index, key.clone()),
     }
     Ok(Ok((index, key)))
+}
+
+/// Schedules a call for `at` (ms since the Unix epoch) as a JetStream message schedule
+/// on the target's holder `i-<key>`, the key derived from this call like any call's:
+/// journaled as a remote write, so a replay does not schedule again. Returns the
+/// schedule's id.
+pub async fn schedule(
+    parts: &mut WaitParts<'_>,
+    at: u64,
+    target: &WorkerId,
+    function: &str,
+    args: &str,
+) -> wasmtime::Result<Result<String, RpcError>> {
+    use revenant_types::schedule::{ScheduleSpec, When, one_off_id};
+    let journal = parts.journal;
+    let me = journal.worker().clone();
+    let spec = CallSpec {
+        target: target.to_string(),
+        function: function.to_owned(),
+        args: args.to_owned(),
+        at: Some(at),
+    };
+    let (index, recorded) = journal.begin_write::<RpcSchedule>(serde_json::to_string(&spec)?)?;
+    if let Some(recorded) = recorded {
+        return Ok(recorded.map_err(RpcError::Protocol));
+    }
+    journal.commit().await?;
+    let key = crate::decide::call_key(&me, index);
+    let answer = match one_off_id(&key) {
+        Err(e) => Err(e.0),
+        Ok(id) => {
+            let spec = ScheduleSpec {
+                worker: target.clone(),
+                id: id.clone(),
+                // A schedule fires at whole seconds: rounded up, never early.
+                when: When::At(at.div_ceil(1_000) * 1_000),
+                function: function.to_owned(),
+                args: args.to_owned(),
+                content_type: Some(revenant_nats::headers::CONTENT_TYPE_JSON.to_owned()),
+                idempotency_key: Some(key),
+                overlap: Default::default(),
+                catchup_secs: None,
+            };
+            match revenant_nats::schedules::put(&parts.waits.nats, &spec).await {
+                Ok(_) => Ok(id),
+                Err(revenant_nats::Error::BadSchedule(why)) => Err(why),
+                // NATS is unreachable: a trap, retried with the invocation.
+                Err(e) => return Err(e.into()),
+            }
+        }
+    };
+    journal.end_write::<RpcSchedule>(index, answer.clone());
+    Ok(answer.map_err(RpcError::Protocol))
+}
+
+/// Cancels schedule `id` of `target`: whether it was pending. Journaled as a remote write.
+pub async fn cancel_schedule(
+    parts: &mut WaitParts<'_>,
+    target: &WorkerId,
+    id: &str,
+) -> wasmtime::Result<Result<bool, RpcError>> {
+    let journal = parts.journal;
+    let (index, recorded) = journal.begin_write::<RpcCancelSchedule>(format!("{target}/{id}"))?;
+    if let Some(recorded) = recorded {
+        return Ok(recorded.map_err(RpcError::Protocol));
+    }
+    journal.commit().await?;
+    let answer = match revenant_nats::schedules::cancel(&parts.waits.nats, target, id).await {
+        Ok(pending) => Ok(pending),
+        Err(revenant_nats::Error::BadSchedule(why)) => Err(why),
+        Err(e) => return Err(e.into()),
+    };
+    journal.end_write::<RpcCancelSchedule>(index, answer.clone());
+    Ok(answer.map_err(RpcError::Protocol))
 }
 
 /// Waits for the outcome of call `index`; suspends the worker after `suspend-after`.
@@ -325,6 +400,36 @@ mod untyped {
                 Err(e) => return Ok(Err(e)),
             };
             Ok(Ok(self.parts.table.push(RpcFuture { index })?))
+        }
+
+        async fn schedule(
+            &mut self,
+            at_epoch_ms: u64,
+            target: rpc::WorkerId,
+            function: String,
+            args_json: String,
+        ) -> wasmtime::Result<Result<String, rpc::RpcError>> {
+            let target = match super::check(&target.component, &target.worker, &args_json) {
+                Ok(target) => target,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let scheduled =
+                super::schedule(&mut self.parts, at_epoch_ms, &target, &function, &args_json)
+                    .await?;
+            Ok(scheduled.map_err(Into::into))
+        }
+
+        async fn cancel_schedule(
+            &mut self,
+            target: rpc::WorkerId,
+            id: String,
+        ) -> wasmtime::Result<Result<bool, rpc::RpcError>> {
+            let target = match super::check(&target.component, &target.worker, "null") {
+                Ok(target) => target,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            let cancelled = super::cancel_schedule(&mut self.parts, &target, &id).await?;
+            Ok(cancelled.map_err(Into::into))
         }
     }
 

@@ -8,7 +8,9 @@
 //! - `f(..) -> result<T, rpc-error>` — invoke and await;
 //! - `f-send(..) -> result<_, rpc-error>` — fire and forget;
 //! - `f-async(..) -> future-f-result` — a future with `subscribe -> pollable` and
-//!   `get -> option<result<T, rpc-error>>`.
+//!   `get -> option<result<T, rpc-error>>`;
+//! - `f-schedule(at-epoch-ms: u64, ..) -> result<string, rpc-error>` — a call at a time
+//!   (a JetStream message schedule), its schedule id for `revenant:api/rpc.cancel-schedule`.
 //!
 //! Each is checked against the callee's export at link time ([`plan`]): parameters and
 //! result must have the same structure, or the component is refused with the function
@@ -41,6 +43,8 @@ pub enum ClientFn {
     Constructor,
     /// `[method]<resource>.<f>[-send|-async]`: calls the callee's function (full name).
     Call { function: String, mode: Mode },
+    /// `[method]<resource>.<f>-schedule(at-epoch-ms, ..)`: schedules a call.
+    Schedule { function: String },
     /// `[method]future-<f>-result.subscribe`.
     Subscribe,
     /// `[method]future-<f>-result.get`.
@@ -97,15 +101,28 @@ pub fn plan(
             continue;
         }
         let (f, mode) = match method {
-            m if callee_functions.contains_key(m) => (m, Mode::Await),
-            m if m.ends_with("-send") => (&m[..m.len() - 5], Mode::Send),
-            m if m.ends_with("-async") => (&m[..m.len() - 6], Mode::Async),
-            m => (m, Mode::Await),
+            m if callee_functions.contains_key(m) => (m, Some(Mode::Await)),
+            m if m.ends_with("-send") => (&m[..m.len() - 5], Some(Mode::Send)),
+            m if m.ends_with("-async") => (&m[..m.len() - 6], Some(Mode::Async)),
+            m if m.ends_with("-schedule") => (&m[..m.len() - 9], None),
+            m => (m, Some(Mode::Await)),
         };
         let (full, callee_ty) = callee_functions
             .get(f)
             .ok_or_else(|| refuse(format!("{callee} exports no function {f}")))?;
-        let params: Vec<String> = ty.params().skip(1).map(|(_, t)| structure(&t)).collect();
+        // A schedule's first parameter (after the resource) is its time.
+        let skip = if mode.is_none() {
+            let at = ty.params().nth(1).map(|(_, t)| structure(&t));
+            if at.as_deref() != Some("u64") {
+                return Err(refuse(
+                    "a -schedule method's first parameter is the time, at-epoch-ms: u64".into(),
+                ));
+            }
+            2
+        } else {
+            1
+        };
+        let params: Vec<String> = ty.params().skip(skip).map(|(_, t)| structure(&t)).collect();
         let expected: Vec<String> = callee_ty.params().map(|(_, t)| structure(&t)).collect();
         if params != expected {
             return Err(refuse(format!(
@@ -114,6 +131,12 @@ pub fn plan(
                 expected.join(", ")
             )));
         }
+        let Some(mode) = mode else {
+            check_result(ty, &format!("result<string, {RPC_ERROR}>")).map_err(refuse)?;
+            let function = full.clone();
+            planned.push((name.clone(), ClientFn::Schedule { function }));
+            continue;
+        };
         match mode {
             Mode::Await => check_result(ty, &result_of(callee_ty)).map_err(refuse)?,
             Mode::Send => check_result(ty, &format!("result<_, {RPC_ERROR}>")).map_err(refuse)?,
@@ -314,6 +337,30 @@ async fn call<T: CanWait>(
             let json = match rpc::poll(&parts, index)? {
                 None => Value::Null,
                 Some(outcome) => outcome_json(outcome),
+            };
+            results[0] = typed(&result_ty, &json)?;
+        }
+        ClientFn::Schedule { function } => {
+            let client: Resource<RpcClient> =
+                resource(params.first())?.try_into_resource(&mut store)?;
+            let at = match params.get(1) {
+                Some(Val::U64(at)) => *at,
+                _ => {
+                    return Err(wasmtime::format_err!(
+                        "a -schedule method's first parameter is its time"
+                    ));
+                }
+            };
+            let args = Value::Array(params[2..].iter().map(val_to_json).collect()).to_string();
+            let mut parts = store.data_mut().wait_parts();
+            let target = parts.table.get(&client)?.target.clone();
+            let scheduled = match target {
+                Ok(target) => rpc::schedule(&mut parts, at, &target, function, &args).await?,
+                Err(message) => Err(RpcError::Protocol(message)),
+            };
+            let json = match scheduled {
+                Ok(id) => serde_json::json!({ "ok": id }),
+                Err(e) => serde_json::json!({ "err": rpc::error_json(&e) }),
             };
             results[0] = typed(&result_ty, &json)?;
         }

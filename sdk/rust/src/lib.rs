@@ -94,6 +94,23 @@ pub mod rpc {
         raw::invoke(&target(component, worker), function, args_json)
     }
 
+    /// Schedules the invocation for `at_epoch_ms` (a durable JetStream schedule; it
+    /// fires once); returns the schedule's id for [`cancel_schedule`].
+    pub fn schedule(
+        at_epoch_ms: u64,
+        component: &str,
+        worker: &str,
+        function: &str,
+        args_json: &str,
+    ) -> Result<String, RpcError> {
+        raw::schedule(at_epoch_ms, &target(component, worker), function, args_json)
+    }
+
+    /// Cancels schedule `id` of worker `component/worker`: whether it was still pending.
+    pub fn cancel_schedule(component: &str, worker: &str, id: &str) -> Result<bool, RpcError> {
+        raw::cancel_schedule(&target(component, worker), id)
+    }
+
     /// Invokes and returns a future at once: `subscribe()` for a pollable, `get()` for
     /// the JSON result once it is there.
     pub fn call_async(

@@ -96,7 +96,10 @@ fn expected() -> Vec<Expected> {
                         "complete",
                     ][..],
                 ),
-                ("test:durability/calls", &["call", "send", "call-all"][..]),
+                (
+                    "test:durability/calls",
+                    &["call", "send", "call-all", "schedule", "cancel-schedule"][..],
+                ),
             ],
             uses_revenant_api: true,
         },

@@ -383,3 +383,57 @@ async fn a_thousand_callers_awaiting_slow_callees_are_suspended_holding_no_memor
         assert!(json.contains("\"ok\""), "{json}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_scheduled_call_fires_once_at_its_time_and_a_cancelled_one_never() {
+    let mut env = Env::new(&[
+        ("test-durability", revenant_guests::TEST_DURABILITY),
+        ("counter", revenant_guests::COUNTER),
+    ])
+    .await;
+    let _exec = env.executor().await;
+    let nats = &env.nats;
+    let schedule = |at: u64, args: &'static str| async move {
+        let answer = invoke(
+            nats,
+            "test-durability/planner",
+            "schedule",
+            json!([at, "counter", "s1", "add", args]),
+            None,
+        )
+        .await;
+        answer.expect("answered")["ok"]
+            .as_str()
+            .expect("a schedule id")
+            .to_owned()
+    };
+    let now = revenant_types::now_ms();
+    let cancelled = schedule(now + 2_000, "[100]").await;
+    let kept = schedule(now + 3_000, "[5]").await;
+    assert!(kept.starts_with("i-rpc-"), "{kept}");
+    let cancel = invoke(
+        nats,
+        "test-durability/planner",
+        "cancel-schedule",
+        json!(["counter", "s1", cancelled]),
+        None,
+    )
+    .await;
+    assert_eq!(cancel, Ok(json!({ "ok": true })));
+    // The later one fires (not before its time); the earlier, cancelled one never did.
+    let total = wait_until("the kept schedule to fire", TIMEOUT, || async {
+        let total = invoke(nats, "counter/s1", "get", json!([]), None).await;
+        (total != Ok(json!(0))).then_some(total)
+    })
+    .await;
+    assert!(revenant_types::now_ms() >= now + 3_000);
+    assert_eq!(total, Ok(json!(5)));
+    let adds = oplog(nats, "counter/s1")
+        .await
+        .iter()
+        .filter(|(_, e)| {
+            matches!(e, OplogEntry::InvocationStarted { function, .. } if function.ends_with("{add}"))
+        })
+        .count();
+    assert_eq!(adds, 1, "the kept schedule fired once");
+}

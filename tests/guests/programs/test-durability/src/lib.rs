@@ -110,6 +110,21 @@ impl exports::test::durability::calls::Guest for TestDurability {
         revenant_sdk::rpc::send(&component, &worker, &function, &args).map_err(rpc_error)
     }
 
+    fn schedule(
+        at_epoch_ms: u64,
+        component: String,
+        worker: String,
+        function: String,
+        args: String,
+    ) -> Result<String, String> {
+        revenant_sdk::rpc::schedule(at_epoch_ms, &component, &worker, &function, &args)
+            .map_err(rpc_error)
+    }
+
+    fn cancel_schedule(component: String, worker: String, id: String) -> Result<bool, String> {
+        revenant_sdk::rpc::cancel_schedule(&component, &worker, &id).map_err(rpc_error)
+    }
+
     fn call_all(component: String, prefix: String, n: u32, function: String) -> Vec<String> {
         let futures: Vec<_> = (0..n)
             .map(|i| {
