@@ -41,10 +41,15 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
             store_result(env, id, inv, function, &outcome).await;
         }
     };
-    let (_, _) = tokio::join!(store, send_reply(env, inv, &outcome));
+    let ((), sent) = tokio::join!(store, send_reply(env, inv, &outcome));
     let Some(msg) = inv.message() else {
         return;
     };
+    if !sent {
+        // The calling worker waits for this answer: it comes back to be rejected again.
+        let _ = msg.nak(RESULT_RETRY).await;
+        return;
+    }
     if let Err(e) = nats.dead_letter(msg, &error).await {
         tracing::error!(error = %e, "could not dead-letter a rejected invocation; leaving it for redelivery");
         return;
