@@ -28,7 +28,8 @@
 //! A dead letter keeps the invocation's headers, except that every `Nats-*`
 //! header (message id, TTL, expected sequences, schedules, …) is renamed
 //! `Rvn-Original-Nats-*`: JetStream would act on them, and could refuse or
-//! deduplicate the dead letter itself ([`dead_letter_headers`]).
+//! deduplicate the dead letter itself ([`dead_letter_headers`]). Results, RPC results
+//! and dead letters are published by `answers`.
 
 use std::time::Duration;
 
@@ -37,10 +38,14 @@ use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
 use futures::{Stream, StreamExt};
 use revenant_types::WorkerId;
-use revenant_types::oplog::{CallerRecord, ErrorBody, InvocationOutcome, TraceContext};
+use revenant_types::oplog::{CallerRecord, InvocationOutcome, TraceContext};
 
 use crate::error::{Error, Result};
 use crate::{Nats, headers};
+
+mod answers;
+
+pub use answers::{ORIGINAL_PREFIX, dead_letter_headers};
 
 /// How long a shard consumer waits for an executor's ack before redelivering an
 /// invocation. Executors report longer work in progress (see `in_progress`), so this
@@ -174,41 +179,6 @@ pub fn idempotency_key(
         .or(rvn_key)
         .or_else(|| schedule.map(|(scheduler, next)| format!("{scheduler}@{next}")))
         .unwrap_or_else(|| format!("seq-{stream_sequence}"))
-}
-
-/// The prefix a dead letter gives the `Nats-*` headers of the invocation it keeps.
-pub const ORIGINAL_PREFIX: &str = "Rvn-Original-";
-
-/// The headers of a dead letter: the invocation's, with every `Nats-*` header (which
-/// JetStream acts on: `Nats-Msg-Id` would dedup the dead letter against the invocation,
-/// `Nats-TTL` and `Nats-Expected-*` can make its publish fail, `Nats-Schedule` would
-/// schedule it) renamed `Rvn-Original-Nats-*`, then the reason.
-pub fn dead_letter_headers(
-    original: Option<&HeaderMap>,
-    error: &ErrorBody,
-    subject: &str,
-) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for (name, values) in original.into_iter().flat_map(|o| o.iter()) {
-        let name: &str = name.as_ref();
-        let is_nats = name
-            .get(..5)
-            .is_some_and(|p| p.eq_ignore_ascii_case("nats-"));
-        for v in values {
-            if is_nats {
-                h.append(format!("{ORIGINAL_PREFIX}{name}"), v.clone());
-            } else {
-                h.append(name, v.clone());
-            }
-        }
-    }
-    h.insert(headers::ERROR_KIND, error.kind.as_str());
-    h.insert(
-        headers::ERROR_MESSAGE,
-        error.message.replace(['\r', '\n'], " ").as_str(),
-    );
-    h.insert(headers::ORIGINAL_SUBJECT, subject);
-    h
 }
 
 /// How a shard consumer is set up: the settings an executor brings an existing one to.
@@ -520,100 +490,6 @@ impl Nats {
         }))
     }
 
-    /// Publishes a result (`Rvn-Status` + JSON body) to a reply subject.
-    pub async fn reply(&self, subject: &str, status: &str, body: String) -> Result<()> {
-        self.reply_marked(subject, status, body, false).await
-    }
-
-    /// [`Nats::reply`]; `arguments_differ` adds `Rvn-Duplicate: arguments-differ`.
-    pub(crate) async fn reply_marked(
-        &self,
-        subject: &str,
-        status: &str,
-        body: String,
-        arguments_differ: bool,
-    ) -> Result<()> {
-        let mut h = HeaderMap::new();
-        h.insert(headers::STATUS, status);
-        h.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
-        if arguments_differ {
-            h.insert(headers::DUPLICATE, headers::DUPLICATE_ARGUMENTS_DIFFER);
-        }
-        self.client()
-            .publish_with_headers(subject.to_owned(), h, body.into())
-            .await
-            .map_err(|e| Error::nats("publish reply", e))
-    }
-
-    /// Sends the outcome of the call `key` to the inbox of the worker that awaits it
-    /// (ARCHITECTURE.md "Worker-to-worker RPC"): a JetStream publish of `Rvn-Kind:
-    /// result` with `Rvn-Correlation: <key>`, deduplicated as `result:<key>`.
-    pub async fn send_call_result(
-        &self,
-        caller: &WorkerId,
-        key: &str,
-        outcome: &InvocationOutcome,
-    ) -> Result<()> {
-        let (status, body) = revenant_types::records::outcome_status_and_body(outcome);
-        let mut h = HeaderMap::new();
-        h.insert(headers::KIND, headers::KIND_RESULT);
-        h.insert(headers::CORRELATION, key);
-        h.insert(headers::MSG_ID, format!("result:{key}").as_str());
-        h.insert(headers::STATUS, status);
-        h.insert(headers::CONTENT_TYPE, headers::CONTENT_TYPE_JSON);
-        self.jetstream()
-            .publish_with_headers(self.namespace().invoke_subject(caller), h, body.into())
-            .await
-            .map_err(|e| Error::nats("send call result", e))?
-            .await
-            .map_err(|e| Error::nats("send call result", e))?;
-        Ok(())
-    }
-
-    /// Records a rejected invocation in `RVN_DEAD` with the reason, keeping its headers and body.
-    pub async fn dead_letter(&self, msg: &InvocationMessage, error: &ErrorBody) -> Result<()> {
-        let h = msg.message.headers.as_ref();
-        self.dead_letter_raw(
-            msg.worker.as_ref().ok(),
-            h,
-            msg.subject(),
-            msg.body.clone(),
-            error,
-        )
-        .await
-    }
-
-    /// Records a call request refused by the ingress rules in `RVN_DEAD` with the reason.
-    pub async fn dead_letter_call(&self, call: &CallRequest, error: &ErrorBody) -> Result<()> {
-        let (h, body) = (call.headers.as_ref(), call.request.body.clone());
-        self.dead_letter_raw(call.worker.as_ref().ok(), h, &call.subject, body, error)
-            .await
-    }
-
-    /// Publishes a dead letter of a message on `subject` for worker `w` (or the
-    /// invalid-name subject).
-    pub(crate) async fn dead_letter_raw(
-        &self,
-        w: Option<&WorkerId>,
-        original: Option<&HeaderMap>,
-        subject: &str,
-        body: Bytes,
-        error: &ErrorBody,
-    ) -> Result<()> {
-        let dead = match w {
-            Some(w) => self.namespace().dead_subject(w),
-            None => self.namespace().dead_invalid_subject(),
-        };
-        let h = dead_letter_headers(original, error, subject);
-        self.jetstream()
-            .publish_with_headers(dead, h, body)
-            .await
-            .map_err(|e| Error::nats("dead-letter", e))?
-            .await
-            .map_err(|e| Error::nats("dead-letter", e))?;
-        Ok(())
-    }
-
     /// Publishes a worker event (JSON) on `<ns>.events.<component>.<worker>`.
     pub async fn publish_event(&self, w: &WorkerId, json: Vec<u8>) -> Result<()> {
         self.client()
@@ -749,6 +625,7 @@ pub fn shard_consumer_config(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use revenant_types::oplog::ErrorBody;
 
     #[test]
     fn the_key_is_the_first_of_msg_id_rvn_key_schedule_firing_and_sequence() {
