@@ -292,8 +292,10 @@ impl ComponentCache {
             })?;
         let bytes = self.nats.components().binary(name, version).await?;
         let component = self.compile(&record, bytes).await?;
-        let linker = self.linker_for(name, &component, &record).await?;
-        let pre = linker
+        let own = self.client_linker(name, &component, &record).await?;
+        let pre = own
+            .as_ref()
+            .unwrap_or(&self.linker)
             .instantiate_pre(&component)
             .map_err(|e| ComponentError::Link {
                 name: name.to_string(),
@@ -320,14 +322,15 @@ impl ComponentCache {
 }
 
 impl ComponentCache {
-    /// The linker for a component: the shared one, plus its typed RPC clients
-    /// ([`rpc_client`]), each checked against the callee's current exports.
-    async fn linker_for(
+    /// A linker of the component's own when it imports typed RPC clients: the shared one
+    /// plus its clients ([`rpc_client`]), each checked against the callee's current
+    /// exports. `None`: the shared linker will do.
+    async fn client_linker(
         &self,
         name: &ComponentName,
         component: &Component,
         record: &ComponentRecord,
-    ) -> Result<Linker<WorkerCtx>, ComponentError> {
+    ) -> Result<Option<Linker<WorkerCtx>>, ComponentError> {
         let link_error = |message: String| ComponentError::Link {
             name: name.to_string(),
             message,
@@ -343,7 +346,7 @@ impl ComponentCache {
             })
             .collect();
         if clients.is_empty() {
-            return Ok(self.linker.clone());
+            return Ok(None);
         }
         let mut linker = self.linker.clone();
         for (import, client, instance) in clients {
@@ -373,7 +376,7 @@ impl ComponentCache {
             )
             .map_err(|e| link_error(format!("{e:#}")))?;
         }
-        Ok(linker)
+        Ok(Some(linker))
     }
 
     /// A callee's latest version, compiled but not linked (its own clients may call

@@ -312,11 +312,9 @@ fn completion_entry(kind: Kind, payload: &[u8]) -> OplogEntry {
             promise,
             data: payload.to_vec(),
         },
-        Kind::Invoke => OplogEntry::PromiseCompleted {
-            at,
-            promise: 0,
-            data: payload.to_vec(),
-        },
+        Kind::Invoke => {
+            unreachable!("an invocation is not a completion; callers pass completions only")
+        }
     }
 }
 

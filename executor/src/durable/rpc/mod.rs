@@ -19,7 +19,7 @@
 //!    lasts `suspend-after` suspends the worker (`waiting: rpc:<i>`).
 
 use revenant_nats::invocations::InvocationRequest;
-use revenant_types::oplog::{CallerRecord, ErrorBody, InvocationOutcome, OplogIndex};
+use revenant_types::oplog::{CallerRecord, InvocationOutcome, OplogIndex};
 use revenant_types::{ErrorKind, WorkerId};
 
 use wasmtime::component::Resource;
@@ -322,14 +322,16 @@ pub fn error_json(error: &RpcError) -> serde_json::Value {
     serde_json::json!({ case: message })
 }
 
-/// What the error body of an invocation answered with `kind` says (for tests and docs).
-pub fn error_of(kind: ErrorKind, message: &str) -> Result<String, RpcError> {
-    to_result(InvocationOutcome::Err(ErrorBody::new(kind, message)))
-}
-
 #[cfg(test)]
 mod tests {
+    use revenant_types::oplog::ErrorBody;
+
     use super::*;
+
+    /// What the error body of an invocation answered with `kind` says.
+    fn error_of(kind: ErrorKind, message: &str) -> Result<String, RpcError> {
+        to_result(InvocationOutcome::Err(ErrorBody::new(kind, message)))
+    }
 
     fn w(path: &str) -> WorkerId {
         WorkerId::parse_path(path).unwrap()
