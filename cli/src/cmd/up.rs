@@ -152,6 +152,12 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         "  cargo run -q -p revenant-cli -- promise list approval/a1                 # then complete it:"
     );
     println!("  cargo run -q -p revenant-cli -- promise complete <id> '\"approved\"'");
+    println!(
+        "  cargo run -q -p revenant-cli -- invoke order/o-1 place 100        # payment, warehouse, shipping over RPC"
+    );
+    println!(
+        "  cargo run -q -p revenant-cli -- invoke fan-out/f1 sum-squares 100  # 100 async calls"
+    );
     println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");
