@@ -71,6 +71,9 @@ pub enum Error {
     /// server older than 2.14); the message says what was expected.
     #[error("{0}")]
     BadSchedule(String),
+    /// A subscription that cannot be accepted or found; the message says what was expected.
+    #[error("{0}")]
+    BadSubscription(String),
     /// `RVN_INVOKE` has limits that would silently evict schedule holders.
     #[error(
         "stream {stream} has {limit} = {value}; schedule holders (durable timers, scheduled invocations, cron) live in it \

@@ -85,6 +85,7 @@ impl Nats {
             format!("KV_{}", ns.apis_bucket()),
             format!("KV_{}", ns.promises_bucket()),
             format!("KV_{}", ns.schedules_bucket()),
+            format!("KV_{}", ns.subscriptions_bucket()),
         ];
         let mut missing = Vec::new();
         for name in names {

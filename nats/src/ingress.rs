@@ -60,37 +60,54 @@ pub struct Refusal {
 
 /// Checks a reply subject (`Rvn-Reply-To`) against the rules in the module docs.
 pub fn reply_subject(ns: &Namespace, subject: &str) -> Result<(), ErrorBody> {
-    let refuse = |why: String| {
-        Err(ErrorBody::new(
+    outside_namespace(ns, subject).map_err(|why| {
+        ErrorBody::new(
             ErrorKind::InvalidReplyTo,
             format!(
                 "Rvn-Reply-To {:?} {why}; expected an inbox subject such as _INBOX.<id> (at most {MAX_REPLY_LEN} bytes, outside the namespace {:?} and outside $JS/$KV/$O/$SYS)",
                 shorten(subject),
                 ns.prefix()
             ),
-        ))
-    };
+        )
+    })
+}
+
+/// Checks a subject a guest publishes to (`revenant:api/messaging.publish`): the same
+/// rules as a reply subject's — a concrete subject outside the namespace and outside
+/// the system and JetStream API subjects; `Err` says why not.
+pub fn publish_subject(ns: &Namespace, subject: &str) -> Result<(), String> {
+    outside_namespace(ns, subject).map_err(|why| {
+        format!(
+            "subject {:?} {why}; expected a concrete subject (no wildcards, at most {MAX_REPLY_LEN} bytes) outside the namespace {:?} and outside $JS/$KV/$O/$SYS",
+            shorten(subject),
+            ns.prefix()
+        )
+    })
+}
+
+/// A concrete subject outside the namespace and the system subjects; `Err` says why not.
+fn outside_namespace(ns: &Namespace, subject: &str) -> Result<(), String> {
     if subject.len() > MAX_REPLY_LEN {
-        return refuse(format!("is {} bytes long", subject.len()));
+        return Err(format!("is {} bytes long", subject.len()));
     }
     if let Some(c) = subject
         .chars()
         .find(|c| c.is_whitespace() || c.is_control() || *c == '*' || *c == '>')
     {
-        return refuse(format!("contains {c:?}"));
+        return Err(format!("contains {c:?}"));
     }
     let tokens: Vec<&str> = subject.split('.').collect();
     if tokens.iter().any(|t| t.is_empty()) {
-        return refuse("has an empty token".into());
+        return Err("has an empty token".into());
     }
     if tokens[0].starts_with('$') {
-        return refuse("is a system or JetStream subject".into());
+        return Err("is a system or JetStream subject".into());
     }
     if tokens[0] == ns.prefix() {
-        return refuse("is inside the namespace".into());
+        return Err("is inside the namespace".into());
     }
     if tokens.len() > 2 && STREAM_WORDS.contains(&tokens[1]) {
-        return refuse("is shaped like a Revenant stream subject".into());
+        return Err("is shaped like a Revenant stream subject".into());
     }
     Ok(())
 }

@@ -389,54 +389,78 @@ impl Nats {
             .create_consumer(config.clone())
             .await
             .map_err(|e| Error::nats("create or update shard consumer", e))?;
-        let pending = match existing {
-            Some(_) => {
-                let info = others_stopped_pulling(&stream, &consumer_name(shard)).await?;
-                info.num_ack_pending
-            }
-            None => 0,
+        let nats = self.clone();
+        let messages = self
+            .take_over(
+                &stream,
+                self.namespace().invoke_stream(),
+                config,
+                existing.is_some(),
+            )
+            .await?
+            .map(move |m| m.map(|m| InvocationMessage::new(&nats, m)));
+        Ok(messages)
+    }
+
+    /// Takes over the durable pull consumer `config` names on `stream` (created or brought
+    /// to `config` already; `existing` when it was there before) and returns its messages,
+    /// taken through the intake connection: what an earlier reader left unacknowledged
+    /// first, gathered and put back in stream order (see the module docs), then the rest.
+    pub(crate) async fn take_over(
+        &self,
+        stream: &jetstream::stream::Stream,
+        stream_name: String,
+        config: consumer::pull::Config,
+        existing: bool,
+    ) -> Result<impl Stream<Item = Result<jetstream::Message>> + Send + 'static + use<>> {
+        let name = config.durable_name.clone().unwrap_or_default();
+        let pending = if existing {
+            others_stopped_pulling(stream, &name).await?.num_ack_pending
+        } else {
+            0
         };
         if pending > 0 {
-            redeliver_pending(&stream, config).await?;
+            redeliver_pending(stream, config).await?;
         }
-        let nats = self.clone();
         // Taken through the intake connection (see `Nats::intake`).
         let consumer: consumer::PullConsumer = self
             .intake()
             .await?
-            .get_consumer_from_stream(consumer_name(shard), self.namespace().invoke_stream())
+            .get_consumer_from_stream(name.clone(), stream_name)
             .await
-            .map_err(|e| Error::nats("open the shard consumer for intake", e))?;
+            .map_err(|e| Error::nats("open the consumer for intake", e))?;
         let mut messages = consumer
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
             .messages()
             .await
-            .map_err(|e| Error::nats("consume shard", e))?
-            .map(move |m| match m {
-                Ok(m) => Ok(InvocationMessage::new(&nats, m)),
-                Err(e) => Err(Error::nats("receive invocation", e)),
-            });
+            .map_err(|e| Error::nats("consume", e))?
+            .map(|m| m.map_err(|e| Error::nats("receive a message", e)));
         // What the previous owner held comes first, in whatever order JetStream queued it
         // for redelivery (naks, failed deliveries): gathered and put back in stream order,
-        // so each worker's invocations keep their arrival order across the takeover.
+        // so each worker's messages keep their arrival order across the takeover.
         let mut taken_over = Vec::new();
         let deadline = tokio::time::Instant::now() + TAKEOVER_GATHER;
+        let info = |m: &jetstream::Message| {
+            m.info()
+                .map(|i| (i.stream_sequence, i.delivered))
+                .unwrap_or((0, 1))
+        };
         while taken_over.len() < pending {
             match tokio::time::timeout_at(deadline, messages.next()).await {
                 Ok(Some(Ok(m))) => {
-                    let fresh = m.delivered == 1;
+                    let fresh = info(&m).1 <= 1;
                     taken_over.push(m);
                     if fresh {
                         break;
                     }
                 }
-                Ok(Some(Err(e))) => tracing::warn!(shard, error = %e, "shard consumer error"),
+                Ok(Some(Err(e))) => tracing::warn!(consumer = %name, error = %e, "consumer error"),
                 Ok(None) | Err(_) => break,
             }
         }
-        let taken_over = in_stream_order(taken_over, |m| m.stream_sequence)
+        let taken_over = in_stream_order(taken_over, |m| info(m).0)
             .into_iter()
             .map(Ok);
         Ok(futures::stream::iter(taken_over).chain(messages))

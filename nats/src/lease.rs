@@ -31,9 +31,36 @@ use crate::client::Nats;
 use crate::error::{Error, LeaseError};
 use crate::names::Namespace;
 
-/// A held shard lease.
+/// What a lease is for: a shard (`shard.<n>`) or a subscription's forwarder (`sub.<name>`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum LeaseKey {
+    Shard(u32),
+    Subscription(String),
+}
+
+impl LeaseKey {
+    fn kv_key(&self) -> String {
+        match self {
+            Self::Shard(n) => Namespace::shard_key(*n),
+            Self::Subscription(name) => Namespace::subscription_lease_key(name),
+        }
+    }
+}
+
+impl std::fmt::Display for LeaseKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Shard(n) => write!(f, "shard {n}"),
+            Self::Subscription(name) => write!(f, "subscription {name}"),
+        }
+    }
+}
+
+/// A held lease (of a shard, or of a subscription: see [`LeaseKey`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
+    pub key: LeaseKey,
+    /// The shard, for a shard's lease (`u32::MAX` for any other).
     pub shard: u32,
     /// KV revision at which this tenure began; unique and increasing per shard.
     pub epoch: u64,
@@ -108,9 +135,13 @@ impl LeaseManager {
         )
     }
 
-    fn lease(&self, shard: u32, record: &LeaseRecord, revision: u64) -> Lease {
+    fn lease(&self, key: &LeaseKey, record: &LeaseRecord, revision: u64) -> Lease {
         Lease {
-            shard,
+            shard: match key {
+                LeaseKey::Shard(n) => *n,
+                LeaseKey::Subscription(_) => u32::MAX,
+            },
+            key: key.clone(),
             epoch: revision,
             owner: self.owner.clone(),
             expires_at: record.expires_at,
@@ -121,14 +152,19 @@ impl LeaseManager {
 
     /// Takes shard `shard` if nobody holds it or its holder's lease has expired.
     pub async fn acquire(&self, shard: u32) -> Result<Lease, LeaseError> {
+        self.acquire_key(&LeaseKey::Shard(shard)).await
+    }
+
+    /// Takes the lease `what` if nobody holds it or its holder's lease has expired.
+    pub async fn acquire_key(&self, what: &LeaseKey) -> Result<Lease, LeaseError> {
         let kv = self.kv().await?;
-        let key = Namespace::shard_key(shard);
-        let op = || format!("acquiring the lease of shard {shard}");
+        let key = what.kv_key();
+        let op = || format!("acquiring the lease of {what}");
         for _ in 0..3 {
             let (record, now) = self.record(u64::MAX);
             let value = codec::encode(&record)?;
             match kv.create(&key, value.clone().into()).await {
-                Ok(rev) => return Ok(self.lease(shard, &record, rev)),
+                Ok(rev) => return Ok(self.lease(what, &record, rev)),
                 Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {}
                 Err(e) => return Err(Error::nats(op(), e).into()),
             }
@@ -145,7 +181,7 @@ impl LeaseManager {
                 }
             }
             match kv.update(&key, value.into(), entry.revision).await {
-                Ok(rev) => return Ok(self.lease(shard, &record, rev)),
+                Ok(rev) => return Ok(self.lease(what, &record, rev)),
                 Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => continue, // raced: look again
                 Err(e) => return Err(Error::nats(op(), e).into()),
             }
@@ -170,7 +206,7 @@ impl LeaseManager {
         let value = codec::encode(&record)?;
         match kv
             .update(
-                Namespace::shard_key(lease.shard),
+                lease.key.kv_key(),
                 value.into(),
                 lease.revision,
             )
@@ -183,7 +219,7 @@ impl LeaseManager {
             }
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
             Err(e) => {
-                Err(Error::nats(format!("renewing the lease of shard {}", lease.shard), e).into())
+                Err(Error::nats(format!("renewing the lease of {}", lease.key), e).into())
             }
         }
     }
@@ -193,13 +229,13 @@ impl LeaseManager {
     pub async fn release(&self, lease: Lease) -> Result<(), LeaseError> {
         let kv = self.kv().await?;
         match kv
-            .delete_expect_revision(Namespace::shard_key(lease.shard), Some(lease.revision))
+            .delete_expect_revision(lease.key.kv_key(), Some(lease.revision))
             .await
         {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
             Err(e) => {
-                Err(Error::nats(format!("releasing the lease of shard {}", lease.shard), e).into())
+                Err(Error::nats(format!("releasing the lease of {}", lease.key), e).into())
             }
         }
     }
@@ -225,11 +261,11 @@ impl LeaseManager {
     pub async fn watch_loss(&self, lease: &Lease) -> Result<LeaseLoss, LeaseError> {
         let kv = self.kv().await?;
         let mut watch = kv
-            .watch(Namespace::shard_key(lease.shard))
+            .watch(lease.key.kv_key())
             .await
-            .map_err(|e| Error::nats(format!("watching the lease of shard {}", lease.shard), e))?;
+            .map_err(|e| Error::nats(format!("watching the lease of {}", lease.key), e))?;
         let (tx, rx) = oneshot::channel();
-        let (owner, since, shard) = (self.owner.clone(), lease.epoch, lease.shard);
+        let (owner, since, what) = (self.owner.clone(), lease.epoch, lease.key.clone());
         let task = tokio::spawn(async move {
             while let Some(item) = watch.next().await {
                 let Ok(entry) = item else { break };
@@ -239,7 +275,7 @@ impl LeaseManager {
                 let ours = entry.operation == Operation::Put
                     && codec::decode::<LeaseRecord>(&entry.value).is_ok_and(|r| r.owner == owner);
                 if !ours {
-                    tracing::warn!(shard, revision = entry.revision, "shard lease lost");
+                    tracing::warn!(lease = %what, revision = entry.revision, "lease lost");
                     break;
                 }
             }

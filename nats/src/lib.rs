@@ -25,6 +25,8 @@
 //! - [`registry`]: component versions (with [`registry::ComponentStore::upload`]), worker records, results, executors.
 //! - [`schedules`]: scheduled invocations and cron: [`schedules::put`], [`schedules::cancel`], [`schedules::list`],
 //!   the one holder publisher (timers use it too), the last-firing records (`RVN_SCHEDULES`).
+//! - [`subscriptions`]: subscription definitions and status (`RVN_SUBSCRIPTIONS`), the source consumer a
+//!   forwarder takes over, dead letters of source messages, guests' durable publishes.
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
 //!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
@@ -49,6 +51,7 @@ pub mod registry;
 pub mod reply;
 pub mod schedules;
 pub mod seal;
+pub mod subscriptions;
 pub mod timers;
 pub mod workers;
 
@@ -57,7 +60,7 @@ pub use revenant_types;
 
 pub use client::Nats;
 pub use error::{AppendError, ControlError, Error, LeaseError, Result};
-pub use lease::{Lease, LeaseLoss, LeaseManager};
+pub use lease::{Lease, LeaseKey, LeaseLoss, LeaseManager};
 pub use names::Namespace;
 pub use oplog::{OplogRead, OplogStore, ReadStrategy};
 pub use provision::ProvisionReport;

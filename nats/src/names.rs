@@ -104,6 +104,16 @@ impl Namespace {
     pub fn schedules_bucket(&self) -> String {
         self.upper("SCHEDULES")
     }
+    /// `RVN_SUBSCRIPTIONS` KV: subscription definitions (`def.<name>`), their
+    /// forwarders' status (`status.<name>`) and retried messages (`attempt.<name>.<seq>`).
+    pub fn subscriptions_bucket(&self) -> String {
+        self.upper("SUBSCRIPTIONS")
+    }
+    /// `<prefix>-sub-<name>`: the durable consumer a subscription reads its stream with
+    /// (it lives on the user's stream, so the namespace is in its name).
+    pub fn subscription_consumer(&self, name: &str) -> String {
+        format!("{}-sub-{name}", self.prefix())
+    }
 
     // ---- subjects --------------------------------------------------------------
 
@@ -266,6 +276,22 @@ impl Namespace {
     /// `shard.<n>` in `RVN_SHARDS`.
     pub fn shard_key(shard: u32) -> String {
         format!("shard.{shard}")
+    }
+    /// `sub.<name>` in `RVN_SHARDS`: the lease of a subscription's forwarder.
+    pub fn subscription_lease_key(name: &str) -> String {
+        format!("sub.{name}")
+    }
+    /// `def.<name>` in `RVN_SUBSCRIPTIONS`.
+    pub fn subscription_key(name: &str) -> String {
+        format!("def.{name}")
+    }
+    /// `status.<name>` in `RVN_SUBSCRIPTIONS`.
+    pub fn subscription_status_key(name: &str) -> String {
+        format!("status.{name}")
+    }
+    /// `attempt.<name>.<seq>` in `RVN_SUBSCRIPTIONS`: the retry a blocked message is on.
+    pub fn subscription_attempt_key(name: &str, sequence: u64) -> String {
+        format!("attempt.{name}.{sequence}")
     }
     /// `<c>.<w>` in `RVN_WORKERS`.
     pub fn worker_key(w: &WorkerId) -> String {

@@ -187,6 +187,7 @@ impl Nats {
             kv_spec(ns.apis_bucket(), Duration::ZERO),
             kv_spec(ns.promises_bucket(), Duration::ZERO),
             kv_spec(ns.schedules_bucket(), Duration::ZERO),
+            kv_spec(ns.subscriptions_bucket(), Duration::ZERO),
             obj_spec(ns.components_bucket()),
             obj_spec(ns.snapshots_bucket()),
             obj_spec(ns.blobs_bucket()),

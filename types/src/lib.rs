@@ -12,6 +12,7 @@
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
 //! - [`promise`]: [`PromiseId`] (`<component>/<worker>/<index>`), the promise record and its decisions.
 //! - [`schedule`]: scheduled invocations and cron: specs, input parsing, the last-firing record.
+//! - [`subscription`]: subscriptions of streams into workers: specs, worker templates, keys, status.
 //! - [`host`]: the names of journaled host functions (a persistent format).
 //! - [`config`]: the NATS-facing options shared by executor, router and CLI.
 //! - [`metrics`]: the Prometheus registry behind the executor's and the router's `/metrics`.
@@ -27,6 +28,7 @@ pub mod oplog;
 pub mod promise;
 pub mod records;
 pub mod schedule;
+pub mod subscription;
 
 pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};

@@ -54,6 +54,7 @@ async fn provisioning_twice_is_a_noop_and_a_changed_shard_count_is_refused() {
         "KV_RVN_RESULTS",
         "KV_RVN_PROMISES",
         "KV_RVN_SCHEDULES",
+        "KV_RVN_SUBSCRIPTIONS",
         "OBJ_RVN_COMPONENTS",
         "OBJ_RVN_SNAPSHOTS",
     ] {

@@ -1,0 +1,573 @@
+//! Subscriptions on the wire (ARCHITECTURE.md "Subscriptions"): definitions in
+//! KV `RVN_SUBSCRIPTIONS` (`def.<name>`, JSON [`SubscriptionSpec`]), the status
+//! each forwarder reports (`status.<name>`), the retry a blocked message is on
+//! (`attempt.<name>.<seq>`), the durable pull consumer a forwarder reads the
+//! source stream with (`<prefix>-sub-<name>`, `max_ack_pending` = the window,
+//! taken over like a shard's: what an earlier forwarder left unacknowledged comes
+//! first, in stream order), source messages, their dead letters, and guests'
+//! durable publishes ([`Nats::publish_message`]).
+//!
+//! Not here: what a forwarder does with a message (the executor decides), the
+//! lease it runs under (`crate::lease`, key `sub.<name>`).
+
+use std::time::Duration;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
+use async_nats::jetstream::{self, AckKind, consumer};
+use bytes::Bytes;
+use futures::{Stream, StreamExt, TryStreamExt};
+use revenant_types::WorkerId;
+use revenant_types::oplog::ErrorBody;
+use revenant_types::subscription::{Start, SubscriptionSpec, SubscriptionStatus};
+
+use crate::error::{Error, Result};
+use crate::names::Namespace;
+use crate::{Nats, headers};
+
+/// How long the source consumer waits for an ack before redelivering; forwarders
+/// report progress on what they hold well within it.
+pub const ACK_WAIT: Duration = Duration::from_secs(30);
+/// How often a forwarder tells the server it still works on what it holds.
+pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+
+/// Header of a subscription's dead letter: the subscription.
+pub const SUBSCRIPTION: &str = "Rvn-Subscription";
+/// Header of a subscription's dead letter: the source stream and sequence (`<stream>:<seq>`).
+pub const SOURCE: &str = "Rvn-Source";
+
+/// One message of a subscription's source stream.
+#[derive(Debug)]
+pub struct SourceMessage {
+    pub sequence: u64,
+    /// When the stream stored it, ms since the epoch.
+    pub published_ms: u64,
+    /// How often it was delivered (1 the first time).
+    pub delivered: u64,
+    message: jetstream::Message,
+}
+
+impl SourceMessage {
+    fn new(message: jetstream::Message) -> Self {
+        let (sequence, published_ms, delivered) = message
+            .info()
+            .map(|i| {
+                (
+                    i.stream_sequence,
+                    u64::try_from(i.published.unix_timestamp_nanos() / 1_000_000).unwrap_or(0),
+                    u64::try_from(i.delivered).unwrap_or(1),
+                )
+            })
+            .unwrap_or((0, 0, 1));
+        Self {
+            sequence,
+            published_ms,
+            delivered,
+            message,
+        }
+    }
+
+    pub fn subject(&self) -> &str {
+        self.message.subject.as_str()
+    }
+
+    pub fn payload(&self) -> &Bytes {
+        &self.message.payload
+    }
+
+    pub fn headers(&self) -> Option<&HeaderMap> {
+        self.message.headers.as_ref()
+    }
+
+    /// A header's first value, when present.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers().and_then(|h| h.get(name)).map(|v| v.as_str())
+    }
+
+    /// Every header as (name, value) pairs, in order.
+    pub fn header_pairs(&self) -> Vec<(String, String)> {
+        self.headers()
+            .into_iter()
+            .flat_map(|h| h.iter())
+            .flat_map(|(n, vs)| {
+                let n: &str = n.as_ref();
+                vs.iter().map(move |v| (n.to_owned(), v.as_str().to_owned()))
+            })
+            .collect()
+    }
+
+    /// Applied (or dead-lettered): never delivered again.
+    pub async fn ack(&self) -> Result<()> {
+        self.message
+            .ack_with(AckKind::Ack)
+            .await
+            .map_err(|e| Error::nats("ack a subscription's message", e))
+    }
+
+    /// Still being applied: resets the ack wait.
+    pub async fn in_progress(&self) -> Result<()> {
+        self.message
+            .ack_with(AckKind::Progress)
+            .await
+            .map_err(|e| Error::nats("report progress on a subscription's message", e))
+    }
+}
+
+/// The consumer configuration of a subscription: the window, the filters, and where a
+/// new consumer starts (an existing one keeps its position: JetStream cannot move it).
+pub fn consumer_config(
+    ns: &Namespace,
+    spec: &SubscriptionSpec,
+    existing: Option<&consumer::Config>,
+) -> consumer::pull::Config {
+    let deliver_policy = match existing {
+        Some(c) => c.deliver_policy,
+        None => match spec.start {
+            Start::New => consumer::DeliverPolicy::New,
+            Start::All => consumer::DeliverPolicy::All,
+            Start::Sequence(n) => consumer::DeliverPolicy::ByStartSequence { start_sequence: n },
+            Start::Time(ms) => consumer::DeliverPolicy::ByStartTime {
+                start_time: time::OffsetDateTime::from_unix_timestamp_nanos(
+                    i128::from(ms) * 1_000_000,
+                )
+                .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
+            },
+        },
+    };
+    let (filter_subject, filter_subjects) = match spec.filters.as_slice() {
+        [] => (String::new(), Vec::new()),
+        [one] => (one.clone(), Vec::new()),
+        many => (String::new(), many.to_vec()),
+    };
+    consumer::pull::Config {
+        durable_name: Some(ns.subscription_consumer(&spec.name)),
+        description: Some(format!(
+            "Revenant subscription {} → {}/{}",
+            spec.name, spec.component, spec.worker
+        )),
+        filter_subject,
+        filter_subjects,
+        ack_policy: consumer::AckPolicy::Explicit,
+        ack_wait: ACK_WAIT,
+        max_ack_pending: i64::from(spec.window),
+        max_deliver: -1,
+        deliver_policy,
+        ..Default::default()
+    }
+}
+
+/// Lag of a subscription's consumer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lag {
+    /// Messages not yet delivered.
+    pub pending: u64,
+    /// Delivered, not yet acknowledged.
+    pub ack_pending: u64,
+}
+
+impl Nats {
+    async fn subscriptions_kv(&self) -> Result<kv::Store> {
+        self.kv_bucket(self.namespace().subscriptions_bucket())
+            .await
+    }
+
+    /// The source stream of `spec`, or an error saying it does not exist.
+    async fn source_stream(&self, spec: &SubscriptionSpec) -> Result<jetstream::stream::Stream> {
+        self.jetstream()
+            .get_stream(&spec.stream)
+            .await
+            .map_err(|e| {
+                Error::BadSubscription(format!(
+                    "stream {:?} cannot be read ({e}); a subscription reads an existing JetStream stream: create it first (e.g. nats stream add)",
+                    spec.stream
+                ))
+            })
+    }
+
+    /// Adds a subscription; [`Error::BadSubscription`] when one of that name exists or
+    /// its stream does not.
+    pub async fn create_subscription(&self, spec: &SubscriptionSpec) -> Result<()> {
+        spec.check()
+            .map_err(|e| Error::BadSubscription(e.to_string()))?;
+        self.source_stream(spec).await?;
+        let kv = self.subscriptions_kv().await?;
+        let value = serde_json::to_vec(spec).map_err(|e| malformed("a subscription record", e))?;
+        match kv
+            .create(Namespace::subscription_key(&spec.name), value.into())
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if e.kind() == CreateErrorKind::AlreadyExists => {
+                Err(Error::BadSubscription(format!(
+                    "a subscription named {} exists already; delete it first or choose another name",
+                    spec.name
+                )))
+            }
+            Err(e) => Err(Error::nats("store the subscription", e)),
+        }
+    }
+
+    /// The subscription `name`, if it exists.
+    pub async fn subscription(&self, name: &str) -> Result<Option<SubscriptionSpec>> {
+        Ok(self.subscription_entry(name).await?.map(|(s, _)| s))
+    }
+
+    async fn subscription_entry(&self, name: &str) -> Result<Option<(SubscriptionSpec, u64)>> {
+        let kv = self.subscriptions_kv().await?;
+        match kv
+            .entry(Namespace::subscription_key(name))
+            .await
+            .map_err(|e| Error::nats("read the subscription", e))?
+        {
+            Some(e) if e.operation == kv::Operation::Put => {
+                let spec = serde_json::from_slice(&e.value)
+                    .map_err(|e| malformed(&format!("subscription {name}"), e))?;
+                Ok(Some((spec, e.revision)))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    /// Changes subscription `name` with `change` (compare-and-set: concurrent changes are
+    /// applied one after the other); [`Error::BadSubscription`] when it does not exist.
+    pub async fn update_subscription(
+        &self,
+        name: &str,
+        change: impl Fn(&mut SubscriptionSpec),
+    ) -> Result<SubscriptionSpec> {
+        let kv = self.subscriptions_kv().await?;
+        loop {
+            let Some((mut spec, revision)) = self.subscription_entry(name).await? else {
+                return Err(not_found(name));
+            };
+            change(&mut spec);
+            let value = serde_json::to_vec(&spec).map_err(|e| malformed("a subscription record", e))?;
+            match kv
+                .update(Namespace::subscription_key(name), value.into(), revision)
+                .await
+            {
+                Ok(_) => return Ok(spec),
+                Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => continue,
+                Err(e) => return Err(Error::nats("update the subscription", e)),
+            }
+        }
+    }
+
+    /// Every subscription with its forwarder's last status, by name.
+    pub async fn list_subscriptions(
+        &self,
+    ) -> Result<Vec<(SubscriptionSpec, Option<SubscriptionStatus>)>> {
+        let kv = self.subscriptions_kv().await?;
+        let keys: Vec<String> = kv
+            .keys()
+            .await
+            .map_err(|e| Error::nats("list subscriptions", e))?
+            .try_collect()
+            .await
+            .map_err(|e| Error::nats("list subscriptions", e))?;
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(name) = key.strip_prefix("def.") else {
+                continue;
+            };
+            if let Some(spec) = self.subscription(name).await? {
+                let status = self.subscription_status(name).await?;
+                out.push((spec, status));
+            }
+        }
+        out.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        Ok(out)
+    }
+
+    /// Deletes subscription `name`: its definition, status and consumer (its forwarder
+    /// stops when it sees the definition go). `false` when there was none.
+    pub async fn delete_subscription(&self, name: &str) -> Result<bool> {
+        let Some(spec) = self.subscription(name).await? else {
+            return Ok(false);
+        };
+        let kv = self.subscriptions_kv().await?;
+        kv.purge(Namespace::subscription_key(name))
+            .await
+            .map_err(|e| Error::nats("delete the subscription", e))?;
+        let _ = kv.purge(Namespace::subscription_status_key(name)).await;
+        if let Ok(stream) = self.jetstream().get_stream(&spec.stream).await {
+            let _ = stream
+                .delete_consumer(&self.namespace().subscription_consumer(name))
+                .await;
+        }
+        Ok(true)
+    }
+
+    /// Every subscription now, then each change: `(name, Some(spec))` when one is added
+    /// or changed, `(name, None)` when it is deleted.
+    pub async fn watch_subscriptions(
+        &self,
+    ) -> Result<impl Stream<Item = (String, Option<SubscriptionSpec>)> + Send + 'static + use<>>
+    {
+        let kv = self.subscriptions_kv().await?;
+        let watch = kv
+            .watch_with_history("def.*")
+            .await
+            .map_err(|e| Error::nats("watch subscriptions", e))?;
+        Ok(watch.filter_map(|entry| async move {
+            let entry = entry.ok()?;
+            let name = entry.key.strip_prefix("def.")?.to_owned();
+            match entry.operation {
+                kv::Operation::Put => match serde_json::from_slice(&entry.value) {
+                    Ok(spec) => Some((name, Some(spec))),
+                    Err(e) => {
+                        tracing::warn!(subscription = %name, error = %e, "unreadable subscription definition");
+                        None
+                    }
+                },
+                _ => Some((name, None)),
+            }
+        }))
+    }
+
+    /// Stores the forwarder's status of subscription `name`.
+    pub async fn put_subscription_status(
+        &self,
+        name: &str,
+        status: &SubscriptionStatus,
+    ) -> Result<()> {
+        let kv = self.subscriptions_kv().await?;
+        let value = serde_json::to_vec(status).map_err(|e| malformed("a subscription record", e))?;
+        kv.put(Namespace::subscription_status_key(name), value.into())
+            .await
+            .map_err(|e| Error::nats("store the subscription's status", e))?;
+        Ok(())
+    }
+
+    /// The last status a forwarder of subscription `name` reported.
+    pub async fn subscription_status(&self, name: &str) -> Result<Option<SubscriptionStatus>> {
+        let kv = self.subscriptions_kv().await?;
+        let value = kv
+            .get(Namespace::subscription_status_key(name))
+            .await
+            .map_err(|e| Error::nats("read the subscription's status", e))?;
+        Ok(value.and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Records that message `sequence` of subscription `name` is retried as retry `retry`
+    /// (before that retry is published, so a later forwarder asks for its outcome).
+    pub async fn set_subscription_attempt(&self, name: &str, sequence: u64, retry: u64) -> Result<()> {
+        let kv = self.subscriptions_kv().await?;
+        kv.put(
+            Namespace::subscription_attempt_key(name, sequence),
+            retry.to_string().into(),
+        )
+        .await
+        .map_err(|e| Error::nats("record a retried message", e))?;
+        Ok(())
+    }
+
+    /// The retry message `sequence` of subscription `name` is on (0: never retried).
+    pub async fn subscription_attempt(&self, name: &str, sequence: u64) -> Result<u64> {
+        let kv = self.subscriptions_kv().await?;
+        let value = kv
+            .get(Namespace::subscription_attempt_key(name, sequence))
+            .await
+            .map_err(|e| Error::nats("read a retried message", e))?;
+        Ok(value
+            .and_then(|v| std::str::from_utf8(&v).ok()?.parse().ok())
+            .unwrap_or(0))
+    }
+
+    /// Forgets the retry record of an applied message.
+    pub async fn clear_subscription_attempt(&self, name: &str, sequence: u64) -> Result<()> {
+        let kv = self.subscriptions_kv().await?;
+        kv.purge(Namespace::subscription_attempt_key(name, sequence))
+            .await
+            .map_err(|e| Error::nats("forget a retried message", e))?;
+        Ok(())
+    }
+
+    /// Creates or takes over the consumer of `spec` (its window brought to the spec's)
+    /// and returns its messages: what an earlier forwarder left unacknowledged first, in
+    /// stream order, then the rest.
+    pub async fn subscription_messages(
+        &self,
+        spec: &SubscriptionSpec,
+    ) -> Result<impl Stream<Item = Result<SourceMessage>> + Send + 'static + use<>> {
+        let stream = self.source_stream(spec).await?;
+        let name = self.namespace().subscription_consumer(&spec.name);
+        let existing = match stream.consumer_info(&name).await {
+            Ok(info) => Some(info.config.clone()),
+            Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => None,
+            Err(e) => match e.kind() {
+                jetstream::context::ConsumerInfoErrorKind::JetStream(j)
+                    if j.error_code() == jetstream::ErrorCode::CONSUMER_NOT_FOUND =>
+                {
+                    None
+                }
+                _ => return Err(Error::nats("read the subscription's consumer", e)),
+            },
+        };
+        let config = consumer_config(self.namespace(), spec, existing.as_ref());
+        stream
+            .create_consumer(config.clone())
+            .await
+            .map_err(|e| Error::nats("create or update the subscription's consumer", e))?;
+        let messages = self
+            .take_over(&stream, spec.stream.clone(), config, existing.is_some())
+            .await?;
+        Ok(messages.map(|m| m.map(SourceMessage::new)))
+    }
+
+    /// How far behind subscription `spec`'s consumer is.
+    pub async fn subscription_lag(&self, spec: &SubscriptionSpec) -> Result<Lag> {
+        let stream = self.source_stream(spec).await?;
+        let info = stream
+            .consumer_info(self.namespace().subscription_consumer(&spec.name))
+            .await
+            .map_err(|e| Error::nats("read the subscription's consumer", e))?;
+        Ok(Lag {
+            pending: info.num_pending,
+            ack_pending: info.num_ack_pending as u64,
+        })
+    }
+
+    /// When the oldest message of `spec`'s stream not yet delivered was stored (ms since
+    /// the epoch), read after sequence `after`.
+    pub async fn subscription_next_stored_ms(
+        &self,
+        spec: &SubscriptionSpec,
+        after: u64,
+    ) -> Result<Option<u64>> {
+        let stream = self.source_stream(spec).await?;
+        let filters: Vec<&str> = if spec.filters.is_empty() {
+            vec![">"]
+        } else {
+            spec.filters.iter().map(String::as_str).collect()
+        };
+        let mut oldest: Option<u64> = None;
+        for f in filters {
+            if let Ok(m) = stream.direct_get_next_for_subject(f, Some(after + 1)).await {
+                let ms = u64::try_from(m.time.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+                oldest = Some(oldest.map_or(ms, |o| o.min(ms)));
+            }
+        }
+        Ok(oldest)
+    }
+
+    /// Records a source message that could not be applied in `RVN_DEAD` (under its
+    /// worker, or the invalid-name subject when it names none), with the error, the
+    /// subscription and the source position.
+    pub async fn dead_letter_source(
+        &self,
+        subscription: &str,
+        stream: &str,
+        w: Option<&WorkerId>,
+        msg: &SourceMessage,
+        error: &ErrorBody,
+    ) -> Result<()> {
+        let mut h = msg.headers().cloned().unwrap_or_default();
+        h.insert(SUBSCRIPTION, subscription);
+        h.insert(SOURCE, format!("{stream}:{}", msg.sequence).as_str());
+        self.dead_letter_raw(w, Some(&h), msg.subject(), msg.payload().clone(), error)
+            .await
+    }
+
+    /// A guest's durable publish (`revenant:api/messaging.publish`): a JetStream publish
+    /// with `Nats-Msg-Id: msg_id`, so a stream that captures the subject stores it once
+    /// however often a replay sends it; `Some(sequence)` is where it was stored. A subject
+    /// no stream captures is published on core NATS (`None`). `Err(reason)` when a stream
+    /// refused it (limits, an expected-sequence header).
+    pub async fn publish_message(
+        &self,
+        subject: &str,
+        mut h: HeaderMap,
+        payload: Bytes,
+        msg_id: &str,
+    ) -> Result<std::result::Result<Option<u64>, String>> {
+        h.insert(headers::MSG_ID, msg_id);
+        let sent = self
+            .jetstream()
+            .publish_with_headers(subject.to_owned(), h.clone(), payload.clone())
+            .await
+            .map_err(|e| Error::nats("publish", e))?
+            .await;
+        match sent {
+            Ok(ack) => Ok(Ok(Some(ack.sequence))),
+            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
+                self.client()
+                    .publish_with_headers(subject.to_owned(), h, payload)
+                    .await
+                    .map_err(|e| Error::nats("publish", e))?;
+                Ok(Ok(None))
+            }
+            Err(e) => match e.kind() {
+                PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
+                    Ok(Err(e.to_string()))
+                }
+                PublishErrorKind::Other if e.to_string().contains("maximum") => {
+                    Ok(Err(e.to_string()))
+                }
+                _ => Err(Error::nats("publish", e)),
+            },
+        }
+    }
+}
+
+fn malformed(what: &str, e: serde_json::Error) -> Error {
+    Error::Malformed {
+        what: what.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn not_found(name: &str) -> Error {
+    Error::BadSubscription(format!(
+        "there is no subscription named {name}; see revenant subscription list"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use revenant_types::ComponentName;
+    use revenant_types::subscription::{Input, OnFailure, WorkerTemplate};
+
+    fn spec(filters: &[&str], start: Start) -> SubscriptionSpec {
+        SubscriptionSpec {
+            name: "clicks".into(),
+            stream: "CLICKS".into(),
+            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
+            component: ComponentName::new("sessions").unwrap(),
+            worker: WorkerTemplate::parse("{token:2}").unwrap(),
+            function: "add".into(),
+            input: Input::Arguments,
+            returns_result: false,
+            window: 7,
+            on_failure: OnFailure::BlockKey,
+            start,
+            paused: false,
+            retries: 0,
+            skips: 0,
+            created_at: 0,
+        }
+    }
+
+    #[test]
+    fn a_new_consumer_starts_where_the_spec_says_and_an_old_one_stays_put() {
+        let ns = Namespace::new("rvn").unwrap();
+        let c = consumer_config(&ns, &spec(&["clicks.>"], Start::Sequence(5)), None);
+        assert_eq!(c.durable_name.as_deref(), Some("rvn-sub-clicks"));
+        assert_eq!(c.filter_subject, "clicks.>");
+        assert_eq!(c.max_ack_pending, 7);
+        assert_eq!(
+            c.deliver_policy,
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: 5 }
+        );
+        let old = consumer::Config {
+            deliver_policy: consumer::DeliverPolicy::All,
+            ..Default::default()
+        };
+        let c = consumer_config(&ns, &spec(&["a.*", "b.*"], Start::New), Some(&old));
+        assert_eq!(c.deliver_policy, consumer::DeliverPolicy::All);
+        assert_eq!(c.filter_subjects, vec!["a.*", "b.*"]);
+        assert!(c.filter_subject.is_empty());
+    }
+}
