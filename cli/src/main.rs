@@ -169,6 +169,9 @@ enum Command {
     /// List and cancel scheduled invocations (made with `invoke --at | --in | --cron`).
     #[command(subcommand)]
     Schedule(cmd::schedule::ScheduleCmd),
+    /// Subscriptions: bind JetStream streams to component functions (durable pipelines).
+    #[command(subcommand)]
+    Subscription(cmd::subscription::SubscriptionCmd),
     /// Run the HTTP router (REST API, user-defined routes, console) against an existing NATS.
     Router(cmd::router::RouterArgs),
     /// Benchmark Revenant against the JetStream floor (starts its own nats-server unless --nats is given).
@@ -204,6 +207,7 @@ async fn main() -> std::process::ExitCode {
         Command::Invoke(a) => cmd::invoke::run(cli.nats, a).await,
         Command::Promise(c) => cmd::promise::run(cli.nats, c).await,
         Command::Schedule(c) => cmd::schedule::run(cli.nats, c).await,
+        Command::Subscription(c) => cmd::subscription::run(cli.nats, c).await,
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,

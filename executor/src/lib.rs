@@ -13,7 +13,7 @@
 //! the drivers that perform them:
 //! - [`decide`]: the invocation decision (reject / recover / answer / hold / park / run), inbox
 //!   message kinds and wake-ups (fired timers, promise completions, call results), the
-//!   worker-to-worker call keys, and control requests.
+//!   worker-to-worker call keys, control requests, and what a subscription's forwarder does.
 //! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
 //! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
 //! - [`replay`]: the replay plan computed from an oplog.
@@ -38,6 +38,8 @@
 //! - [`delete`]: deleting a worker: the tombstone, the purge that keeps it, the record.
 //! - [`shard`]: one shard's consumer, handing messages to mailboxes.
 //! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).
+//! - [`subscriptions`]: the subscriptions this executor runs under their leases, and each one's
+//!   forwarder (source messages → invocations → acks or dead letters, as [`decide::subscription`] says).
 //! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
 //! - [`runtime`]: the service: starts and stops all of the above.
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
@@ -71,6 +73,7 @@ pub mod shard;
 pub mod shards;
 pub mod status;
 pub mod store;
+pub mod subscriptions;
 pub mod values;
 pub mod worker;
 

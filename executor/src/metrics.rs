@@ -38,6 +38,11 @@ const SUSPENSIONS: &str = "revenant_executor_worker_suspensions_total";
 const RESUMPTIONS: &str = "revenant_executor_worker_resumptions_total";
 const FIRINGS: &str = "revenant_executor_schedule_firings_total";
 const FIRING_LATENESS: &str = "revenant_executor_schedule_firing_lateness_seconds";
+const SUB_MESSAGES: &str = "revenant_subscription_messages_total";
+const SUB_PENDING: &str = "revenant_subscription_pending_messages";
+const SUB_IN_FLIGHT: &str = "revenant_subscription_in_flight_messages";
+const SUB_OLDEST: &str = "revenant_subscription_oldest_age_seconds";
+const SUB_BLOCKED: &str = "revenant_subscription_blocked_keys";
 
 /// Failover bounds: from well under the default lease TTL to a minute.
 const FAILOVER_BUCKETS: [f64; 12] = [
@@ -115,6 +120,23 @@ impl Default for ExecutorMetrics {
             "From a firing's time (a one-off's scheduled time, else when the server fired it) to its arrival at the worker.",
             &LATENCY_BUCKETS,
         );
+        r.describe_counter(
+            SUB_MESSAGES,
+            "Messages of subscriptions run here, by subscription and outcome (applied, dead-lettered).",
+        );
+        r.describe_gauge(
+            SUB_PENDING,
+            "Messages of a subscription's stream not yet delivered to its forwarder.",
+        );
+        r.describe_gauge(
+            SUB_IN_FLIGHT,
+            "Messages of a subscription delivered and not yet applied (at most its window).",
+        );
+        r.describe_gauge(
+            SUB_OLDEST,
+            "Age of a subscription's oldest message not yet applied (0 when none).",
+        );
+        r.describe_gauge(SUB_BLOCKED, "Keys of a subscription blocked by a failed message.");
         Self {
             registry: r,
             failovers: Mutex::default(),
@@ -196,6 +218,26 @@ impl ExecutorMetrics {
                 self.failover_pending.store(true, Ordering::Relaxed);
             }
         }
+    }
+
+    /// A message of subscription `name` was applied or dead-lettered.
+    pub fn subscription_message(&self, name: &str, outcome: &str) {
+        self.registry.inc(
+            SUB_MESSAGES,
+            &[("subscription", name), ("outcome", outcome)],
+            1,
+        );
+    }
+
+    /// Subscription `name`'s lag as its forwarder last saw it.
+    pub fn subscription_lag(&self, name: &str, status: &revenant_types::subscription::SubscriptionStatus) {
+        let l = [("subscription", name)];
+        self.registry.set(SUB_PENDING, &l, status.pending as f64);
+        self.registry.set(SUB_IN_FLIGHT, &l, status.in_flight as f64);
+        self.registry
+            .set(SUB_OLDEST, &l, status.oldest_age_ms as f64 / 1000.0);
+        self.registry
+            .set(SUB_BLOCKED, &l, status.blocked.len() as f64);
     }
 
     /// A shard lease was lost (or released): nothing is pending on it any more.

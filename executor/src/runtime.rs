@@ -1,7 +1,7 @@
 //! The executor service: builds what every part shares ([`crate::context`]),
 //! starts shard ownership ([`crate::shards`], which runs each held shard with
 //! [`crate::shard`]), the call bridge ([`crate::bridge`]), the control bridge
-//! ([`crate::control`]) and the metrics endpoint, and stops them all gracefully.
+//! ([`crate::control`]), the subscriptions ([`crate::subscriptions`]) and the metrics endpoint, and stops them all gracefully.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -93,6 +93,13 @@ pub async fn run(
     tasks.spawn(crate::bridge::call_bridge(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::control::control_bridge(env.clone(), stop_rx.clone()));
     tasks.spawn(crate::promise_service::run(nats.clone(), stop_rx.clone()));
+    tasks.spawn(crate::subscriptions::run(
+        nats.clone(),
+        env.metrics.clone(),
+        id.clone(),
+        opts.lease.clone(),
+        stop_rx.clone(),
+    ));
     tasks.spawn(crate::shards::shard_manager(
         id.clone(),
         env,

@@ -20,7 +20,13 @@ use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
-use revenant_types::subscription::{Start, SubscriptionSpec, SubscriptionStatus};
+use revenant_types::records::ExportedFunction;
+use revenant_types::subscription::{
+    DEFAULT_WINDOW, Input, OnFailure, SUBSCRIBER_HANDLE, Start, SubscriptionError,
+    SubscriptionSpec, SubscriptionStatus, WorkerTemplate,
+};
+use revenant_types::ComponentName;
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::names::Namespace;
@@ -164,9 +170,103 @@ pub struct Lag {
     pub pending: u64,
     /// Delivered, not yet acknowledged.
     pub ack_pending: u64,
+    /// The stream sequence of the last message delivered.
+    pub delivered: u64,
+}
+
+/// What `revenant subscription add` (and `POST /v1/subscriptions`) asks for.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct NewSubscription {
+    pub name: String,
+    pub stream: String,
+    #[serde(default)]
+    pub filters: Vec<String>,
+    pub component: String,
+    /// The worker template, e.g. `orders-{token:2}`.
+    pub worker: String,
+    /// The export to call; default `revenant:api/subscriber.handle`.
+    #[serde(default)]
+    pub function: Option<String>,
+    #[serde(default)]
+    pub window: Option<u32>,
+    /// `block-key` (default) or `dead-letter`.
+    #[serde(default)]
+    pub on_failure: Option<String>,
+    /// `new` (default), `all`, `seq:<n>` or an RFC 3339 time.
+    #[serde(default)]
+    pub start: Option<String>,
+    #[serde(default)]
+    pub paused: bool,
+}
+
+impl NewSubscription {
+    /// The spec, checked against the component's latest version: the function is
+    /// resolved among its exports (the message is passed whole to
+    /// `revenant:api/subscriber.handle`, as arguments to any other function).
+    pub fn spec(
+        &self,
+        exports: &[ExportedFunction],
+    ) -> std::result::Result<SubscriptionSpec, SubscriptionError> {
+        let bad = |m: String| SubscriptionError(m);
+        let requested = self.function.as_deref().unwrap_or(SUBSCRIBER_HANDLE);
+        let f = revenant_components::names::resolve_function(exports, requested).map_err(|e| {
+            bad(format!(
+                "component {}: {e}{}",
+                self.component,
+                if self.function.is_none() {
+                    " (without --function a subscription calls revenant:api/subscriber.handle)"
+                } else {
+                    ""
+                }
+            ))
+        })?;
+        let handle = f.name.starts_with("revenant:api/subscriber") && f.name.ends_with(".{handle}");
+        let spec = SubscriptionSpec {
+            name: self.name.clone(),
+            stream: self.stream.clone(),
+            filters: self.filters.clone(),
+            component: ComponentName::new(self.component.clone()).map_err(|e| bad(e.to_string()))?,
+            worker: WorkerTemplate::parse(&self.worker)?,
+            function: f.name.clone(),
+            input: if handle { Input::Message } else { Input::Arguments },
+            returns_result: f.result.as_deref().is_some_and(|r| r.starts_with("result")),
+            window: self.window.unwrap_or(DEFAULT_WINDOW),
+            on_failure: self
+                .on_failure
+                .as_deref()
+                .map(OnFailure::parse)
+                .transpose()?
+                .unwrap_or_default(),
+            start: self.start.as_deref().map(Start::parse).transpose()?.unwrap_or_default(),
+            paused: self.paused,
+            retries: 0,
+            skips: 0,
+            created_at: revenant_types::now_ms(),
+        };
+        spec.check()?;
+        Ok(spec)
+    }
 }
 
 impl Nats {
+    /// Adds a subscription: resolves its function against the component's latest
+    /// version, checks its stream, stores it. The error says what was expected.
+    pub async fn add_subscription(&self, new: &NewSubscription) -> Result<SubscriptionSpec> {
+        let component = ComponentName::new(new.component.clone())
+            .map_err(|e| Error::BadSubscription(e.to_string()))?;
+        let record = self.components().latest(&component).await?.ok_or_else(|| {
+            Error::BadSubscription(format!(
+                "component {component} does not exist; upload it first (revenant component add {component} <file.wasm>)"
+            ))
+        })?;
+        let spec = new
+            .spec(&record.exports)
+            .map_err(|e| Error::BadSubscription(e.0))?;
+        self.create_subscription(&spec).await?;
+        Ok(spec)
+    }
+
     async fn subscriptions_kv(&self) -> Result<kv::Store> {
         self.kv_bucket(self.namespace().subscriptions_bucket())
             .await
@@ -426,6 +526,7 @@ impl Nats {
         Ok(Lag {
             pending: info.num_pending,
             ack_pending: info.num_ack_pending as u64,
+            delivered: info.delivered.stream_sequence,
         })
     }
 
@@ -527,8 +628,6 @@ fn not_found(name: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use revenant_types::ComponentName;
-    use revenant_types::subscription::{Input, OnFailure, WorkerTemplate};
 
     fn spec(filters: &[&str], start: Start) -> SubscriptionSpec {
         SubscriptionSpec {
@@ -569,5 +668,51 @@ mod tests {
         assert_eq!(c.deliver_policy, consumer::DeliverPolicy::All);
         assert_eq!(c.filter_subjects, vec!["a.*", "b.*"]);
         assert!(c.filter_subject.is_empty());
+    }
+
+    fn export(name: &str, result: Option<&str>) -> ExportedFunction {
+        ExportedFunction {
+            name: name.into(),
+            params: vec![],
+            result: result.map(str::to_owned),
+            shapes: vec![],
+        }
+    }
+
+    #[test]
+    fn a_new_subscription_calls_handle_with_the_message_or_any_export_with_arguments() {
+        let exports = [
+            export("revenant:api/subscriber@0.2.0.{handle}", Some("result<_, string>")),
+            export("example:stats/api.{add}", None),
+        ];
+        let new = NewSubscription {
+            name: "s".into(),
+            stream: "S".into(),
+            component: "stats".into(),
+            worker: "{token:2}".into(),
+            ..Default::default()
+        };
+        let spec = new.spec(&exports).unwrap();
+        assert_eq!(spec.function, "revenant:api/subscriber@0.2.0.{handle}");
+        assert_eq!((spec.input, spec.returns_result), (Input::Message, true));
+        assert_eq!((spec.window, spec.start, spec.on_failure), (DEFAULT_WINDOW, Start::New, OnFailure::BlockKey));
+        let add = NewSubscription {
+            function: Some("add".into()),
+            on_failure: Some("dead-letter".into()),
+            start: Some("all".into()),
+            ..new.clone()
+        }
+        .spec(&exports)
+        .unwrap();
+        assert_eq!((add.input, add.returns_result), (Input::Arguments, false));
+        let e = NewSubscription {
+            function: Some("nope".into()),
+            ..new.clone()
+        }
+        .spec(&exports)
+        .unwrap_err();
+        assert!(e.0.contains("nope"), "{e}");
+        let e = new.spec(&exports[1..]).unwrap_err();
+        assert!(e.0.contains("without --function"), "{e}");
     }
 }

@@ -117,6 +117,9 @@ error_kinds! {
     /// A scheduled invocation's firing was skipped (overlap `skip` while another
     /// invocation ran, or past its catch-up bound): it never runs.
     FiringSkipped = "firing-skipped",
+    /// A subscription's message whose invocation failed (or that names no worker), in
+    /// `RVN_DEAD` under the policy `dead-letter` or skipped by the operator.
+    SubscriptionFailed = "subscription-failed",
     /// A result did not arrive in time (e.g. a duplicate call waiting for the original).
     Timeout = "timeout",
     /// NATS or the executor could not be reached or refused the operation.

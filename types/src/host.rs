@@ -43,8 +43,11 @@ pub const RPC_SCHEDULE: &str = "revenant:api/rpc.schedule";
 /// A schedule cancelled: a remote write (`<c>/<w>/<id>` → whether it was pending).
 pub const RPC_CANCEL_SCHEDULE: &str = "revenant:api/rpc.cancel-schedule";
 
+/// A durable publish: a remote write (the message → where a stream stored it, or why not).
+pub const MESSAGING_PUBLISH: &str = "revenant:api/messaging.publish";
+
 /// Every journaled host function name, in the golden file's order.
-pub const ALL: [&str; 22] = [
+pub const ALL: [&str; 23] = [
     WALL_CLOCK_NOW,
     MONOTONIC_CLOCK_NOW,
     RANDOM_BYTES,
@@ -67,6 +70,7 @@ pub const ALL: [&str; 22] = [
     RPC_FUTURE_GET,
     RPC_SCHEDULE,
     RPC_CANCEL_SCHEDULE,
+    MESSAGING_PUBLISH,
 ];
 
 #[cfg(test)]

@@ -402,6 +402,9 @@ pub struct SubscriptionStatus {
     pub dead_lettered: u64,
     #[serde(default)]
     pub blocked: Vec<BlockedKey>,
+    /// Why the forwarder cannot run (e.g. the stream is gone), when it cannot.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@ pub mod promise;
 pub mod router;
 pub mod schedule;
 pub mod status;
+pub mod subscription;
 pub mod token;
 pub mod up;
 pub mod worker;

@@ -18,6 +18,14 @@ pub fn call_key(caller: &WorkerId, index: OplogIndex) -> String {
     format!("rpc-{index}-{uuid}")
 }
 
+/// The `Nats-Msg-Id` of the durable publish journaled at `index` by `worker`: the same
+/// for every replay of it, different for every other publish.
+pub fn publish_key(worker: &WorkerId, index: OplogIndex) -> String {
+    let name = format!("revenant-publish/{worker}/{index}");
+    let uuid = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, name.as_bytes());
+    format!("pub-{index}-{uuid}")
+}
+
 /// The call index of a key [`call_key`] made for `caller`; `None` for any other key.
 pub fn call_index(caller: &WorkerId, key: &str) -> Option<OplogIndex> {
     let index = key.strip_prefix("rpc-")?.split_once('-')?.0.parse().ok()?;

@@ -37,8 +37,11 @@ use revenant_types::records::{ControlAction, WorkerStatus};
 mod call;
 mod inbox;
 pub mod schedule;
+pub mod subscription;
 
-pub use call::{CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome};
+pub use call::{
+    CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome, publish_key,
+};
 pub use inbox::{Kind, KindHeaders, Wake, kind_of, wake};
 
 /// What the mailbox knows of an arriving invocation.

@@ -7,6 +7,7 @@
 //!   run saw. Served as `@0.2.0` and, for components built against it, `@0.1.0`.
 //! - `promises` ([`super::promises`]).
 //! - `rpc` ([`super::rpc`]).
+//! - `messaging` ([`super::messaging`]).
 
 use wasmtime::component::{HasData, Linker};
 
@@ -28,6 +29,7 @@ pub(super) mod bindings {
             "revenant:api/rpc.invoke-async": async | trappable,
             "revenant:api/rpc.schedule": async | trappable,
             "revenant:api/rpc.cancel-schedule": async | trappable,
+            "revenant:api/messaging.publish": async | trappable,
             default: trappable,
         },
         with: {
@@ -130,7 +132,8 @@ pub fn add_to_linker<T: CanWait>(linker: &mut Linker<T>) -> wasmtime::Result<()>
         journal: t.journal(),
     })?;
     super::promises::add_to_linker(linker)?;
-    super::rpc::add_to_linker(linker)
+    super::rpc::add_to_linker(linker)?;
+    super::messaging::add_to_linker(linker)
 }
 
 #[cfg(test)]

@@ -267,6 +267,9 @@ journaled! {
     RpcSchedule = host::RPC_SCHEDULE, String => Result<String, String>;
     /// A cancelled schedule: `<c>/<w>/<id>` → whether it was pending, or why not.
     RpcCancelSchedule = host::RPC_CANCEL_SCHEDULE, String => Result<bool, String>;
+    /// A durable publish: the message (MessagePack of [`crate::durable::messaging::Outgoing`])
+    /// → the stream sequence (decimal text; empty on core NATS), or why a stream refused it.
+    MessagingPublish = host::MESSAGING_PUBLISH, Vec<u8> => Result<String, String>;
 }
 
 #[cfg(test)]

@@ -18,6 +18,7 @@ pub mod cursor;
 pub mod deadline;
 pub mod http;
 pub mod journaled;
+pub mod messaging;
 pub mod promises;
 pub mod random;
 pub mod rpc;
