@@ -18,6 +18,8 @@ const EXAMPLES: &[wasm_build::Guest] = &[
     ("SHIPPING", "shipping", "shipping"),
     ("FAN_OUT", "fan-out", "fan_out"),
     ("SQUARE", "square", "square"),
+    ("SESSIONIZE", "sessionize", "sessionize"),
+    ("DAILY", "daily", "daily"),
 ];
 
 fn main() {

@@ -169,6 +169,9 @@ enum Command {
     /// List and cancel scheduled invocations (made with `invoke --at | --in | --cron`).
     #[command(subcommand)]
     Schedule(cmd::schedule::ScheduleCmd),
+    /// Drive the examples: load the clickstream pipeline and check its results.
+    #[command(subcommand)]
+    Example(cmd::example::ExampleCmd),
     /// Subscriptions: bind JetStream streams to component functions (durable pipelines).
     #[command(subcommand)]
     Subscription(cmd::subscription::SubscriptionCmd),
@@ -208,6 +211,7 @@ async fn main() -> std::process::ExitCode {
         Command::Promise(c) => cmd::promise::run(cli.nats, c).await,
         Command::Schedule(c) => cmd::schedule::run(cli.nats, c).await,
         Command::Subscription(c) => cmd::subscription::run(cli.nats, c).await,
+        Command::Example(c) => cmd::example::run(cli.nats, c).await,
         Command::Router(a) => cmd::router::run(cli.nats, a).await,
         Command::Bench(a) => cmd::bench::run(cli.nats, a).await,
         Command::Status(a) => cmd::status::run(cli.nats, a).await,

@@ -74,6 +74,9 @@ pub enum Error {
     /// A subscription that cannot be accepted or found; the message says what was expected.
     #[error("{0}")]
     BadSubscription(String),
+    /// No subscription of that name; the message says where to look.
+    #[error("{0}")]
+    NoSubscription(String),
     /// `RVN_INVOKE` has limits that would silently evict schedule holders.
     #[error(
         "stream {stream} has {limit} = {value}; schedule holders (durable timers, scheduled invocations, cron) live in it \

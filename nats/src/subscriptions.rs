@@ -176,7 +176,7 @@ pub struct Lag {
 
 /// What `revenant subscription add` (and `POST /v1/subscriptions`) asks for.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct NewSubscription {
     pub name: String,
     pub stream: String,
@@ -198,6 +198,50 @@ pub struct NewSubscription {
     pub start: Option<String>,
     #[serde(default)]
     pub paused: bool,
+}
+
+/// A stream a subscriptions file creates when missing.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct StreamDef {
+    pub name: String,
+    pub subjects: Vec<String>,
+}
+
+/// A subscriptions file (YAML or JSON): streams to create when missing, subscriptions
+/// to add when missing. `revenant up` applies the bundled pipeline's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct SubscriptionsFile {
+    #[serde(default)]
+    pub streams: Vec<StreamDef>,
+    #[serde(default)]
+    pub subscriptions: Vec<NewSubscription>,
+}
+
+impl Nats {
+    /// Applies a subscriptions file: creates its missing streams and adds its missing
+    /// subscriptions (an existing one is left as it is). Returns one line per item.
+    pub async fn apply_subscriptions(&self, file: &SubscriptionsFile) -> Result<Vec<String>> {
+        let mut done = Vec::new();
+        for s in &file.streams {
+            if self.ensure_stream(&s.name, &s.subjects).await? {
+                done.push(format!("created stream {} ({})", s.name, s.subjects.join(", ")));
+            }
+        }
+        for new in &file.subscriptions {
+            if self.subscription(&new.name).await?.is_some() {
+                done.push(format!("subscription {} exists", new.name));
+                continue;
+            }
+            let spec = self.add_subscription(new).await?;
+            done.push(format!(
+                "added subscription {}: {} → {}/{} {}",
+                spec.name, spec.stream, spec.component, spec.worker, spec.function
+            ));
+        }
+        Ok(done)
+    }
 }
 
 impl NewSubscription {
@@ -250,6 +294,27 @@ impl NewSubscription {
 }
 
 impl Nats {
+    /// Creates stream `name` capturing `subjects` (file storage, no limits) unless it
+    /// exists; `true` when it was created. For examples and `revenant up`'s
+    /// subscriptions file: production streams are the user's own.
+    pub async fn ensure_stream(&self, name: &str, subjects: &[String]) -> Result<bool> {
+        if self.jetstream().get_stream(name).await.is_ok() {
+            return Ok(false);
+        }
+        let config = jetstream::stream::Config {
+            name: name.to_owned(),
+            subjects: subjects.to_vec(),
+            duplicate_window: Duration::from_secs(120),
+            num_replicas: self.options().replicas.max(1),
+            ..Default::default()
+        };
+        self.jetstream()
+            .get_or_create_stream(config)
+            .await
+            .map_err(|e| Error::nats(format!("create stream {name}"), e))?;
+        Ok(true)
+    }
+
     /// Adds a subscription: resolves its function against the component's latest
     /// version, checks its stream, stores it. The error says what was expected.
     pub async fn add_subscription(&self, new: &NewSubscription) -> Result<SubscriptionSpec> {
@@ -620,7 +685,7 @@ fn malformed(what: &str, e: serde_json::Error) -> Error {
 }
 
 fn not_found(name: &str) -> Error {
-    Error::BadSubscription(format!(
+    Error::NoSubscription(format!(
         "there is no subscription named {name}; see revenant subscription list"
     ))
 }

@@ -104,6 +104,12 @@ impl From<revenant_nats::Error> for ApiError {
             revenant_nats::Error::BadSchedule(m) => {
                 Self::bad_request(ErrorKind::InvalidSchedule, m)
             }
+            revenant_nats::Error::BadSubscription(m) => {
+                Self::bad_request(ErrorKind::InvalidSubscription, m)
+            }
+            revenant_nats::Error::NoSubscription(m) => {
+                Self::not_found(ErrorKind::UnknownSubscription, m)
+            }
             e => Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Nats, e.to_string()),
         }
     }
@@ -169,6 +175,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::InvalidHeader
         | K::InvalidApi
         | K::InvalidSchedule
+        | K::InvalidSubscription
         | K::InvalidPromiseId => StatusCode::BAD_REQUEST,
         K::UnknownFunction
         | K::UnknownComponent
@@ -177,6 +184,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::UnknownVersion
         | K::UnknownApi
         | K::UnknownSchedule
+        | K::UnknownSubscription
         | K::NoRoute
         | K::NoResult => StatusCode::NOT_FOUND,
         K::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -191,7 +199,9 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::FiringSkipped
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        K::FunctionError | K::ResultTooLarge => StatusCode::UNPROCESSABLE_ENTITY,
+        K::FunctionError | K::ResultTooLarge | K::SubscriptionFailed => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
         K::Unavailable | K::Nats | K::InvalidReply => StatusCode::BAD_GATEWAY,
         K::NotReady => StatusCode::SERVICE_UNAVAILABLE,
         K::DeadlineExceeded => StatusCode::GATEWAY_TIMEOUT,

@@ -10,7 +10,9 @@ use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::{PathsBuilder, ResponseBuilder};
 
 use crate::AppState;
-use crate::rest::{apis, components, health, invocations, promises, schedules, workers};
+use crate::rest::{
+    apis, components, health, invocations, promises, schedules, subscriptions, workers,
+};
 
 /// The static part of the document.
 #[derive(OpenApi)]
@@ -49,6 +51,11 @@ use crate::rest::{apis, components, health, invocations, promises, schedules, wo
         schedules::list,
         schedules::get,
         schedules::cancel,
+        subscriptions::create,
+        subscriptions::list,
+        subscriptions::get,
+        subscriptions::act,
+        subscriptions::delete,
         health::healthz,
         health::readyz,
         crate::metrics::render,
@@ -57,7 +64,8 @@ use crate::rest::{apis, components, health, invocations, promises, schedules, wo
         crate::rest::ErrorJson,
         workers::CreateWorker,
         workers::ControlState,
-        schedules::CreateSchedule
+        schedules::CreateSchedule,
+        subscriptions::CreateSubscription
     ))
 )]
 pub struct ApiDoc;

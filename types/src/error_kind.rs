@@ -155,6 +155,11 @@ error_kinds! {
     InvalidSchedule = "invalid-schedule",
     /// No schedule of that id.
     UnknownSchedule = "unknown-schedule",
+    /// A subscription that cannot be accepted: a bad name, template, window, filter or
+    /// start, a function the component does not export, a stream that does not exist.
+    InvalidSubscription = "invalid-subscription",
+    /// No subscription of that name.
+    UnknownSubscription = "unknown-subscription",
     /// The worker to create exists already.
     WorkerExists = "worker-exists",
     /// An API definition that cannot be deployed.

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod component;
+pub mod example;
 pub mod executor;
 pub mod invoke;
 pub mod keys;

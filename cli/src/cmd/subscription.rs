@@ -2,7 +2,7 @@
 //! subscriptions of JetStream streams into workers (ARCHITECTURE.md
 //! "Subscriptions"), through the nats crate's `subscriptions` (like the router).
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::Subcommand;
 use revenant_nats::subscriptions::NewSubscription;
 use revenant_types::subscription::{SubscriptionSpec, SubscriptionStatus};
@@ -48,6 +48,9 @@ pub enum SubscriptionCmd {
         #[arg(long)]
         paused: bool,
     },
+    /// Apply a subscriptions file (YAML): create its missing streams, add its missing
+    /// subscriptions (see examples/clickstream/pipeline.yaml).
+    Apply { file: std::path::PathBuf },
     /// List subscriptions with their lag (pending, in flight, oldest), counts and blocked keys.
     List {
         /// Print a JSON array.
@@ -104,6 +107,22 @@ pub fn line(spec: &SubscriptionSpec, status: Option<&SubscriptionStatus>) -> Str
     )
 }
 
+/// Applies the subscriptions file `text` (named `what` in errors).
+pub async fn apply(
+    nats: &revenant_nats::Nats,
+    text: &str,
+    what: &str,
+) -> anyhow::Result<Vec<String>> {
+    let file: revenant_nats::subscriptions::SubscriptionsFile = serde_yaml::from_str(text)
+        .with_context(|| {
+            format!("{what} is not a subscriptions file; expected streams: [{{name, subjects}}] and subscriptions: [{{name, stream, filters, component, worker, function, window, on-failure, start}}]")
+        })?;
+    Ok(nats
+        .apply_subscriptions(&file)
+        .await
+        .with_context(|| format!("applying {what}"))?)
+}
+
 pub async fn run(nats_args: NatsArgs, cmd: SubscriptionCmd) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
     match cmd {
@@ -133,6 +152,13 @@ pub async fn run(nats_args: NatsArgs, cmd: SubscriptionCmd) -> anyhow::Result<()
             };
             let spec = nats.add_subscription(&new).await?;
             println!("{}", line(&spec, None));
+        }
+        SubscriptionCmd::Apply { file } => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            for line in apply(&nats, &text, &file.display().to_string()).await? {
+                println!("{line}");
+            }
         }
         SubscriptionCmd::List { json } => {
             let all = nats.list_subscriptions().await?;

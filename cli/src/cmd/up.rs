@@ -1,8 +1,9 @@
 //! `revenant up`: everything on one laptop. Starts nats-server (from `.tools/`,
 //! `NATS_SERVER` or PATH) with JetStream and its data under `.revenant/nats`,
 //! uploads the bundled examples (a new version only when a binary changed),
-//! runs an executor and the HTTP router (with the shopping-cart routes)
-//! in-process and prints how to invoke the examples. Ctrl-C
+//! applies the clickstream pipeline's streams and subscriptions (and any
+//! `--subscriptions` file), runs an executor and the HTTP router (with the
+//! shopping-cart routes) in-process and prints how to invoke the examples. Ctrl-C
 //! stops everything cleanly.
 
 use std::path::{Path, PathBuf};
@@ -26,6 +27,10 @@ pub struct UpArgs {
     /// Address of the HTTP router.
     #[arg(long, default_value = "127.0.0.1:8080")]
     pub listen: String,
+    /// A subscriptions file (YAML) to apply, besides the bundled clickstream pipeline's
+    /// (repeat for several).
+    #[arg(long = "subscriptions")]
+    pub subscriptions: Vec<PathBuf>,
     #[command(flatten)]
     pub executor: ExecutorArgs,
 }
@@ -35,6 +40,9 @@ const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
 
 /// The shopping-cart example's HTTP routes, deployed by `up`.
 const SHOPPING_CART_API: &str = include_str!("../../../examples/shopping-cart/api.yaml");
+
+/// The clickstream example's streams and subscriptions, applied by `up`.
+const CLICKSTREAM_PIPELINE: &str = include_str!("../../../examples/clickstream/pipeline.yaml");
 
 pub(crate) fn find_nats_server() -> anyhow::Result<PathBuf> {
     if let Some(p) = std::env::var_os("NATS_SERVER") {
@@ -114,6 +122,18 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         }
     }
 
+    let mut files = vec![("the clickstream pipeline".to_owned(), CLICKSTREAM_PIPELINE.to_owned())];
+    for f in &args.subscriptions {
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        files.push((f.display().to_string(), text));
+    }
+    for (what, text) in &files {
+        for line in super::subscription::apply(&nats, text, what).await? {
+            eprintln!("{line}");
+        }
+    }
+
     let url = nats_args.nats.clone();
     let api_file = args.data_dir.join("shopping-cart-api.yaml");
     std::fs::write(&api_file, SHOPPING_CART_API)
@@ -158,6 +178,13 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!(
         "  cargo run -q -p revenant-cli -- invoke fan-out/f1 sum-squares 100  # 100 async calls"
     );
+    println!(
+        "  cargo run -q -p revenant-cli -- example clickstream-load --users 100 --events 10000   # a pipeline:"
+    );
+    println!(
+        "  cargo run -q -p revenant-cli -- subscription list                                      # lag per stage"
+    );
+    println!("  cargo run -q -p revenant-cli -- example clickstream-check   # daily totals = offline");
     println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");

@@ -1,5 +1,5 @@
 //! The `/v1` REST API: components, workers, invocations, oplogs, API
-//! definitions, promises, schedules. Handlers are thin: they parse the request, call
+//! definitions, promises, schedules, subscriptions. Handlers are thin: they parse the request, call
 //! `revenant-nats` / `revenant-executor` or the [`crate::invoke`] core and
 //! render JSON. Every one is annotated for the OpenAPI document.
 
@@ -9,6 +9,7 @@ pub mod health;
 pub mod invocations;
 pub mod promises;
 pub mod schedules;
+pub mod subscriptions;
 pub mod workers;
 
 use axum::Router;
@@ -98,6 +99,15 @@ pub fn routes() -> Router<AppState> {
             "/components/{component}/workers/{worker}/schedules/{id}",
             get(schedules::get).delete(schedules::cancel),
         )
+        .route(
+            "/subscriptions",
+            get(subscriptions::list).post(subscriptions::create),
+        )
+        .route(
+            "/subscriptions/{name}",
+            get(subscriptions::get).delete(subscriptions::delete),
+        )
+        .route("/subscriptions/{name}/{action}", post(subscriptions::act))
         .route("/promises", get(promises::list))
         .route("/promises/{component}/{worker}/{index}", get(promises::get))
         .route(

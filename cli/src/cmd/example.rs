@@ -1,0 +1,318 @@
+//! `revenant example clickstream-load | clickstream-check`: drives the clickstream
+//! pipeline (`examples/clickstream`): publishes a realistic click stream into
+//! `CLICKS`, and compares the daily totals stage 2 computed with an offline
+//! computation over the same clicks ([`offline`], pure and unit-tested).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use bytes::Bytes;
+use clap::Subcommand;
+use futures::StreamExt;
+use rand::{Rng, SeedableRng};
+use revenant_nats::Nats;
+use revenant_nats::invocations::InvocationRequest;
+use revenant_types::WorkerId;
+use revenant_types::oplog::InvocationOutcome;
+
+use crate::NatsArgs;
+
+/// A gap longer than this between two clicks of a user ends a session (as stage 1).
+pub const GAP_MS: u64 = 30 * 60 * 1000;
+/// 2026-11-01T00:00:00Z: where the generated clicks start.
+const START_MS: u64 = 1_793_491_200_000;
+
+#[derive(Subcommand)]
+pub enum ExampleCmd {
+    /// Publish a click stream into CLICKS (`clicks.<user>`, JSON {page, ts}) for the
+    /// clickstream pipeline (created by `revenant up`).
+    ClickstreamLoad {
+        #[arg(long, default_value_t = 1000)]
+        users: u32,
+        #[arg(long, default_value_t = 100_000)]
+        events: u64,
+        /// Seed of the generator (the same seed gives the same stream).
+        #[arg(long, default_value_t = 7)]
+        seed: u64,
+    },
+    /// Wait for the pipeline to drain, then compare the daily totals of stage 2 with an
+    /// offline computation over the clicks in CLICKS, and stage 1's counts with the
+    /// clicks; exits non-zero on any difference.
+    ClickstreamCheck {
+        /// How long to wait for the pipeline to catch up, seconds.
+        #[arg(long, default_value_t = 300)]
+        timeout: u64,
+    },
+}
+
+/// One day's totals.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct Totals {
+    pub sessions: u64,
+    pub duration_ms: u64,
+    pub pages: u64,
+}
+
+/// `YYYY-MM-DD` (UTC) of `ms` since the epoch.
+pub fn day(ms: u64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!("{:04}-{:02}-{:02}", t.year(), u8::from(t.month()), t.day())
+}
+
+/// The daily totals of the finished sessions in `clicks` (`(user, ts)` in stream order),
+/// as stage 1 and 2 compute them: a session ends at a gap over [`GAP_MS`]; the last
+/// session of each user is still open, so it is not counted.
+pub fn offline<'a>(clicks: impl IntoIterator<Item = (&'a str, u64)>) -> BTreeMap<String, Totals> {
+    // user → (start, last, pages)
+    let mut open: BTreeMap<&str, (u64, u64, u64)> = BTreeMap::new();
+    let mut days: BTreeMap<String, Totals> = BTreeMap::new();
+    for (user, ts) in clicks {
+        match open.get_mut(user) {
+            Some(s) if ts > s.1 + GAP_MS => {
+                let t = days.entry(day(s.0)).or_default();
+                t.sessions += 1;
+                t.duration_ms += s.1 - s.0;
+                t.pages += s.2;
+                *s = (ts, ts, 1);
+            }
+            Some(s) => {
+                s.1 = s.1.max(ts);
+                s.2 += 1;
+            }
+            None => {
+                open.insert(user, (ts, ts, 1));
+            }
+        }
+    }
+    days
+}
+
+/// `events` clicks over `users` users: each user's clock moves on by a few seconds to
+/// minutes, and one click in seven starts a new session (a gap of 31 min to 3 h).
+pub fn generate(users: u32, events: u64, seed: u64) -> Vec<(String, u64)> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let mut clocks: Vec<u64> = (0..users)
+        .map(|_| START_MS + rng.random_range(0..86_400_000))
+        .collect();
+    (0..events)
+        .map(|_| {
+            let u = rng.random_range(0..users.max(1)) as usize;
+            let gap = if rng.random_ratio(1, 7) {
+                rng.random_range(31 * 60_000..180 * 60_000)
+            } else {
+                rng.random_range(5_000..600_000)
+            };
+            clocks[u] += gap;
+            (format!("u{u:05}"), clocks[u])
+        })
+        .collect()
+}
+
+pub async fn run(nats_args: NatsArgs, cmd: ExampleCmd) -> anyhow::Result<()> {
+    let nats = super::connect(&nats_args).await?;
+    match cmd {
+        ExampleCmd::ClickstreamLoad {
+            users,
+            events,
+            seed,
+        } => load(&nats, users, events, seed).await,
+        ExampleCmd::ClickstreamCheck { timeout } => {
+            check(&nats, Duration::from_secs(timeout)).await
+        }
+    }
+}
+
+async fn load(nats: &Nats, users: u32, events: u64, seed: u64) -> anyhow::Result<()> {
+    if users == 0 {
+        bail!("--users must be at least 1");
+    }
+    nats.ensure_stream("CLICKS", &["clicks.>".to_owned()]).await?;
+    let started = Instant::now();
+    let clicks = generate(users, events, seed);
+    let js = nats.jetstream();
+    let mut acks = Vec::with_capacity(1024);
+    for (i, (user, ts)) in clicks.iter().enumerate() {
+        let body = serde_json::json!({ "page": format!("/p{}", i % 50), "ts": ts }).to_string();
+        acks.push(
+            js.publish(format!("clicks.{user}"), Bytes::from(body))
+                .await
+                .context("publishing a click")?,
+        );
+        if acks.len() == 1024 {
+            for a in acks.drain(..) {
+                a.await.context("storing a click")?;
+            }
+        }
+    }
+    for a in acks {
+        a.await.context("storing a click")?;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "published {} clicks of {users} users into CLICKS in {secs:.1}s ({:.0}/s)",
+        clicks.len(),
+        clicks.len() as f64 / secs.max(1e-9)
+    );
+    Ok(())
+}
+
+/// Every click in CLICKS as `(user, ts)`, in stream order.
+async fn read_clicks(nats: &Nats) -> anyhow::Result<Vec<(String, u64)>> {
+    let stream = nats
+        .jetstream()
+        .get_stream("CLICKS")
+        .await
+        .context("stream CLICKS does not exist; run revenant example clickstream-load first")?;
+    let last = stream.cached_info().state.last_sequence;
+    let mut out = Vec::new();
+    if last == 0 {
+        return Ok(out);
+    }
+    let consumer = stream
+        .create_consumer(revenant_nats::async_nats::jetstream::consumer::pull::OrderedConfig {
+            deliver_policy: revenant_nats::async_nats::jetstream::consumer::DeliverPolicy::All,
+            ..Default::default()
+        })
+        .await
+        .context("reading CLICKS")?;
+    let mut messages = consumer.messages().await.context("reading CLICKS")?;
+    while let Some(m) = messages.next().await {
+        let m = m.context("reading CLICKS")?;
+        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
+        let user = m.subject.as_str().rsplit('.').next().unwrap_or_default().to_owned();
+        if let Some(ts) = serde_json::from_slice::<serde_json::Value>(&m.payload)
+            .ok()
+            .and_then(|v| v["ts"].as_u64())
+        {
+            out.push((user, ts));
+        }
+        if seq >= last {
+            break;
+        }
+    }
+    Ok(out)
+}
+
+async fn invoke(nats: &Nats, w: &WorkerId, function: &str) -> anyhow::Result<String> {
+    let replies = nats.replies().await?;
+    let mut inbox = replies.inbox();
+    let req = InvocationRequest {
+        function: function.to_owned(),
+        body: Bytes::from_static(b"[]"),
+        ..Default::default()
+    };
+    match nats
+        .invoke_and_await(w, req, &mut inbox, Duration::from_secs(30))
+        .await?
+        .outcome
+    {
+        Some(InvocationOutcome::Ok(json)) => Ok(json),
+        Some(InvocationOutcome::Err(e)) => bail!("{w} {function}: {}: {}", e.kind, e.message),
+        None => bail!("{w} {function}: no answer within 30 s; is an executor running?"),
+    }
+}
+
+/// The daily totals stage 2 holds for `days`.
+async fn stage_two(nats: &Nats, days: &[String]) -> anyhow::Result<BTreeMap<String, Totals>> {
+    let mut got = BTreeMap::new();
+    for d in days {
+        let w = WorkerId::parse("daily", &format!("day-{d}"))?;
+        let json = invoke(nats, &w, "totals").await?;
+        got.insert(d.clone(), serde_json::from_str(&json)?);
+    }
+    Ok(got)
+}
+
+async fn check(nats: &Nats, timeout: Duration) -> anyhow::Result<()> {
+    let clicks = read_clicks(nats).await?;
+    let expected = offline(clicks.iter().map(|(u, ts)| (u.as_str(), *ts)));
+    let days: Vec<String> = expected.keys().cloned().collect();
+    let users: std::collections::BTreeSet<&str> = clicks.iter().map(|(u, _)| u.as_str()).collect();
+    println!(
+        "{} clicks of {} users: {} finished sessions over {} days expected",
+        clicks.len(),
+        users.len(),
+        expected.values().map(|t| t.sessions).sum::<u64>(),
+        days.len()
+    );
+    let started = Instant::now();
+    let got = loop {
+        let got = stage_two(nats, &days).await?;
+        if got == expected || started.elapsed() > timeout {
+            break got;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    };
+    let mut differences = 0;
+    for d in &days {
+        let (e, g) = (expected[d], got.get(d).copied().unwrap_or_default());
+        let mark = if e == g { "ok" } else { "DIFFERS" };
+        if e != g {
+            differences += 1;
+        }
+        println!(
+            "{d}: sessions {} / {}, duration {} / {} ms, pages {} / {} (stage 2 / offline) {mark}",
+            g.sessions, e.sessions, g.duration_ms, e.duration_ms, g.pages, e.pages
+        );
+    }
+    let (mut applied, mut violations) = (0u64, 0u64);
+    for u in &users {
+        let json = invoke(nats, &WorkerId::parse("sessionize", u)?, "stats").await?;
+        let stats: serde_json::Value = serde_json::from_str(&json)?;
+        applied += stats["applied"].as_u64().unwrap_or(0);
+        violations += stats["violations"].as_u64().unwrap_or(0);
+    }
+    println!(
+        "stage 1 applied {applied} of {} clicks, {violations} out of order or twice",
+        clicks.len()
+    );
+    if differences > 0 || violations > 0 || applied != clicks.len() as u64 {
+        bail!("the pipeline's results differ from the offline computation");
+    }
+    println!("every click applied once, in order; daily totals equal the offline computation");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sessions_end_at_a_gap_over_30_minutes_and_the_open_ones_are_not_counted() {
+        let h = 3_600_000;
+        let clicks = [
+            ("a", START_MS),
+            ("b", START_MS),
+            ("a", START_MS + 60_000),
+            ("a", START_MS + 60_000 + GAP_MS + 1), // a's first session ends: 1 min, 2 pages
+            ("b", START_MS + GAP_MS),             // b goes on (not over the gap)
+            ("b", START_MS + 30 * h),             // b's first session ends, the next day
+        ];
+        let days = offline(clicks);
+        assert_eq!(
+            days.get("2026-11-01"),
+            Some(&Totals {
+                sessions: 2,
+                duration_ms: 60_000 + GAP_MS,
+                pages: 4
+            })
+        );
+        assert_eq!(days.len(), 1);
+        assert_eq!(day(START_MS + 30 * h), "2026-11-02");
+    }
+
+    #[test]
+    fn the_generator_is_seeded_and_each_users_clock_moves_forward() {
+        let a = generate(10, 500, 1);
+        assert_eq!(a, generate(10, 500, 1));
+        assert_ne!(a, generate(10, 500, 2));
+        let mut last: BTreeMap<&str, u64> = BTreeMap::new();
+        for (u, ts) in &a {
+            assert!(last.insert(u, *ts).is_none_or(|prev| prev < *ts));
+        }
+        assert!(offline(a.iter().map(|(u, t)| (u.as_str(), *t))).values().map(|t| t.sessions).sum::<u64>() > 0);
+    }
+}
