@@ -20,8 +20,9 @@ use revenant_types::{WorkerId, now_ms};
 use crate::context::WorkerEnv;
 use crate::inbox::Invocation;
 
-/// Answers with an error, stores it like a result, dead-letters and terminates a
-/// message that can never succeed.
+/// Answers with an error, stores it like a result, dead-letters (unless a subscription
+/// sent it: its forwarder records the source message) and terminates a message that
+/// can never succeed.
 pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) {
     let nats = &env.nats;
     tracing::info!(key = inv.key(), kind = %error.kind, message = %error.message, "invocation rejected");
@@ -50,7 +51,9 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
         let _ = msg.nak(RESULT_RETRY).await;
         return;
     }
-    if let Err(e) = nats.dead_letter(msg, &error).await {
+    // A subscription's forwarder records the source message as its policy says.
+    let from_subscription = msg.header(revenant_nats::headers::SUBSCRIPTION).is_some();
+    if !from_subscription && let Err(e) = nats.dead_letter(msg, &error).await {
         tracing::error!(error = %e, "could not dead-letter a rejected invocation; leaving it for redelivery");
         return;
     }

@@ -61,6 +61,12 @@ pub const CALLER: &str = "Rvn-Caller";
 pub const CALL_CHAIN: &str = "Rvn-Call-Chain";
 /// On `Rvn-Kind: result`: the idempotency key of the call it answers.
 pub const CORRELATION: &str = "Rvn-Correlation";
+/// The subscription an invocation (or a dead letter of its source message) comes from:
+/// its forwarder records a failed message per the subscription's policy, so the
+/// executor does not dead-letter the rejected invocation itself.
+pub const SUBSCRIPTION: &str = "Rvn-Subscription";
+/// A subscription's dead letter: the source stream and sequence (`<stream>:<seq>`).
+pub const SOURCE: &str = "Rvn-Source";
 
 /// `Rvn-Kind` values.
 pub const KIND_INVOKE: &str = "invoke";

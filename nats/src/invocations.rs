@@ -65,6 +65,8 @@ pub struct InvocationRequest {
     pub trace: TraceContext,
     /// The worker awaiting the outcome in its inbox (worker-to-worker RPC).
     pub caller: Option<CallerRecord>,
+    /// The subscription whose forwarder publishes it (`Rvn-Subscription`).
+    pub subscription: Option<String>,
 }
 
 impl InvocationRequest {
@@ -85,6 +87,9 @@ impl InvocationRequest {
         }
         if let Some(t) = &self.trace.tracestate {
             h.insert(headers::TRACESTATE, t.as_str());
+        }
+        if let Some(s) = &self.subscription {
+            h.insert(headers::SUBSCRIPTION, s.as_str());
         }
         if let Some(caller) = &self.caller {
             h.insert(headers::CALLER, caller.worker.as_str());
@@ -505,6 +510,7 @@ impl Nats {
                         tracestate: header(h, headers::TRACESTATE),
                     },
                     caller: None,
+                    subscription: None,
                 },
                 reply,
                 refused,

@@ -38,10 +38,7 @@ pub const ACK_WAIT: Duration = Duration::from_secs(30);
 /// How often a forwarder tells the server it still works on what it holds.
 pub const PROGRESS_EVERY: Duration = Duration::from_secs(10);
 
-/// Header of a subscription's dead letter: the subscription.
-pub const SUBSCRIPTION: &str = "Rvn-Subscription";
-/// Header of a subscription's dead letter: the source stream and sequence (`<stream>:<seq>`).
-pub const SOURCE: &str = "Rvn-Source";
+pub use crate::headers::{SOURCE, SUBSCRIPTION};
 
 /// One message of a subscription's source stream.
 #[derive(Debug)]

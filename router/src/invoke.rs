@@ -146,6 +146,7 @@ fn request(call: &Call, export: &ExportedFunction, reply_to: Option<String>) -> 
         body: Bytes::from(call.args.to_string()),
         trace: call.trace.clone(),
         caller: None,
+        subscription: None,
     }
 }
 

@@ -164,6 +164,7 @@ pub async fn invoke_raw(
         body,
         trace: Default::default(),
         caller: None,
+        subscription: None,
     };
     let awaited = nats
         .invoke_and_await(&id, req, &mut inbox, Duration::from_secs(30))

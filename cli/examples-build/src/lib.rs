@@ -13,7 +13,10 @@
 //! deleted: then `cargo clean -p revenant-examples` forces a rebuild.
 //!
 //! Layout:
+//! - [`clickstream`] — the clickstream example's click generator and offline totals.
 //! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`], [`APPROVAL`], [`REMINDER`] — each
 //!   example's `.wasm`, also listed by [`all`] with their component names.
+
+pub mod clickstream;
 
 include!(concat!(env!("OUT_DIR"), "/examples.rs"));

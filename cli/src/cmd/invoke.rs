@@ -145,6 +145,7 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         body: body.into(),
         trace: Default::default(),
         caller: None,
+        subscription: None,
     };
     if args.enqueue {
         let published = nats.publish_invocation(&id, &req).await?;

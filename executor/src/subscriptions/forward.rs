@@ -70,7 +70,8 @@ pub struct Forwarder {
     owner: String,
     spec: SubscriptionSpec,
     state: Forwarding,
-    held: HashMap<u64, SourceMessage>,
+    /// Delivered, not yet acknowledged: each message with the worker it names.
+    held: HashMap<u64, (SourceMessage, Option<WorkerId>)>,
     /// Held messages being retried (their attempt record is cleared once applied).
     retried: HashSet<u64>,
     replies: Replies,
@@ -177,19 +178,15 @@ impl Forwarder {
 
     fn arrived(&mut self, m: SourceMessage) {
         let sequence = m.sequence;
-        let worker = self
-            .spec
-            .worker
-            .render(m.subject(), |h| m.header(h))
-            .map(|w| w.to_string());
-        let actions = self.state.arrived(sequence, worker);
-        self.held.insert(sequence, m);
+        let rendered = self.spec.worker.render(m.subject(), |h| m.header(h));
+        let name = rendered.as_ref().map(ToString::to_string).map_err(Clone::clone);
+        let worker = rendered
+            .ok()
+            .map(|n| WorkerId::new(self.spec.component.clone(), n));
+        // Held first: what the decision says may be to dead-letter it at once.
+        self.held.insert(sequence, (m, worker));
+        let actions = self.state.arrived(sequence, name);
         self.perform(actions);
-    }
-
-    fn worker_of(&self, sequence: u64) -> Option<WorkerId> {
-        let name = self.state.key_of(sequence)?;
-        WorkerId::parse(self.spec.component.as_str(), name).ok()
     }
 
     fn perform(&mut self, actions: Vec<Action>) {
@@ -203,9 +200,10 @@ impl Forwarder {
     }
 
     fn publish(&mut self, sequence: u64, retry: u64) {
-        let (Some(m), Some(worker)) = (self.held.get(&sequence), self.worker_of(sequence)) else {
+        let Some((m, Some(worker))) = self.held.get(&sequence) else {
             return;
         };
+        let worker = worker.clone();
         if retry > 0 {
             self.retried.insert(sequence);
         }
@@ -222,6 +220,7 @@ impl Forwarder {
                 tracestate: m.header(headers::TRACESTATE).map(str::to_owned),
             },
             caller: None,
+            subscription: Some(self.spec.name.clone()),
         };
         let (nats, name) = (self.nats.clone(), self.spec.name.clone());
         self.work.push(
@@ -262,8 +261,7 @@ impl Forwarder {
 
     /// Acknowledges a message, after dead-lettering it with `error` if there is one.
     fn finish(&mut self, sequence: u64, error: Option<String>) {
-        let worker = self.worker_of(sequence);
-        let Some(m) = self.held.remove(&sequence) else {
+        let Some((m, worker)) = self.held.remove(&sequence) else {
             return;
         };
         let retried = self.retried.remove(&sequence);
@@ -369,7 +367,7 @@ impl Forwarder {
     /// Tells the server the held messages are still being applied (a failed report
     /// means a redelivery later, whose key answers at once).
     async fn progress(&mut self) {
-        for m in self.held.values() {
+        for (m, _) in self.held.values() {
             let _ = m.in_progress().await;
         }
     }
@@ -377,7 +375,7 @@ impl Forwarder {
     async fn report(&mut self) {
         let now = now_ms();
         let lag = self.nats.subscription_lag(&self.spec).await.unwrap_or_default();
-        let oldest = match self.held.values().map(|m| m.published_ms).min() {
+        let oldest = match self.held.values().map(|(m, _)| m.published_ms).min() {
             Some(ms) => Some(ms),
             None if lag.pending > 0 => self
                 .nats

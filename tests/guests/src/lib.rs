@@ -16,14 +16,15 @@
 //! Layout:
 //! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`], [`APPROVAL`],
 //!   [`REMINDER`], the order workflow's [`ORDER`], [`PAYMENT`], [`WAREHOUSE`],
-//!   [`SHIPPING`], and [`FAN_OUT`] with [`SQUARE`] — the user-facing examples, also
+//!   [`SHIPPING`], [`FAN_OUT`] with [`SQUARE`], and the clickstream pipeline's
+//!   [`SESSIONIZE`] and [`DAILY`] — the user-facing examples, also
 //!   listed by [`all`] with their component names.
 //! - [`TEST_HTTP`], [`TEST_FAULTS`], [`TEST_TYPES`], [`TEST_DURABILITY`] — test
 //!   guests (outgoing HTTP; traps, loops, memory; every WIT type; `revenant:api`).
 
 pub use revenant_examples::{
-    APPROVAL, COUNTER, FAN_OUT, JSON_SUM, ORDER, PAYMENT, REMINDER, SHIPPING, SHOPPING_CART,
-    SQUARE, USER_ACTIVITIES, WAREHOUSE, all,
+    APPROVAL, COUNTER, DAILY, FAN_OUT, JSON_SUM, ORDER, PAYMENT, REMINDER, SESSIONIZE, SHIPPING,
+    SHOPPING_CART, SQUARE, USER_ACTIVITIES, WAREHOUSE, all,
 };
 
 include!(concat!(env!("OUT_DIR"), "/guests.rs"));

@@ -139,6 +139,20 @@ fn expected() -> Vec<Expected> {
             &["square"],
             false,
         ),
+        Expected {
+            path: revenant_guests::SESSIONIZE,
+            exports: vec![
+                ("revenant:api/subscriber@0.2.0", &["handle"][..]),
+                ("example:clickstream/sessions", &["stats"][..]),
+            ],
+            uses_revenant_api: true,
+        },
+        guest(
+            revenant_guests::DAILY,
+            "example:clickstream-daily/api",
+            &["add-session", "totals"],
+            false,
+        ),
     ]
 }
 
@@ -213,7 +227,9 @@ fn paths_are_components() {
             "warehouse",
             "shipping",
             "fan-out",
-            "square"
+            "square",
+            "sessionize",
+            "daily"
         ]
     );
 }
@@ -241,6 +257,7 @@ fn imports_are_wasi_and_exports_match() {
                         "revenant:api/durability@0.2.0",
                         "revenant:api/promises@0.2.0",
                         "revenant:api/rpc@0.2.0",
+                        "revenant:api/messaging@0.2.0",
                     ]
                     .contains(&name.as_str()));
             assert!(allowed, "{}: unexpected import {name}", guest.path);

@@ -81,6 +81,7 @@ impl Replies {
             body: args.to_string().into(),
             trace: Default::default(),
             caller: None,
+            subscription: None,
         };
         let published = nats
             .publish_invocation(&worker(w), &req)

@@ -54,6 +54,7 @@ async fn publish(
         body: args.to_string().into(),
         trace: Default::default(),
         caller: None,
+        subscription: None,
     };
     let published = nats.publish_invocation(&worker(w), &req).await.unwrap();
     assert!(!published.duplicate, "{key} was stored");

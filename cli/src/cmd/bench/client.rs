@@ -165,5 +165,6 @@ fn json_request(function: &str, args_json: &str, key: String) -> InvocationReque
         body: args_json.to_owned().into(),
         trace: Default::default(),
         caller: None,
+        subscription: None,
     }
 }

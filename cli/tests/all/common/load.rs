@@ -44,6 +44,7 @@ pub async fn invoke_retrying(
         body: args.to_string().into(),
         trace: Default::default(),
         caller: None,
+        subscription: None,
     };
     let mut attempts = 0;
     while Instant::now() < deadline {

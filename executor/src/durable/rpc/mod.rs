@@ -180,6 +180,7 @@ pub async fn start(
         body: args.to_owned().into(),
         trace: context.trace,
         caller,
+        subscription: None,
     };
     parts
         .waits
