@@ -136,7 +136,10 @@ impl Default for ExecutorMetrics {
             SUB_OLDEST,
             "Age of a subscription's oldest message not yet applied (0 when none).",
         );
-        r.describe_gauge(SUB_BLOCKED, "Keys of a subscription blocked by a failed message.");
+        r.describe_gauge(
+            SUB_BLOCKED,
+            "Keys of a subscription blocked by a failed message.",
+        );
         Self {
             registry: r,
             failovers: Mutex::default(),
@@ -230,10 +233,15 @@ impl ExecutorMetrics {
     }
 
     /// Subscription `name`'s lag as its forwarder last saw it.
-    pub fn subscription_lag(&self, name: &str, status: &revenant_types::subscription::SubscriptionStatus) {
+    pub fn subscription_lag(
+        &self,
+        name: &str,
+        status: &revenant_types::subscription::SubscriptionStatus,
+    ) {
         let l = [("subscription", name)];
         self.registry.set(SUB_PENDING, &l, status.pending as f64);
-        self.registry.set(SUB_IN_FLIGHT, &l, status.in_flight as f64);
+        self.registry
+            .set(SUB_IN_FLIGHT, &l, status.in_flight as f64);
         self.registry
             .set(SUB_OLDEST, &l, status.oldest_age_ms as f64 / 1000.0);
         self.registry

@@ -205,11 +205,7 @@ impl LeaseManager {
         let (record, _) = self.record(lease.acquired_at);
         let value = codec::encode(&record)?;
         match kv
-            .update(
-                lease.key.kv_key(),
-                value.into(),
-                lease.revision,
-            )
+            .update(lease.key.kv_key(), value.into(), lease.revision)
             .await
         {
             Ok(rev) => {
@@ -218,9 +214,7 @@ impl LeaseManager {
                 Ok(())
             }
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
-            Err(e) => {
-                Err(Error::nats(format!("renewing the lease of {}", lease.key), e).into())
-            }
+            Err(e) => Err(Error::nats(format!("renewing the lease of {}", lease.key), e).into()),
         }
     }
 
@@ -234,9 +228,7 @@ impl LeaseManager {
         {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == UpdateErrorKind::WrongLastRevision => Err(LeaseError::Lost),
-            Err(e) => {
-                Err(Error::nats(format!("releasing the lease of {}", lease.key), e).into())
-            }
+            Err(e) => Err(Error::nats(format!("releasing the lease of {}", lease.key), e).into()),
         }
     }
 

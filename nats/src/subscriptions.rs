@@ -18,6 +18,7 @@ use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
 use futures::{Stream, StreamExt, TryStreamExt};
+use revenant_types::ComponentName;
 use revenant_types::WorkerId;
 use revenant_types::oplog::ErrorBody;
 use revenant_types::records::ExportedFunction;
@@ -25,7 +26,6 @@ use revenant_types::subscription::{
     DEFAULT_WINDOW, Input, OnFailure, SUBSCRIBER_HANDLE, Start, SubscriptionError,
     SubscriptionSpec, SubscriptionStatus, WorkerTemplate,
 };
-use revenant_types::ComponentName;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -95,7 +95,8 @@ impl SourceMessage {
             .flat_map(|h| h.iter())
             .flat_map(|(n, vs)| {
                 let n: &str = n.as_ref();
-                vs.iter().map(move |v| (n.to_owned(), v.as_str().to_owned()))
+                vs.iter()
+                    .map(move |v| (n.to_owned(), v.as_str().to_owned()))
             })
             .collect()
     }
@@ -223,7 +224,11 @@ impl Nats {
         let mut done = Vec::new();
         for s in &file.streams {
             if self.ensure_stream(&s.name, &s.subjects).await? {
-                done.push(format!("created stream {} ({})", s.name, s.subjects.join(", ")));
+                done.push(format!(
+                    "created stream {} ({})",
+                    s.name,
+                    s.subjects.join(", ")
+                ));
             }
         }
         for new in &file.subscriptions {
@@ -267,10 +272,15 @@ impl NewSubscription {
             name: self.name.clone(),
             stream: self.stream.clone(),
             filters: self.filters.clone(),
-            component: ComponentName::new(self.component.clone()).map_err(|e| bad(e.to_string()))?,
+            component: ComponentName::new(self.component.clone())
+                .map_err(|e| bad(e.to_string()))?,
             worker: WorkerTemplate::parse(&self.worker)?,
             function: f.name.clone(),
-            input: if handle { Input::Message } else { Input::Arguments },
+            input: if handle {
+                Input::Message
+            } else {
+                Input::Arguments
+            },
             returns_result: f.result.as_deref().is_some_and(|r| r.starts_with("result")),
             window: self.window.unwrap_or(DEFAULT_WINDOW),
             on_failure: self
@@ -279,7 +289,12 @@ impl NewSubscription {
                 .map(OnFailure::parse)
                 .transpose()?
                 .unwrap_or_default(),
-            start: self.start.as_deref().map(Start::parse).transpose()?.unwrap_or_default(),
+            start: self
+                .start
+                .as_deref()
+                .map(Start::parse)
+                .transpose()?
+                .unwrap_or_default(),
             paused: self.paused,
             retries: 0,
             skips: 0,
@@ -354,7 +369,7 @@ impl Nats {
             .map_err(|e| Error::BadSubscription(e.to_string()))?;
         self.source_stream(spec).await?;
         let kv = self.subscriptions_kv().await?;
-        let value = serde_json::to_vec(spec).map_err(|e| malformed("a subscription record", e))?;
+        let value = serde_json::to_vec(spec).map_err(|e| malformed("a subscription record", &e))?;
         match kv
             .create(Namespace::subscription_key(&spec.name), value.into())
             .await
@@ -384,7 +399,7 @@ impl Nats {
         {
             Some(e) if e.operation == kv::Operation::Put => {
                 let spec = serde_json::from_slice(&e.value)
-                    .map_err(|e| malformed(&format!("subscription {name}"), e))?;
+                    .map_err(|e| malformed(&format!("subscription {name}"), &e))?;
                 Ok(Some((spec, e.revision)))
             }
             _ => Ok(None),
@@ -404,7 +419,8 @@ impl Nats {
                 return Err(not_found(name));
             };
             change(&mut spec);
-            let value = serde_json::to_vec(&spec).map_err(|e| malformed("a subscription record", e))?;
+            let value =
+                serde_json::to_vec(&spec).map_err(|e| malformed("a subscription record", &e))?;
             match kv
                 .update(Namespace::subscription_key(name), value.into(), revision)
                 .await
@@ -495,7 +511,8 @@ impl Nats {
         status: &SubscriptionStatus,
     ) -> Result<()> {
         let kv = self.subscriptions_kv().await?;
-        let value = serde_json::to_vec(status).map_err(|e| malformed("a subscription record", e))?;
+        let value =
+            serde_json::to_vec(status).map_err(|e| malformed("a subscription record", &e))?;
         kv.put(Namespace::subscription_status_key(name), value.into())
             .await
             .map_err(|e| Error::nats("store the subscription's status", e))?;
@@ -514,7 +531,12 @@ impl Nats {
 
     /// Records that message `sequence` of subscription `name` is retried as retry `retry`
     /// (before that retry is published, so a later forwarder asks for its outcome).
-    pub async fn set_subscription_attempt(&self, name: &str, sequence: u64, retry: u64) -> Result<()> {
+    pub async fn set_subscription_attempt(
+        &self,
+        name: &str,
+        sequence: u64,
+        retry: u64,
+    ) -> Result<()> {
         let kv = self.subscriptions_kv().await?;
         kv.put(
             Namespace::subscription_attempt_key(name, sequence),
@@ -556,7 +578,7 @@ impl Nats {
         let stream = self.source_stream(spec).await?;
         let name = self.namespace().subscription_consumer(&spec.name);
         let existing = match stream.consumer_info(&name).await {
-            Ok(info) => Some(info.config.clone()),
+            Ok(info) => Some(info.config),
             Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => None,
             Err(e) => match e.kind() {
                 jetstream::context::ConsumerInfoErrorKind::JetStream(j)
@@ -674,7 +696,7 @@ impl Nats {
     }
 }
 
-fn malformed(what: &str, e: serde_json::Error) -> Error {
+fn malformed(what: &str, e: &serde_json::Error) -> Error {
     Error::Malformed {
         what: what.to_owned(),
         reason: e.to_string(),
@@ -744,7 +766,10 @@ mod tests {
     #[test]
     fn a_new_subscription_calls_handle_with_the_message_or_any_export_with_arguments() {
         let exports = [
-            export("revenant:api/subscriber@0.2.0.{handle}", Some("result<_, string>")),
+            export(
+                "revenant:api/subscriber@0.2.0.{handle}",
+                Some("result<_, string>"),
+            ),
             export("example:stats/api.{add}", None),
         ];
         let new = NewSubscription {
@@ -757,7 +782,10 @@ mod tests {
         let spec = new.spec(&exports).unwrap();
         assert_eq!(spec.function, "revenant:api/subscriber@0.2.0.{handle}");
         assert_eq!((spec.input, spec.returns_result), (Input::Message, true));
-        assert_eq!((spec.window, spec.start, spec.on_failure), (DEFAULT_WINDOW, Start::New, OnFailure::BlockKey));
+        assert_eq!(
+            (spec.window, spec.start, spec.on_failure),
+            (DEFAULT_WINDOW, Start::New, OnFailure::BlockKey)
+        );
         let add = NewSubscription {
             function: Some("add".into()),
             on_failure: Some("dead-letter".into()),

@@ -64,7 +64,9 @@ impl Start {
         let digits = s.strip_prefix("seq:").unwrap_or(s);
         if let Ok(n) = digits.parse::<u64>() {
             return if n == 0 {
-                Err(bad("stream sequences start at 1: expected --start seq:<n> with n ≥ 1"))
+                Err(bad(
+                    "stream sequences start at 1: expected --start seq:<n> with n ≥ 1",
+                ))
             } else {
                 Ok(Self::Sequence(n))
             };
@@ -169,7 +171,9 @@ impl WorkerTemplate {
             match rest.find('{') {
                 Some(0) => {
                     let end = rest.find('}').ok_or_else(|| {
-                        bad(format!("worker template {text:?} has an unclosed {{; {expected}"))
+                        bad(format!(
+                            "worker template {text:?} has an unclosed {{; {expected}"
+                        ))
                     })?;
                     let inner = &rest[1..end];
                     let part = if let Some(n) = inner.strip_prefix("token:") {
@@ -422,7 +426,10 @@ mod tests {
 
     #[test]
     fn templates_take_tokens_from_either_end_and_headers() {
-        assert_eq!(render("orders-{token:2}", "orders.eu.42", &[]).unwrap(), "orders-eu");
+        assert_eq!(
+            render("orders-{token:2}", "orders.eu.42", &[]).unwrap(),
+            "orders-eu"
+        );
         assert_eq!(render("{token:-1}", "clicks.u7", &[]).unwrap(), "u7");
         assert_eq!(
             render("t-{header:Tenant}-{token:1}", "a.b", &[("Tenant", "acme")]).unwrap(),
@@ -433,9 +440,21 @@ mod tests {
 
     #[test]
     fn a_message_without_the_token_or_header_or_with_a_bad_value_names_no_worker() {
-        assert!(render("{token:3}", "a.b", &[]).unwrap_err().contains("has 2 tokens"));
-        assert!(render("{token:-3}", "a.b", &[]).unwrap_err().contains("has 2 tokens"));
-        assert!(render("{header:Day}", "a", &[]).unwrap_err().contains("no header Day"));
+        assert!(
+            render("{token:3}", "a.b", &[])
+                .unwrap_err()
+                .contains("has 2 tokens")
+        );
+        assert!(
+            render("{token:-3}", "a.b", &[])
+                .unwrap_err()
+                .contains("has 2 tokens")
+        );
+        assert!(
+            render("{header:Day}", "a", &[])
+                .unwrap_err()
+                .contains("no header Day")
+        );
         assert!(
             render("{header:Day}", "a", &[("Day", "2026/11/30")])
                 .unwrap_err()
@@ -445,7 +464,15 @@ mod tests {
 
     #[test]
     fn bad_templates_say_what_was_expected() {
-        for t in ["", "a.{token:1}", "{token:0}", "{token:x}", "{head:x}", "{token:1", "{header:}"] {
+        for t in [
+            "",
+            "a.{token:1}",
+            "{token:0}",
+            "{token:x}",
+            "{head:x}",
+            "{token:1",
+            "{header:}",
+        ] {
             let e = WorkerTemplate::parse(t).unwrap_err().0;
             assert!(e.contains("expected"), "{t}: {e}");
         }
@@ -461,10 +488,21 @@ mod tests {
             Start::parse("2026-11-30T00:00:00Z").unwrap(),
             Start::Time(1_795_996_800_000)
         );
-        assert_eq!(Start::Time(1_795_996_800_000).to_string(), "2026-11-30T00:00:00Z");
+        assert_eq!(
+            Start::Time(1_795_996_800_000).to_string(),
+            "2026-11-30T00:00:00Z"
+        );
         assert!(Start::parse("seq:0").is_err());
-        assert!(Start::parse("yesterday").unwrap_err().0.contains("expected"));
-        assert_eq!(OnFailure::parse("dead-letter").unwrap(), OnFailure::DeadLetter);
+        assert!(
+            Start::parse("yesterday")
+                .unwrap_err()
+                .0
+                .contains("expected")
+        );
+        assert_eq!(
+            OnFailure::parse("dead-letter").unwrap(),
+            OnFailure::DeadLetter
+        );
         assert!(OnFailure::parse("drop").unwrap_err().0.contains("expected"));
     }
 
@@ -495,12 +533,27 @@ mod tests {
         };
         spec.check().unwrap();
         let json = serde_json::to_string(&spec).unwrap();
-        assert_eq!(serde_json::from_str::<SubscriptionSpec>(&json).unwrap(), spec);
+        assert_eq!(
+            serde_json::from_str::<SubscriptionSpec>(&json).unwrap(),
+            spec
+        );
         for bad in [
-            SubscriptionSpec { window: 0, ..spec.clone() },
-            SubscriptionSpec { stream: "A.B".into(), ..spec.clone() },
-            SubscriptionSpec { filters: vec!["a..b".into()], ..spec.clone() },
-            SubscriptionSpec { name: "a b".into(), ..spec.clone() },
+            SubscriptionSpec {
+                window: 0,
+                ..spec.clone()
+            },
+            SubscriptionSpec {
+                stream: "A.B".into(),
+                ..spec.clone()
+            },
+            SubscriptionSpec {
+                filters: vec!["a..b".into()],
+                ..spec.clone()
+            },
+            SubscriptionSpec {
+                name: "a b".into(),
+                ..spec
+            },
         ] {
             assert!(bad.check().is_err());
         }

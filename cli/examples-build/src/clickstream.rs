@@ -89,8 +89,8 @@ mod tests {
             ("b", START_MS),
             ("a", START_MS + 60_000),
             ("a", START_MS + 60_000 + GAP_MS + 1), // a's first session ends: 1 min, 2 pages
-            ("b", START_MS + GAP_MS),             // b goes on (not over the gap)
-            ("b", START_MS + 30 * h),             // b's first session ends, the next day
+            ("b", START_MS + GAP_MS),              // b goes on (not over the gap)
+            ("b", START_MS + 30 * h),              // b's first session ends, the next day
         ];
         let days = offline(clicks);
         assert_eq!(
@@ -114,6 +114,12 @@ mod tests {
         for (u, ts) in &a {
             assert!(last.insert(u, *ts).is_none_or(|prev| prev < *ts));
         }
-        assert!(offline(a.iter().map(|(u, t)| (u.as_str(), *t))).values().map(|t| t.sessions).sum::<u64>() > 0);
+        assert!(
+            offline(a.iter().map(|(u, t)| (u.as_str(), *t)))
+                .values()
+                .map(|t| t.sessions)
+                .sum::<u64>()
+                > 0
+        );
     }
 }

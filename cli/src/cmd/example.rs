@@ -59,7 +59,8 @@ async fn load(nats: &Nats, users: u32, events: u64, seed: u64) -> anyhow::Result
     if users == 0 {
         bail!("--users must be at least 1");
     }
-    nats.ensure_stream("CLICKS", &["clicks.>".to_owned()]).await?;
+    nats.ensure_stream("CLICKS", &["clicks.>".to_owned()])
+        .await?;
     let started = Instant::now();
     let clicks = generate(users, events, seed);
     let js = nats.jetstream();
@@ -102,17 +103,25 @@ async fn read_clicks(nats: &Nats) -> anyhow::Result<Vec<(String, u64)>> {
         return Ok(out);
     }
     let consumer = stream
-        .create_consumer(revenant_nats::async_nats::jetstream::consumer::pull::OrderedConfig {
-            deliver_policy: revenant_nats::async_nats::jetstream::consumer::DeliverPolicy::All,
-            ..Default::default()
-        })
+        .create_consumer(
+            revenant_nats::async_nats::jetstream::consumer::pull::OrderedConfig {
+                deliver_policy: revenant_nats::async_nats::jetstream::consumer::DeliverPolicy::All,
+                ..Default::default()
+            },
+        )
         .await
         .context("reading CLICKS")?;
     let mut messages = consumer.messages().await.context("reading CLICKS")?;
     while let Some(m) = messages.next().await {
         let m = m.context("reading CLICKS")?;
         let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
-        let user = m.subject.as_str().rsplit('.').next().unwrap_or_default().to_owned();
+        let user = m
+            .subject
+            .as_str()
+            .rsplit('.')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         if let Some(ts) = serde_json::from_slice::<serde_json::Value>(&m.payload)
             .ok()
             .and_then(|v| v["ts"].as_u64())
@@ -205,4 +214,3 @@ async fn check(nats: &Nats, timeout: Duration) -> anyhow::Result<()> {
     println!("every click applied once, in order; daily totals equal the offline computation");
     Ok(())
 }
-

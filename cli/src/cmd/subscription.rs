@@ -103,7 +103,13 @@ pub fn line(spec: &SubscriptionSpec, status: Option<&SubscriptionStatus>) -> Str
     );
     format!(
         "{}\t{state}\t{}:{filters} → {}/{} {}\twindow {} {}\t{lag}",
-        spec.name, spec.stream, spec.component, spec.worker, spec.function, spec.window, spec.on_failure
+        spec.name,
+        spec.stream,
+        spec.component,
+        spec.worker,
+        spec.function,
+        spec.window,
+        spec.on_failure
     )
 }
 
@@ -117,10 +123,9 @@ pub async fn apply(
         .with_context(|| {
             format!("{what} is not a subscriptions file; expected streams: [{{name, subjects}}] and subscriptions: [{{name, stream, filters, component, worker, function, window, on-failure, start}}]")
         })?;
-    Ok(nats
-        .apply_subscriptions(&file)
+    nats.apply_subscriptions(&file)
         .await
-        .with_context(|| format!("applying {what}"))?)
+        .with_context(|| format!("applying {what}"))
 }
 
 pub async fn run(nats_args: NatsArgs, cmd: SubscriptionCmd) -> anyhow::Result<()> {
@@ -181,16 +186,24 @@ pub async fn run(nats_args: NatsArgs, cmd: SubscriptionCmd) -> anyhow::Result<()
             println!("{}", line(&spec, None));
         }
         SubscriptionCmd::Resume { name } => {
-            let spec = nats.update_subscription(&name, |s| s.paused = false).await?;
+            let spec = nats
+                .update_subscription(&name, |s| s.paused = false)
+                .await?;
             println!("{}", line(&spec, None));
         }
         SubscriptionCmd::Retry { name } => {
             let spec = nats.update_subscription(&name, |s| s.retries += 1).await?;
-            println!("{}: blocked keys retry their failed message (retry {})", spec.name, spec.retries);
+            println!(
+                "{}: blocked keys retry their failed message (retry {})",
+                spec.name, spec.retries
+            );
         }
         SubscriptionCmd::Skip { name } => {
             let spec = nats.update_subscription(&name, |s| s.skips += 1).await?;
-            println!("{}: blocked keys dead-letter their failed message and go on", spec.name);
+            println!(
+                "{}: blocked keys dead-letter their failed message and go on",
+                spec.name
+            );
         }
         SubscriptionCmd::Delete { name } => {
             if !nats.delete_subscription(&name).await? {

@@ -122,7 +122,10 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         }
     }
 
-    let mut files = vec![("the clickstream pipeline".to_owned(), CLICKSTREAM_PIPELINE.to_owned())];
+    let mut files = vec![(
+        "the clickstream pipeline".to_owned(),
+        CLICKSTREAM_PIPELINE.to_owned(),
+    )];
     for f in &args.subscriptions {
         let text =
             std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
@@ -184,7 +187,9 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!(
         "  cargo run -q -p revenant-cli -- subscription list                                      # lag per stage"
     );
-    println!("  cargo run -q -p revenant-cli -- example clickstream-check   # daily totals = offline");
+    println!(
+        "  cargo run -q -p revenant-cli -- example clickstream-check   # daily totals = offline"
+    );
     println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");

@@ -115,7 +115,11 @@ impl Forwarding {
             return Vec::new(); // redelivered while held: it is on its way already
         }
         self.messages.insert(sequence, key.clone());
-        self.keys.entry(key.clone()).or_default().queue.push_back(sequence);
+        self.keys
+            .entry(key.clone())
+            .or_default()
+            .queue
+            .push_back(sequence);
         self.pump(&key)
     }
 
@@ -239,8 +243,7 @@ mod tests {
     }
 
     #[test]
-    fn a_keys_messages_go_out_one_publish_at_a_time_in_order_and_keys_do_not_wait_for_each_other()
-    {
+    fn a_keys_messages_go_out_one_publish_at_a_time_in_order_and_keys_do_not_wait_for_each_other() {
         let mut f = Forwarding::new(OnFailure::DeadLetter);
         assert_eq!(f.arrived(1, key("a")), vec![publish(1)]);
         assert_eq!(f.arrived(2, key("a")), vec![]);
@@ -270,7 +273,13 @@ mod tests {
         );
         // Another key goes on meanwhile.
         assert_eq!(f.arrived(3, key("b")), vec![publish(3)]);
-        assert_eq!(f.retry(1), vec![Action::Publish { sequence: 1, retry: 1 }]);
+        assert_eq!(
+            f.retry(1),
+            vec![Action::Publish {
+                sequence: 1,
+                retry: 1
+            }]
+        );
         assert!(f.blocked().is_empty());
         assert_eq!(f.published(1), vec![]);
         assert_eq!(f.answered(1, Ok(())), vec![Action::Ack(1), publish(2)]);
@@ -337,7 +346,13 @@ mod tests {
         let mut f = Forwarding::new(OnFailure::BlockKey);
         f.arrived(4, key("a"));
         f.published(4);
-        assert_eq!(f.reissue(4, 3), vec![Action::Publish { sequence: 4, retry: 3 }]);
+        assert_eq!(
+            f.reissue(4, 3),
+            vec![Action::Publish {
+                sequence: 4,
+                retry: 3
+            }]
+        );
         assert_eq!(f.published(4), vec![]);
         assert_eq!(f.answered(4, Ok(())), vec![Action::Ack(4)]);
     }

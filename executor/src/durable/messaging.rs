@@ -151,15 +151,27 @@ mod tests {
     fn guests_publish_outside_the_namespace_with_their_own_headers_only() {
         let ns = Namespace::new("rvn").unwrap();
         assert!(check(&ns, &out("sessions.u1", &[("Day", "2026-11-30")])).is_ok());
-        for denied in ["rvn.invoke.c.w", "$JS.API.STREAM.LIST", "a.*", "a..b", "x.>"] {
+        for denied in [
+            "rvn.invoke.c.w",
+            "$JS.API.STREAM.LIST",
+            "a.*",
+            "a..b",
+            "x.>",
+        ] {
             assert!(
-                matches!(check(&ns, &out(denied, &[])), Err(messaging::PublishError::Denied(_))),
+                matches!(
+                    check(&ns, &out(denied, &[])),
+                    Err(messaging::PublishError::Denied(_))
+                ),
                 "{denied}"
             );
         }
         for (n, v) in [("Nats-Msg-Id", "x"), ("a b", "x"), ("", "x"), ("A", "x\ny")] {
             assert!(
-                matches!(check(&ns, &out("s.a", &[(n, v)])), Err(messaging::PublishError::Invalid(_))),
+                matches!(
+                    check(&ns, &out("s.a", &[(n, v)])),
+                    Err(messaging::PublishError::Invalid(_))
+                ),
                 "{n}: {v}"
             );
         }

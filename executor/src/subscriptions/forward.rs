@@ -17,7 +17,7 @@ use futures::{FutureExt, Stream, StreamExt};
 use revenant_nats::Nats;
 use revenant_nats::headers;
 use revenant_nats::invocations::InvocationRequest;
-use revenant_nats::reply::{ReplyInbox, Replies};
+use revenant_nats::reply::{Replies, ReplyInbox};
 use revenant_nats::subscriptions::{PROGRESS_EVERY, SourceMessage};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, TraceContext};
 use revenant_types::subscription::{
@@ -179,7 +179,10 @@ impl Forwarder {
     fn arrived(&mut self, m: SourceMessage) {
         let sequence = m.sequence;
         let rendered = self.spec.worker.render(m.subject(), |h| m.header(h));
-        let name = rendered.as_ref().map(ToString::to_string).map_err(Clone::clone);
+        let name = rendered
+            .as_ref()
+            .map(ToString::to_string)
+            .map_err(Clone::clone);
         let worker = rendered
             .ok()
             .map(|n| WorkerId::new(self.spec.component.clone(), n));
@@ -265,7 +268,11 @@ impl Forwarder {
             return;
         };
         let retried = self.retried.remove(&sequence);
-        let outcome = if error.is_some() { "dead-lettered" } else { "applied" };
+        let outcome = if error.is_some() {
+            "dead-lettered"
+        } else {
+            "applied"
+        };
         self.metrics.subscription_message(&self.spec.name, outcome);
         match outcome {
             "applied" => self.status.applied += 1,
@@ -374,7 +381,11 @@ impl Forwarder {
 
     async fn report(&mut self) {
         let now = now_ms();
-        let lag = self.nats.subscription_lag(&self.spec).await.unwrap_or_default();
+        let lag = self
+            .nats
+            .subscription_lag(&self.spec)
+            .await
+            .unwrap_or_default();
         let oldest = match self.held.values().map(|(m, _)| m.published_ms).min() {
             Some(ms) => Some(ms),
             None if lag.pending > 0 => self
@@ -510,6 +521,9 @@ mod tests {
             Ok(())
         );
         let e = InvocationOutcome::Err(ErrorBody::new(ErrorKind::InvalidArguments, "bad"));
-        assert_eq!(verdict(&spec(false), &e), Err("invalid-arguments: bad".into()));
+        assert_eq!(
+            verdict(&spec(false), &e),
+            Err("invalid-arguments: bad".into())
+        );
     }
 }

@@ -159,10 +159,11 @@ impl Supervisor {
         let (stop_tx, stop_rx) = watch::channel(false);
         let (nats, metrics, owner) = (self.nats.clone(), self.metrics.clone(), self.id.to_string());
         let task = tokio::spawn(async move {
-            let failed = match forward::Forwarder::new(nats.clone(), metrics, owner.clone(), spec).await {
-                Ok(f) => f.run(spec_rx, stop_rx).await.err(),
-                Err(e) => Some(e),
-            };
+            let failed =
+                match forward::Forwarder::new(nats.clone(), metrics, owner.clone(), spec).await {
+                    Ok(f) => Box::pin(f.run(spec_rx, stop_rx)).await.err(),
+                    Err(e) => Some(e),
+                };
             if let Some(e) = failed {
                 tracing::warn!(subscription = %name, error = %e, "forwarder stopped");
                 let status = SubscriptionStatus {

@@ -135,7 +135,9 @@ pub async fn act(
         other => {
             return Err(ApiError::bad_request(
                 ErrorKind::InvalidSubscription,
-                format!("{other:?} is not an action on a subscription; expected pause, resume, retry or skip"),
+                format!(
+                    "{other:?} is not an action on a subscription; expected pause, resume, retry or skip"
+                ),
             ));
         }
     };

@@ -168,10 +168,7 @@ async fn a_two_stage_pipeline_applies_every_click_once_in_order_within_its_windo
 /// with `policy`.
 async fn poison_env(policy: &str) -> Env {
     let env = Env::new(&PIPELINE[1..]).await;
-    env.nats
-        .ensure_stream("P", &["p.>".into()])
-        .await
-        .unwrap();
+    env.nats.ensure_stream("P", &["p.>".into()]).await.unwrap();
     env.nats
         .add_subscription(&NewSubscription {
             name: "p".into(),
@@ -215,8 +212,7 @@ async fn sessions_of(nats: &Nats, w: &str) -> u64 {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn under_dead_letter_a_poison_message_is_dead_lettered_with_its_reason_and_its_key_goes_on()
-{
+async fn under_dead_letter_a_poison_message_is_dead_lettered_with_its_reason_and_its_key_goes_on() {
     let mut env = poison_env("dead-letter").await;
     let _exec = env.executor().await;
     let nats = env.nats.clone();
@@ -238,7 +234,9 @@ async fn under_dead_letter_a_poison_message_is_dead_lettered_with_its_reason_and
         Some("p")
     );
     assert_eq!(
-        dead.headers.get("Rvn-Source").map(|v| v.as_str().to_owned()),
+        dead.headers
+            .get("Rvn-Source")
+            .map(|v| v.as_str().to_owned()),
         Some(format!("P:{bad}"))
     );
     assert_eq!(dead.payload.as_ref(), b"not json");
@@ -277,7 +275,11 @@ async fn under_block_key_a_poison_message_stops_its_key_until_skipped_and_others
         (sessions_of(&nats, "k2").await == 1).then_some(())
     })
     .await;
-    assert_eq!(sessions_of(&nats, "k1").await, 1, "k1 stopped at the poison");
+    assert_eq!(
+        sessions_of(&nats, "k1").await,
+        1,
+        "k1 stopped at the poison"
+    );
 
     // A retry runs the message again under a new key (recorded for a later forwarder):
     // it fails the same way, and the key stays blocked.
@@ -295,7 +297,10 @@ async fn under_block_key_a_poison_message_stops_its_key_until_skipped_and_others
         .await
         .unwrap()
         .expect("the retry's outcome");
-    assert!(matches!(retried, revenant_types::oplog::InvocationOutcome::Err(_)));
+    assert!(matches!(
+        retried,
+        revenant_types::oplog::InvocationOutcome::Err(_)
+    ));
     assert_eq!(sessions_of(&nats, "k1").await, 1);
 
     // A skip dead-letters it, and k1's next message is applied.
@@ -308,7 +313,9 @@ async fn under_block_key_a_poison_message_stops_its_key_until_skipped_and_others
     .await;
     let dead = dead_letter(&nats, "daily.k1").await;
     assert_eq!(
-        dead.headers.get("Rvn-Source").map(|v| v.as_str().to_owned()),
+        dead.headers
+            .get("Rvn-Source")
+            .map(|v| v.as_str().to_owned()),
         Some(format!("P:{bad}"))
     );
     let status = wait_until("nothing blocked", DRAIN, || async {
