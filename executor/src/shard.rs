@@ -100,6 +100,9 @@ pub(crate) async fn run_shard(
                         continue;
                     }
                 };
+                if msg.delivered > 5 && msg.delivered % 5 == 0 {
+                    tracing::warn!(worker = ?msg.worker, key = %msg.idempotency_key, delivered = msg.delivered, "an invocation keeps coming back");
+                }
                 if let Some(error) = decide::deliveries_exhausted(msg.delivered, env.opts.max_deliveries) {
                     reject(&env, &Invocation::Message(msg), error).await;
                     continue;

@@ -419,12 +419,17 @@ impl Nats {
         existing: bool,
     ) -> Result<impl Stream<Item = Result<jetstream::Message>> + Send + 'static + use<>> {
         let name = config.durable_name.clone().unwrap_or_default();
-        let pending = if existing {
-            others_stopped_pulling(stream, &name).await?.num_ack_pending
+        let (pending, others_pulling) = if existing {
+            let (info, others_pulling) = others_stopped_pulling(stream, &name).await?;
+            (info.num_ack_pending, others_pulling)
         } else {
-            0
+            (0, false)
         };
-        if pending > 0 {
+        // While another reader still pulls (a previous owner that is alive, e.g. one that
+        // could not renew its lease while NATS was away), a short ack wait would expire
+        // its deliveries over and over (each a delivery towards `max_deliver`): what it
+        // holds comes back after the normal ack wait instead.
+        if pending > 0 && !others_pulling {
             redeliver_pending(stream, config).await?;
         }
         // Taken through the intake connection (see `Nats::intake`).
@@ -563,19 +568,23 @@ pub(crate) fn consumer_name(shard: u32) -> String {
 }
 
 /// Waits until the consumer has no pull request waiting (any is another owner's: this
-/// one has not pulled yet), at most [`PULL_EXPIRES`] and a margin; returns its info then.
+/// one has not pulled yet), at most [`PULL_EXPIRES`] and a margin; returns its info then,
+/// and whether another reader was still pulling at the deadline.
 async fn others_stopped_pulling(
     stream: &jetstream::stream::Stream,
     name: &str,
-) -> Result<consumer::Info> {
+) -> Result<(consumer::Info, bool)> {
     let deadline = tokio::time::Instant::now() + PULL_EXPIRES + Duration::from_millis(500);
     loop {
         let info = stream
             .consumer_info(name)
             .await
             .map_err(|e| Error::nats("read shard consumer", e))?;
-        if info.num_waiting == 0 || tokio::time::Instant::now() >= deadline {
-            return Ok(info);
+        if info.num_waiting == 0 {
+            return Ok((info, false));
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Ok((info, true));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -161,6 +161,19 @@ pub fn consumer_config(
     }
 }
 
+/// Where a subscription's consumer starts again when a forwarder takes it over: right
+/// after its ack floor (everything up to it is applied), or where it first started when
+/// nothing was acknowledged yet.
+pub fn restart_policy(ack_floor: u64, existing: &consumer::Config) -> consumer::DeliverPolicy {
+    if ack_floor > 0 {
+        consumer::DeliverPolicy::ByStartSequence {
+            start_sequence: ack_floor + 1,
+        }
+    } else {
+        existing.deliver_policy
+    }
+}
+
 /// Lag of a subscription's consumer.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Lag {
@@ -325,6 +338,41 @@ impl Nats {
             .await
             .map_err(|e| Error::nats(format!("create stream {name}"), e))?;
         Ok(true)
+    }
+
+    /// Every message stored in stream `name` now, as `(subject, payload)` in stream order
+    /// (an ordered consumer): what examples and checks compute offline results from.
+    pub async fn read_stream(&self, name: &str) -> Result<Vec<(String, Bytes)>> {
+        let stream = self
+            .jetstream()
+            .get_stream(name)
+            .await
+            .map_err(|e| Error::nats(format!("read stream {name}"), e))?;
+        let last = stream.cached_info().state.last_sequence;
+        let mut out = Vec::new();
+        if last == 0 {
+            return Ok(out);
+        }
+        let consumer = stream
+            .create_consumer(consumer::pull::OrderedConfig {
+                deliver_policy: consumer::DeliverPolicy::All,
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| Error::nats(format!("read stream {name}"), e))?;
+        let mut messages = consumer
+            .messages()
+            .await
+            .map_err(|e| Error::nats(format!("read stream {name}"), e))?;
+        while let Some(m) = messages.next().await {
+            let m = m.map_err(|e| Error::nats(format!("read stream {name}"), e))?;
+            let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
+            out.push((m.subject.to_string(), m.payload.clone()));
+            if seq >= last {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     /// Adds a subscription: resolves its function against the component's latest
@@ -568,9 +616,12 @@ impl Nats {
         Ok(())
     }
 
-    /// Creates or takes over the consumer of `spec` (its window brought to the spec's)
-    /// and returns its messages: what an earlier forwarder left unacknowledged first, in
-    /// stream order, then the rest.
+    /// Creates the consumer of `spec`, or takes it over by starting it again from its
+    /// ack floor ([`restart_policy`]), and returns its messages (through the intake
+    /// connection). Starting again, rather than waiting for redeliveries, is what keeps
+    /// each key in stream order across a takeover: everything not yet acknowledged comes
+    /// again in stream order, before anything newer. What was applied already comes
+    /// again too; its key answers it from the first outcome, nothing runs twice.
     pub async fn subscription_messages(
         &self,
         spec: &SubscriptionSpec,
@@ -578,7 +629,7 @@ impl Nats {
         let stream = self.source_stream(spec).await?;
         let name = self.namespace().subscription_consumer(&spec.name);
         let existing = match stream.consumer_info(&name).await {
-            Ok(info) => Some(info.config),
+            Ok(info) => Some(info),
             Err(e) if e.kind() == jetstream::context::ConsumerInfoErrorKind::NotFound => None,
             Err(e) => match e.kind() {
                 jetstream::context::ConsumerInfoErrorKind::JetStream(j)
@@ -589,15 +640,46 @@ impl Nats {
                 _ => return Err(Error::nats("read the subscription's consumer", e)),
             },
         };
-        let config = consumer_config(self.namespace(), spec, existing.as_ref());
+        let mut config = consumer_config(self.namespace(), spec, None);
+        match &existing {
+            Some(info) => {
+                config.deliver_policy =
+                    restart_policy(info.ack_floor.stream_sequence, &info.config);
+                stream
+                    .delete_consumer(&name)
+                    .await
+                    .map_err(|e| Error::nats("restart the subscription's consumer", e))?;
+            }
+            // "New" is made concrete, so that a restart before anything was acknowledged
+            // starts where the first one did.
+            None if spec.start == Start::New => {
+                config.deliver_policy = consumer::DeliverPolicy::ByStartSequence {
+                    start_sequence: stream.cached_info().state.last_sequence + 1,
+                };
+            }
+            None => {}
+        }
         stream
-            .create_consumer(config.clone())
+            .create_consumer(config)
             .await
-            .map_err(|e| Error::nats("create or update the subscription's consumer", e))?;
-        let messages = self
-            .take_over(&stream, spec.stream.clone(), config, existing.is_some())
-            .await?;
-        Ok(messages.map(|m| m.map(SourceMessage::new)))
+            .map_err(|e| Error::nats("create the subscription's consumer", e))?;
+        let consumer: consumer::PullConsumer = self
+            .intake()
+            .await?
+            .get_consumer_from_stream(name, spec.stream.clone())
+            .await
+            .map_err(|e| Error::nats("open the subscription's consumer for intake", e))?;
+        let messages = consumer
+            .stream()
+            .expires(crate::invocations::PULL_EXPIRES)
+            .heartbeat(Duration::from_millis(500))
+            .messages()
+            .await
+            .map_err(|e| Error::nats("consume the subscription's stream", e))?;
+        Ok(messages.map(|m| {
+            m.map(SourceMessage::new)
+                .map_err(|e| Error::nats("receive a subscription's message", e))
+        }))
     }
 
     /// How far behind subscription `spec`'s consumer is.
@@ -677,11 +759,26 @@ impl Nats {
         match sent {
             Ok(ack) => Ok(Ok(Some(ack.sequence))),
             Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                self.client()
-                    .publish_with_headers(subject.to_owned(), h, payload)
-                    .await
-                    .map_err(|e| Error::nats("publish", e))?;
-                Ok(Ok(None))
+                // "No responders": no stream captures the subject — or JetStream is not
+                // serving right now (a server restarting). Only the first is answered with
+                // a core publish; for the second the caller tries again (a trap).
+                match self.jetstream().stream_by_subject(subject).await {
+                    Ok(stream) => Err(Error::nats(
+                        "publish",
+                        format!("stream {stream} captures {subject} but did not answer"),
+                    )),
+                    Err(lookup)
+                        if lookup.kind()
+                            == jetstream::context::GetStreamByNameErrorKind::NotFound =>
+                    {
+                        self.client()
+                            .publish_with_headers(subject.to_owned(), h, payload)
+                            .await
+                            .map_err(|e| Error::nats("publish", e))?;
+                        Ok(Ok(None))
+                    }
+                    Err(lookup) => Err(Error::nats("publish", lookup)),
+                }
             }
             Err(e) => match e.kind() {
                 PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
@@ -752,6 +849,19 @@ mod tests {
         assert_eq!(c.deliver_policy, consumer::DeliverPolicy::All);
         assert_eq!(c.filter_subjects, vec!["a.*", "b.*"]);
         assert!(c.filter_subject.is_empty());
+    }
+
+    #[test]
+    fn a_taken_over_consumer_starts_after_its_ack_floor_or_where_it_started() {
+        let first = consumer::Config {
+            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: 40 },
+            ..Default::default()
+        };
+        assert_eq!(
+            restart_policy(57, &first),
+            consumer::DeliverPolicy::ByStartSequence { start_sequence: 58 }
+        );
+        assert_eq!(restart_policy(0, &first), first.deliver_policy);
     }
 
     fn export(name: &str, result: Option<&str>) -> ExportedFunction {

@@ -285,6 +285,18 @@ impl NatsServer {
     /// here) and waits until it is healthy. Files the config names can be written
     /// into [`NatsServer::dir`] first by `prepare`.
     pub fn start_with_config(prepare: impl FnOnce(&Path) -> String) -> Self {
+        Self::configured("", prepare)
+    }
+
+    /// Starts a server that fsyncs every JetStream write before acknowledging it
+    /// (`sync_interval: always`, the tier production runs the oplog at): what it
+    /// acknowledged survives a SIGKILL of the server ([`NatsServer::restart`]), which
+    /// JetStream's default (acks before fsync) does not promise.
+    pub fn start_fsync() -> Self {
+        Self::configured("sync_interval: always", |_| String::new())
+    }
+
+    fn configured(jetstream: &str, prepare: impl FnOnce(&Path) -> String) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("rvn-nats-")
             .tempdir()
@@ -295,7 +307,7 @@ impl NatsServer {
         fs::write(
             &file,
             format!(
-                "server_name: rvn-test\njetstream {{ store_dir: {:?} }}\n{config}\n",
+                "server_name: rvn-test\njetstream {{ store_dir: {:?}, {jetstream} }}\n{config}\n",
                 store.display().to_string()
             ),
         )

@@ -56,6 +56,21 @@ pub fn offline<'a>(clicks: impl IntoIterator<Item = (&'a str, u64)>) -> BTreeMap
     days
 }
 
+/// A click message (`clicks.<user>`, JSON `{"page", "ts"}`) as `(user, ts)`; `None`
+/// for anything else.
+pub fn parse_click(subject: &str, payload: &[u8]) -> Option<(String, u64)> {
+    let user = subject.strip_prefix("clicks.")?;
+    let ts = std::str::from_utf8(payload).ok()?;
+    // `"ts": <digits>` — the generator's own format, read without a JSON dependency.
+    let at = ts.find("\"ts\"")?;
+    let digits: String = ts[at + 4..]
+        .trim_start_matches([':', ' '])
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    Some((user.to_owned(), digits.parse().ok()?))
+}
+
 /// `events` clicks over `users` users: each user's clock moves on by a few seconds to
 /// minutes, and one click in seven starts a new session (a gap of 31 min to 3 h).
 pub fn generate(users: u32, events: u64, seed: u64) -> Vec<(String, u64)> {
@@ -103,6 +118,16 @@ mod tests {
         );
         assert_eq!(days.len(), 1);
         assert_eq!(day(START_MS + 30 * h), "2026-11-02");
+    }
+
+    #[test]
+    fn click_messages_are_read_back() {
+        assert_eq!(
+            parse_click("clicks.u1", br#"{"page":"/p","ts":1793491200000}"#),
+            Some(("u1".to_owned(), 1_793_491_200_000))
+        );
+        assert_eq!(parse_click("other.u1", br#"{"ts":1}"#), None);
+        assert_eq!(parse_click("clicks.u1", b"not json"), None);
     }
 
     #[test]

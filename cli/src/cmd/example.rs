@@ -9,8 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use bytes::Bytes;
 use clap::Subcommand;
-use futures::StreamExt;
-use revenant_examples::clickstream::{Totals, generate, offline};
+use revenant_examples::clickstream::{Totals, generate, offline, parse_click};
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationRequest;
 use revenant_types::WorkerId;
@@ -92,47 +91,14 @@ async fn load(nats: &Nats, users: u32, events: u64, seed: u64) -> anyhow::Result
 
 /// Every click in CLICKS as `(user, ts)`, in stream order.
 async fn read_clicks(nats: &Nats) -> anyhow::Result<Vec<(String, u64)>> {
-    let stream = nats
-        .jetstream()
-        .get_stream("CLICKS")
+    let messages = nats
+        .read_stream("CLICKS")
         .await
-        .context("stream CLICKS does not exist; run revenant example clickstream-load first")?;
-    let last = stream.cached_info().state.last_sequence;
-    let mut out = Vec::new();
-    if last == 0 {
-        return Ok(out);
-    }
-    let consumer = stream
-        .create_consumer(
-            revenant_nats::async_nats::jetstream::consumer::pull::OrderedConfig {
-                deliver_policy: revenant_nats::async_nats::jetstream::consumer::DeliverPolicy::All,
-                ..Default::default()
-            },
-        )
-        .await
-        .context("reading CLICKS")?;
-    let mut messages = consumer.messages().await.context("reading CLICKS")?;
-    while let Some(m) = messages.next().await {
-        let m = m.context("reading CLICKS")?;
-        let seq = m.info().map(|i| i.stream_sequence).unwrap_or(last);
-        let user = m
-            .subject
-            .as_str()
-            .rsplit('.')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        if let Some(ts) = serde_json::from_slice::<serde_json::Value>(&m.payload)
-            .ok()
-            .and_then(|v| v["ts"].as_u64())
-        {
-            out.push((user, ts));
-        }
-        if seq >= last {
-            break;
-        }
-    }
-    Ok(out)
+        .context("reading CLICKS (run revenant example clickstream-load first)")?;
+    Ok(messages
+        .iter()
+        .filter_map(|(subject, payload)| parse_click(subject, payload))
+        .collect())
 }
 
 async fn invoke(nats: &Nats, w: &WorkerId, function: &str) -> anyhow::Result<String> {

@@ -18,4 +18,5 @@ mod promise;
 mod rpc;
 mod schedules;
 mod soak;
+mod subscriptions;
 mod waiting;

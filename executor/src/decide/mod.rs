@@ -156,6 +156,20 @@ pub fn deliveries_exhausted(delivered: u64, max: u32) -> Option<ErrorBody> {
     })
 }
 
+/// How long an invocation given back to JetStream (its worker dropped, or not
+/// recoverable right now) waits before its `delivered + 1`-th delivery: `base` for the
+/// first five, then twice as long every five deliveries, at most 30 s. So the
+/// `max-deliveries` bound (50 by default: about nine minutes of back-off from a 200 ms
+/// base) gives up on an invocation that can never run, not on one whose NATS or
+/// executor was away for a while. A zero base (a graceful hand-over) stays zero.
+pub fn redelivery_delay(base: std::time::Duration, delivered: u64) -> std::time::Duration {
+    let doublings = u32::try_from(delivered.saturating_sub(1) / 5)
+        .unwrap_or(u32::MAX)
+        .min(16);
+    base.saturating_mul(1 << doublings)
+        .min(std::time::Duration::from_secs(30).max(base))
+}
+
 /// The error every invocation of a failed worker gets.
 pub fn worker_failed(id: &WorkerId, message: &str) -> ErrorBody {
     ErrorBody::new(

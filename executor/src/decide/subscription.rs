@@ -2,15 +2,17 @@
 //! given the messages it holds and their invocations' outcomes, which message to
 //! publish next, which to acknowledge, which to dead-letter.
 //!
-//! Messages of one key (the worker the template names) are published in stream
-//! order, one publish at a time (the next only once JetStream stored the one
-//! before, so a failed publish can never let a later message overtake it). Under
-//! `block-key` a key also waits for each outcome before its next message, so a
-//! failure stops the key before anything after it runs; the key stays blocked
-//! until the operator retries the message (under a new key) or skips it (to
-//! `RVN_DEAD`). Under `dead-letter` a key's messages are pipelined and a failed
-//! one is dead-lettered. Keys never wait for each other: the window (the source
-//! consumer's `max_ack_pending`) is the only thing they share.
+//! Messages of one key (the worker the template names) go out one at a time, in
+//! stream order: the next is published only once the one before has its outcome.
+//! That is what keeps a key in order whatever happens below: the executor may
+//! redeliver an invocation late (a takeover, a worker dropped mid-append), and two
+//! invocations of one worker in flight could then swap; one at a time cannot.
+//! Throughput comes from many keys in flight at once (the window), as a Kafka
+//! partition's order comes from one consumer per partition. A failure under
+//! `block-key` stops the key until the operator retries the message (under a new
+//! key) or skips it (to `RVN_DEAD`); under `dead-letter` the message is
+//! dead-lettered and the key goes on. Keys never wait for each other: the window
+//! (the source consumer's `max_ack_pending`) is the only thing they share.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
@@ -210,13 +212,11 @@ impl Forwarding {
 
     /// Publishes the key's next message when nothing holds it back.
     fn pump(&mut self, key: &str) -> Vec<Action> {
-        let policy = self.policy;
         let Some(state) = self.keys.get_mut(key) else {
             return Vec::new();
         };
-        let held_back = state.publishing.is_some()
-            || state.blocked.is_some()
-            || (policy == OnFailure::BlockKey && !state.awaiting.is_empty());
+        let held_back =
+            state.publishing.is_some() || state.blocked.is_some() || !state.awaiting.is_empty();
         if held_back {
             return Vec::new();
         }
@@ -243,17 +243,17 @@ mod tests {
     }
 
     #[test]
-    fn a_keys_messages_go_out_one_publish_at_a_time_in_order_and_keys_do_not_wait_for_each_other() {
-        let mut f = Forwarding::new(OnFailure::DeadLetter);
-        assert_eq!(f.arrived(1, key("a")), vec![publish(1)]);
-        assert_eq!(f.arrived(2, key("a")), vec![]);
-        assert_eq!(f.arrived(3, key("b")), vec![publish(3)]);
-        // Pipelined under dead-letter: the next goes once the first is stored.
-        assert_eq!(f.published(1), vec![publish(2)]);
-        assert_eq!(f.published(2), vec![]);
-        assert_eq!(f.answered(2, Ok(())), vec![Action::Ack(2)]);
-        assert_eq!(f.answered(1, Ok(())), vec![Action::Ack(1)]);
-        assert_eq!(f.held(), 1);
+    fn a_keys_messages_go_out_one_at_a_time_in_order_and_keys_do_not_wait_for_each_other() {
+        for policy in [OnFailure::DeadLetter, OnFailure::BlockKey] {
+            let mut f = Forwarding::new(policy);
+            assert_eq!(f.arrived(1, key("a")), vec![publish(1)]);
+            assert_eq!(f.arrived(2, key("a")), vec![]);
+            assert_eq!(f.arrived(3, key("b")), vec![publish(3)]);
+            // Stored is not enough: the next waits for the outcome.
+            assert_eq!(f.published(1), vec![]);
+            assert_eq!(f.answered(1, Ok(())), vec![Action::Ack(1), publish(2)]);
+            assert_eq!(f.held(), 2);
+        }
     }
 
     #[test]

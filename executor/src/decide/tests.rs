@@ -304,3 +304,18 @@ fn interrupt_and_resume_change_state_once_and_are_idempotent() {
         ControlDecision::Unchanged(WorkerStatus::Idle)
     );
 }
+
+#[test]
+fn an_invocation_given_back_waits_longer_the_more_it_was_delivered() {
+    use std::time::Duration;
+    let base = Duration::from_millis(200);
+    assert_eq!(super::redelivery_delay(base, 1), base);
+    assert_eq!(super::redelivery_delay(base, 5), base);
+    assert_eq!(super::redelivery_delay(base, 6), base * 2);
+    assert_eq!(super::redelivery_delay(base, 11), base * 4);
+    assert_eq!(super::redelivery_delay(base, 50), Duration::from_secs(30));
+    assert_eq!(super::redelivery_delay(Duration::ZERO, 40), Duration::ZERO);
+    // 50 deliveries span minutes, not seconds.
+    let total: Duration = (1..=50).map(|d| super::redelivery_delay(base, d)).sum();
+    assert!(total > Duration::from_secs(300), "{total:?}");
+}

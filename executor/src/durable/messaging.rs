@@ -8,7 +8,9 @@
 //! 3. Publish with `Nats-Msg-Id` = [`crate::decide::publish_key`] of this worker and
 //!    the entry's index, then journal where it was stored (`EndRemoteWrite`). A replay
 //!    that finds the end hands back what it recorded; one that does not publishes the
-//!    same message with the same id again, which the stream deduplicates.
+//!    same message with the same id again, which the stream deduplicates (within its
+//!    duplicate window). A publish NATS does not acknowledge is tried again in place for
+//!    up to a minute, not trapped: a retried attempt would journal it anew.
 
 use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::names::Namespace;
@@ -18,6 +20,10 @@ use wasmtime::component::{HasData, Linker};
 use super::api::bindings::revenant::api::messaging;
 use super::journaled::MessagingPublish;
 use super::waits::{CanWait, WaitParts};
+
+/// How long a publish NATS does not acknowledge is tried again before the invocation
+/// traps.
+const PUBLISH_RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Header names and values a guest may set, at most this long each.
 const MAX_HEADER_LEN: usize = 4096;
@@ -82,10 +88,27 @@ async fn publish(
             for (name, value) in &out.headers {
                 h.append(name.as_str(), value.as_str());
             }
-            let answer = nats
-                .publish_message(&out.subject, h, out.payload.into(), &id)
-                .await?
-                .map(|seq| seq.map(|s| s.to_string()).unwrap_or_default());
+            let payload = bytes::Bytes::from(out.payload);
+            // NATS away (a server restarting): the same message with the same id again,
+            // not a trap — a retried attempt would journal the publish anew, under
+            // another index and so another id, and the stream would store it twice.
+            let mut delay = std::time::Duration::from_millis(100);
+            let started = std::time::Instant::now();
+            let answer = loop {
+                match nats
+                    .publish_message(&out.subject, h.clone(), payload.clone(), &id)
+                    .await
+                {
+                    Ok(answer) => break answer,
+                    Err(e) if started.elapsed() < PUBLISH_RETRY_FOR => {
+                        tracing::warn!(subject = %out.subject, error = %e, "publish failed; trying again");
+                        tokio::time::sleep(delay).await;
+                        delay = (delay * 2).min(std::time::Duration::from_secs(2));
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            .map(|seq| seq.map(|s| s.to_string()).unwrap_or_default());
             journal.end_write::<MessagingPublish>(index, answer.clone());
             answer
         }

@@ -407,11 +407,15 @@ pub(crate) async fn mailbox(
     // to be redelivered to whoever runs the worker next. Control requests left unanswered
     // time out at the requester, which retries.
     for m in queue {
-        let _ = m.nak(give_back).await;
+        let _ = m
+            .nak(decide::redelivery_delay(give_back, m.delivered))
+            .await;
     }
     while let Ok(input) = rx.try_recv() {
         if let Input::Invocation(m) = input {
-            let _ = m.nak(give_back).await;
+            let _ = m
+                .nak(decide::redelivery_delay(give_back, m.delivered))
+                .await;
         }
     }
     let _ = done.send(id);

@@ -11,116 +11,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bytes::Bytes;
-use revenant_examples::clickstream::{Totals, generate, offline};
+use revenant_examples::clickstream::generate;
 use revenant_nats::Nats;
 use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::subscriptions::{NewSubscription, SUBSCRIPTION};
+use revenant_tests::pipeline::{DRAIN, PIPELINE, assert_pipeline_result, pipeline, publish_clicks};
 use revenant_tests::revenant::invoke;
 use revenant_tests::wait_until;
 use serde_json::json;
 
 use crate::common::{Env, dead_letter, dead_reason};
-
-const PIPELINE: [(&str, &str); 2] = [
-    ("sessionize", revenant_guests::SESSIONIZE),
-    ("daily", revenant_guests::DAILY),
-];
-
-/// Generous: the pipeline runs two stages on two shared cores.
-const DRAIN: Duration = Duration::from_secs(120);
-
-fn clicks_subscription(window: u32) -> NewSubscription {
-    NewSubscription {
-        name: "clicks".into(),
-        stream: "CLICKS".into(),
-        filters: vec!["clicks.>".into()],
-        component: "sessionize".into(),
-        worker: "{token:2}".into(),
-        window: Some(window),
-        on_failure: Some("dead-letter".into()),
-        start: Some("all".into()),
-        ..Default::default()
-    }
-}
-
-fn sessions_subscription() -> NewSubscription {
-    NewSubscription {
-        name: "sessions".into(),
-        stream: "SESSIONS".into(),
-        component: "daily".into(),
-        worker: "day-{header:Day}".into(),
-        function: Some("add-session".into()),
-        on_failure: Some("dead-letter".into()),
-        start: Some("all".into()),
-        ..Default::default()
-    }
-}
-
-/// Creates the pipeline's streams and subscriptions.
-pub async fn pipeline(nats: &Nats, window: u32) {
-    nats.ensure_stream("CLICKS", &["clicks.>".into()])
-        .await
-        .unwrap();
-    nats.ensure_stream("SESSIONS", &["sessions.>".into()])
-        .await
-        .unwrap();
-    nats.add_subscription(&clicks_subscription(window))
-        .await
-        .unwrap();
-    nats.add_subscription(&sessions_subscription())
-        .await
-        .unwrap();
-}
-
-/// Publishes `clicks` into CLICKS.
-pub async fn publish_clicks(nats: &Nats, clicks: &[(String, u64)]) {
-    let mut acks = Vec::new();
-    for (user, ts) in clicks {
-        let body = json!({ "page": "/p", "ts": ts }).to_string();
-        acks.push(
-            nats.jetstream()
-                .publish(format!("clicks.{user}"), Bytes::from(body))
-                .await
-                .unwrap(),
-        );
-    }
-    for a in acks {
-        a.await.unwrap();
-    }
-}
-
-/// Stage 2's totals of `day`.
-pub async fn day_totals(nats: &Nats, day: &str) -> Totals {
-    let t = invoke(nats, &format!("daily/day-{day}"), "totals", json!([]), None)
-        .await
-        .expect("totals");
-    serde_json::from_value(t).expect("totals record")
-}
-
-/// Waits until stage 2 holds the offline totals of `clicks`, then checks stage 1 applied
-/// each click once, in order.
-pub async fn assert_pipeline_result(nats: &Nats, clicks: &[(String, u64)]) {
-    let expected = offline(clicks.iter().map(|(u, t)| (u.as_str(), *t)));
-    assert!(!expected.is_empty(), "the clicks make finished sessions");
-    for (day, totals) in &expected {
-        wait_until(&format!("the totals of {day}"), DRAIN, || async {
-            (day_totals(nats, day).await == *totals).then_some(())
-        })
-        .await;
-    }
-    let mut users: Vec<&str> = clicks.iter().map(|(u, _)| u.as_str()).collect();
-    users.sort_unstable();
-    users.dedup();
-    let mut applied = 0;
-    for u in users {
-        let stats = invoke(nats, &format!("sessionize/{u}"), "stats", json!([]), None)
-            .await
-            .expect("stats");
-        assert_eq!(stats["violations"], 0, "{u}: {stats}");
-        applied += stats["applied"].as_u64().unwrap();
-    }
-    assert_eq!(applied, clicks.len() as u64, "every click applied once");
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_two_stage_pipeline_applies_every_click_once_in_order_within_its_window() {
@@ -145,7 +45,7 @@ async fn a_two_stage_pipeline_applies_every_click_once_in_order_within_its_windo
         })
     };
     let clicks = generate(40, 1_500, 11);
-    publish_clicks(&nats, &clicks).await;
+    publish_clicks(&nats, &clicks, 0).await;
     assert_pipeline_result(&nats, &clicks).await;
     sampler.abort();
     let most = most.load(Ordering::Relaxed);

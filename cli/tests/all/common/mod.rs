@@ -54,7 +54,8 @@ impl Executor {
             .args(extra)
             .env(
                 "REVENANT_LOG",
-                "info,async_nats=warn,wasmtime=warn,cranelift=warn",
+                std::env::var("RVN_TEST_EXECUTOR_LOG")
+                    .unwrap_or_else(|_| "info,async_nats=warn,wasmtime=warn,cranelift=warn".into()),
             )
             .stdin(Stdio::null())
             .stdout(out)
