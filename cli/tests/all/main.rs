@@ -13,6 +13,7 @@ mod cluster;
 mod crash_recovery;
 mod failover;
 mod fencing;
+mod languages;
 mod nats_auth;
 mod promise;
 mod rpc;
