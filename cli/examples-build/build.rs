@@ -25,8 +25,54 @@ const EXAMPLES: &[wasm_build::Guest] = &[
 
 /// The Python and TypeScript examples: `(constant, component, language, folder, world, entry)`.
 const LANG_EXAMPLES: &[lang_build::LangGuest] = &[
-    ("PY_COUNTER", "py-counter", Lang::Python, "examples/python/counter", "counter", "app"),
-    ("TS_COUNTER", "ts-counter", Lang::Ts, "examples/ts/counter", "counter", "counter.ts"),
+    (
+        "PY_COUNTER",
+        "py-counter",
+        Lang::Python,
+        "examples/python/counter",
+        "counter",
+        "app",
+    ),
+    (
+        "TS_COUNTER",
+        "ts-counter",
+        Lang::Ts,
+        "examples/ts/counter",
+        "counter",
+        "counter.ts",
+    ),
+    (
+        "PY_APPROVAL",
+        "py-approval",
+        Lang::Python,
+        "examples/python/approval",
+        "approval",
+        "app",
+    ),
+    (
+        "TS_APPROVAL",
+        "ts-approval",
+        Lang::Ts,
+        "examples/ts/approval",
+        "approval",
+        "approval.ts",
+    ),
+    (
+        "PY_CALLER",
+        "py-caller",
+        Lang::Python,
+        "examples/python/caller",
+        "caller",
+        "app",
+    ),
+    (
+        "TS_CALLER",
+        "ts-caller",
+        Lang::Ts,
+        "examples/ts/caller",
+        "caller",
+        "caller.ts",
+    ),
 ];
 
 fn main() {

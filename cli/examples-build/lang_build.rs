@@ -44,7 +44,13 @@ pub type LangGuest = (
 
 /// Builds every guest that is not cached yet (in parallel) and returns the `pub const` lines.
 pub fn build_and_list(root: &Path, guests: &[LangGuest]) -> String {
-    for dir in ["wit/revenant-api.wit", "sdk/wasi", "sdk/python", "sdk/ts/src", "sdk/ts/build.mjs"] {
+    for dir in [
+        "wit/revenant-api.wit",
+        "sdk/wasi",
+        "sdk/python",
+        "sdk/ts/src",
+        "sdk/ts/build.mjs",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!(
@@ -70,7 +76,11 @@ pub fn build_and_list(root: &Path, guests: &[LangGuest]) -> String {
     let mut out = String::new();
     for ((constant, component, lang, dir, _, _), path) in guests.iter().zip(paths) {
         let path = path.to_str().expect("the repository path is UTF-8");
-        writeln!(out, "/// Path of the `{component}` component ({lang:?}, `{dir}`).").unwrap();
+        writeln!(
+            out,
+            "/// Path of the `{component}` component ({lang:?}, `{dir}`)."
+        )
+        .unwrap();
         writeln!(out, "pub const {constant}: &str = {path:?};").unwrap();
     }
     out
@@ -79,7 +89,11 @@ pub fn build_and_list(root: &Path, guests: &[LangGuest]) -> String {
 /// The cached component of `guest`, built first when its inputs changed.
 fn build_cached(root: &Path, cache: &Path, guest: &LangGuest) -> PathBuf {
     let (_, component, lang, dir, world, entry) = *guest;
-    let mut inputs = vec![root.join(dir), root.join("wit/revenant-api.wit"), root.join("sdk/wasi")];
+    let mut inputs = vec![
+        root.join(dir),
+        root.join("wit/revenant-api.wit"),
+        root.join("sdk/wasi"),
+    ];
     match lang {
         Lang::Python => inputs.push(root.join("sdk/python")),
         Lang::Ts => {
@@ -143,7 +157,9 @@ fn build_cached(root: &Path, cache: &Path, guest: &LangGuest) -> PathBuf {
     let output = cmd
         .current_dir(root.join(dir))
         .output()
-        .unwrap_or_else(|e| panic!("could not run the {lang:?} build of {component}: {e}; run scripts/bootstrap"));
+        .unwrap_or_else(|e| {
+            panic!("could not run the {lang:?} build of {component}: {e}; run scripts/bootstrap")
+        });
     if !output.status.success() {
         panic!(
             "building the {lang:?} guest {component} ({dir}) failed ({}):\n{}{}\nto reproduce: {cmd:?}",
@@ -154,6 +170,21 @@ fn build_cached(root: &Path, cache: &Path, guest: &LangGuest) -> PathBuf {
     }
     fs::rename(&tmp, &out).unwrap_or_else(|e| panic!("rename {}: {e}", tmp.display()));
     let _ = fs::remove_dir_all(&wit);
+    // Earlier builds of this guest are never used again.
+    for entry in fs::read_dir(cache).into_iter().flatten().flatten() {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        let stale = name
+            .strip_prefix(component)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|hash| {
+                hash.len() == "0123456789abcdef.wasm".len() && hash.ends_with(".wasm")
+            });
+        if stale && path != out {
+            let _ = fs::remove_file(path);
+        }
+    }
     out
 }
 
@@ -174,7 +205,10 @@ fn hash_tree(root: &Path, path: &Path, h: &mut DefaultHasher) {
             .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
             .flatten()
             .map(|e| e.path())
-            .filter(|p| p.file_name().is_some_and(|n| n != "__pycache__" && n != "node_modules"))
+            .filter(|p| {
+                p.file_name()
+                    .is_some_and(|n| n != "__pycache__" && n != "node_modules")
+            })
             .collect();
         entries.sort();
         for e in entries {
@@ -192,11 +226,16 @@ fn assemble_wit(root: &Path, own: &Path, dest: &Path) {
     copy_tree(own, dest);
     let api = dest.join("deps/revenant-api");
     fs::create_dir_all(&api).unwrap_or_else(|e| panic!("create {}: {e}", api.display()));
-    copy(&root.join("wit/revenant-api.wit"), &api.join("revenant-api.wit"));
+    copy(
+        &root.join("wit/revenant-api.wit"),
+        &api.join("revenant-api.wit"),
+    );
     let wasi = root.join("sdk/wasi");
     for entry in fs::read_dir(&wasi).unwrap_or_else(|e| panic!("read {}: {e}", wasi.display())) {
         let path = entry.expect("dir entry").path();
-        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else { continue };
+        let Some(stem) = path.file_stem().and_then(|s| s.to_str()) else {
+            continue;
+        };
         let pkg = dest.join("deps").join(stem);
         fs::create_dir_all(&pkg).unwrap_or_else(|e| panic!("create {}: {e}", pkg.display()));
         copy(&path, &pkg.join(path.file_name().expect("file name")));
@@ -217,5 +256,6 @@ fn copy_tree(from: &Path, to: &Path) {
 }
 
 fn copy(from: &Path, to: &Path) {
-    fs::copy(from, to).unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
+    fs::copy(from, to)
+        .unwrap_or_else(|e| panic!("copy {} to {}: {e}", from.display(), to.display()));
 }
