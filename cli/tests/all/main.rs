@@ -17,6 +17,7 @@ mod languages;
 mod nats_auth;
 mod promise;
 mod rpc;
+mod scaffold;
 mod schedules;
 mod soak;
 mod waiting;
