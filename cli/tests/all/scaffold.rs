@@ -4,13 +4,13 @@
 //! deploy of an unchanged build uploads nothing.
 
 use std::process::{Command, Output};
-use std::time::Duration;
 
-use revenant_tests::revenant::{connect, invoke};
-use revenant_tests::{NatsServer, wait_until};
+use revenant_tests::NatsServer;
+use revenant_tests::revenant::connect;
 use serde_json::json;
 
 use crate::common::{self, Executor};
+use crate::languages::first_call;
 
 fn revenant(url: &str, args: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_revenant"))
@@ -62,18 +62,6 @@ async fn new_projects_build_deploy_and_answer() {
     }
 
     let _exec = Executor::spawn(&url, &[], "scaffold", tmp.path(), &[]);
-    let answer = wait_until(
-        "the scaffolded component to answer",
-        Duration::from_secs(120),
-        || {
-            let nats = nats.clone();
-            async move {
-                invoke(&nats, "shop-py/s1", "add", json!([5]), Some("k-1"))
-                    .await
-                    .ok()
-            }
-        },
-    )
-    .await;
-    assert_eq!(answer, json!(5));
+    let answer = first_call(&nats, "shop-py/s1", "add", json!([5]), "k-1").await;
+    assert_eq!(answer, Ok(json!(5)));
 }
