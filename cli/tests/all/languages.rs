@@ -322,8 +322,8 @@ async fn caller_calls_the_rust_counter_once_across_sigkill(component: &str, path
         let (nats, w) = (nats.clone(), w.clone());
         async move { ok(invoke(&nats, &w, "add-to", json!(["c1", value]), Some(key)).await) }
     };
-    let first = first_call(&nats, &w, "add-to", json!(["c1", 5]), "k-add-1").await;
-    assert_eq!(ok(first), json!({ "ok": 5 }));
+    let added = first_call(&nats, &w, "add-to", json!(["c1", 5]), "k-add-1").await;
+    assert_eq!(ok(added), json!({ "ok": 5 }));
     assert_eq!(
         ok(invoke(&nats, &w, "total-of", json!(["c1"]), Some("k-total-1")).await),
         json!({ "ok": 5 })
