@@ -157,7 +157,7 @@ pub async fn run(nats_args: NatsArgs, args: DeployArgs) -> anyhow::Result<()> {
             .spec(
                 worker,
                 s.function.clone(),
-                args_json,
+                args_json.clone(),
                 None,
                 &fresh,
                 revenant_types::now_ms(),
@@ -165,11 +165,8 @@ pub async fn run(nats_args: NatsArgs, args: DeployArgs) -> anyhow::Result<()> {
             .map_err(|e| anyhow::anyhow!("{}: schedule of {}: {e}", manifest::FILE, s.worker))?;
         revenant_nats::schedules::put(&nats, &spec).await?;
         println!(
-            "schedule {}/{}: {} {}",
-            s.worker,
-            spec.id,
-            s.function,
-            s.args.len()
+            "schedule {}/{}: {}({args_json})",
+            s.worker, spec.id, s.function
         );
     }
     Ok(())
