@@ -187,6 +187,10 @@ enum Command {
     /// Make and rotate the keyring of encryption at rest.
     #[command(subcommand)]
     Keys(cmd::keys::KeysCmd),
+    /// Scaffold a component project (Rust, Python or TypeScript) with a revenant.yaml.
+    New(cmd::new::NewArgs),
+    /// Build and upload the components of revenant.yaml, deploy its routes and schedules.
+    Deploy(cmd::deploy::DeployArgs),
 }
 
 #[tokio::main]
@@ -217,6 +221,8 @@ async fn main() -> std::process::ExitCode {
         Command::Status(a) => cmd::status::run(cli.nats, a).await,
         Command::Token(c) => cmd::token::run(c),
         Command::Keys(c) => cmd::keys::run(c),
+        Command::New(a) => cmd::new::run(&a),
+        Command::Deploy(a) => cmd::deploy::run(cli.nats, a).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

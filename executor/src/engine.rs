@@ -72,14 +72,24 @@ pub fn load_component(
         // compatibility hash (part of the name) into Revenant's own cache directory.
         #[allow(unsafe_code)]
         match unsafe { Component::deserialize_file(engine, &path) } {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                tracing::info!(hash, "loaded a compiled component from the cache");
+                return Ok(c);
+            }
             Err(e) => {
                 tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
             }
         }
     }
+    let started = std::time::Instant::now();
     let component =
         Component::new(engine, bytes).map_err(|e| EngineError::Compile(format!("{e:#}")))?;
+    tracing::info!(
+        hash,
+        bytes = bytes.len(),
+        ms = started.elapsed().as_millis() as u64,
+        "compiled a component"
+    );
     let serialized = component
         .serialize()
         .map_err(|e| EngineError::Compile(e.to_string()))?;

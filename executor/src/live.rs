@@ -9,8 +9,8 @@ use wasmtime::component::{Instance, Val};
 
 use crate::attempt::CallResult;
 use crate::components::LoadedComponent;
-use crate::durable::Divergence;
 use crate::durable::waits::Suspend;
+use crate::durable::{Divergence, stdio};
 use crate::store::{DeadlineExceeded, WorkerCtx};
 use crate::values;
 
@@ -60,6 +60,7 @@ impl Live {
         let data = self.store.data();
         let (deadline, timeout) = (data.deadline.clone(), data.timeout);
         deadline.start(timed.then_some(timeout));
+        data.stderr_tail.clear();
         self.store.set_epoch_deadline(1);
         let call = func.call_async(&mut self.store, &params, &mut results);
         let ended = tokio::select! {
@@ -80,8 +81,10 @@ impl Live {
                 } else if let Some(d) = e.downcast_ref::<DeadlineExceeded>() {
                     CallResult::Deadline(d.to_string())
                 } else {
-                    // `{:#}`: the trap with its wasm backtrace, not the executor's own Rust backtrace.
-                    CallResult::Trapped(format!("{e:#}"))
+                    // `{:#}`: the trap with its wasm backtrace, not the executor's own Rust
+                    // backtrace; after what the guest printed about it (a traceback).
+                    let stderr = self.store.data().stderr_tail.text();
+                    CallResult::Trapped(stdio::trap_message(&format!("{e:#}"), &stderr))
                 }
             }
         }

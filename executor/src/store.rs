@@ -16,7 +16,7 @@ use crate::config::ExecutorOptions;
 use crate::dirs::DirPool;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
-use crate::durable::stdio::{EventSink, EventStream, Stream};
+use crate::durable::stdio::{EventSink, EventStream, StderrTail, Stream};
 use crate::durable::waits::{CanWait, Deadline, PromiseBook, WaitParts, WaitState};
 use crate::durable::{HasJournal, Journal, random};
 use crate::replay::CreateInfo;
@@ -38,6 +38,8 @@ pub struct WorkerCtx {
     limits: StoreLimits,
     pub(crate) deadline: Deadline,
     pub(crate) timeout: Duration,
+    /// What the guest wrote to stderr during the current call (for trap messages).
+    pub(crate) stderr_tail: StderrTail,
     /// The worker's filesystem; removed with the store.
     _fs: tempfile::TempDir,
 }
@@ -105,6 +107,7 @@ impl StoreSpec<'_> {
             .map_err(|e| format!("creating its filesystem: {e}"))?;
         let monotonic = DurableMonotonic::default();
         let create = self.create;
+        let stderr_tail = StderrTail::default();
         let mut builder = WasiCtxBuilder::new();
         builder
             .args(&create.args)
@@ -120,11 +123,10 @@ impl StoreSpec<'_> {
                 self.journal.clone(),
                 self.events.clone(),
             ))
-            .stderr(EventStream::new(
-                Stream::Stderr,
-                self.journal.clone(),
-                self.events.clone(),
-            ))
+            .stderr(
+                EventStream::new(Stream::Stderr, self.journal.clone(), self.events.clone())
+                    .keeping_tail(stderr_tail.clone()),
+            )
             .monotonic_clock(monotonic.clone())
             .insecure_random_seed(random::insecure_seed(&self.id.dotted()))
             .preopened_dir(fs.path(), "/", FsPerms::ReadWrite)
@@ -148,6 +150,7 @@ impl StoreSpec<'_> {
                 .build(),
             deadline: Deadline::default(),
             timeout,
+            stderr_tail,
             _fs: fs,
         };
         let mut store = Store::new(engine, ctx);

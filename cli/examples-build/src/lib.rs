@@ -12,10 +12,17 @@
 //! when an example, `wit/` or the SDK changes — not when `examples/target` is
 //! deleted: then `cargo clean -p revenant-examples` forces a rebuild.
 //!
+//! The Python and TypeScript examples (`examples/python/*`, `examples/ts/*`) are
+//! built by `lang_build.rs` with the pinned tools `scripts/bootstrap` installs
+//! into `.tools/` (componentize-py; esbuild + componentize-js), each cached by the
+//! hash of its inputs under `examples/target/guest-langs/`.
+//!
 //! Layout:
 //! - [`clickstream`] — the clickstream example's click generator and offline totals.
 //! - [`COUNTER`], [`SHOPPING_CART`], [`USER_ACTIVITIES`], [`JSON_SUM`], [`APPROVAL`], [`REMINDER`] — each
 //!   example's `.wasm`, also listed by [`all`] with their component names.
+//! - [`PY_COUNTER`], [`TS_COUNTER`], [`PY_APPROVAL`], [`TS_APPROVAL`], [`PY_CALLER`],
+//!   [`TS_CALLER`] — the Python and TypeScript examples, listed by [`languages`].
 
 pub mod clickstream;
 

@@ -2,10 +2,13 @@
 
 pub mod bench;
 pub mod component;
+pub mod deploy;
 pub mod example;
 pub mod executor;
 pub mod invoke;
 pub mod keys;
+pub mod manifest;
+pub mod new;
 pub mod promise;
 pub mod router;
 pub mod schedule;

@@ -112,7 +112,10 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
         }
     };
 
-    for (name, path) in revenant_examples::all() {
+    for (name, path) in revenant_examples::all()
+        .iter()
+        .chain(revenant_examples::languages())
+    {
         let name = ComponentName::new(*name)?;
         let bytes =
             std::fs::read(path).with_context(|| format!("reading bundled example {path}"))?;

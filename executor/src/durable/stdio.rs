@@ -1,8 +1,14 @@
 //! stdout / stderr of a worker: streamed live as events (to
 //! `<ns>.events.<component>.<worker>` by the runtime) and never re-emitted
 //! while the journal replays. stdin is empty.
+//!
+//! The tail of what the guest wrote to stderr during the current call is kept
+//! ([`StderrTail`]): language runtimes (componentize-py, componentize-js) print an
+//! uncaught exception's message and traceback there before they trap, and
+//! [`trap_message`] puts that report in front of the bare wasm trap the caller gets.
 
 use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -42,12 +48,50 @@ pub type EventSink = mpsc::Sender<Output>;
 /// How many output chunks a worker may have waiting to be published.
 pub const EVENT_BUFFER: usize = 1024;
 
+/// How much of a call's stderr [`StderrTail`] keeps (its last bytes).
+pub const STDERR_TAIL_BYTES: usize = 8 * 1024;
+
+/// The last [`STDERR_TAIL_BYTES`] the guest wrote to stderr since [`StderrTail::clear`]
+/// (called when a call starts).
+#[derive(Clone, Default)]
+pub struct StderrTail(Arc<Mutex<Vec<u8>>>);
+
+impl StderrTail {
+    pub fn clear(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+
+    fn push(&self, data: &[u8]) {
+        let mut tail = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        tail.extend_from_slice(data);
+        let excess = tail.len().saturating_sub(STDERR_TAIL_BYTES);
+        tail.drain(..excess);
+    }
+
+    /// What was kept, as (lossy) UTF-8.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+    }
+}
+
+/// The message of a trap: the guest's own report of it (its stderr during the call,
+/// e.g. a Python traceback) first, then the wasm trap with its backtrace.
+pub fn trap_message(trap: &str, stderr: &str) -> String {
+    let report = stderr.trim();
+    if report.is_empty() {
+        trap.to_owned()
+    } else {
+        format!("{report}\n(guest stderr above; the wasm trap: {trap})")
+    }
+}
+
 /// The guest's stdout or stderr.
 #[derive(Clone)]
 pub struct EventStream {
     stream: Stream,
     journal: Journal,
     sink: EventSink,
+    tail: Option<StderrTail>,
 }
 
 impl EventStream {
@@ -56,6 +100,15 @@ impl EventStream {
             stream,
             journal,
             sink,
+            tail: None,
+        }
+    }
+
+    /// Also keeps the tail of what is written in `tail`.
+    pub fn keeping_tail(self, tail: StderrTail) -> Self {
+        Self {
+            tail: Some(tail),
+            ..self
         }
     }
 }
@@ -78,6 +131,9 @@ impl AsyncWrite for EventStream {
         _cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
+        if let Some(tail) = &self.tail {
+            tail.push(buf);
+        }
         if !self.journal.is_replaying() {
             // A closed sink means the worker is being dropped; a full one, that events lag
             // behind the guest: either way this chunk is not published (it is not journaled).
@@ -95,5 +151,45 @@ impl AsyncWrite for EventStream {
 
     fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trap_after_a_guest_report_leads_with_the_report() {
+        let m = trap_message(
+            "wasm trap: unreachable",
+            "Traceback (most recent call last):\n  ValueError: x\n",
+        );
+        assert!(
+            m.starts_with(
+                "Traceback (most recent call last):\n  ValueError: x\n(guest stderr above"
+            ),
+            "{m}"
+        );
+        assert!(m.ends_with("wasm trap: unreachable)"), "{m}");
+    }
+
+    #[test]
+    fn a_trap_without_stderr_is_the_bare_trap() {
+        assert_eq!(
+            trap_message("wasm trap: unreachable", " \n"),
+            "wasm trap: unreachable"
+        );
+    }
+
+    #[test]
+    fn the_tail_keeps_the_last_bytes_written_since_clear() {
+        let tail = StderrTail::default();
+        tail.push(b"old");
+        tail.clear();
+        tail.push(&vec![b'a'; STDERR_TAIL_BYTES]);
+        tail.push(b"end");
+        let text = tail.text();
+        assert_eq!(text.len(), STDERR_TAIL_BYTES);
+        assert!(text.ends_with("aend"));
     }
 }

@@ -14,8 +14,8 @@
 //!
 //! Layout:
 //! - [`bindings`] — the raw `wit-bindgen` output for `revenant:api/guest`.
-//! - [`self_id`], [`oplog_index`], [`generate_idempotency_key`], [`commit`] —
-//!   wrappers over `revenant:api/durability`.
+//! - [`self_id`], [`oplog_index`], [`generate_idempotency_key`], [`commit`],
+//!   [`atomically`] — wrappers over `revenant:api/durability`.
 //! - [`Promise`], [`complete_promise`] — `revenant:api/promises`.
 //! - [`sleep`] — a durable sleep (a `wasi:clocks` timer, which Revenant journals
 //!   and, when long, turns into a JetStream schedule while the worker is suspended).
@@ -162,6 +162,17 @@ pub fn generate_idempotency_key() -> String {
 /// by JetStream with the configured replicas).
 pub fn commit() {
     durability::commit();
+}
+
+/// Runs `f`, then [`commit`]s what it journaled before returning its value, so nothing
+/// after it leaves the worker unless `f`'s steps are durable. `revenant:api@0.2.0` has
+/// no atomic regions yet: a crash inside `f` replays what was journaled and re-runs the
+/// rest (host side effects are at least once), so external calls in `f` should carry a
+/// [`generate_idempotency_key`].
+pub fn atomically<T>(f: impl FnOnce() -> T) -> T {
+    let value = f();
+    commit();
+    value
 }
 
 /// A promise of this worker: a value someone else supplies later (a person's

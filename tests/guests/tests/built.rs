@@ -337,6 +337,11 @@ fn committed_rpc_clients_are_what_client_wit_writes_for_their_components() {
             revenant_guests::SQUARE,
             "examples/fan-out/fan-out/wit/deps/square-client.wit",
         ),
+        (
+            "counter",
+            revenant_guests::COUNTER,
+            "examples/clients/counter-client.wit",
+        ),
     ] {
         let written = revenant_components::client_wit(&read(path), component).expect("client WIT");
         let committed =

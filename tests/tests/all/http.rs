@@ -10,41 +10,12 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::{Env, invoke_once, oplog};
+use revenant_tests::http_server::hit_server;
 use revenant_tests::revenant::{call, invoke};
 use revenant_types::oplog::{HostValue, OplogEntry};
 use serde_json::json;
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
-
-/// A minimal HTTP/1.1 server answering every request with `hit-<n>` and counting requests.
-async fn hit_server() -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/count", listener.local_addr().unwrap());
-    let hits = Arc::new(AtomicUsize::new(0));
-    let counter = hits.clone();
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut sock, _)) = listener.accept().await else {
-                return;
-            };
-            let counter = counter.clone();
-            tokio::spawn(async move {
-                if !common::read_request_head(&mut sock).await {
-                    return;
-                }
-                let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
-                let body = format!("hit-{n}");
-                let resp = format!(
-                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
-            });
-        }
-    });
-    (url, hits)
-}
 
 fn reply(n: usize) -> serde_json::Value {
     json!({ "ok": { "status": 200, "body": format!("hit-{n}") } })

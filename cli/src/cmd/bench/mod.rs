@@ -8,7 +8,8 @@
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`]) and [`report`] (table,
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`], [`languages`]:
+//! the counter in Rust, Python and TypeScript) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
@@ -19,6 +20,7 @@ mod failover;
 mod floor;
 mod http;
 mod invoke;
+mod languages;
 mod recovery;
 mod report;
 mod rpc;
@@ -47,6 +49,7 @@ pub enum Section {
     Waiting,
     Rpc,
     Schedules,
+    Languages,
 }
 
 #[derive(clap::Args, Debug)]
@@ -153,7 +156,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
 
     use Section::*;
     let in_process = [
-        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc,
+        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc, Languages,
     ];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
@@ -186,6 +189,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Waiting => waiting::run(&env, &args, r).await,
             Rpc => rpc::run(&env, &args, r).await,
             Schedules => schedules::run(&env, &args, r).await,
+            Languages => languages::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section

@@ -278,17 +278,4 @@ pub async fn interrupt(nats: &Nats, w: &str) {
     }
 }
 
-/// Reads an HTTP/1.1 request's head from `sock` (the test servers ignore bodies); false
-/// when the connection closed first.
-pub async fn read_request_head(sock: &mut tokio::net::TcpStream) -> bool {
-    use tokio::io::AsyncReadExt;
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
-        match sock.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
-    }
-    true
-}
+pub use revenant_tests::http_server::read_request_head;
