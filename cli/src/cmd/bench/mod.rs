@@ -8,7 +8,7 @@
 //!
 //! Layout: [`env`] (servers, executors), [`client`] (invoke-and-await over
 //! JetStream), one module per group of sections ([`floor`], [`invoke`],
-//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`], [`languages`]:
+//! [`recovery`], [`failover`], [`http`], [`waiting`], [`rpc`], [`schedules`], [`pipeline`] (subscriptions), [`languages`]:
 //! the counter in Rust, Python and TypeScript) and [`report`] (table,
 //! JSON, statistics).
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
@@ -21,6 +21,7 @@ mod floor;
 mod http;
 mod invoke;
 mod languages;
+mod pipeline;
 mod recovery;
 mod report;
 mod rpc;
@@ -50,6 +51,7 @@ pub enum Section {
     Rpc,
     Schedules,
     Languages,
+    Pipeline,
 }
 
 #[derive(clap::Args, Debug)]
@@ -132,6 +134,15 @@ pub struct BenchArgs {
     /// RPC: async calls in the fan-out.
     #[arg(long, default_value_t = 100)]
     pub fan_out: u32,
+    /// Pipeline: messages drained by a one-stage subscription (and by the floor).
+    #[arg(long, default_value_t = 20_000)]
+    pub pipeline_messages: usize,
+    /// Pipeline: keys (workers) the messages are spread over.
+    #[arg(long, default_value_t = 1_000)]
+    pub pipeline_keys: usize,
+    /// Pipeline: single messages timed end to end.
+    #[arg(long, default_value_t = 200)]
+    pub pipeline_latency_samples: usize,
     /// Schedules: one-off schedules due in the same second (firing lateness).
     #[arg(long, default_value_t = 1_000)]
     pub schedule_firings: usize,
@@ -156,7 +167,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
 
     use Section::*;
     let in_process = [
-        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc, Languages,
+        Latency, Throughput, HostCalls, ColdStart, Recovery, Http, Rpc, Languages, Pipeline,
     ];
     if in_process.iter().any(|s| selected(*s)) {
         env.start_executor().await?;
@@ -190,6 +201,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Rpc => rpc::run(&env, &args, r).await,
             Schedules => schedules::run(&env, &args, r).await,
             Languages => languages::run(&env, &args, r).await,
+            Pipeline => pipeline::run(&env, &args, r).await,
         };
         if let Err(e) = result {
             let name = section
