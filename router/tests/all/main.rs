@@ -14,3 +14,4 @@ mod oneshot;
 mod promises;
 mod rest;
 mod schedules;
+mod subscriptions;
