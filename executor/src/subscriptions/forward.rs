@@ -20,12 +20,11 @@ use revenant_nats::invocations::InvocationRequest;
 use revenant_nats::reply::{Replies, ReplyInbox};
 use revenant_nats::subscriptions::{PROGRESS_EVERY, SourceMessage};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, TraceContext};
-use revenant_types::subscription::{
-    Input, OnFailure, SubscriptionSpec, SubscriptionStatus, message_key,
-};
+use revenant_types::subscription::{OnFailure, SubscriptionSpec, SubscriptionStatus, message_key};
 use revenant_types::{ErrorKind, WorkerId, now_ms};
 use tokio::sync::watch;
 
+use super::message::{await_outcome, body, verdict};
 use crate::decide::subscription::{Action, Forwarding};
 use crate::metrics::ExecutorMetrics;
 
@@ -33,8 +32,6 @@ type Messages = Pin<Box<dyn Stream<Item = revenant_nats::Result<SourceMessage>> 
 
 /// How often the forwarder reports its status (and lag metrics).
 const STATUS_EVERY: Duration = Duration::from_secs(2);
-/// How long an outcome is waited for on the reply inbox before the result store is asked.
-const ASK_RESULTS_AFTER: Duration = Duration::from_secs(20);
 
 enum Event {
     /// JetStream stored the invocation of a message (or already had it).
@@ -410,120 +407,5 @@ impl Forwarder {
         {
             tracing::debug!(subscription = %self.spec.name, error = %e, "status");
         }
-    }
-}
-
-/// The invocation's body: the payload (arguments as JSON), or the whole message for
-/// `revenant:api/subscriber.handle`.
-pub fn body(spec: &SubscriptionSpec, m: &SourceMessage) -> Vec<u8> {
-    match spec.input {
-        Input::Arguments => m.payload().to_vec(),
-        Input::Message => {
-            let message = serde_json::json!({
-                "stream-name": spec.stream,
-                "sequence": m.sequence,
-                "subject": m.subject(),
-                "headers": m.header_pairs(),
-                "payload": m.payload().as_ref(),
-                "published-ms": m.published_ms,
-            });
-            serde_json::to_vec(&[message]).unwrap_or_default()
-        }
-    }
-}
-
-/// Whether an outcome applied the message: an error, or an `err` of a function that
-/// returns a `result`, is a failure (with what to show for it).
-pub fn verdict(spec: &SubscriptionSpec, outcome: &InvocationOutcome) -> Result<(), String> {
-    match outcome {
-        InvocationOutcome::Err(e) => Err(format!("{}: {}", e.kind.as_str(), e.message)),
-        InvocationOutcome::Ok(json) if spec.returns_result => {
-            match serde_json::from_str::<serde_json::Value>(json) {
-                Ok(serde_json::Value::Object(map)) if map.len() == 1 && map.contains_key("err") => {
-                    let err = &map["err"];
-                    Err(err.as_str().map_or_else(|| err.to_string(), str::to_owned))
-                }
-                _ => Ok(()),
-            }
-        }
-        InvocationOutcome::Ok(_) => Ok(()),
-    }
-}
-
-/// The outcome of the invocation published under `key`: from the reply inbox, or for a
-/// publish JetStream deduplicated (or a reply that never comes, e.g. lost in a
-/// reconnect), from the result store. Never gives up: every invocation ends.
-async fn await_outcome(
-    nats: &Nats,
-    worker: &WorkerId,
-    key: &str,
-    duplicate: bool,
-    mut inbox: ReplyInbox,
-) -> InvocationOutcome {
-    let mut listening = !duplicate;
-    loop {
-        if listening {
-            match tokio::time::timeout(ASK_RESULTS_AFTER, inbox.next()).await {
-                Ok(Some(outcome)) => return outcome,
-                Ok(None) => listening = false,
-                Err(_) => {}
-            }
-        }
-        let wait = if listening {
-            Duration::from_millis(200)
-        } else {
-            ASK_RESULTS_AFTER
-        };
-        match nats.await_result(worker, key, wait).await {
-            Ok(Some(outcome)) => return outcome,
-            Ok(None) => {}
-            Err(e) => {
-                tracing::debug!(%worker, key, error = %e, "waiting for a stored result");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use revenant_types::ComponentName;
-    use revenant_types::subscription::{Start, WorkerTemplate};
-
-    fn spec(returns_result: bool) -> SubscriptionSpec {
-        SubscriptionSpec {
-            name: "s".into(),
-            stream: "S".into(),
-            filters: vec![],
-            component: ComponentName::new("c").unwrap(),
-            worker: WorkerTemplate::parse("{token:1}").unwrap(),
-            function: "f".into(),
-            input: Input::Arguments,
-            returns_result,
-            window: 1,
-            on_failure: OnFailure::BlockKey,
-            start: Start::All,
-            paused: false,
-            retries: 0,
-            skips: 0,
-            created_at: 0,
-        }
-    }
-
-    #[test]
-    fn an_error_or_an_err_result_is_a_failure_and_anything_else_applies() {
-        let ok = InvocationOutcome::Ok("{\"err\":\"no\"}".into());
-        assert_eq!(verdict(&spec(true), &ok), Err("no".into()));
-        assert_eq!(verdict(&spec(false), &ok), Ok(()));
-        assert_eq!(
-            verdict(&spec(true), &InvocationOutcome::Ok("{\"ok\":null}".into())),
-            Ok(())
-        );
-        let e = InvocationOutcome::Err(ErrorBody::new(ErrorKind::InvalidArguments, "bad"));
-        assert_eq!(
-            verdict(&spec(false), &e),
-            Err("invalid-arguments: bad".into())
-        );
     }
 }

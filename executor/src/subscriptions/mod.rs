@@ -8,6 +8,7 @@
 //! forwarder; a deleted one stops it and releases its lease.
 
 pub mod forward;
+pub mod message;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

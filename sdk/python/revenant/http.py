@@ -60,25 +60,37 @@ def request(method: str, url: str, body: Optional[bytes] = None,
         future = outgoing_handler.handle(req, None)
     except Err as e:
         raise HttpError(f"{method} {url}: {e.value}") from None
+    # Every resource is dropped here, children before their parents (a pollable before
+    # its future, a stream before its body, a body and fields before their response):
+    # the host refuses to drop a parent whose children live on, and Python's garbage
+    # collector, left to it, drops them in no particular order.
     while (got := future.get()) is None:
-        future.subscribe().block()
+        with future.subscribe() as ready:
+            ready.block()
     if isinstance(got, Err) or isinstance(got.value, Err):
         inner = got.value if isinstance(got, Ok) else got
+        future.__exit__(None, None, None)
         raise HttpError(f"{method} {url}: {inner.value}")
     resp = got.value.value
     status = resp.status()
-    names = {k: v.decode("utf-8", "replace") for k, v in resp.headers().entries()}
+    with resp.headers() as fields:
+        names = {k: v.decode("utf-8", "replace") for k, v in fields.entries()}
     incoming = resp.consume()
-    stream = incoming.stream()
     chunks = []
-    while True:
-        try:
-            chunks.append(stream.blocking_read(65536))
-        except Err as e:
-            if isinstance(e.value, streams.StreamError_Closed):
+    failed = None
+    with incoming.stream() as stream:
+        while True:
+            try:
+                chunks.append(stream.blocking_read(65536))
+            except Err as e:
+                if not isinstance(e.value, streams.StreamError_Closed):
+                    failed = e.value
                 break
-            raise HttpError(f"{method} {url}: reading the body: {e.value}") from None
-    del stream
+    incoming.__exit__(None, None, None)
+    resp.__exit__(None, None, None)
+    future.__exit__(None, None, None)
+    if failed is not None:
+        raise HttpError(f"{method} {url}: reading the body: {failed}")
     return Response(status, b"".join(chunks), names)
 
 
