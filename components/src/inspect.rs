@@ -73,6 +73,7 @@ impl Inspection {
             size: self.size,
             exports: self.exports.clone(),
             created_at,
+            snapshot: Default::default(),
         }
     }
 }

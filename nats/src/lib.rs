@@ -28,6 +28,7 @@
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
 //!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
+//! - [`snapshots`]: worker snapshots in `RVN_SNAPSHOTS` ([`snapshots::SnapshotStore`]).
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
@@ -49,6 +50,7 @@ pub mod registry;
 pub mod reply;
 pub mod schedules;
 pub mod seal;
+pub mod snapshots;
 pub mod timers;
 pub mod workers;
 

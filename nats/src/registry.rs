@@ -13,6 +13,7 @@
 use async_nats::jetstream::kv;
 use futures::TryStreamExt;
 use revenant_components::{InspectError, Inspection};
+use revenant_types::snapshot::SnapshotPolicy;
 use revenant_types::codec;
 use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
 use revenant_types::{ComponentName, WorkerId};
@@ -204,6 +205,17 @@ impl ComponentStore {
         name: &ComponentName,
         bytes: Vec<u8>,
     ) -> std::result::Result<ComponentRecord, UploadError> {
+        self.upload_with(name, bytes, SnapshotPolicy::default())
+            .await
+    }
+
+    /// [`ComponentStore::upload`] with the version's snapshot policy.
+    pub async fn upload_with(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+        snapshot: SnapshotPolicy,
+    ) -> std::result::Result<ComponentRecord, UploadError> {
         let (inspected, bytes) = tokio::task::spawn_blocking(move || {
             let inspected = revenant_components::inspect(&bytes);
             (inspected, bytes)
@@ -214,7 +226,7 @@ impl ComponentStore {
             Err(cancelled) => Error::nats(format!("inspect component {name}"), cancelled),
         })?;
         let inspection = inspected?;
-        Ok(self.publish(name, &bytes, &inspection).await?)
+        Ok(self.publish(name, &bytes, &inspection, snapshot).await?)
     }
 
     /// Uploads `bytes` as the next version of `name` unless the latest version is the
@@ -238,6 +250,7 @@ impl ComponentStore {
         name: &ComponentName,
         bytes: &[u8],
         inspection: &Inspection,
+        snapshot: SnapshotPolicy,
     ) -> Result<ComponentRecord> {
         let kv = self
             .nats
@@ -249,7 +262,8 @@ impl ComponentStore {
             let current = get_decoded::<ComponentVersions>(&kv, &key).await?;
             let (mut versions, revision) = current.unwrap_or_default();
             let version = versions.versions.last().map_or(1, |r| r.version + 1);
-            let record = inspection.record(name.clone(), version, revenant_types::now_ms());
+            let mut record = inspection.record(name.clone(), version, revenant_types::now_ms());
+            record.snapshot = snapshot;
             let object_name = Namespace::component_object(name, version);
             let mut reader = bytes;
             store

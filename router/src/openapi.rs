@@ -32,6 +32,7 @@ use crate::rest::{apis, components, health, invocations, promises, schedules, wo
         workers::delete,
         workers::interrupt,
         workers::resume,
+        workers::snapshot,
         workers::oplog,
         crate::events::events,
         invocations::invoke,

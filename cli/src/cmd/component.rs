@@ -6,13 +6,25 @@ use anyhow::Context;
 use clap::Subcommand;
 use revenant_types::ComponentName;
 use revenant_types::records::ComponentRecord;
+use revenant_types::snapshot::SnapshotPolicy;
 
 use crate::NatsArgs;
 
 #[derive(Subcommand)]
 pub enum ComponentCmd {
     /// Upload a component binary as the next version of <name>.
-    Add { name: ComponentName, file: PathBuf },
+    Add {
+        name: ComponentName,
+        file: PathBuf,
+        /// Snapshot each worker after this many invocations (the component must export
+        /// `revenant:api/snapshot`); the oplog is trimmed behind the snapshots.
+        #[arg(long, value_name = "N")]
+        snapshot_every: Option<u64>,
+        /// Snapshot each worker after an invocation this long after its last one
+        /// (`90s`, `10m`, `1h`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+        snapshot_period: Option<u64>,
+    },
     /// List components (latest versions).
     List {
         #[arg(long)]
@@ -36,6 +48,11 @@ pub enum ComponentCmd {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// A snapshot period in milliseconds (`90s`, `10m`, `1h`).
+fn parse_period(s: &str) -> Result<u64, String> {
+    revenant_types::schedule::parse_duration_ms(s).map_err(|e| e.to_string())
 }
 
 pub fn print_record(r: &ComponentRecord) {
@@ -101,10 +118,24 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
     }
     let nats = super::connect(&nats_args).await?;
     match cmd {
-        ComponentCmd::Add { name, file } => {
+        ComponentCmd::Add {
+            name,
+            file,
+            snapshot_every,
+            snapshot_period,
+        } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let record = nats.components().upload(&name, bytes).await?;
+            let policy = SnapshotPolicy {
+                every: snapshot_every.unwrap_or(0),
+                period_ms: snapshot_period.unwrap_or(0),
+            };
+            let record = nats.components().upload_with(&name, bytes, policy).await?;
+            if !policy.is_off() && !record.exports_snapshot() {
+                eprintln!(
+                    "warning: {name} does not export revenant:api/snapshot (save, load): its workers take no snapshots"
+                );
+            }
             print_record(&record);
         }
         ComponentCmd::List { json } => {

@@ -1,4 +1,4 @@
-//! `revenant worker new|list|get|delete|oplog|interrupt|resume`.
+//! `revenant worker new|list|get|delete|oplog|interrupt|resume|snapshot`.
 
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ pub enum WorkerCmd {
     Interrupt(ControlArgs),
     /// Resume an interrupted worker: the held invocations run in order, the interrupted one first.
     Resume(ControlArgs),
+    /// Take a snapshot of a worker now (its component must export revenant:api/snapshot)
+    /// and trim its oplog behind it.
+    Snapshot(ControlArgs),
     /// Print a worker's oplog.
     Oplog {
         worker: String,
@@ -124,6 +127,12 @@ async fn control(nats: &Nats, args: ControlArgs, action: ControlAction) -> anyho
     } else {
         println!("{id}\t{}", state.status.as_str());
     }
+    if action == ControlAction::Snapshot
+        && let Some((_, batch)) = nats.oplog().last_batch(&id).await?
+        && let Some(entry) = batch.entries.last()
+    {
+        println!("{}: {}", entry.kind(), entry.summary());
+    }
     Ok(())
 }
 
@@ -182,6 +191,7 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
         WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,
         WorkerCmd::Resume(args) => control(&nats, args, ControlAction::Resume).await?,
+        WorkerCmd::Snapshot(args) => control(&nats, args, ControlAction::Snapshot).await?,
         WorkerCmd::Oplog { worker, from, json } => {
             let id = worker_id(&worker)?;
             let read = nats.oplog().read(&id, from).await?;

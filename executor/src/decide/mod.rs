@@ -37,6 +37,7 @@ use revenant_types::records::{ControlAction, WorkerStatus};
 mod call;
 mod inbox;
 pub mod schedule;
+pub mod snapshot;
 
 pub use call::{CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome};
 pub use inbox::{Kind, KindHeaders, Wake, kind_of, wake};
@@ -205,6 +206,8 @@ pub enum ControlDecision {
     Unchanged(WorkerStatus),
     /// Append the `Deleted` tombstone, purge the oplog but it, drop the worker.
     Delete,
+    /// Take a snapshot (the worker says whether it can, [`snapshot::refusal`]).
+    Snapshot,
 }
 
 /// Decides a control request for worker `id` (`None`: it has no oplog).
@@ -223,6 +226,7 @@ pub fn control(
         return ControlDecision::Refuse(worker_failed(id, message));
     }
     match (action, w.interrupted) {
+        (ControlAction::Snapshot, _) => ControlDecision::Snapshot,
         (ControlAction::Interrupt, false) => ControlDecision::Interrupt,
         (ControlAction::Resume, true) => ControlDecision::Resume,
         _ => ControlDecision::Unchanged(status_of(w)),

@@ -18,6 +18,7 @@ pub mod cursor;
 pub mod deadline;
 pub mod http;
 pub mod journaled;
+pub mod promise_book;
 pub mod promises;
 pub mod random;
 pub mod rpc;

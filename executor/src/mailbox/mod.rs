@@ -30,6 +30,7 @@ use crate::schedule;
 use crate::status::{RecoveredStatus, Summary, event, put_status};
 use crate::worker::{Invoked, Worker, WorkerError};
 
+mod snapshot;
 mod wake;
 
 use wake::{recover, settle_parked, wake};
@@ -363,6 +364,12 @@ pub(crate) async fn mailbox(
                 if w.failed().is_some() {
                     recovered_status.settle(&nats).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
+                }
+                if let Err(e) = snapshot::if_due(&id, w).await {
+                    tracing::error!(worker = %id, error = %e, "dropping worker");
+                    env.metrics.worker_dropped();
+                    give_back = DROPPED;
+                    break;
                 }
             }
             Ok(Invoked::Suspended) => {

@@ -29,11 +29,18 @@
 //!   (their ids may have left the worker), with the payloads of `PromiseCompleted`;
 //! - worker-to-worker calls that await an outcome are remembered with their target
 //!   (a new owner of a worker suspended on one asks the callee's results for it), and
-//!   an `RpcCompleted` outcome is kept like a promise's payload, under the call's index.
+//!   an `RpcCompleted` outcome is kept like a promise's payload, under the call's index;
+//! - `Snapshot` entries are listed ([`ReplayPlan::snapshots`]); the recovery picks its
+//!   base ([`crate::decide::snapshot::recovery_bases`]). An oplog trimmed below its first
+//!   snapshot has no `Create`: that snapshot's host state says how the worker was created
+//!   and which promises and fired timers it had.
 
 use std::collections::{HashMap, VecDeque};
 
 use revenant_types::host;
+use revenant_types::snapshot::HostState;
+
+use crate::decide::snapshot::SnapshotRef;
 use revenant_types::oplog::{
     CallerRecord, HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
@@ -114,6 +121,10 @@ pub struct ReplayPlan {
     pub rpc_calls: HashMap<OplogIndex, String>,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
+    /// The `Snapshot` entries left in the oplog, oldest first.
+    pub snapshots: Vec<SnapshotRef>,
+    /// The oplog still begins with its `Create` (not trimmed): a full replay is possible.
+    pub from_start: bool,
 }
 
 impl ReplayPlan {
@@ -144,6 +155,34 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     component_version,
                     args,
                     env,
+                });
+                plan.from_start = true;
+            }
+            OplogEntry::Snapshot {
+                at,
+                object,
+                covers,
+                component_version,
+                digest,
+                size,
+                covers_seq,
+                host_state,
+            } => {
+                // A trimmed oplog starts at a snapshot: what the purged entries said of the
+                // worker comes from its host state.
+                if let Some(host) = host_state.as_ref().filter(|_| plan.create.is_none()) {
+                    adopt_host_state(&mut plan, host, component_version);
+                }
+                plan.snapshots.push(SnapshotRef {
+                    index,
+                    at,
+                    object,
+                    covers,
+                    covers_seq,
+                    component_version,
+                    digest,
+                    size,
+                    host_state,
                 });
             }
             OplogEntry::InvocationStarted {
@@ -292,6 +331,24 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
         plan.invocations.push(inv);
     }
     plan
+}
+
+/// The creation, promises and fired timers a snapshot recorded, for an oplog whose
+/// entries before it were purged.
+fn adopt_host_state(plan: &mut ReplayPlan, host: &HostState, component_version: u64) {
+    plan.create = Some(CreateInfo {
+        at: host.created_at,
+        component_version,
+        args: host.args.clone(),
+        env: host.env.clone(),
+    });
+    plan.promises.extend(&host.promises);
+    for (index, payload) in &host.promise_payloads {
+        plan.promise_payloads
+            .entry(*index)
+            .or_insert_with(|| payload.to_vec());
+    }
+    plan.timers_fired.extend(&host.timers_fired);
 }
 
 /// A start or completion with `key` ends the wait of the first invocation parked with it.

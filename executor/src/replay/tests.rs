@@ -330,3 +330,69 @@ fn a_suspended_tail_keeps_its_host_calls_and_parked_invocations_wait_their_turn(
     assert_eq!(p.parked[0].reply_to.as_deref(), Some("_INBOX.x"));
     assert!(p.incomplete().is_none());
 }
+
+fn snapshot_entry(covers: OplogIndex, host: Option<revenant_types::snapshot::HostState>) -> OplogEntry {
+    OplogEntry::Snapshot {
+        at: 5,
+        object: format!("c/w/{covers}"),
+        covers,
+        component_version: 3,
+        digest: "d".into(),
+        size: 8,
+        covers_seq: 40,
+        host_state: host,
+    }
+}
+
+#[test]
+fn an_oplog_trimmed_to_a_snapshot_is_created_with_the_snapshots_host_state() {
+    let host = revenant_types::snapshot::HostState {
+        created_at: 1,
+        args: vec!["a".into()],
+        env: vec![("K".into(), "V".into())],
+        promises: vec![2],
+        promise_payloads: vec![(2, serde_bytes::ByteBuf::from(b"yes".to_vec()))],
+        timers_fired: vec![3],
+    };
+    // What is left after a purge: the snapshot entry (index 10) and what followed it.
+    let p = plan(vec![
+        (10, snapshot_entry(9, Some(host))),
+        (11, started("k")),
+        (12, done("k", true)),
+    ]);
+    let create = p.create.expect("created from the host state");
+    assert_eq!(
+        (create.component_version, create.args, create.env),
+        (3, vec!["a".to_owned()], vec![("K".to_owned(), "V".to_owned())])
+    );
+    assert!(!p.from_start, "the history before the snapshot is gone");
+    assert_eq!(p.promises, vec![2]);
+    assert_eq!(p.promise_payloads.get(&2).map(Vec::as_slice), Some(&b"yes"[..]));
+    assert_eq!(p.timers_fired, vec![3]);
+    assert_eq!(p.snapshots.len(), 1);
+    assert_eq!((p.snapshots[0].index, p.snapshots[0].covers), (10, 9));
+    assert_eq!(p.invocations.len(), 1);
+}
+
+#[test]
+fn a_full_oplog_lists_its_snapshots_and_keeps_every_invocation_for_a_fallback() {
+    let create = OplogEntry::Create {
+        at: 1,
+        component_version: 3,
+        args: vec![],
+        env: vec![],
+    };
+    let p = plan(indexed(vec![
+        create,
+        started("a"),
+        done("a", true),
+        snapshot_entry(3, Some(Default::default())),
+        started("b"),
+        done("b", true),
+    ]));
+    assert!(p.from_start);
+    assert_eq!(p.create.map(|c| c.at), Some(1), "the Create entry wins");
+    assert_eq!(p.snapshots.len(), 1);
+    let keys: Vec<_> = p.invocations.iter().map(|i| i.idempotency_key.as_str()).collect();
+    assert_eq!(keys, ["a", "b"]);
+}

@@ -68,6 +68,10 @@ pub fn routes() -> Router<AppState> {
             post(w::resume),
         )
         .route(
+            "/components/{component}/workers/{worker}/snapshot",
+            post(w::snapshot),
+        )
+        .route(
             "/components/{component}/workers/{worker}/oplog",
             get(w::oplog),
         )

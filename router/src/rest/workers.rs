@@ -254,6 +254,23 @@ pub async fn resume(
     control(&state, &c, &w, ControlAction::Resume).await
 }
 
+/// Takes a snapshot of the worker now (between invocations; its component must export
+/// `revenant:api/snapshot`): the guest's `save` is stored in `RVN_SNAPSHOTS`, a
+/// `Snapshot` entry is appended and the oplog is trimmed as after any snapshot.
+#[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/snapshot", tag = "workers",
+    params(("component" = String, Path), ("worker" = String, Path)),
+    responses((status = 200, description = "The worker's state; the snapshot is its last `snapshot` oplog entry", body = ControlState),
+        (status = 404, description = "No such component or worker", body = super::ErrorJson),
+        (status = 409, description = "The worker is failed", body = super::ErrorJson),
+        (status = 502, description = "No snapshot was taken (running an invocation, suspended, interrupted, no `revenant:api/snapshot` export); the message says why", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    control(&state, &c, &w, ControlAction::Snapshot).await
+}
+
 /// A page of the worker's oplog, each entry as `{index, kind, summary, entry}`.
 #[utoipa::path(get, path = "/v1/components/{component}/workers/{worker}/oplog", tag = "workers",
     params(("component" = String, Path), ("worker" = String, Path), OplogQuery),
