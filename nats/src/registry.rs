@@ -18,7 +18,6 @@ use revenant_types::codec;
 use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
 use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
 use crate::{Namespace, Nats};
@@ -185,16 +184,8 @@ impl ComponentStore {
     pub async fn binary(&self, name: &ComponentName, version: u64) -> Result<Vec<u8>> {
         let store = self.object_store().await?;
         let object_name = Namespace::component_object(name, version);
-        let mut object = store
-            .get(&object_name)
-            .await
-            .map_err(|e| Error::nats(format!("get component {object_name}"), e))?;
-        let mut bytes = Vec::new();
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Error::nats(format!("read component {object_name}"), e))?;
-        Ok(bytes)
+        let what = format!("component {object_name}");
+        crate::objects::read_all(&store, &object_name, &what).await
     }
 
     /// Uploads `bytes` as the next version of `name`: inspects the binary once

@@ -3,9 +3,7 @@
 //! when encryption at rest is on (the object name is the sealed value's place). Objects
 //! are chunked by the object store, so a snapshot of any size fits. It does not decide
 //! when a snapshot is taken or which one a recovery loads (the executor's
-//! `snapshot` module does); the oplog's `Snapshot` entry is what refers to an object.
-
-use tokio::io::AsyncReadExt;
+//! `decide::snapshot` does); the oplog's `Snapshot` entry is what refers to an object.
 
 use revenant_types::names::WorkerId;
 use revenant_types::oplog::OplogIndex;
@@ -13,6 +11,7 @@ use revenant_types::oplog::OplogIndex;
 use crate::client::Nats;
 use crate::error::{Error, Result};
 use crate::names::Namespace;
+use crate::objects::{read_all, write_all};
 
 /// Handle on `RVN_SNAPSHOTS`. Cheap to clone.
 #[derive(Clone, Debug)]
@@ -40,43 +39,21 @@ impl SnapshotStore {
     /// Stores `w`'s snapshot covering the oplog up to `covers`; returns its object name.
     pub async fn put(&self, w: &WorkerId, covers: OplogIndex, bytes: Vec<u8>) -> Result<String> {
         let name = Namespace::snapshot_object(w, covers);
-        let sealed = self.nats.seal(bytes, &name)?;
-        let mut reader = sealed.as_slice();
-        self.bucket()
-            .await?
-            .put(name.as_str(), &mut reader)
-            .await
-            .map_err(|e| Error::nats(format!("storing snapshot {name}"), e))?;
+        self.overwrite(&name, bytes).await?;
         Ok(name)
     }
 
     /// The bytes of snapshot object `name` (as the `Snapshot` entry names it).
     pub async fn get(&self, name: &str) -> Result<Vec<u8>> {
-        let mut object = self
-            .bucket()
-            .await?
-            .get(name)
-            .await
-            .map_err(|e| Error::nats(format!("getting snapshot {name}"), e))?;
-        let mut bytes = Vec::new();
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Error::nats(format!("reading snapshot {name}"), e))?;
-        Ok(self.nats.unseal(&bytes, name)?.into_owned())
+        let sealed = read_all(&self.bucket().await?, name, &format!("snapshot {name}")).await?;
+        Ok(self.nats.unseal(&sealed, name)?.into_owned())
     }
 
-    /// Replaces the bytes of object `name` (tests and `worker import` only: a snapshot a
-    /// `Snapshot` entry names is never changed by the executor).
+    /// Stores `bytes` as object `name`, replacing it ([`SnapshotStore::put`]; tests and
+    /// `worker import`: a snapshot a `Snapshot` entry names is never changed by the executor).
     pub async fn overwrite(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let sealed = self.nats.seal(bytes, name)?;
-        let mut reader = sealed.as_slice();
-        self.bucket()
-            .await?
-            .put(name, &mut reader)
-            .await
-            .map_err(|e| Error::nats(format!("storing snapshot {name}"), e))?;
-        Ok(())
+        write_all(&self.bucket().await?, name, &sealed, &format!("snapshot {name}")).await
     }
 
     /// Deletes snapshot object `name` (one no kept `Snapshot` entry names any more).

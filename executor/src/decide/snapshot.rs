@@ -42,7 +42,7 @@ pub struct SnapshotRef {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Base {
     /// Load this snapshot, then replay the invocations started after its `covers`.
-    Snapshot(SnapshotRef),
+    Snapshot(Box<SnapshotRef>),
     /// Replay every invocation from the `Create` on.
     Full,
 }
@@ -55,8 +55,7 @@ pub fn recovery_bases(snapshots: &[SnapshotRef], version: u64, from_start: bool)
         .iter()
         .rev()
         .filter(|s| s.component_version == version && s.host_state.is_some())
-        .cloned()
-        .map(Base::Snapshot)
+        .map(|s| Base::Snapshot(Box::new(s.clone())))
         .collect();
     if from_start {
         bases.push(Base::Full);

@@ -20,8 +20,8 @@ fn recovery_tries_the_newest_snapshot_first_then_older_ones_then_a_full_replay()
     assert_eq!(
         recovery_bases(&s, 1, true),
         vec![
-            Base::Snapshot(s[1].clone()),
-            Base::Snapshot(s[0].clone()),
+            Base::Snapshot(Box::new(s[1].clone())),
+            Base::Snapshot(Box::new(s[0].clone())),
             Base::Full
         ]
     );
@@ -30,7 +30,7 @@ fn recovery_tries_the_newest_snapshot_first_then_older_ones_then_a_full_replay()
 #[test]
 fn a_trimmed_oplog_has_no_full_replay_to_fall_back_to() {
     let s = [snap(10, 1, 9)];
-    assert_eq!(recovery_bases(&s, 1, false), vec![Base::Snapshot(s[0].clone())]);
+    assert_eq!(recovery_bases(&s, 1, false), vec![Base::Snapshot(Box::new(s[0].clone()))]);
     assert!(recovery_bases(&[], 1, false).is_empty());
 }
 
@@ -42,7 +42,7 @@ fn a_snapshot_of_another_version_or_without_host_state_is_never_loaded() {
     assert_eq!(recovery_bases(&s, 1, true), vec![Base::Full]);
     assert_eq!(
         recovery_bases(&s, 2, true),
-        vec![Base::Snapshot(s[1].clone()), Base::Full]
+        vec![Base::Snapshot(Box::new(s[1].clone())), Base::Full]
     );
 }
 

@@ -125,6 +125,8 @@ pub struct ReplayPlan {
     pub snapshots: Vec<SnapshotRef>,
     /// The oplog still begins with its `Create` (not trimmed): a full replay is possible.
     pub from_start: bool,
+    /// How many entries the plan was computed from (what the recovery read).
+    pub entries: usize,
 }
 
 impl ReplayPlan {
@@ -141,7 +143,9 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
         ..ReplayPlan::default()
     };
     let mut current: Option<ReplayInvocation> = None;
+    let mut read = 0;
     for (index, entry) in entries {
+        read += 1;
         plan.next_index = index + 1;
         match entry {
             OplogEntry::Create {
@@ -330,6 +334,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
     {
         plan.invocations.push(inv);
     }
+    plan.entries = read;
     plan
 }
 

@@ -101,7 +101,7 @@ impl Worker {
         let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
         let (plan, journal) = read?;
         let read_at = started.elapsed();
-        let entries = plan.next_index.saturating_sub(1) as usize;
+        let entries = plan.entries;
         let create = match plan.create.clone() {
             Some(c) => c,
             None => {

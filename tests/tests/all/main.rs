@@ -27,5 +27,6 @@ mod promises;
 mod python_client;
 mod rpc;
 mod schedules;
+mod snapshots;
 mod takeover;
 mod waiting;
