@@ -33,6 +33,7 @@ use crate::rest::{apis, components, health, invocations, promises, schedules, wo
         workers::interrupt,
         workers::resume,
         workers::snapshot,
+        workers::update,
         workers::oplog,
         crate::events::events,
         invocations::invoke,
@@ -58,6 +59,7 @@ use crate::rest::{apis, components, health, invocations, promises, schedules, wo
         crate::rest::ErrorJson,
         workers::CreateWorker,
         workers::ControlState,
+        workers::UpdateBody,
         schedules::CreateSchedule
     ))
 )]

@@ -117,6 +117,9 @@ error_kinds! {
     /// A scheduled invocation's firing was skipped (overlap `skip` while another
     /// invocation ran, or past its catch-up bound): it never runs.
     FiringSkipped = "firing-skipped",
+    /// A worker update to another component version did not apply (the new version
+    /// diverged on the history, or refused the snapshot): the worker stays on its version.
+    UpdateFailed = "update-failed",
     /// A result did not arrive in time (e.g. a duplicate call waiting for the original).
     Timeout = "timeout",
     /// NATS or the executor could not be reached or refused the operation.

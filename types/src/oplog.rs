@@ -276,9 +276,13 @@ pub enum OplogEntry {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         host_state: Option<crate::snapshot::HostState>,
     },
+    /// An update to `target_version` began (`mode` added later: older entries are `auto`).
+    /// Without an `UpdateSucceeded` after it the worker stays on its version.
     UpdatePending {
         at: TimestampMs,
         target_version: u64,
+        #[serde(default)]
+        mode: crate::snapshot::UpdateMode,
     },
     UpdateSucceeded {
         at: TimestampMs,
@@ -459,7 +463,11 @@ impl OplogEntry {
                 component_version,
                 ..
             } => format!("{object} covers 1..={covers} ({size} bytes, version {component_version})"),
-            Self::UpdatePending { target_version, .. } => format!("to version {target_version}"),
+            Self::UpdatePending {
+                target_version,
+                mode,
+                ..
+            } => format!("to version {target_version} ({})", mode.as_str()),
             Self::UpdateSucceeded { version, .. } => format!("version {version}"),
             Self::UpdateFailed {
                 version, message, ..

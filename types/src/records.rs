@@ -142,6 +142,13 @@ pub enum ControlAction {
     /// Take a snapshot now (between invocations; the component must export
     /// `revenant:api/snapshot`), and trim the oplog as after any snapshot.
     Snapshot,
+    /// Move the worker to component version `to` (between invocations): wholly, or not
+    /// at all (`update-failed`, the worker keeps its version).
+    Update {
+        to: u64,
+        #[serde(default)]
+        mode: crate::snapshot::UpdateMode,
+    },
 }
 
 impl ControlAction {
@@ -151,6 +158,7 @@ impl ControlAction {
             Self::Resume => "resume",
             Self::Delete => "delete",
             Self::Snapshot => "snapshot",
+            Self::Update { .. } => "update",
         }
     }
 }

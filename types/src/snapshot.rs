@@ -1,6 +1,7 @@
 //! Snapshots (ARCHITECTURE.md "Snapshots, trimming, updates, ephemeral workers"):
 //! what an `OplogEntry::Snapshot` carries besides the guest's bytes ([`HostState`]),
-//! and when a component's workers take one ([`SnapshotPolicy`]).
+//! when a component's workers take one ([`SnapshotPolicy`]), and how a worker moves to
+//! another component version ([`UpdateMode`]).
 //!
 //! The guest's `revenant:api/snapshot.save` returns its own state; the host's part of
 //! a worker (how it was created, the promises it made and their payloads, the timers
@@ -60,4 +61,37 @@ pub const INTERFACE: &str = "revenant:api/snapshot@0.2.0";
 /// The full export name of `revenant:api/snapshot` function `function` (`save`, `load`).
 pub fn export_name(function: &str) -> String {
     format!("{INTERFACE}.{{{function}}}")
+}
+
+/// How a worker moves to another component version (`revenant worker update --mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UpdateMode {
+    /// Replay the worker's history (from its newest snapshot, loaded by the new
+    /// version) on the new version; a divergence fails the update.
+    #[default]
+    Auto,
+    /// `save` on the old version, `load` on the new one; the history before is never
+    /// replayed on the new version.
+    Snapshot,
+}
+
+impl UpdateMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Auto => "auto",
+            Self::Snapshot => "snapshot",
+        }
+    }
+}
+
+impl std::str::FromStr for UpdateMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "snapshot" => Ok(Self::Snapshot),
+            other => Err(format!("expected an update mode, auto or snapshot; got {other:?}")),
+        }
+    }
 }

@@ -17,7 +17,7 @@ use revenant_types::oplog::{
     Durability, ErrorBody, ErrorKind, HostValue, HttpRequestRecord, HttpResponseRecord,
     InvocationOutcome, OplogEntry, TraceContext,
 };
-use revenant_types::snapshot::HostState;
+use revenant_types::snapshot::{HostState, UpdateMode};
 
 /// A number per variant; exhaustive on purpose.
 fn variant_index(e: &OplogEntry) -> usize {
@@ -213,9 +213,11 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
         ),
         (
             "update-pending",
+            // Written before `mode` existed: it decodes as `auto`.
             OplogEntry::UpdatePending {
                 at: AT,
                 target_version: 4,
+                mode: UpdateMode::Auto,
             },
         ),
         (
@@ -460,5 +462,17 @@ fn committed_golden_snapshot_with_host_state_still_decodes() {
         &codec::encode(&expected).unwrap(),
     );
     let decoded: OplogEntry = codec::decode(&bytes).expect("snapshot-host-state.bin decodes");
+    assert_eq!(decoded, expected);
+}
+
+#[test]
+fn committed_golden_snapshot_update_pending_still_decodes() {
+    let expected = OplogEntry::UpdatePending {
+        at: AT,
+        target_version: 5,
+        mode: UpdateMode::Snapshot,
+    };
+    let bytes = golden_bytes("update-pending-snapshot", &codec::encode(&expected).unwrap());
+    let decoded: OplogEntry = codec::decode(&bytes).expect("update-pending-snapshot.bin decodes");
     assert_eq!(decoded, expected);
 }

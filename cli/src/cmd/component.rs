@@ -1,4 +1,4 @@
-//! `revenant component add|list|get|client-wit`.
+//! `revenant component add|update-workers|list|get|client-wit`.
 
 use std::path::PathBuf;
 
@@ -6,7 +6,8 @@ use anyhow::Context;
 use clap::Subcommand;
 use revenant_types::ComponentName;
 use revenant_types::records::ComponentRecord;
-use revenant_types::snapshot::SnapshotPolicy;
+use revenant_types::records::ControlAction;
+use revenant_types::snapshot::{SnapshotPolicy, UpdateMode};
 
 use crate::NatsArgs;
 
@@ -24,6 +25,19 @@ pub enum ComponentCmd {
         /// (`90s`, `10m`, `1h`).
         #[arg(long, value_name = "DURATION", value_parser = parse_period)]
         snapshot_period: Option<u64>,
+    },
+    /// Move every worker of a component to version `--to` (each wholly or not at all;
+    /// prints each worker's outcome, and fails if any stayed on its version).
+    UpdateWorkers {
+        name: ComponentName,
+        #[arg(long)]
+        to: u64,
+        /// auto (replay on the new version) or snapshot (save on the old, load on the new).
+        #[arg(long, default_value = "auto")]
+        mode: UpdateMode,
+        /// How long to wait for each worker's executor, ms.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
     },
     /// List components (latest versions).
     List {
@@ -137,6 +151,32 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
                 );
             }
             print_record(&record);
+        }
+        ComponentCmd::UpdateWorkers {
+            name,
+            to,
+            mode,
+            timeout_ms,
+        } => {
+            let workers = nats.workers().list(Some(&name)).await?;
+            let mut stayed = 0;
+            for w in &workers {
+                let action = ControlAction::Update { to, mode };
+                match super::worker::control_between_invocations(&nats, &w.id, action, timeout_ms)
+                    .await
+                {
+                    Ok(_) => println!("{}\tversion {to}", w.id),
+                    Err(e) => {
+                        stayed += 1;
+                        println!("{}\tstays on version {}: {e}", w.id, w.component_version);
+                    }
+                }
+            }
+            anyhow::ensure!(
+                stayed == 0,
+                "{stayed} of {} workers stayed on their version",
+                workers.len()
+            );
         }
         ComponentCmd::List { json } => {
             let list = nats.components().list().await?;

@@ -45,6 +45,7 @@ use crate::status::{Summary, event, put_status};
 use crate::worker::{Worker, WorkerError};
 
 mod race;
+mod update;
 
 pub(crate) use race::{Raced, race};
 
@@ -216,6 +217,9 @@ async fn apply(
         (ControlDecision::Interrupt, Some(w)) => w.interrupt().await,
         (ControlDecision::Resume, Some(w)) => w.resume().await,
         (ControlDecision::Snapshot, Some(w)) => return snapshot(id, w).await,
+        (ControlDecision::Update { to, mode }, Some(w)) => {
+            return update::apply(env, id, w, to, mode).await;
+        }
         (ControlDecision::Delete, _) => {
             unreachable!("the mailbox hands deletes to the delete module")
         }
@@ -258,6 +262,7 @@ async fn announce(
         ControlAction::Resume => "resumed",
         ControlAction::Delete => "deleted",
         ControlAction::Snapshot => "snapshot",
+        ControlAction::Update { .. } => "updated",
     };
     let _ = env
         .nats

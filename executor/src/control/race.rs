@@ -97,8 +97,8 @@ pub(crate) async fn race<F: Future>(
                     ControlAction::Resume => {
                         reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
                     }
-                    ControlAction::Snapshot => {
-                        let busy = "the worker is running an invocation; snapshots are taken between invocations: retry";
+                    ControlAction::Snapshot | ControlAction::Update { .. } => {
+                        let busy = "the worker is running an invocation; snapshots and updates happen between invocations: retry";
                         reply(nats, cmd.reply.as_deref(), Err(ErrorBody::new(ErrorKind::Unavailable, busy))).await;
                     }
                 },

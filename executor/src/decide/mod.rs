@@ -38,6 +38,7 @@ mod call;
 mod inbox;
 pub mod schedule;
 pub mod snapshot;
+pub mod update;
 
 pub use call::{CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome};
 pub use inbox::{Kind, KindHeaders, Wake, kind_of, wake};
@@ -208,6 +209,11 @@ pub enum ControlDecision {
     Delete,
     /// Take a snapshot (the worker says whether it can, [`snapshot::refusal`]).
     Snapshot,
+    /// Move the worker to another component version.
+    Update {
+        to: u64,
+        mode: revenant_types::snapshot::UpdateMode,
+    },
 }
 
 /// Decides a control request for worker `id` (`None`: it has no oplog).
@@ -227,6 +233,7 @@ pub fn control(
     }
     match (action, w.interrupted) {
         (ControlAction::Snapshot, _) => ControlDecision::Snapshot,
+        (ControlAction::Update { to, mode }, _) => ControlDecision::Update { to, mode },
         (ControlAction::Interrupt, false) => ControlDecision::Interrupt,
         (ControlAction::Resume, true) => ControlDecision::Resume,
         _ => ControlDecision::Unchanged(status_of(w)),

@@ -33,12 +33,15 @@
 //! - `Snapshot` entries are listed ([`ReplayPlan::snapshots`]); the recovery picks its
 //!   base ([`crate::decide::snapshot::recovery_bases`]). An oplog trimmed below its first
 //!   snapshot has no `Create`: that snapshot's host state says how the worker was created
-//!   and which promises and fired timers it had.
+//!   and which promises and fired timers it had;
+//! - an `UpdateSucceeded` moves the worker to its version from there on (an
+//!   `UpdatePending` without one changes nothing: the update never happened); after a
+//!   snapshot-mode update the history before it is never replayed (no full replay).
 
 use std::collections::{HashMap, VecDeque};
 
 use revenant_types::host;
-use revenant_types::snapshot::HostState;
+use revenant_types::snapshot::{HostState, UpdateMode};
 
 use crate::decide::snapshot::SnapshotRef;
 use revenant_types::oplog::{
@@ -144,6 +147,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
     };
     let mut current: Option<ReplayInvocation> = None;
     let mut read = 0;
+    let mut update_mode = UpdateMode::Auto;
     for (index, entry) in entries {
         read += 1;
         plan.next_index = index + 1;
@@ -313,6 +317,16 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 let skipped = crate::decide::schedule::skipped(&schedule, &reason);
                 plan.completed
                     .insert(idempotency_key, InvocationOutcome::Err(skipped));
+            }
+            OplogEntry::UpdatePending { mode, .. } => update_mode = mode,
+            OplogEntry::UpdateSucceeded { version, .. } => {
+                if let Some(create) = plan.create.as_mut() {
+                    create.component_version = version;
+                }
+                // The history before a snapshot update is never replayed on the new version.
+                if update_mode == UpdateMode::Snapshot {
+                    plan.from_start = false;
+                }
             }
             OplogEntry::Exited { code, .. } => {
                 plan.exited = true;

@@ -396,3 +396,38 @@ fn a_full_oplog_lists_its_snapshots_and_keeps_every_invocation_for_a_fallback() 
     let keys: Vec<_> = p.invocations.iter().map(|i| i.idempotency_key.as_str()).collect();
     assert_eq!(keys, ["a", "b"]);
 }
+
+#[test]
+fn an_update_applies_only_once_it_succeeded_and_a_snapshot_update_ends_full_replays() {
+    let create = OplogEntry::Create {
+        at: 1,
+        component_version: 1,
+        args: vec![],
+        env: vec![],
+    };
+    let pending = |mode| OplogEntry::UpdatePending {
+        at: 2,
+        target_version: 2,
+        mode,
+    };
+    let crashed = plan(indexed(vec![create.clone(), pending(revenant_types::snapshot::UpdateMode::Snapshot)]));
+    assert_eq!(crashed.create.as_ref().map(|c| c.component_version), Some(1));
+    assert!(crashed.from_start);
+
+    let succeeded = OplogEntry::UpdateSucceeded { at: 3, version: 2 };
+    let auto = plan(indexed(vec![
+        create.clone(),
+        pending(revenant_types::snapshot::UpdateMode::Auto),
+        succeeded.clone(),
+    ]));
+    assert_eq!(auto.create.as_ref().map(|c| c.component_version), Some(2));
+    assert!(auto.from_start, "an automatic update replays the whole history");
+
+    let by_snapshot = plan(indexed(vec![
+        create,
+        pending(revenant_types::snapshot::UpdateMode::Snapshot),
+        succeeded,
+    ]));
+    assert_eq!(by_snapshot.create.map(|c| c.component_version), Some(2));
+    assert!(!by_snapshot.from_start);
+}

@@ -13,9 +13,11 @@ mod firing;
 mod lifecycle;
 mod restore;
 mod snapshot;
+mod update;
 
 pub use error::WorkerError;
 pub use lifecycle::{Completions, ParkedQueue};
+pub use update::Updated;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;

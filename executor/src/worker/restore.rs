@@ -33,43 +33,68 @@ impl Worker {
         self.restore(plan).await
     }
 
-    /// Instantiates the worker and brings its state back (see the module docs).
+    /// Instantiates the worker and brings its state back (see the module docs); fails
+    /// the worker when nothing can.
     pub(super) async fn restore(&mut self, plan: ReplayPlan) -> Result<(), WorkerError> {
+        let version = self.create.component_version;
+        let rebuilt = self
+            .rebuild_state(version, &plan.snapshots, plan.invocations, plan.from_start)
+            .await?;
+        match rebuilt {
+            Ok(_) => Ok(()),
+            Err(message) => self.fail(message).await,
+        }
+    }
+
+    /// A fresh instance of the worker's component version (`create`) with the state the
+    /// oplog gives it, from the bases `base_version` wrote (the same version, or the one
+    /// an update moves from). `Ok(Ok(base))`: the snapshot it loaded, if any; `Ok(Err)`:
+    /// why it could not be built (the instance is then gone).
+    pub(super) async fn rebuild_state(
+        &mut self,
+        base_version: u64,
+        snapshots: &[SnapshotRef],
+        mut invocations: Vec<ReplayInvocation>,
+        from_start: bool,
+    ) -> Result<Result<Option<SnapshotRef>, String>, WorkerError> {
         // With no snapshot in it, whatever the oplog holds is the whole history.
-        let from_start = plan.from_start || plan.snapshots.is_empty();
-        let bases = recovery_bases(&plan.snapshots, self.create.component_version, from_start);
-        let mut invocations = plan.invocations;
+        let from_start = from_start || snapshots.is_empty();
+        let bases = recovery_bases(snapshots, base_version, from_start);
         let mut refused = Vec::new();
         let total = bases.len();
         for (n, base) in bases.into_iter().enumerate() {
-            if !self.instantiate().await? {
-                return Ok(());
+            match self.instantiate().await? {
+                Ok(live) => self.live = Some(live),
+                Err(message) => return Ok(Err(message)),
             }
-            let covers = match &base {
-                Base::Full => 0,
-                Base::Snapshot(s) => match self.load_snapshot(s).await {
-                    Ok(()) => s.covers,
+            let (covers, used) = match base {
+                Base::Full => (0, None),
+                Base::Snapshot(s) => match self.load_snapshot(&s).await {
+                    Ok(()) => (s.covers, Some(*s)),
                     Err(message) => {
                         let then = if n + 1 < total {
                             "trying the next base"
                         } else {
                             "nothing left to recover from"
                         };
-                        report_fallback(&self.env, &self.id, s, &message, then).await;
+                        report_fallback(&self.env, &self.id, &s, &message, then).await;
                         refused.push(format!("{}: {message}", s.object));
                         continue;
                     }
                 },
             };
             invocations.retain(|i| i.started > covers);
-            return self.replay(invocations).await;
+            let replayed = self.replay(invocations).await;
+            if replayed.is_err() {
+                self.live = None;
+            }
+            return Ok(replayed.map(|()| used));
         }
         self.live = None;
-        self.fail(format!(
+        Ok(Err(format!(
             "no snapshot of this worker could be loaded ({}) and its history before them was trimmed",
             refused.join("; ")
-        ))
-        .await
+        )))
     }
 
     /// Fetches snapshot `s`, checks its digest and hands it to the guest's `load`.
@@ -92,10 +117,10 @@ impl Worker {
         live.load(bytes).await
     }
 
-    /// A fresh instance of the worker's component version (no state). False when the
-    /// worker was failed instead (an instantiation that fails the same way every time).
-    async fn instantiate(&mut self) -> Result<bool, WorkerError> {
-        self.live = None;
+    /// A fresh instance of the worker's component version (no state); `Ok(Err)` when
+    /// instantiating fails the same way every time (a trap in its start, more memory
+    /// than the limit at start).
+    pub(super) async fn instantiate(&mut self) -> Result<Result<Live, String>, WorkerError> {
         let loaded = self
             .env
             .components
@@ -119,30 +144,25 @@ impl Worker {
         let mut store = spec.build(&loaded.engine).map_err(|e| {
             instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
         })?;
-        let instance = match loaded.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            // Deterministic (a trap in its start, more memory than the limit at start): it
-            // would fail the same way on every delivery, so the worker is failed, with why.
-            Err(e) if error::deterministic_instantiation_failure(&e) => {
-                let message = format!("the component could not be instantiated: {e:#}");
-                self.fail(message).await?;
-                return Ok(false);
-            }
+        match loaded.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(Ok(Live {
+                loaded,
+                store,
+                instance,
+            })),
+            Err(e) if error::deterministic_instantiation_failure(&e) => Ok(Err(format!(
+                "the component could not be instantiated: {e:#}"
+            ))),
             // Anything else (the host out of address space or memory) may pass: retried, the
             // delivery limit bounding it.
-            Err(e) => return Err(instantiate_error(format!("{e:#}"))),
-        };
-        self.live = Some(Live {
-            loaded,
-            store,
-            instance,
-        });
-        Ok(true)
+            Err(e) => Err(instantiate_error(format!("{e:#}"))),
+        }
     }
 
     /// Re-runs recorded invocations on the instance; the last one, if it never
     /// completed, becomes the tail.
-    async fn replay(&mut self, mut invocations: Vec<ReplayInvocation>) -> Result<(), WorkerError> {
+    /// `Err`: why a recorded invocation did not replay as recorded (a divergence).
+    async fn replay(&mut self, mut invocations: Vec<ReplayInvocation>) -> Result<(), String> {
         if invocations.last().is_some_and(|i| i.outcome.is_none()) {
             self.tail = invocations.pop();
         }
@@ -159,9 +179,7 @@ impl Worker {
                 result,
                 leftover,
             );
-            if let Err(message) = verdict {
-                return self.fail(message).await;
-            }
+            verdict?;
         }
         Ok(())
     }

@@ -131,7 +131,7 @@ impl Worker {
     }
 
     /// What the host knows of the worker now (kept in the `Snapshot` entry).
-    fn host_state(&self) -> HostState {
+    pub(super) fn host_state(&self) -> HostState {
         let (promises, payloads) = self.promises.contents();
         let mut timers_fired: Vec<_> = self.timers_fired.iter().copied().collect();
         timers_fired.sort_unstable();

@@ -72,6 +72,10 @@ pub fn routes() -> Router<AppState> {
             post(w::snapshot),
         )
         .route(
+            "/components/{component}/workers/{worker}/update",
+            post(w::update),
+        )
+        .route(
             "/components/{component}/workers/{worker}/oplog",
             get(w::oplog),
         )
