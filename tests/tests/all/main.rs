@@ -29,4 +29,5 @@ mod rpc;
 mod schedules;
 mod snapshots;
 mod takeover;
+mod updates;
 mod waiting;
