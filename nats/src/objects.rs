@@ -21,7 +21,12 @@ pub(crate) async fn read_all(store: &ObjectStore, name: &str, what: &str) -> Res
 }
 
 /// Stores `bytes` as object `name` (replacing it); `what` names it in errors.
-pub(crate) async fn write_all(store: &ObjectStore, name: &str, bytes: &[u8], what: &str) -> Result<()> {
+pub(crate) async fn write_all(
+    store: &ObjectStore,
+    name: &str,
+    bytes: &[u8],
+    what: &str,
+) -> Result<()> {
     let mut reader = bytes;
     store
         .put(name, &mut reader)

@@ -13,9 +13,9 @@
 use async_nats::jetstream::kv;
 use futures::TryStreamExt;
 use revenant_components::{InspectError, Inspection};
-use revenant_types::snapshot::SnapshotPolicy;
 use revenant_types::codec;
 use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
+use revenant_types::snapshot::SnapshotPolicy;
 use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
 

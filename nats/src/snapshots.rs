@@ -53,7 +53,13 @@ impl SnapshotStore {
     /// `worker import`: a snapshot a `Snapshot` entry names is never changed by the executor).
     pub async fn overwrite(&self, name: &str, bytes: Vec<u8>) -> Result<()> {
         let sealed = self.nats.seal(bytes, name)?;
-        write_all(&self.bucket().await?, name, &sealed, &format!("snapshot {name}")).await
+        write_all(
+            &self.bucket().await?,
+            name,
+            &sealed,
+            &format!("snapshot {name}"),
+        )
+        .await
     }
 
     /// Deletes snapshot object `name` (one no kept `Snapshot` entry names any more).

@@ -462,7 +462,9 @@ impl OplogEntry {
                 size,
                 component_version,
                 ..
-            } => format!("{object} covers 1..={covers} ({size} bytes, version {component_version})"),
+            } => {
+                format!("{object} covers 1..={covers} ({size} bytes, version {component_version})")
+            }
             Self::UpdatePending {
                 target_version,
                 mode,

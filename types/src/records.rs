@@ -282,7 +282,10 @@ pub struct ComponentRecord {
     pub created_at: TimestampMs,
     /// When its workers take snapshots (off unless set at upload; needs the
     /// `revenant:api/snapshot` export to have any effect).
-    #[serde(default, skip_serializing_if = "crate::snapshot::SnapshotPolicy::is_off")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::snapshot::SnapshotPolicy::is_off"
+    )]
     pub snapshot: crate::snapshot::SnapshotPolicy,
 }
 

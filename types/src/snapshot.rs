@@ -91,7 +91,9 @@ impl std::str::FromStr for UpdateMode {
         match s {
             "auto" => Ok(Self::Auto),
             "snapshot" => Ok(Self::Snapshot),
-            other => Err(format!("expected an update mode, auto or snapshot; got {other:?}")),
+            other => Err(format!(
+                "expected an update mode, auto or snapshot; got {other:?}"
+            )),
         }
     }
 }

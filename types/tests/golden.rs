@@ -457,10 +457,7 @@ fn snapshot_with_host_state() -> OplogEntry {
 #[test]
 fn committed_golden_snapshot_with_host_state_still_decodes() {
     let expected = snapshot_with_host_state();
-    let bytes = golden_bytes(
-        "snapshot-host-state",
-        &codec::encode(&expected).unwrap(),
-    );
+    let bytes = golden_bytes("snapshot-host-state", &codec::encode(&expected).unwrap());
     let decoded: OplogEntry = codec::decode(&bytes).expect("snapshot-host-state.bin decodes");
     assert_eq!(decoded, expected);
 }
@@ -472,7 +469,10 @@ fn committed_golden_snapshot_update_pending_still_decodes() {
         target_version: 5,
         mode: UpdateMode::Snapshot,
     };
-    let bytes = golden_bytes("update-pending-snapshot", &codec::encode(&expected).unwrap());
+    let bytes = golden_bytes(
+        "update-pending-snapshot",
+        &codec::encode(&expected).unwrap(),
+    );
     let decoded: OplogEntry = codec::decode(&bytes).expect("update-pending-snapshot.bin decodes");
     assert_eq!(decoded, expected);
 }

@@ -162,8 +162,10 @@ pub(crate) async fn control_between_invocations(
         let answer = nats
             .control(id, action, Duration::from_millis(timeout_ms))
             .await;
-        let retry = matches!(action, ControlAction::Snapshot | ControlAction::Update { .. })
-            && matches!(&answer, Err(revenant_nats::ControlError::Refused(e))
+        let retry = matches!(
+            action,
+            ControlAction::Snapshot | ControlAction::Update { .. }
+        ) && matches!(&answer, Err(revenant_nats::ControlError::Refused(e))
                 if e.kind == revenant_types::ErrorKind::Unavailable && e.message.contains("running an invocation"));
         if !retry || std::time::Instant::now() >= deadline {
             return answer;

@@ -109,7 +109,10 @@ impl Snapshot for UserActivities {
             });
         }
         if !reader.0.is_empty() {
-            return Err(format!("{} bytes left after {count} activities", reader.0.len()));
+            return Err(format!(
+                "{} bytes left after {count} activities",
+                reader.0.len()
+            ));
         }
         with_history(|history| *history = loaded);
         Ok(())
@@ -130,7 +133,9 @@ impl Reader<'_> {
     }
 
     fn u32(&mut self) -> Result<u32, String> {
-        Ok(u32::from_le_bytes(self.bytes(4)?.try_into().expect("4 bytes")))
+        Ok(u32::from_le_bytes(
+            self.bytes(4)?.try_into().expect("4 bytes"),
+        ))
     }
 
     fn text(&mut self) -> Result<String, String> {

@@ -277,7 +277,10 @@ async fn snapshot(id: &WorkerId, w: &mut Worker) -> (Result<WorkerState, ErrorBo
         Err(e) => Err(e),
     };
     match taken {
-        Ok(Ok(_)) => (Ok(state(id, decide::status_of(w.view(None)))), Flow::Continue),
+        Ok(Ok(_)) => (
+            Ok(state(id, decide::status_of(w.view(None)))),
+            Flow::Continue,
+        ),
         Ok(Err(why)) => {
             let error = ErrorBody::new(
                 ErrorKind::Unavailable,

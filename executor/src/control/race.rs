@@ -9,8 +9,8 @@ use futures::StreamExt;
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationMessage;
 use revenant_types::oplog::ErrorBody;
-use revenant_types::{ErrorKind, WorkerId};
 use revenant_types::records::{ControlAction, WorkerStatus};
+use revenant_types::{ErrorKind, WorkerId};
 use tokio::sync::mpsc;
 
 use super::{KEEPALIVE, keep_alive, park_all, reply, state};

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
+use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{WorkerState, WorkerStatus};
 use revenant_types::snapshot::UpdateMode;
 use revenant_types::{ErrorKind, WorkerId};
-use revenant_types::oplog::ErrorBody;
 
 use super::{Flow, oplog_error, state};
 use crate::context::WorkerEnv;

@@ -30,7 +30,10 @@ fn recovery_tries_the_newest_snapshot_first_then_older_ones_then_a_full_replay()
 #[test]
 fn a_trimmed_oplog_has_no_full_replay_to_fall_back_to() {
     let s = [snap(10, 1, 9)];
-    assert_eq!(recovery_bases(&s, 1, false), vec![Base::Snapshot(Box::new(s[0].clone()))]);
+    assert_eq!(
+        recovery_bases(&s, 1, false),
+        vec![Base::Snapshot(Box::new(s[0].clone()))]
+    );
     assert!(recovery_bases(&[], 1, false).is_empty());
 }
 
@@ -64,9 +67,30 @@ fn the_policy_takes_one_after_a_period_but_only_if_something_ran() {
         every: 0,
         period_ms: 1_000,
     };
-    assert!(!due(period, SinceLast { invocations: 1, at: 500 }, 1_400));
-    assert!(due(period, SinceLast { invocations: 1, at: 500 }, 1_500));
-    assert!(!due(period, SinceLast { invocations: 0, at: 0 }, 9_000));
+    assert!(!due(
+        period,
+        SinceLast {
+            invocations: 1,
+            at: 500
+        },
+        1_400
+    ));
+    assert!(due(
+        period,
+        SinceLast {
+            invocations: 1,
+            at: 500
+        },
+        1_500
+    ));
+    assert!(!due(
+        period,
+        SinceLast {
+            invocations: 0,
+            at: 0
+        },
+        9_000
+    ));
 }
 
 #[test]
@@ -80,11 +104,23 @@ fn only_a_quiescent_worker_with_the_export_is_snapshotted() {
     for busy in [
         Quiescence { tail: true, ..ok },
         Quiescence { parked: 1, ..ok },
-        Quiescence { suspended: true, ..ok },
-        Quiescence { interrupted: true, ..ok },
+        Quiescence {
+            suspended: true,
+            ..ok
+        },
+        Quiescence {
+            interrupted: true,
+            ..ok
+        },
         Quiescence { failed: true, ..ok },
-        Quiescence { instantiated: false, ..ok },
-        Quiescence { exports_snapshot: false, ..ok },
+        Quiescence {
+            instantiated: false,
+            ..ok
+        },
+        Quiescence {
+            exports_snapshot: false,
+            ..ok
+        },
     ] {
         assert!(refusal(busy).is_some(), "{busy:?}");
     }

@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn an_automatic_update_needs_no_snapshot_export_but_a_quiescent_worker() {
-        assert_eq!(update(request(UpdateMode::Auto), idle(false)), UpdatePlan::Try);
+        assert_eq!(
+            update(request(UpdateMode::Auto), idle(false)),
+            UpdatePlan::Try
+        );
         let busy = Quiescence {
             tail: true,
             ..idle(false)
@@ -132,7 +135,10 @@ mod tests {
 
     #[test]
     fn a_snapshot_update_needs_the_export_on_both_versions() {
-        assert_eq!(update(request(UpdateMode::Snapshot), idle(true)), UpdatePlan::Try);
+        assert_eq!(
+            update(request(UpdateMode::Snapshot), idle(true)),
+            UpdatePlan::Try
+        );
         assert_eq!(
             kind(update(request(UpdateMode::Snapshot), idle(false))),
             ErrorKind::Unavailable

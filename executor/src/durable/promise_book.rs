@@ -37,8 +37,11 @@ impl PromiseBook {
         let book = self.lock();
         let mut created: Vec<OplogIndex> = book.created.iter().copied().collect();
         created.sort_unstable();
-        let mut completed: Vec<(OplogIndex, Vec<u8>)> =
-            book.completed.iter().map(|(i, p)| (*i, p.clone())).collect();
+        let mut completed: Vec<(OplogIndex, Vec<u8>)> = book
+            .completed
+            .iter()
+            .map(|(i, p)| (*i, p.clone()))
+            .collect();
         completed.sort_unstable_by_key(|(i, _)| *i);
         (created, completed)
     }

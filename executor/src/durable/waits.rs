@@ -34,8 +34,8 @@ use wasmtime_wasi_io::bindings::wasi::io::poll::{Host as _, HostPollable as _};
 use super::HasJournal;
 use super::clocks::{DurableMonotonic, MONOTONIC_CLOCK};
 pub use super::deadline::Deadline;
-pub use super::promise_book::PromiseBook;
 use super::journaled::{Poll, PollableReady, ReadyList, SubscribeDuration, SubscribeInstant};
+pub use super::promise_book::PromiseBook;
 
 /// wasmtime-wasi's own version of `wasi:io/poll` (overrides must shadow this name).
 pub const POLL: &str = "wasi:io/poll@0.2.12";

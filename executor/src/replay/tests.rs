@@ -331,7 +331,10 @@ fn a_suspended_tail_keeps_its_host_calls_and_parked_invocations_wait_their_turn(
     assert!(p.incomplete().is_none());
 }
 
-fn snapshot_entry(covers: OplogIndex, host: Option<revenant_types::snapshot::HostState>) -> OplogEntry {
+fn snapshot_entry(
+    covers: OplogIndex,
+    host: Option<revenant_types::snapshot::HostState>,
+) -> OplogEntry {
     OplogEntry::Snapshot {
         at: 5,
         object: format!("c/w/{covers}"),
@@ -363,11 +366,18 @@ fn an_oplog_trimmed_to_a_snapshot_is_created_with_the_snapshots_host_state() {
     let create = p.create.expect("created from the host state");
     assert_eq!(
         (create.component_version, create.args, create.env),
-        (3, vec!["a".to_owned()], vec![("K".to_owned(), "V".to_owned())])
+        (
+            3,
+            vec!["a".to_owned()],
+            vec![("K".to_owned(), "V".to_owned())]
+        )
     );
     assert!(!p.from_start, "the history before the snapshot is gone");
     assert_eq!(p.promises, vec![2]);
-    assert_eq!(p.promise_payloads.get(&2).map(Vec::as_slice), Some(&b"yes"[..]));
+    assert_eq!(
+        p.promise_payloads.get(&2).map(Vec::as_slice),
+        Some(&b"yes"[..])
+    );
     assert_eq!(p.timers_fired, vec![3]);
     assert_eq!(p.snapshots.len(), 1);
     assert_eq!((p.snapshots[0].index, p.snapshots[0].covers), (10, 9));
@@ -393,7 +403,11 @@ fn a_full_oplog_lists_its_snapshots_and_keeps_every_invocation_for_a_fallback() 
     assert!(p.from_start);
     assert_eq!(p.create.map(|c| c.at), Some(1), "the Create entry wins");
     assert_eq!(p.snapshots.len(), 1);
-    let keys: Vec<_> = p.invocations.iter().map(|i| i.idempotency_key.as_str()).collect();
+    let keys: Vec<_> = p
+        .invocations
+        .iter()
+        .map(|i| i.idempotency_key.as_str())
+        .collect();
     assert_eq!(keys, ["a", "b"]);
 }
 
@@ -410,8 +424,14 @@ fn an_update_applies_only_once_it_succeeded_and_a_snapshot_update_ends_full_repl
         target_version: 2,
         mode,
     };
-    let crashed = plan(indexed(vec![create.clone(), pending(revenant_types::snapshot::UpdateMode::Snapshot)]));
-    assert_eq!(crashed.create.as_ref().map(|c| c.component_version), Some(1));
+    let crashed = plan(indexed(vec![
+        create.clone(),
+        pending(revenant_types::snapshot::UpdateMode::Snapshot),
+    ]));
+    assert_eq!(
+        crashed.create.as_ref().map(|c| c.component_version),
+        Some(1)
+    );
     assert!(crashed.from_start);
 
     let succeeded = OplogEntry::UpdateSucceeded { at: 3, version: 2 };
@@ -421,7 +441,10 @@ fn an_update_applies_only_once_it_succeeded_and_a_snapshot_update_ends_full_repl
         succeeded.clone(),
     ]));
     assert_eq!(auto.create.as_ref().map(|c| c.component_version), Some(2));
-    assert!(auto.from_start, "an automatic update replays the whole history");
+    assert!(
+        auto.from_start,
+        "an automatic update replays the whole history"
+    );
 
     let by_snapshot = plan(indexed(vec![
         create,

@@ -33,11 +33,11 @@ use crate::attempt::{self, CallResult, Next};
 use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
+use crate::decide::snapshot::{SinceLast, SnapshotRef};
 use crate::durable::stdio::EventSink;
 use crate::durable::waits::PromiseBook;
 use crate::durable::{CallContext, Journal};
 use crate::live::{Args, Live};
-use crate::decide::snapshot::{SinceLast, SnapshotRef};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
 use restore::read_plan;
 

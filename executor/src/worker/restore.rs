@@ -203,10 +203,19 @@ impl Worker {
 }
 
 /// Says in the worker's events (and the log) that snapshot `s` could not be loaded.
-async fn report_fallback(env: &WorkerEnv, id: &WorkerId, s: &SnapshotRef, message: &str, then: &str) {
+async fn report_fallback(
+    env: &WorkerEnv,
+    id: &WorkerId,
+    s: &SnapshotRef,
+    message: &str,
+    then: &str,
+) {
     tracing::warn!(worker = %id, snapshot = %s.object, error = %message, then, "a snapshot could not be loaded");
     let body = serde_json::json!({ "object": s.object, "covers": s.covers, "error": message, "then": then });
-    let _ = env.nats.publish_event(id, event("snapshot-fallback", body)).await;
+    let _ = env
+        .nats
+        .publish_event(id, event("snapshot-fallback", body))
+        .await;
 }
 
 /// Reads the whole oplog and returns the plan and a journal positioned after it.

@@ -18,7 +18,12 @@ use crate::decide::snapshot::{self, Quiescence, SinceLast, SnapshotRef};
 impl Worker {
     /// Why no snapshot can be taken now (`None`: one can).
     pub fn snapshot_refusal(&self) -> Option<&'static str> {
-        snapshot::refusal(Quiescence {
+        snapshot::refusal(self.quiescence())
+    }
+
+    /// What may keep the worker from a snapshot or an update now.
+    pub(super) fn quiescence(&self) -> Quiescence {
+        Quiescence {
             exports_snapshot: self
                 .live
                 .as_ref()
@@ -29,7 +34,7 @@ impl Worker {
             interrupted: self.interrupted,
             failed: self.failed.is_some(),
             parked: self.parked(),
-        })
+        }
     }
 
     /// Whether its component's policy asks for a snapshot now, and one can be taken.
@@ -61,7 +66,10 @@ impl Worker {
         self.journal.commit().await?;
         let covers = self.oplog_index();
         let covers_seq = self.journal.last_seq().await;
-        let live = self.live.as_mut().expect("a quiescent worker has an instance");
+        let live = self
+            .live
+            .as_mut()
+            .expect("a quiescent worker has an instance");
         let bytes = match live.save().await {
             Ok(bytes) => bytes,
             Err(e) => {
@@ -104,8 +112,13 @@ impl Worker {
         self.snapshots.push(taken.clone());
         self.since_snapshot = SinceLast { invocations: 0, at };
         self.trim().await;
-        let body = serde_json::json!({ "object": taken.object, "covers": taken.covers, "size": size });
-        let _ = self.env.nats.publish_event(&self.id, event("snapshot", body)).await;
+        let body =
+            serde_json::json!({ "object": taken.object, "covers": taken.covers, "size": size });
+        let _ = self
+            .env
+            .nats
+            .publish_event(&self.id, event("snapshot", body))
+            .await;
         Ok(Ok(taken))
     }
 

@@ -19,7 +19,7 @@ use revenant_types::snapshot::UpdateMode;
 use super::restore::read_plan;
 use super::{Worker, WorkerError};
 use crate::context::event;
-use crate::decide::snapshot::{Quiescence, SinceLast, SnapshotRef};
+use crate::decide::snapshot::{SinceLast, SnapshotRef};
 use crate::decide::update::{UpdatePlan, UpdateRequest, update};
 use crate::live::Live;
 
@@ -44,23 +44,9 @@ impl Worker {
             to,
             mode,
             known: target.is_some(),
-            target_exports_snapshot: target
-                .as_ref()
-                .is_some_and(|t| t.record.exports_snapshot()),
+            target_exports_snapshot: target.as_ref().is_some_and(|t| t.record.exports_snapshot()),
         };
-        let q = Quiescence {
-            exports_snapshot: self
-                .live
-                .as_ref()
-                .is_some_and(|l| l.loaded.record.exports_snapshot()),
-            instantiated: self.live.is_some(),
-            tail: self.tail.is_some(),
-            suspended: self.suspended.is_some(),
-            interrupted: self.interrupted,
-            failed: self.failed.is_some(),
-            parked: self.parked(),
-        };
-        match update(request, q) {
+        match update(request, self.quiescence()) {
             UpdatePlan::Unchanged => return Ok(Updated::To(current)),
             UpdatePlan::Refuse(error) => return Ok(Updated::Refused(error)),
             UpdatePlan::Try => {}
@@ -141,7 +127,11 @@ impl Worker {
             }
             _ => "update-succeeded",
         };
-        let _ = self.env.nats.publish_event(&self.id, event(kind, body)).await;
+        let _ = self
+            .env
+            .nats
+            .publish_event(&self.id, event(kind, body))
+            .await;
         Ok(updated)
     }
 

@@ -143,12 +143,22 @@ async fn a_worker_snapshotted_every_ten_invocations_is_trimmed_and_recovers_from
     // A new executor recovers the worker from its snapshot and the tail.
     exec.stop().await;
     let _exec = env.executor().await;
-    assert_eq!(call(&nats, "counter/s1", "get", json!([])).await, Ok(json!(35)));
+    assert_eq!(
+        call(&nats, "counter/s1", "get", json!([])).await,
+        Ok(json!(35))
+    );
     add_ones(&nats, "counter/s1", 35, 6).await;
     assert_eq!(snapshots(&nats, "counter/s1").await.len(), 2);
     // Duplicates within the kept history are still answered from the journal.
     assert_eq!(
-        invoke(&nats, "counter/s1", "add", json!([1]), Some("counter-s1-40")).await,
+        invoke(
+            &nats,
+            "counter/s1",
+            "add",
+            json!([1]),
+            Some("counter-s1-40")
+        )
+        .await,
         Ok(json!(41))
     );
 }
@@ -164,7 +174,10 @@ async fn a_corrupt_snapshot_falls_back_to_the_previous_one_and_says_so() {
         .await
         .unwrap();
     let (_exec, mut events) = restart_watching(&mut env, "counter/s2").await;
-    assert_eq!(call(&nats, "counter/s2", "get", json!([])).await, Ok(json!(25)));
+    assert_eq!(
+        call(&nats, "counter/s2", "get", json!([])).await,
+        Ok(json!(25))
+    );
     let fallback = event_of(&mut events, "snapshot-fallback").await;
     assert_eq!(fallback["object"], json!(kept[1].1));
     assert!(
@@ -180,7 +193,10 @@ async fn a_snapshot_that_does_not_load_falls_back_to_a_full_replay_while_the_his
     let nats = env.nats.clone();
     nats.snapshots().delete(&kept[0].1).await.unwrap();
     let (_exec, mut events) = restart_watching(&mut env, "counter/s3").await;
-    assert_eq!(call(&nats, "counter/s3", "get", json!([])).await, Ok(json!(15)));
+    assert_eq!(
+        call(&nats, "counter/s3", "get", json!([])).await,
+        Ok(json!(15))
+    );
     let fallback = event_of(&mut events, "snapshot-fallback").await;
     assert_eq!(fallback["then"], json!("trying the next base"));
 }
@@ -249,7 +265,11 @@ async fn after_a_purge_the_fence_holds_a_stale_writer_is_refused_and_the_owner_a
     }
     // Trimming as a snapshot does: below the last message, never the whole subject.
     oplog.purge_before(&w, last).await.expect("purge");
-    assert_eq!(oplog.last_seq(&w).await.unwrap(), last, "the fence is unchanged");
+    assert_eq!(
+        oplog.last_seq(&w).await.unwrap(),
+        last,
+        "the fence is unchanged"
+    );
     let read = oplog.read(&w, 1).await.unwrap();
     assert_eq!(read.entries.len(), 1, "only the last message is left");
     assert_eq!(read.next_index, 9);
@@ -261,7 +281,10 @@ async fn after_a_purge_the_fence_holds_a_stale_writer_is_refused_and_the_owner_a
             "a writer expecting {expected} is refused: {refused:?}"
         );
     }
-    let appended = oplog.append(&w, last, &batch(9)).await.expect("the owner appends");
+    let appended = oplog
+        .append(&w, last, &batch(9))
+        .await
+        .expect("the owner appends");
     assert!(appended > last);
 }
 
@@ -275,10 +298,8 @@ async fn a_worker_with_200000_invocations_of_history_recovers_like_one_with_2000
         .await
         .unwrap()
         .expect("counter deployed");
-    let add = revenant_types::snapshot::export_name("add").replace(
-        revenant_types::snapshot::INTERFACE,
-        "example:counter/api",
-    );
+    let add = revenant_types::snapshot::export_name("add")
+        .replace(revenant_types::snapshot::INTERFACE, "example:counter/api");
     // What a snapshot every 1,000 invocations leaves after 2,000 and 200,000 of them.
     let mut written = Vec::new();
     for n in [2_000u64, 200_000] {

@@ -73,9 +73,14 @@ async fn an_automatic_update_replays_on_the_new_version_and_a_divergent_one_keep
 
     // The same code as version 2: the history replays as recorded.
     let v2 = version_of(&nats, revenant_guests::COUNTER, none).await;
-    let state = update(&nats, "counter/u1", v2, UpdateMode::Auto).await.expect("update");
+    let state = update(&nats, "counter/u1", v2, UpdateMode::Auto)
+        .await
+        .expect("update");
     assert_eq!(state.worker, "counter.u1");
-    assert_eq!(call(&nats, "counter/u1", "get", json!([])).await, Ok(json!(9)));
+    assert_eq!(
+        call(&nats, "counter/u1", "get", json!([])).await,
+        Ok(json!(9))
+    );
 
     // Version 3 is another program (no `add`): replaying the history on it diverges.
     let v3 = version_of(&nats, revenant_guests::JSON_SUM, none).await;
@@ -84,20 +89,32 @@ async fn an_automatic_update_replays_on_the_new_version_and_a_divergent_one_keep
         panic!("a divergent update is refused: {refused:?}");
     };
     assert_eq!(e.kind.as_str(), "update-failed", "{e:?}");
-    assert!(e.message.contains(&format!("stays on version {v2}")), "{}", e.message);
+    assert!(
+        e.message.contains(&format!("stays on version {v2}")),
+        "{}",
+        e.message
+    );
     // The worker goes on answering on version 2.
     assert_eq!(add_all(&nats, "counter/u1", "b", &[1]).await, 10);
     let entries = oplog(&nats, "counter/u1").await;
     assert_eq!(
         version_in(&entries),
-        ["update-pending", "update-succeeded", "update-pending", "update-failed"]
+        [
+            "update-pending",
+            "update-succeeded",
+            "update-pending",
+            "update-failed"
+        ]
     );
     assert!(v1 < v2);
 
     // A new executor recovers it on version 2, with everything it did.
     drop(_exec);
     let _exec = env.executor().await;
-    assert_eq!(call(&nats, "counter/u1", "get", json!([])).await, Ok(json!(10)));
+    assert_eq!(
+        call(&nats, "counter/u1", "get", json!([])).await,
+        Ok(json!(10))
+    );
     let record = common::record(&nats, "counter/u1").await.expect("record");
     assert_eq!(record.component_version, v2);
 }
@@ -144,7 +161,10 @@ async fn two_snapshot_updates_in_a_row_then_periodic_snapshots_and_a_restart() {
     // Recovered elsewhere: version 3, from its snapshots, with every addition.
     exec.stop().await;
     let _exec = env.executor().await;
-    assert_eq!(call(&nats, "counter/u2", "get", json!([])).await, Ok(json!(18)));
+    assert_eq!(
+        call(&nats, "counter/u2", "get", json!([])).await,
+        Ok(json!(18))
+    );
     // An automatic update after snapshot updates starts from the newest snapshot.
     let v4 = version_of(&nats, revenant_guests::COUNTER, none).await;
     update(&nats, "counter/u2", v4, UpdateMode::Auto)
@@ -164,7 +184,10 @@ async fn an_update_cut_off_before_its_outcome_leaves_the_worker_on_the_old_versi
     let mut exec = env.executor().await;
     // Created on version 1, before version 2 exists.
     for n in 0..3 {
-        assert_eq!(add_all(&nats, &format!("counter/cut{n}"), "a", &[4, 4]).await, 8);
+        assert_eq!(
+            add_all(&nats, &format!("counter/cut{n}"), "a", &[4, 4]).await,
+            8
+        );
     }
     let v2 = version_of(&nats, revenant_guests::COUNTER, none).await;
     // Each step an update journals before its outcome, as a crash right after it leaves it.
@@ -216,11 +239,17 @@ async fn an_update_cut_off_before_its_outcome_leaves_the_worker_on_the_old_versi
             first: read.next_index,
             entries: step,
         };
-        store.append(&id, read.last_seq, &batch).await.expect("append");
+        store
+            .append(&id, read.last_seq, &batch)
+            .await
+            .expect("append");
         exec = env.executor().await;
         assert_eq!(call(&nats, &w, "get", json!([])).await, Ok(json!(8)));
         assert_eq!(add_all(&nats, &w, "b", &[1]).await, 9);
         let record = common::record(&nats, &w).await.expect("record");
-        assert_eq!(record.component_version, v1, "{w} is wholly on the old version");
+        assert_eq!(
+            record.component_version, v1,
+            "{w} is wholly on the old version"
+        );
     }
 }

@@ -144,7 +144,10 @@ pub async fn bounded(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
         let mut medians = Vec::new();
         for (mode, snapshot_every) in [("full replay", 0), ("snapshots", every)] {
             let tag = if snapshot_every == 0 { "full" } else { "snap" };
-            let w = counter(&format!("bounded-{tag}-{n}-{}", uuid::Uuid::new_v4().simple()));
+            let w = counter(&format!(
+                "bounded-{tag}-{n}-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
             eprintln!("recovery: writing a history of {n} invocations for {w} ({mode})");
             let written =
                 write_counter_history(&client.nats, &w, record.version, &add, n, snapshot_every)
@@ -155,9 +158,15 @@ pub async fn bounded(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
             }
             let mut samples = Vec::new();
             for _ in 0..a.recovery_runs.max(1) {
-                client.nats.control(&w, ControlAction::Interrupt, timeout).await?;
+                client
+                    .nats
+                    .control(&w, ControlAction::Interrupt, timeout)
+                    .await?;
                 let t = Instant::now();
-                client.nats.control(&w, ControlAction::Resume, timeout).await?;
+                client
+                    .nats
+                    .control(&w, ControlAction::Resume, timeout)
+                    .await?;
                 samples.push(t.elapsed());
             }
             let p50 = median(&samples);
