@@ -12,6 +12,7 @@ pub mod status;
 pub mod token;
 pub mod up;
 pub mod worker;
+pub mod worker_export;
 
 use anyhow::Context;
 use revenant_nats::Nats;

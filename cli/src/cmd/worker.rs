@@ -1,4 +1,4 @@
-//! `revenant worker new|list|get|delete|oplog|interrupt|resume|snapshot|update`.
+//! `revenant worker new|list|get|delete|oplog|interrupt|resume|snapshot|update|export|import`.
 
 use std::time::Duration;
 
@@ -70,6 +70,21 @@ pub enum WorkerCmd {
         /// snapshot: save on the old version, load on the new one.
         #[arg(long, default_value = "auto")]
         mode: UpdateMode,
+    },
+    /// Write a worker's state (its oplog as kept and the snapshots it names) as JSON.
+    Export {
+        /// <component>/<worker>
+        worker: String,
+        /// The file to write (default: stdout).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Create a worker from a `worker export` file (its component version must exist).
+    Import {
+        file: std::path::PathBuf,
+        /// Create it as this <component>/<worker> instead of the exported one.
+        #[arg(long = "as")]
+        target: Option<String>,
     },
     /// Print a worker's oplog.
     Oplog {
@@ -232,6 +247,13 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         WorkerCmd::Snapshot(args) => control(&nats, args, ControlAction::Snapshot).await?,
         WorkerCmd::Update { args, to, mode } => {
             control(&nats, args, ControlAction::Update { to, mode }).await?
+        }
+        WorkerCmd::Export { worker, output } => {
+            super::worker_export::export(&nats, &worker_id(&worker)?, output).await?
+        }
+        WorkerCmd::Import { file, target } => {
+            let target = target.as_deref().map(worker_id).transpose()?;
+            super::worker_export::import(&nats, file, target).await?
         }
         WorkerCmd::Oplog { worker, from, json } => {
             let id = worker_id(&worker)?;

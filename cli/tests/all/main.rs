@@ -17,5 +17,6 @@ mod nats_auth;
 mod promise;
 mod rpc;
 mod schedules;
+mod snapshots;
 mod soak;
 mod waiting;

@@ -182,6 +182,7 @@ fn a_tombstone_forgets_everything_before_it_and_keeps_its_sequence() {
         ReplayPlan {
             deleted_before: Some(42),
             next_index: 10,
+            entries: 9,
             ..ReplayPlan::default()
         },
         "no creation, invocations, outcomes, failure, interrupt or remote ends survive"
