@@ -2,33 +2,12 @@
 //! add --snapshot-every`, `worker snapshot`, `worker export` / `import`, `component
 //! update-workers` — the binary against a real nats-server and a child executor.
 
-use std::process::{Command, Output};
-
 use revenant_tests::NatsServer;
 use revenant_tests::revenant::{connect, invoke};
 use revenant_types::oplog::OplogEntry;
 use serde_json::json;
 
-use crate::common::{self, Executor};
-
-fn revenant(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revenant"))
-        .args(["--nats", url])
-        .args(args)
-        .env("REVENANT_LOG", "warn")
-        .output()
-        .expect("run revenant")
-}
-
-fn ok(o: Output) -> String {
-    assert!(
-        o.status.success(),
-        "revenant failed: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
+use crate::common::{self, Executor, revenant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_export_import_and_update_from_the_command_line() {
@@ -39,7 +18,7 @@ async fn snapshot_export_import_and_update_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let counter = revenant_guests::COUNTER;
 
-    let added = ok(revenant(
+    let added = common::revenant_ok(
         &url,
         &[
             "component",
@@ -49,7 +28,7 @@ async fn snapshot_export_import_and_update_from_the_command_line() {
             "--snapshot-every",
             "5",
         ],
-    ));
+    );
     assert!(added.contains("counter version 1"), "{added}");
     let mut exec = Executor::spawn(&url, &[], "e1", dir.path(), &[]);
     for i in 0..12u64 {
@@ -57,20 +36,14 @@ async fn snapshot_export_import_and_update_from_the_command_line() {
         let got = invoke(&nats, "counter/e1", "add", json!([1]), Some(&key)).await;
         assert_eq!(got, Ok(json!(i + 1)));
     }
-    let taken = ok(revenant(&url, &["worker", "snapshot", "counter/e1"]));
+    let taken = common::revenant_ok(&url, &["worker", "snapshot", "counter/e1"]);
     assert!(taken.contains("snapshot: counter/e1/"), "{taken}");
 
     // Export, then import as another worker: it answers with the same state.
     let file = dir.path().join("e1.json");
     let file = file.to_str().unwrap();
-    ok(revenant(
-        &url,
-        &["worker", "export", "counter/e1", "-o", file],
-    ));
-    let imported = ok(revenant(
-        &url,
-        &["worker", "import", file, "--as", "counter/e2"],
-    ));
+    common::revenant_ok(&url, &["worker", "export", "counter/e1", "-o", file]);
+    let imported = common::revenant_ok(&url, &["worker", "import", file, "--as", "counter/e2"]);
     assert!(imported.contains("imported counter/e2"), "{imported}");
     let again = revenant(&url, &["worker", "import", file, "--as", "counter/e2"]);
     assert!(
@@ -98,8 +71,8 @@ async fn snapshot_export_import_and_update_from_the_command_line() {
     );
 
     // Every worker of the component moves to version 2 by snapshot.
-    ok(revenant(&url, &["component", "add", "counter", counter]));
-    let updated = ok(revenant(
+    common::revenant_ok(&url, &["component", "add", "counter", counter]);
+    let updated = common::revenant_ok(
         &url,
         &[
             "component",
@@ -110,7 +83,7 @@ async fn snapshot_export_import_and_update_from_the_command_line() {
             "--mode",
             "snapshot",
         ],
-    ));
+    );
     assert!(
         updated.contains("counter/e1\tversion 2") && updated.contains("counter/e2\tversion 2"),
         "{updated}"
