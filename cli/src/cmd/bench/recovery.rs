@@ -121,10 +121,11 @@ fn full_name(record: &ComponentRecord, bare: &str) -> anyhow::Result<String> {
         .with_context(|| format!("the counter component exports no {bare}"))
 }
 
+/// `1k`, `100k`, `1M` for round numbers; other numbers as they are.
 fn human(n: usize) -> String {
     match n {
-        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 => format!("{}k", n / 1_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
         n => n.to_string(),
     }
 }
