@@ -74,6 +74,7 @@ impl Inspection {
             exports: self.exports.clone(),
             created_at,
             snapshot: Default::default(),
+            ephemeral: false,
         }
     }
 }

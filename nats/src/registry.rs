@@ -14,7 +14,7 @@ use async_nats::jetstream::kv;
 use futures::TryStreamExt;
 use revenant_components::{InspectError, Inspection};
 use revenant_types::codec;
-use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
+use revenant_types::records::{ComponentOptions, ComponentRecord, ResultRecord, WorkerRecord};
 use revenant_types::snapshot::SnapshotPolicy;
 use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
@@ -207,6 +207,20 @@ impl ComponentStore {
         bytes: Vec<u8>,
         snapshot: SnapshotPolicy,
     ) -> std::result::Result<ComponentRecord, UploadError> {
+        let options = ComponentOptions {
+            snapshot,
+            ephemeral: false,
+        };
+        self.upload_options(name, bytes, options).await
+    }
+
+    /// [`ComponentStore::upload`] with everything a version may set besides its binary.
+    pub async fn upload_options(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+        options: ComponentOptions,
+    ) -> std::result::Result<ComponentRecord, UploadError> {
         let (inspected, bytes) = tokio::task::spawn_blocking(move || {
             let inspected = revenant_components::inspect(&bytes);
             (inspected, bytes)
@@ -217,7 +231,7 @@ impl ComponentStore {
             Err(cancelled) => Error::nats(format!("inspect component {name}"), cancelled),
         })?;
         let inspection = inspected?;
-        Ok(self.publish(name, &bytes, &inspection, snapshot).await?)
+        Ok(self.publish(name, &bytes, &inspection, options).await?)
     }
 
     /// Uploads `bytes` as the next version of `name` unless the latest version is the
@@ -241,7 +255,7 @@ impl ComponentStore {
         name: &ComponentName,
         bytes: &[u8],
         inspection: &Inspection,
-        snapshot: SnapshotPolicy,
+        options: ComponentOptions,
     ) -> Result<ComponentRecord> {
         let kv = self
             .nats
@@ -254,7 +268,8 @@ impl ComponentStore {
             let (mut versions, revision) = current.unwrap_or_default();
             let version = versions.versions.last().map_or(1, |r| r.version + 1);
             let mut record = inspection.record(name.clone(), version, revenant_types::now_ms());
-            record.snapshot = snapshot;
+            record.snapshot = options.snapshot;
+            record.ephemeral = options.ephemeral;
             let object_name = Namespace::component_object(name, version);
             let mut reader = bytes;
             store

@@ -287,6 +287,18 @@ pub struct ComponentRecord {
         skip_serializing_if = "crate::snapshot::SnapshotPolicy::is_off"
     )]
     pub snapshot: crate::snapshot::SnapshotPolicy,
+    /// Ephemeral: each invocation runs on a fresh instance with a journal kept in
+    /// memory only (nothing in the oplog); results are still deduplicated by key
+    /// through `RVN_RESULTS`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
+}
+
+/// What `revenant component add` sets on a version besides its binary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComponentOptions {
+    pub snapshot: crate::snapshot::SnapshotPolicy,
+    pub ephemeral: bool,
 }
 
 impl ComponentRecord {
@@ -432,6 +444,7 @@ mod tests {
             exports: vec![export],
             created_at: 1,
             snapshot: Default::default(),
+            ephemeral: false,
         };
         let back: ComponentRecord =
             crate::codec::decode(&crate::codec::encode(&record).unwrap()).unwrap();

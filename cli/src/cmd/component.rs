@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use revenant_types::ComponentName;
 use revenant_types::records::ComponentRecord;
-use revenant_types::records::ControlAction;
+use revenant_types::records::{ComponentOptions, ControlAction};
 use revenant_types::snapshot::{SnapshotPolicy, UpdateMode};
 
 use crate::NatsArgs;
@@ -25,6 +25,10 @@ pub enum ComponentCmd {
         /// (`90s`, `10m`, `1h`).
         #[arg(long, value_name = "DURATION", value_parser = parse_period)]
         snapshot_period: Option<u64>,
+        /// Ephemeral: each invocation on a fresh instance, journal in memory only
+        /// (results still deduplicated by key).
+        #[arg(long)]
+        ephemeral: bool,
     },
     /// Move every worker of a component to version `--to` (each wholly or not at all;
     /// prints each worker's outcome, and fails if any stayed on its version).
@@ -137,6 +141,7 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
             file,
             snapshot_every,
             snapshot_period,
+            ephemeral,
         } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
@@ -144,7 +149,14 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
                 every: snapshot_every.unwrap_or(0),
                 period_ms: snapshot_period.unwrap_or(0),
             };
-            let record = nats.components().upload_with(&name, bytes, policy).await?;
+            let options = ComponentOptions {
+                snapshot: policy,
+                ephemeral,
+            };
+            let record = nats
+                .components()
+                .upload_options(&name, bytes, options)
+                .await?;
             if !policy.is_off() && !record.exports_snapshot() {
                 eprintln!(
                     "warning: {name} does not export revenant:api/snapshot (save, load): its workers take no snapshots"

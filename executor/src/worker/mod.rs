@@ -8,6 +8,7 @@
 //! [`lifecycle`] holds what happens outside invocations (interrupt, resume,
 //! delete, wake-ups, parked invocations).
 
+mod ephemeral;
 mod error;
 mod firing;
 mod lifecycle;
@@ -86,6 +87,8 @@ pub struct Worker {
     since_snapshot: SinceLast,
     /// Its oplog still begins with `Create` (not trimmed).
     from_start: bool,
+    /// Its component is ephemeral ([`ephemeral`]).
+    ephemeral: bool,
 }
 
 impl Worker {
@@ -101,6 +104,11 @@ impl Worker {
         // a new worker needs it, and one round trip less is most of a cold start.
         let components = env.nats.components();
         let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
+        if let Ok(Some(record)) = &latest
+            && record.ephemeral
+        {
+            return Worker::ephemeral(env, id, events, record.version).await;
+        }
         let (plan, journal) = read?;
         let read_at = started.elapsed();
         let entries = plan.entries;
@@ -199,6 +207,7 @@ impl Worker {
                 at: 0,
             },
             from_start: true,
+            ephemeral: false,
         };
         worker.adopt(plan);
         worker

@@ -13,6 +13,7 @@ mod control;
 mod delete;
 mod durability;
 mod encryption;
+mod ephemeral;
 mod examples;
 mod faults;
 mod harness;
