@@ -131,6 +131,11 @@ impl Journal {
         }
     }
 
+    /// Whether this is an ephemeral worker's journal ([`Journal::in_memory`]).
+    pub fn is_in_memory(&self) -> bool {
+        self.inner.in_memory
+    }
+
     /// An ephemeral worker's journal (ARCHITECTURE.md "ephemeral workers"): host calls are
     /// recorded as usual (a retry within the invocation replays them) but a commit only
     /// drops the pending entries: nothing reaches the oplog.
