@@ -73,6 +73,8 @@ impl Inspection {
             size: self.size,
             exports: self.exports.clone(),
             created_at,
+            snapshot: Default::default(),
+            ephemeral: false,
         }
     }
 }

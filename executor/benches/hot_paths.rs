@@ -11,7 +11,7 @@ use revenant_executor::components::lookup_func_type;
 use revenant_executor::replay;
 use revenant_executor::values::{json_args_to_vals, results_to_json, val_to_json};
 use revenant_types::codec::{self, OplogBatch};
-use revenant_types::oplog::{Durability, HostValue, InvocationOutcome, OplogEntry, OplogIndex};
+use revenant_types::oplog::{Durability, HostValue, OplogEntry, OplogIndex};
 use serde_json::json;
 use wasmtime::component::Component;
 use wasmtime::{Config, Engine};
@@ -59,26 +59,14 @@ fn values(c: &mut Criterion) {
     g.finish();
 }
 
+/// What the executor writes for the `k`-th `add(1)` of a counter.
 fn add_invocation(k: u64) -> [OplogEntry; 2] {
-    let key = format!("bench-{k}");
-    [
-        OplogEntry::InvocationStarted {
-            at: 1_700_000_000_000,
-            idempotency_key: key.clone(),
-            function: "example:counter/api.{add}".into(),
-            args: "[1]".into(),
-            trace: Default::default(),
-            reply_to: None,
-            caller: None,
-            schedule: None,
-        },
-        OplogEntry::InvocationCompleted {
-            at: 1_700_000_000_001,
-            idempotency_key: key,
-            outcome: InvocationOutcome::Ok((k + 1).to_string()),
-            duration_us: 12,
-        },
-    ]
+    revenant_nats::synthetic::add_invocation(
+        "example:counter/api.{add}",
+        "bench",
+        k,
+        1_700_000_000_000,
+    )
 }
 
 fn clock_call(i: u64) -> OplogEntry {

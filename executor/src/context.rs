@@ -105,6 +105,15 @@ impl ControlRegistry {
     }
 }
 
+/// A worker event's JSON (`<ns>.events.<c>.<w>`): `kind`, `at` and `fields`.
+pub(crate) fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
+    let mut v = serde_json::json!({ "kind": kind, "at": revenant_types::now_ms() });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
+        obj.extend(extra);
+    }
+    v.to_string().into_bytes()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

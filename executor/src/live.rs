@@ -90,3 +90,46 @@ impl Live {
         }
     }
 }
+
+impl Live {
+    /// Calls the guest's `revenant:api/snapshot.save` (between invocations, untimed).
+    pub async fn save(&mut self) -> Result<Vec<u8>, String> {
+        let (bytes,) = self
+            .call_snapshot_export::<(), (Vec<u8>,)>("save", ())
+            .await?;
+        Ok(bytes)
+    }
+
+    /// Calls the guest's `revenant:api/snapshot.load` on a fresh instance.
+    pub async fn load(&mut self, data: Vec<u8>) -> Result<(), String> {
+        let (loaded,) = self
+            .call_snapshot_export::<(Vec<u8>,), (Result<(), String>,)>("load", (data,))
+            .await?;
+        loaded.map_err(|e| format!("the guest's load refused it: {e}"))
+    }
+
+    async fn call_snapshot_export<P, R>(&mut self, function: &str, params: P) -> Result<R, String>
+    where
+        P: wasmtime::component::ComponentNamedList + wasmtime::component::Lower + Send + Sync,
+        R: wasmtime::component::ComponentNamedList
+            + wasmtime::component::Lift
+            + Send
+            + Sync
+            + 'static,
+    {
+        let name = revenant_types::snapshot::export_name(function);
+        let index = self
+            .loaded
+            .export_index(&name)
+            .ok_or_else(|| format!("the component does not export {name}"))?;
+        let func = self
+            .instance
+            .get_typed_func::<P, R>(&mut self.store, index)
+            .map_err(|e| format!("{name} has an unexpected type: {e}"))?;
+        self.store.data().deadline.start(None);
+        self.store.set_epoch_deadline(1);
+        func.call_async(&mut self.store, params)
+            .await
+            .map_err(|e| format!("{name} trapped: {e:#}"))
+    }
+}

@@ -8,13 +8,7 @@ use revenant_types::{WorkerId, now_ms};
 
 use crate::worker::Worker;
 
-pub(crate) fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
-    let mut v = serde_json::json!({ "kind": kind, "at": now_ms() });
-    if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), fields) {
-        obj.extend(extra);
-    }
-    v.to_string().into_bytes()
-}
+pub(crate) use crate::context::event;
 
 /// What the worker record says about a worker, taken without holding the worker across IO.
 pub(crate) struct Summary {

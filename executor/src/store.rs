@@ -141,7 +141,7 @@ impl StoreSpec<'_> {
             monotonic,
             waits: WaitState::new(
                 self.promises.clone(),
-                Duration::from_millis(self.opts.suspend_after_ms),
+                suspend_after(self.opts, self.journal),
                 self.nats.clone(),
             ),
             limits: StoreLimitsBuilder::new()
@@ -164,5 +164,16 @@ impl StoreSpec<'_> {
             }
         });
         Ok(store)
+    }
+}
+
+/// How long a durable wait lasts before the worker is suspended: never for an ephemeral
+/// worker (its journal is in memory: there would be nothing to resume it from), whose
+/// waits are bounded by the invocation deadline instead.
+fn suspend_after(opts: &ExecutorOptions, journal: &Journal) -> Duration {
+    if journal.is_in_memory() {
+        Duration::from_secs(365 * 24 * 3600)
+    } else {
+        Duration::from_millis(opts.suspend_after_ms)
     }
 }

@@ -30,6 +30,8 @@
 //! - [`timers`]: durable timers as message-schedule holders ([`Nats::schedule_timer`]).
 //! - [`promises`]: the promise store (`RVN_PROMISES`): create, complete (CAS, then the wake message), get, list;
 //!   promise requests on `<ns>.promise.<c>.<w>.<index>`.
+//! - [`snapshots`]: worker snapshots in `RVN_SNAPSHOTS` ([`snapshots::SnapshotStore`]).
+//! - [`synthetic`]: synthetic worker histories (trimmed as snapshots leave them) for benchmarks and tests.
 //! - [`workers`]: creating and deleting a worker ([`workers::create_worker`], [`workers::delete_worker`]).
 
 pub mod bench_support;
@@ -43,6 +45,7 @@ pub mod ingress;
 pub mod invocations;
 pub mod lease;
 pub mod names;
+mod objects;
 pub mod oplog;
 pub mod promises;
 pub mod provision;
@@ -52,6 +55,8 @@ pub mod reply;
 pub mod schedules;
 pub mod seal;
 pub mod subscriptions;
+pub mod snapshots;
+pub mod synthetic;
 pub mod timers;
 pub mod workers;
 

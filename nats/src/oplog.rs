@@ -237,12 +237,10 @@ impl OplogStore {
 
     async fn put_blob(&self, name: &str, payload: Vec<u8>) -> Result<(), AppendError> {
         let store = blobs(&self.nats).await?;
-        let mut reader = payload.as_slice();
-        store
-            .put(name, &mut reader)
+        let what = format!("oplog blob {name}");
+        crate::objects::write_all(&store, name, &payload, &what)
             .await
-            .map_err(|e| AppendError::Other(Error::nats(format!("store oplog blob {name}"), e)))?;
-        Ok(())
+            .map_err(AppendError::Other)
     }
 
     async fn stream(&self) -> Result<async_nats::jetstream::stream::Stream<()>> {
@@ -270,21 +268,12 @@ pub(crate) async fn spilled<'a>(
     headers: Option<&HeaderMap>,
     payload: &'a [u8],
 ) -> Result<std::borrow::Cow<'a, [u8]>> {
-    use tokio::io::AsyncReadExt;
     let Some(name) = headers.and_then(|h| h.get(headers::PAYLOAD_REF)) else {
         return nats.unseal(payload, &nats.namespace().oplog_subject(w));
     };
     let name = name.as_str();
-    let mut object = blobs(nats)
-        .await?
-        .get(name)
-        .await
-        .map_err(|e| Error::nats(format!("get oplog blob {name}"), e))?;
-    let mut bytes = Vec::new();
-    object
-        .read_to_end(&mut bytes)
-        .await
-        .map_err(|e| Error::nats(format!("read oplog blob {name}"), e))?;
+    let what = format!("oplog blob {name}");
+    let bytes = crate::objects::read_all(&blobs(nats).await?, name, &what).await?;
     let subject = nats.namespace().oplog_subject(w);
     Ok(std::borrow::Cow::Owned(
         nats.unseal(&bytes, &subject)?.into_owned(),

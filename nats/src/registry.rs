@@ -14,10 +14,10 @@ use async_nats::jetstream::kv;
 use futures::TryStreamExt;
 use revenant_components::{InspectError, Inspection};
 use revenant_types::codec;
-use revenant_types::records::{ComponentRecord, ResultRecord, WorkerRecord};
+use revenant_types::records::{ComponentOptions, ComponentRecord, ResultRecord, WorkerRecord};
+use revenant_types::snapshot::SnapshotPolicy;
 use revenant_types::{ComponentName, WorkerId};
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncReadExt;
 
 use crate::error::{Error, Result};
 use crate::{Namespace, Nats};
@@ -184,16 +184,8 @@ impl ComponentStore {
     pub async fn binary(&self, name: &ComponentName, version: u64) -> Result<Vec<u8>> {
         let store = self.object_store().await?;
         let object_name = Namespace::component_object(name, version);
-        let mut object = store
-            .get(&object_name)
-            .await
-            .map_err(|e| Error::nats(format!("get component {object_name}"), e))?;
-        let mut bytes = Vec::new();
-        object
-            .read_to_end(&mut bytes)
-            .await
-            .map_err(|e| Error::nats(format!("read component {object_name}"), e))?;
-        Ok(bytes)
+        let what = format!("component {object_name}");
+        crate::objects::read_all(&store, &object_name, &what).await
     }
 
     /// Uploads `bytes` as the next version of `name`: inspects the binary once
@@ -203,6 +195,31 @@ impl ComponentStore {
         &self,
         name: &ComponentName,
         bytes: Vec<u8>,
+    ) -> std::result::Result<ComponentRecord, UploadError> {
+        self.upload_with(name, bytes, SnapshotPolicy::default())
+            .await
+    }
+
+    /// [`ComponentStore::upload`] with the version's snapshot policy.
+    pub async fn upload_with(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+        snapshot: SnapshotPolicy,
+    ) -> std::result::Result<ComponentRecord, UploadError> {
+        let options = ComponentOptions {
+            snapshot,
+            ephemeral: false,
+        };
+        self.upload_options(name, bytes, options).await
+    }
+
+    /// [`ComponentStore::upload`] with everything a version may set besides its binary.
+    pub async fn upload_options(
+        &self,
+        name: &ComponentName,
+        bytes: Vec<u8>,
+        options: ComponentOptions,
     ) -> std::result::Result<ComponentRecord, UploadError> {
         let (inspected, bytes) = tokio::task::spawn_blocking(move || {
             let inspected = revenant_components::inspect(&bytes);
@@ -214,7 +231,7 @@ impl ComponentStore {
             Err(cancelled) => Error::nats(format!("inspect component {name}"), cancelled),
         })?;
         let inspection = inspected?;
-        Ok(self.publish(name, &bytes, &inspection).await?)
+        Ok(self.publish(name, &bytes, &inspection, options).await?)
     }
 
     /// Uploads `bytes` as the next version of `name` unless the latest version is the
@@ -238,6 +255,7 @@ impl ComponentStore {
         name: &ComponentName,
         bytes: &[u8],
         inspection: &Inspection,
+        options: ComponentOptions,
     ) -> Result<ComponentRecord> {
         let kv = self
             .nats
@@ -249,7 +267,9 @@ impl ComponentStore {
             let current = get_decoded::<ComponentVersions>(&kv, &key).await?;
             let (mut versions, revision) = current.unwrap_or_default();
             let version = versions.versions.last().map_or(1, |r| r.version + 1);
-            let record = inspection.record(name.clone(), version, revenant_types::now_ms());
+            let mut record = inspection.record(name.clone(), version, revenant_types::now_ms());
+            record.snapshot = options.snapshot;
+            record.ephemeral = options.ephemeral;
             let object_name = Namespace::component_object(name, version);
             let mut reader = bytes;
             store

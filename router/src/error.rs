@@ -197,6 +197,7 @@ pub fn status_for_kind(kind: &ErrorKind) -> StatusCode {
         | K::KeyConflict
         | K::RouteConflict
         | K::FiringSkipped
+        | K::UpdateFailed
         | K::PromiseAlreadyCompleted => StatusCode::CONFLICT,
         K::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         K::FunctionError | K::ResultTooLarge | K::SubscriptionFailed => {

@@ -34,6 +34,8 @@ use crate::rest::{
         workers::delete,
         workers::interrupt,
         workers::resume,
+        workers::snapshot,
+        workers::update,
         workers::oplog,
         crate::events::events,
         invocations::invoke,
@@ -64,6 +66,7 @@ use crate::rest::{
         crate::rest::ErrorJson,
         workers::CreateWorker,
         workers::ControlState,
+        workers::UpdateBody,
         schedules::CreateSchedule,
         subscriptions::CreateSubscription
     ))

@@ -120,6 +120,9 @@ error_kinds! {
     /// A subscription's message whose invocation failed (or that names no worker), in
     /// `RVN_DEAD` under the policy `dead-letter` or skipped by the operator.
     SubscriptionFailed = "subscription-failed",
+    /// A worker update to another component version did not apply (the new version
+    /// diverged on the history, or refused the snapshot): the worker stays on its version.
+    UpdateFailed = "update-failed",
     /// A result did not arrive in time (e.g. a duplicate call waiting for the original).
     Timeout = "timeout",
     /// NATS or the executor could not be reached or refused the operation.

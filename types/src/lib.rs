@@ -11,6 +11,7 @@
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
 //! - [`promise`]: [`PromiseId`] (`<component>/<worker>/<index>`), the promise record and its decisions.
+//! - [`snapshot`]: what a snapshot carries besides the guest's bytes, and the snapshot policy.
 //! - [`schedule`]: scheduled invocations and cron: specs, input parsing, the last-firing record.
 //! - [`subscription`]: subscriptions of streams into workers: specs, worker templates, keys, status.
 //! - [`host`]: the names of journaled host functions (a persistent format).
@@ -29,6 +30,7 @@ pub mod promise;
 pub mod records;
 pub mod schedule;
 pub mod subscription;
+pub mod snapshot;
 
 pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};

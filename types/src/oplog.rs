@@ -249,15 +249,40 @@ pub enum OplogEntry {
     EndAtomicRegion {
         begin: OplogIndex,
     },
-    /// A snapshot covering every entry up to `covers` is stored under `object`.
+    /// A snapshot covering every entry up to `covers` is stored under `object`
+    /// (`RVN_SNAPSHOTS`). Recovery may start from it: the guest's `load` gets the bytes,
+    /// then the entries after `covers` are replayed. The fields after `covers` were
+    /// added with the snapshot policy; entries written before decode with their defaults
+    /// (version 0 and no host state: such a snapshot is never loaded).
     Snapshot {
         at: TimestampMs,
         object: String,
         covers: OplogIndex,
+        /// The component version whose `save` wrote it (only that version `load`s it).
+        #[serde(default)]
+        component_version: u64,
+        /// SHA-256 of the snapshot bytes, hex (checked before `load`).
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        digest: String,
+        /// Its size in bytes.
+        #[serde(default)]
+        size: u64,
+        /// The stream sequence of the last oplog message it covers: trimming purges the
+        /// worker's subject below `covers_seq + 1`, which keeps this entry.
+        #[serde(default)]
+        covers_seq: u64,
+        /// What the host knew of the worker at `covers` (creation, promises, timers),
+        /// which trimming would otherwise take away with the entries that said it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        host_state: Option<crate::snapshot::HostState>,
     },
+    /// An update to `target_version` began (`mode` added later: older entries are `auto`).
+    /// Without an `UpdateSucceeded` after it the worker stays on its version.
     UpdatePending {
         at: TimestampMs,
         target_version: u64,
+        #[serde(default)]
+        mode: crate::snapshot::UpdateMode,
     },
     UpdateSucceeded {
         at: TimestampMs,
@@ -431,8 +456,20 @@ impl OplogEntry {
                 other => format!("begin {begin}: {}", short(&format!("{other:?}"))),
             },
             Self::EndAtomicRegion { begin } => format!("begin {begin}"),
-            Self::Snapshot { object, covers, .. } => format!("{object} covers 1..={covers}"),
-            Self::UpdatePending { target_version, .. } => format!("to version {target_version}"),
+            Self::Snapshot {
+                object,
+                covers,
+                size,
+                component_version,
+                ..
+            } => {
+                format!("{object} covers 1..={covers} ({size} bytes, version {component_version})")
+            }
+            Self::UpdatePending {
+                target_version,
+                mode,
+                ..
+            } => format!("to version {target_version} ({})", mode.as_str()),
             Self::UpdateSucceeded { version, .. } => format!("version {version}"),
             Self::UpdateFailed {
                 version, message, ..

@@ -139,6 +139,16 @@ pub enum ControlAction {
     /// stopped, the oplog ends with a `Deleted` tombstone, and every invocation sent
     /// before is rejected (`worker-deleted`), never run. The next one starts a new worker.
     Delete,
+    /// Take a snapshot now (between invocations; the component must export
+    /// `revenant:api/snapshot`), and trim the oplog as after any snapshot.
+    Snapshot,
+    /// Move the worker to component version `to` (between invocations): wholly, or not
+    /// at all (`update-failed`, the worker keeps its version).
+    Update {
+        to: u64,
+        #[serde(default)]
+        mode: crate::snapshot::UpdateMode,
+    },
 }
 
 impl ControlAction {
@@ -147,6 +157,8 @@ impl ControlAction {
             Self::Interrupt => "interrupt",
             Self::Resume => "resume",
             Self::Delete => "delete",
+            Self::Snapshot => "snapshot",
+            Self::Update { .. } => "update",
         }
     }
 }
@@ -268,6 +280,36 @@ pub struct ComponentRecord {
     pub exports: Vec<ExportedFunction>,
     #[serde(alias = "created_at")]
     pub created_at: TimestampMs,
+    /// When its workers take snapshots (off unless set at upload; needs the
+    /// `revenant:api/snapshot` export to have any effect).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::snapshot::SnapshotPolicy::is_off"
+    )]
+    pub snapshot: crate::snapshot::SnapshotPolicy,
+    /// Ephemeral: each invocation runs on a fresh instance with a journal kept in
+    /// memory only (nothing in the oplog); results are still deduplicated by key
+    /// through `RVN_RESULTS`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ephemeral: bool,
+}
+
+/// What `revenant component add` sets on a version besides its binary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ComponentOptions {
+    pub snapshot: crate::snapshot::SnapshotPolicy,
+    pub ephemeral: bool,
+}
+
+impl ComponentRecord {
+    /// Whether it exports `revenant:api/snapshot` (`save` and `load`).
+    pub fn exports_snapshot(&self) -> bool {
+        ["save", "load"].iter().all(|f| {
+            self.exports
+                .iter()
+                .any(|e| e.name == crate::snapshot::export_name(f))
+        })
+    }
 }
 
 /// A completed invocation's result in `RVN_RESULTS`, keyed by idempotency key.
@@ -401,6 +443,8 @@ mod tests {
             size: 10,
             exports: vec![export],
             created_at: 1,
+            snapshot: Default::default(),
+            ephemeral: false,
         };
         let back: ComponentRecord =
             crate::codec::decode(&crate::codec::encode(&record).unwrap()).unwrap();

@@ -17,6 +17,7 @@ use revenant_types::oplog::{
     Durability, ErrorBody, ErrorKind, HostValue, HttpRequestRecord, HttpResponseRecord,
     InvocationOutcome, OplogEntry, TraceContext,
 };
+use revenant_types::snapshot::{HostState, UpdateMode};
 
 /// A number per variant; exhaustive on purpose.
 fn variant_index(e: &OplogEntry) -> usize {
@@ -198,17 +199,25 @@ fn samples() -> Vec<(&'static str, OplogEntry)> {
         ),
         (
             "snapshot",
+            // Written before the fields after `covers` existed: they decode to defaults.
             OplogEntry::Snapshot {
                 at: AT,
                 object: "c/w/18".into(),
                 covers: 18,
+                component_version: 0,
+                digest: String::new(),
+                size: 0,
+                covers_seq: 0,
+                host_state: None,
             },
         ),
         (
             "update-pending",
+            // Written before `mode` existed: it decodes as `auto`.
             OplogEntry::UpdatePending {
                 at: AT,
                 target_version: 4,
+                mode: UpdateMode::Auto,
             },
         ),
         (
@@ -422,4 +431,48 @@ fn every_error_kind_ever_written_still_decodes_and_an_unknown_one_is_kept() {
     }
     // The unknown kind is written back byte for byte.
     assert_eq!(codec::encode(&decoded).unwrap(), bytes);
+}
+
+/// A `Snapshot` with every field added for the snapshot policy (the host state too).
+fn snapshot_with_host_state() -> OplogEntry {
+    OplogEntry::Snapshot {
+        at: AT,
+        object: "counter/c1/1000".into(),
+        covers: 1000,
+        component_version: 2,
+        digest: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        size: 8,
+        covers_seq: 4242,
+        host_state: Some(HostState {
+            created_at: AT,
+            args: vec!["--verbose".into()],
+            env: vec![("RUST_LOG".into(), "debug".into())],
+            promises: vec![12, 40],
+            promise_payloads: vec![(12, serde_bytes::ByteBuf::from(b"yes".to_vec()))],
+            timers_fired: vec![33],
+        }),
+    }
+}
+
+#[test]
+fn committed_golden_snapshot_with_host_state_still_decodes() {
+    let expected = snapshot_with_host_state();
+    let bytes = golden_bytes("snapshot-host-state", &codec::encode(&expected).unwrap());
+    let decoded: OplogEntry = codec::decode(&bytes).expect("snapshot-host-state.bin decodes");
+    assert_eq!(decoded, expected);
+}
+
+#[test]
+fn committed_golden_snapshot_update_pending_still_decodes() {
+    let expected = OplogEntry::UpdatePending {
+        at: AT,
+        target_version: 5,
+        mode: UpdateMode::Snapshot,
+    };
+    let bytes = golden_bytes(
+        "update-pending-snapshot",
+        &codec::encode(&expected).unwrap(),
+    );
+    let decoded: OplogEntry = codec::decode(&bytes).expect("update-pending-snapshot.bin decodes");
+    assert_eq!(decoded, expected);
 }

@@ -1,4 +1,4 @@
-//! `revenant component add|list|get|client-wit`.
+//! `revenant component add|update-workers|list|get|client-wit`.
 
 use std::path::PathBuf;
 
@@ -6,13 +6,43 @@ use anyhow::Context;
 use clap::Subcommand;
 use revenant_types::ComponentName;
 use revenant_types::records::ComponentRecord;
+use revenant_types::records::{ComponentOptions, ControlAction};
+use revenant_types::snapshot::{SnapshotPolicy, UpdateMode};
 
 use crate::NatsArgs;
 
 #[derive(Subcommand)]
 pub enum ComponentCmd {
     /// Upload a component binary as the next version of <name>.
-    Add { name: ComponentName, file: PathBuf },
+    Add {
+        name: ComponentName,
+        file: PathBuf,
+        /// Snapshot each worker after this many invocations (the component must export
+        /// `revenant:api/snapshot`); the oplog is trimmed behind the snapshots.
+        #[arg(long, value_name = "N")]
+        snapshot_every: Option<u64>,
+        /// Snapshot each worker after an invocation this long after its last one
+        /// (`90s`, `10m`, `1h`).
+        #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+        snapshot_period: Option<u64>,
+        /// Ephemeral: each invocation on a fresh instance, journal in memory only
+        /// (results still deduplicated by key).
+        #[arg(long)]
+        ephemeral: bool,
+    },
+    /// Move every worker of a component to version `--to` (each wholly or not at all;
+    /// prints each worker's outcome, and fails if any stayed on its version).
+    UpdateWorkers {
+        name: ComponentName,
+        #[arg(long)]
+        to: u64,
+        /// auto (replay on the new version) or snapshot (save on the old, load on the new).
+        #[arg(long, default_value = "auto")]
+        mode: UpdateMode,
+        /// How long to wait for each worker's executor, ms.
+        #[arg(long, default_value_t = 10_000)]
+        timeout_ms: u64,
+    },
     /// List components (latest versions).
     List {
         #[arg(long)]
@@ -36,6 +66,11 @@ pub enum ComponentCmd {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// A snapshot period in milliseconds (`90s`, `10m`, `1h`).
+fn parse_period(s: &str) -> Result<u64, String> {
+    revenant_types::schedule::parse_duration_ms(s).map_err(|e| e.to_string())
 }
 
 pub fn print_record(r: &ComponentRecord) {
@@ -101,11 +136,59 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
     }
     let nats = super::connect(&nats_args).await?;
     match cmd {
-        ComponentCmd::Add { name, file } => {
+        ComponentCmd::Add {
+            name,
+            file,
+            snapshot_every,
+            snapshot_period,
+            ephemeral,
+        } => {
             let bytes =
                 std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
-            let record = nats.components().upload(&name, bytes).await?;
+            let policy = SnapshotPolicy {
+                every: snapshot_every.unwrap_or(0),
+                period_ms: snapshot_period.unwrap_or(0),
+            };
+            let options = ComponentOptions {
+                snapshot: policy,
+                ephemeral,
+            };
+            let record = nats
+                .components()
+                .upload_options(&name, bytes, options)
+                .await?;
+            if !policy.is_off() && !record.exports_snapshot() {
+                eprintln!(
+                    "warning: {name} does not export revenant:api/snapshot (save, load): its workers take no snapshots"
+                );
+            }
             print_record(&record);
+        }
+        ComponentCmd::UpdateWorkers {
+            name,
+            to,
+            mode,
+            timeout_ms,
+        } => {
+            let workers = nats.workers().list(Some(&name)).await?;
+            let mut stayed = 0;
+            for w in &workers {
+                let action = ControlAction::Update { to, mode };
+                match super::worker::control_between_invocations(&nats, &w.id, action, timeout_ms)
+                    .await
+                {
+                    Ok(_) => println!("{}\tversion {to}", w.id),
+                    Err(e) => {
+                        stayed += 1;
+                        println!("{}\tstays on version {}: {e}", w.id, w.component_version);
+                    }
+                }
+            }
+            anyhow::ensure!(
+                stayed == 0,
+                "{stayed} of {} workers stayed on their version",
+                workers.len()
+            );
         }
         ComponentCmd::List { json } => {
             let list = nats.components().list().await?;

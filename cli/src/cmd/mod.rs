@@ -17,6 +17,7 @@ pub mod subscription;
 pub mod token;
 pub mod up;
 pub mod worker;
+pub mod worker_export;
 
 use anyhow::Context;
 use revenant_nats::Nats;

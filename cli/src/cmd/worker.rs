@@ -1,4 +1,4 @@
-//! `revenant worker new|list|get|delete|oplog|interrupt|resume`.
+//! `revenant worker new|list|get|delete|oplog|interrupt|resume|snapshot|update|export|import`.
 
 use std::time::Duration;
 
@@ -6,6 +6,7 @@ use anyhow::{Context, bail};
 use clap::Subcommand;
 use revenant_nats::Nats;
 use revenant_types::records::{ControlAction, WorkerRecord, WorkerStatus};
+use revenant_types::snapshot::UpdateMode;
 use revenant_types::{ComponentName, WorkerId};
 
 use crate::NatsArgs;
@@ -54,6 +55,37 @@ pub enum WorkerCmd {
     Interrupt(ControlArgs),
     /// Resume an interrupted worker: the held invocations run in order, the interrupted one first.
     Resume(ControlArgs),
+    /// Take a snapshot of a worker now (its component must export revenant:api/snapshot)
+    /// and trim its oplog behind it.
+    Snapshot(ControlArgs),
+    /// Move a worker to another version of its component, between invocations: wholly,
+    /// or not at all (it keeps running its version and the error says why).
+    Update {
+        #[command(flatten)]
+        args: ControlArgs,
+        /// The component version to move to.
+        #[arg(long)]
+        to: u64,
+        /// auto: replay the history on the new version (a divergence fails the update);
+        /// snapshot: save on the old version, load on the new one.
+        #[arg(long, default_value = "auto")]
+        mode: UpdateMode,
+    },
+    /// Write a worker's state (its oplog as kept and the snapshots it names) as JSON.
+    Export {
+        /// <component>/<worker>
+        worker: String,
+        /// The file to write (default: stdout).
+        #[arg(long, short)]
+        output: Option<std::path::PathBuf>,
+    },
+    /// Create a worker from a `worker export` file (its component version must exist).
+    Import {
+        file: std::path::PathBuf,
+        /// Create it as this <component>/<worker> instead of the exported one.
+        #[arg(long = "as")]
+        target: Option<String>,
+    },
     /// Print a worker's oplog.
     Oplog {
         worker: String,
@@ -115,8 +147,7 @@ pub struct ControlArgs {
 
 async fn control(nats: &Nats, args: ControlArgs, action: ControlAction) -> anyhow::Result<()> {
     let id = worker_id(&args.worker)?;
-    let state = nats
-        .control(&id, action, Duration::from_millis(args.timeout_ms))
+    let state = control_between_invocations(nats, &id, action, args.timeout_ms)
         .await
         .with_context(|| format!("{} {id}", action.as_str()))?;
     if args.json {
@@ -124,7 +155,38 @@ async fn control(nats: &Nats, args: ControlArgs, action: ControlAction) -> anyho
     } else {
         println!("{id}\t{}", state.status.as_str());
     }
+    if action == ControlAction::Snapshot
+        && let Some((_, batch)) = nats.oplog().last_batch(&id).await?
+        && let Some(entry) = batch.entries.last()
+    {
+        println!("{}: {}", entry.kind(), entry.summary());
+    }
     Ok(())
+}
+
+/// Sends a control request; snapshots and updates wait for the worker to be between
+/// invocations (the executor answers `unavailable` while one runs), within the timeout.
+pub(crate) async fn control_between_invocations(
+    nats: &Nats,
+    id: &WorkerId,
+    action: ControlAction,
+    timeout_ms: u64,
+) -> Result<revenant_types::records::WorkerState, revenant_nats::ControlError> {
+    let deadline = std::time::Instant::now() + Duration::from_millis(timeout_ms);
+    loop {
+        let answer = nats
+            .control(id, action, Duration::from_millis(timeout_ms))
+            .await;
+        let retry = matches!(
+            action,
+            ControlAction::Snapshot | ControlAction::Update { .. }
+        ) && matches!(&answer, Err(revenant_nats::ControlError::Refused(e))
+                if e.kind == revenant_types::ErrorKind::Unavailable && e.message.contains("running an invocation"));
+        if !retry || std::time::Instant::now() >= deadline {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
@@ -182,6 +244,17 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         }
         WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,
         WorkerCmd::Resume(args) => control(&nats, args, ControlAction::Resume).await?,
+        WorkerCmd::Snapshot(args) => control(&nats, args, ControlAction::Snapshot).await?,
+        WorkerCmd::Update { args, to, mode } => {
+            control(&nats, args, ControlAction::Update { to, mode }).await?
+        }
+        WorkerCmd::Export { worker, output } => {
+            super::worker_export::export(&nats, &worker_id(&worker)?, output).await?
+        }
+        WorkerCmd::Import { file, target } => {
+            let target = target.as_deref().map(worker_id).transpose()?;
+            super::worker_export::import(&nats, file, target).await?
+        }
         WorkerCmd::Oplog { worker, from, json } => {
             let id = worker_id(&worker)?;
             let read = nats.oplog().read(&id, from).await?;

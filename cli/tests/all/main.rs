@@ -19,6 +19,7 @@ mod promise;
 mod rpc;
 mod scaffold;
 mod schedules;
+mod snapshots;
 mod soak;
 mod subscriptions;
 mod waiting;

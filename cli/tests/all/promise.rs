@@ -1,7 +1,7 @@
 //! `revenant promise complete|get|list` as a user runs them: the binary against
 //! a real nats-server, promises created through the store as an executor would.
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 use revenant_nats::Nats;
 use revenant_tests::NatsServer;
@@ -9,15 +9,6 @@ use revenant_tests::revenant::connect;
 use revenant_types::PromiseId;
 
 use crate::common;
-
-fn revenant(url: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_revenant"))
-        .args(["--nats", url])
-        .args(args)
-        .env("REVENANT_LOG", "warn")
-        .output()
-        .expect("run revenant")
-}
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -42,21 +33,21 @@ async fn promises_are_completed_once_shown_and_listed_from_the_command_line() {
     create(&nats, "approval/a2/6").await;
     create(&nats, "other/o1/2").await;
 
-    let listed = revenant(&url, &["promise", "list"]);
+    let listed = common::revenant(&url, &["promise", "list"]);
     assert!(listed.status.success(), "{}", stderr(&listed));
     assert_eq!(
         stdout(&listed),
         "approval/a1/5\tpending\napproval/a2/6\tpending\nother/o1/2\tpending\n"
     );
 
-    let first = revenant(
+    let first = common::revenant(
         &url,
         &["promise", "complete", "approval/a1/5", r#"{"ok": true}"#],
     );
     assert!(first.status.success(), "{}", stderr(&first));
     assert!(stdout(&first).contains("completed promise approval/a1/5"));
 
-    let second = revenant(&url, &["promise", "complete", "approval/a1/5", "false"]);
+    let second = common::revenant(&url, &["promise", "complete", "approval/a1/5", "false"]);
     assert!(!second.status.success());
     assert!(
         stderr(&second).contains("promise approval/a1/5 was already completed"),
@@ -64,16 +55,16 @@ async fn promises_are_completed_once_shown_and_listed_from_the_command_line() {
         stderr(&second)
     );
 
-    let got = revenant(&url, &["promise", "get", "approval/a1/5", "--json"]);
+    let got = common::revenant(&url, &["promise", "get", "approval/a1/5", "--json"]);
     assert!(got.status.success(), "{}", stderr(&got));
     let json: serde_json::Value = serde_json::from_slice(&got.stdout).unwrap();
     assert_eq!(json["state"], "completed");
     assert_eq!(json["payload"], serde_json::json!({"ok": true}));
-    let got = revenant(&url, &["promise", "get", "approval/a1/5"]);
+    let got = common::revenant(&url, &["promise", "get", "approval/a1/5"]);
     assert_eq!(stdout(&got), "approval/a1/5\tcompleted\t{\"ok\": true}\n");
 
     // Pending ones only, filtered by component or worker.
-    let listed = revenant(&url, &["promise", "list", "approval", "--json"]);
+    let listed = common::revenant(&url, &["promise", "list", "approval", "--json"]);
     let json: serde_json::Value = serde_json::from_slice(&listed.stdout).unwrap();
     let ids: Vec<&str> = json
         .as_array()
@@ -82,25 +73,25 @@ async fn promises_are_completed_once_shown_and_listed_from_the_command_line() {
         .map(|p| p["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["approval/a2/6"]);
-    let listed = revenant(&url, &["promise", "list", "other/o1"]);
+    let listed = common::revenant(&url, &["promise", "list", "other/o1"]);
     assert_eq!(stdout(&listed), "other/o1/2\tpending\n");
 
     // Bad input: each says what was expected.
-    let unknown = revenant(&url, &["promise", "complete", "approval/nobody/1", "1"]);
+    let unknown = common::revenant(&url, &["promise", "complete", "approval/nobody/1", "1"]);
     assert!(!unknown.status.success());
     assert!(
         stderr(&unknown).contains("promise approval/nobody/1 does not exist"),
         "{}",
         stderr(&unknown)
     );
-    let not_json = revenant(&url, &["promise", "complete", "approval/a2/6", "yes"]);
+    let not_json = common::revenant(&url, &["promise", "complete", "approval/a2/6", "yes"]);
     assert!(!not_json.status.success());
     assert!(
         stderr(&not_json).contains("expected a JSON value"),
         "{}",
         stderr(&not_json)
     );
-    let bad_id = revenant(&url, &["promise", "get", "approval/a2"]);
+    let bad_id = common::revenant(&url, &["promise", "get", "approval/a2"]);
     assert!(!bad_id.status.success());
     assert!(
         stderr(&bad_id).contains("expected <component>/<worker>/<index>"),
@@ -108,6 +99,6 @@ async fn promises_are_completed_once_shown_and_listed_from_the_command_line() {
         stderr(&bad_id)
     );
     // Nothing above completed the pending one.
-    let listed = revenant(&url, &["promise", "list", "approval/a2"]);
+    let listed = common::revenant(&url, &["promise", "list", "approval/a2"]);
     assert_eq!(stdout(&listed), "approval/a2/6\tpending\n");
 }

@@ -9,7 +9,6 @@
 use crate::common;
 
 use std::collections::HashSet;
-use std::process::Command;
 use std::time::Duration;
 
 use common::{Executor, assert_applied_once, audit_oplog, free_local_addr, metric};
@@ -34,20 +33,6 @@ async fn firings(nats: &revenant_nats::Nats, w: &WorkerId, id: &str) -> Vec<Stri
         .collect()
 }
 
-fn revenant(url: &str, args: &[&str]) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_revenant"))
-        .args(["--nats", url])
-        .args(args)
-        .output()
-        .expect("run revenant");
-    assert!(
-        out.status.success(),
-        "revenant {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
     let _alone = common::alone().await;
@@ -65,7 +50,7 @@ async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
         dir.path(),
         &["--metrics-listen", &metrics_addr],
     );
-    let made = revenant(
+    let made = common::revenant_ok(
         &url,
         &[
             "invoke",
@@ -105,14 +90,17 @@ async fn every_firing_is_applied_once_across_kill_9_of_its_executor() {
         (firings(&nats, &w, "c-tick").await.len() >= 9).then_some(())
     })
     .await;
-    let listed = revenant(&url, &["schedule", "list", "counter/ticks"]);
+    let listed = common::revenant_ok(&url, &["schedule", "list", "counter/ticks"]);
     assert!(
         listed.contains("counter/ticks/c-tick")
             && listed.contains("@every 1s")
             && listed.contains("last ok"),
         "{listed}"
     );
-    assert!(revenant(&url, &["schedule", "cancel", "counter/ticks/c-tick"]).contains("cancelled"));
+    assert!(
+        common::revenant_ok(&url, &["schedule", "cancel", "counter/ticks/c-tick"])
+            .contains("cancelled")
+    );
     // What is in flight when it is cancelled still lands; then the oplog is audited.
     let started: HashSet<String> = firings(&nats, &w, "c-tick").await.into_iter().collect();
     audit_oplog(&nats, &w).await;

@@ -16,16 +16,21 @@
 //!
 //! `add-random` prints `total: <n>` to the worker's stdout (seen in
 //! `rvn.events.counter.c1`); nothing else prints. Exports
-//! `example:counter/api.{add, add-random, get, read-clock, now}`; imports only
+//! `example:counter/api.{add, add-random, get, read-clock, now}` and
+//! `revenant:api/snapshot.{save, load}` (the total as 8 little-endian bytes: add it
+//! with `--snapshot-every 1000` and recovery loads the total, then replays at most the
+//! last 2,000 invocations); imports only
 //! WASI 0.2 (`wasi:random/random`, `wasi:clocks/*`, and what std's stdout needs).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use wasip2::clocks::{monotonic_clock, wall_clock};
 
-wit_bindgen::generate!({ path: "wit", world: "counter" });
+// The repository's `wit/` first: the world exports its `revenant:api/snapshot`.
+wit_bindgen::generate!({ path: ["../../wit", "wit"], world: "example:counter/counter" });
 
 use exports::example::counter::api::Guest;
+use exports::revenant::api::snapshot::Guest as Snapshot;
 
 /// The running total. A component instance is single-threaded; the atomic
 /// just makes a mutable static safe to write.
@@ -62,6 +67,22 @@ impl Guest for Counter {
 
     fn now() -> u64 {
         wall_clock::now().seconds
+    }
+}
+
+/// The total as 8 little-endian bytes.
+impl Snapshot for Counter {
+    fn save() -> Vec<u8> {
+        TOTAL.load(Ordering::Relaxed).to_le_bytes().to_vec()
+    }
+
+    fn load(data: Vec<u8>) -> Result<(), String> {
+        let bytes: [u8; 8] = data
+            .as_slice()
+            .try_into()
+            .map_err(|_| format!("expected 8 bytes (a u64 total), got {}", data.len()))?;
+        TOTAL.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
+        Ok(())
     }
 }
 

@@ -45,6 +45,7 @@ use crate::status::{Summary, event, put_status};
 use crate::worker::{Worker, WorkerError};
 
 mod race;
+mod update;
 
 pub(crate) use race::{Raced, race};
 
@@ -215,6 +216,10 @@ async fn apply(
         }
         (ControlDecision::Interrupt, Some(w)) => w.interrupt().await,
         (ControlDecision::Resume, Some(w)) => w.resume().await,
+        (ControlDecision::Snapshot, Some(w)) => return snapshot(id, w).await,
+        (ControlDecision::Update { to, mode }, Some(w)) => {
+            return update::apply(env, id, w, to, mode).await;
+        }
         (ControlDecision::Delete, _) => {
             unreachable!("the mailbox hands deletes to the delete module")
         }
@@ -256,11 +261,38 @@ async fn announce(
         ControlAction::Interrupt => "interrupted",
         ControlAction::Resume => "resumed",
         ControlAction::Delete => "deleted",
+        ControlAction::Snapshot => "snapshot",
+        ControlAction::Update { .. } => "updated",
     };
     let _ = env
         .nats
         .publish_event(id, event(kind, serde_json::json!({})))
         .await;
+}
+
+/// Takes a snapshot on demand: the worker is recovered first when only its oplog was read.
+async fn snapshot(id: &WorkerId, w: &mut Worker) -> (Result<WorkerState, ErrorBody>, Flow) {
+    let taken = match w.ensure_instance().await {
+        Ok(()) => w.snapshot().await,
+        Err(e) => Err(e),
+    };
+    match taken {
+        Ok(Ok(_)) => (
+            Ok(state(id, decide::status_of(w.view(None)))),
+            Flow::Continue,
+        ),
+        Ok(Err(why)) => {
+            let error = ErrorBody::new(
+                ErrorKind::Unavailable,
+                format!("no snapshot of {id} was taken: {why}"),
+            );
+            (Err(error), Flow::Continue)
+        }
+        Err(e) => {
+            let (error, flow) = oplog_error(id, &e);
+            (Err(error), flow)
+        }
+    }
 }
 
 /// Interrupts a worker whose running invocation [`race`] just dropped: the worker

@@ -8,8 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationMessage;
-use revenant_types::WorkerId;
+use revenant_types::oplog::ErrorBody;
 use revenant_types::records::{ControlAction, WorkerStatus};
+use revenant_types::{ErrorKind, WorkerId};
 use tokio::sync::mpsc;
 
 use super::{KEEPALIVE, keep_alive, park_all, reply, state};
@@ -95,6 +96,10 @@ pub(crate) async fn race<F: Future>(
                     ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
                     ControlAction::Resume => {
                         reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
+                    }
+                    ControlAction::Snapshot | ControlAction::Update { .. } => {
+                        let busy = "the worker is running an invocation; snapshots and updates happen between invocations: retry";
+                        reply(nats, cmd.reply.as_deref(), Err(ErrorBody::new(ErrorKind::Unavailable, busy))).await;
                     }
                 },
             },

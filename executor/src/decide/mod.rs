@@ -38,6 +38,8 @@ mod call;
 mod inbox;
 pub mod schedule;
 pub mod subscription;
+pub mod snapshot;
+pub mod update;
 
 pub use call::{
     CallSpec, awaited_target, call_index, call_key, decode_outcome, encode_outcome, publish_key,
@@ -222,6 +224,13 @@ pub enum ControlDecision {
     Unchanged(WorkerStatus),
     /// Append the `Deleted` tombstone, purge the oplog but it, drop the worker.
     Delete,
+    /// Take a snapshot (the worker says whether it can, [`snapshot::refusal`]).
+    Snapshot,
+    /// Move the worker to another component version.
+    Update {
+        to: u64,
+        mode: revenant_types::snapshot::UpdateMode,
+    },
 }
 
 /// Decides a control request for worker `id` (`None`: it has no oplog).
@@ -240,6 +249,8 @@ pub fn control(
         return ControlDecision::Refuse(worker_failed(id, message));
     }
     match (action, w.interrupted) {
+        (ControlAction::Snapshot, _) => ControlDecision::Snapshot,
+        (ControlAction::Update { to, mode }, _) => ControlDecision::Update { to, mode },
         (ControlAction::Interrupt, false) => ControlDecision::Interrupt,
         (ControlAction::Resume, true) => ControlDecision::Resume,
         _ => ControlDecision::Unchanged(status_of(w)),

@@ -19,6 +19,7 @@ pub mod deadline;
 pub mod http;
 pub mod journaled;
 pub mod messaging;
+pub mod promise_book;
 pub mod promises;
 pub mod random;
 pub mod rpc;
@@ -100,6 +101,8 @@ struct JournalInner {
     writer: tokio::sync::Mutex<Writer>,
     /// The index of the last entry known durable (appended and acknowledged).
     durable: tokio::sync::watch::Sender<OplogIndex>,
+    /// An ephemeral worker's journal: commits keep entries in memory only.
+    in_memory: bool,
 }
 
 impl Journal {
@@ -124,6 +127,26 @@ impl Journal {
                 }),
                 writer: tokio::sync::Mutex::new(Writer { last_seq }),
                 durable: tokio::sync::watch::Sender::new(next_index.saturating_sub(1)),
+                in_memory: false,
+            }),
+        }
+    }
+
+    /// Whether this is an ephemeral worker's journal ([`Journal::in_memory`]).
+    pub fn is_in_memory(&self) -> bool {
+        self.inner.in_memory
+    }
+
+    /// An ephemeral worker's journal (ARCHITECTURE.md "ephemeral workers"): host calls are
+    /// recorded as usual (a retry within the invocation replays them) but a commit only
+    /// drops the pending entries: nothing reaches the oplog.
+    pub fn in_memory(worker: WorkerId, store: OplogStore) -> Self {
+        let journal = Self::new(worker, store, 1, 0, HashMap::new());
+        let inner = Arc::into_inner(journal.inner).expect("a new journal is not shared");
+        Self {
+            inner: Arc::new(JournalInner {
+                in_memory: true,
+                ..inner
             }),
         }
     }
@@ -279,6 +302,11 @@ impl Journal {
                 None => return Ok(st.cursor.next_index() - 1),
             }
         };
+        if self.inner.in_memory {
+            let last = first + entries.len() as u64 - 1;
+            self.inner.durable.send_replace(last);
+            return Ok(last);
+        }
         let mut next = first;
         let mut entries = entries.into_iter().peekable();
         while entries.peek().is_some() {

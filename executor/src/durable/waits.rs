@@ -19,14 +19,13 @@
 //!   its stores: the mailbox records completions there (after journaling them) and
 //!   promise pollables wait on it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use revenant_types::now_ms;
 use revenant_types::oplog::{OplogIndex, TimestampMs};
-use tokio::sync::Notify;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, ResourceTable};
 use wasmtime_wasi::p2::{DynPollable, Pollable, subscribe};
@@ -36,6 +35,7 @@ use super::HasJournal;
 use super::clocks::{DurableMonotonic, MONOTONIC_CLOCK};
 pub use super::deadline::Deadline;
 use super::journaled::{Poll, PollableReady, ReadyList, SubscribeDuration, SubscribeInstant};
+pub use super::promise_book::PromiseBook;
 
 /// wasmtime-wasi's own version of `wasi:io/poll` (overrides must shadow this name).
 pub const POLL: &str = "wasi:io/poll@0.2.12";
@@ -76,71 +76,6 @@ pub struct Suspend {
 fn keys(waiting: &[Wait]) -> String {
     let keys: Vec<String> = waiting.iter().map(Wait::key).collect();
     keys.join(", ")
-}
-
-/// A worker's promises: which it created and the payloads of those completed. Shared
-/// by its stores (promise pollables wait on it) and its mailbox (which records
-/// completions after journaling them).
-#[derive(Default)]
-pub struct PromiseBook {
-    inner: Mutex<Book>,
-    changed: Notify,
-}
-
-#[derive(Default)]
-struct Book {
-    created: HashSet<OplogIndex>,
-    completed: HashMap<OplogIndex, Vec<u8>>,
-}
-
-impl PromiseBook {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Book> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    pub fn created(&self, index: OplogIndex) {
-        self.lock().created.insert(index);
-    }
-
-    pub fn is_created(&self, index: OplogIndex) -> bool {
-        self.lock().created.contains(&index)
-    }
-
-    /// Records a completion; false (and the first payload kept) when it was completed.
-    pub fn complete(&self, index: OplogIndex, payload: Vec<u8>) -> bool {
-        let fresh = match self.lock().completed.entry(index) {
-            std::collections::hash_map::Entry::Occupied(_) => false,
-            std::collections::hash_map::Entry::Vacant(slot) => {
-                slot.insert(payload);
-                true
-            }
-        };
-        if fresh {
-            self.changed.notify_waiters();
-        }
-        fresh
-    }
-
-    pub fn get(&self, index: OplogIndex) -> Option<Vec<u8>> {
-        self.lock().completed.get(&index).cloned()
-    }
-
-    pub fn is_completed(&self, index: OplogIndex) -> bool {
-        self.lock().completed.contains_key(&index)
-    }
-
-    /// Waits until promise `index` is completed; returns its payload.
-    pub async fn wait(&self, index: OplogIndex) -> Vec<u8> {
-        loop {
-            let changed = self.changed.notified();
-            tokio::pin!(changed);
-            changed.as_mut().enable();
-            if let Some(payload) = self.get(index) {
-                return payload;
-            }
-            changed.await;
-        }
-    }
 }
 
 /// A store's waiting state: the worker's promises, the durable pollables it handed

@@ -30,6 +30,7 @@ use crate::schedule;
 use crate::status::{RecoveredStatus, Summary, event, put_status};
 use crate::worker::{Invoked, Worker, WorkerError};
 
+mod snapshot;
 mod wake;
 
 use wake::{recover, settle_parked, wake};
@@ -217,6 +218,15 @@ pub(crate) async fn mailbox(
             }
             continue;
         }
+        // An ephemeral worker keeps no journal: a key it answered before is in `RVN_RESULTS`.
+        if decision == Decision::Run
+            && worker.as_ref().is_some_and(Worker::is_ephemeral)
+            && let Ok(Some(record)) = nats.results().get(&id, inv.key()).await
+        {
+            let function = inv.function().unwrap_or_default().to_owned();
+            answer(&env, &id, &inv, &function, &record.outcome).await;
+            continue;
+        }
         match decision {
             Decision::Recover | Decision::Run => {}
             Decision::Reject(error) => {
@@ -363,6 +373,17 @@ pub(crate) async fn mailbox(
                 if w.failed().is_some() {
                     recovered_status.settle(&nats).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
+                }
+                if w.is_ephemeral() {
+                    // The next invocation gets a fresh instance.
+                    control::set(&mut worker, None, &in_memory);
+                    continue;
+                }
+                if let Err(e) = snapshot::if_due(&id, w).await {
+                    tracing::error!(worker = %id, error = %e, "dropping worker");
+                    env.metrics.worker_dropped();
+                    give_back = DROPPED;
+                    break;
                 }
             }
             Ok(Invoked::Suspended) => {

@@ -29,11 +29,21 @@
 //!   (their ids may have left the worker), with the payloads of `PromiseCompleted`;
 //! - worker-to-worker calls that await an outcome are remembered with their target
 //!   (a new owner of a worker suspended on one asks the callee's results for it), and
-//!   an `RpcCompleted` outcome is kept like a promise's payload, under the call's index.
+//!   an `RpcCompleted` outcome is kept like a promise's payload, under the call's index;
+//! - `Snapshot` entries are listed ([`ReplayPlan::snapshots`]); the recovery picks its
+//!   base ([`crate::decide::snapshot::recovery_bases`]). An oplog trimmed below its first
+//!   snapshot has no `Create`: that snapshot's host state says how the worker was created
+//!   and which promises and fired timers it had;
+//! - an `UpdateSucceeded` moves the worker to its version from there on (an
+//!   `UpdatePending` without one changes nothing: the update never happened); after a
+//!   snapshot-mode update the history before it is never replayed (no full replay).
 
 use std::collections::{HashMap, VecDeque};
 
 use revenant_types::host;
+use revenant_types::snapshot::{HostState, UpdateMode};
+
+use crate::decide::snapshot::SnapshotRef;
 use revenant_types::oplog::{
     CallerRecord, HostValue, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
@@ -114,6 +124,12 @@ pub struct ReplayPlan {
     pub rpc_calls: HashMap<OplogIndex, String>,
     /// The index the next appended entry gets.
     pub next_index: OplogIndex,
+    /// The `Snapshot` entries left in the oplog, oldest first.
+    pub snapshots: Vec<SnapshotRef>,
+    /// The oplog still begins with its `Create` (not trimmed): a full replay is possible.
+    pub from_start: bool,
+    /// How many entries the plan was computed from (what the recovery read).
+    pub entries: usize,
 }
 
 impl ReplayPlan {
@@ -130,7 +146,10 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
         ..ReplayPlan::default()
     };
     let mut current: Option<ReplayInvocation> = None;
+    let mut read = 0;
+    let mut update_mode = UpdateMode::Auto;
     for (index, entry) in entries {
+        read += 1;
         plan.next_index = index + 1;
         match entry {
             OplogEntry::Create {
@@ -144,6 +163,34 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     component_version,
                     args,
                     env,
+                });
+                plan.from_start = true;
+            }
+            OplogEntry::Snapshot {
+                at,
+                object,
+                covers,
+                component_version,
+                digest,
+                size,
+                covers_seq,
+                host_state,
+            } => {
+                // A trimmed oplog starts at a snapshot: what the purged entries said of the
+                // worker comes from its host state.
+                if let Some(host) = host_state.as_ref().filter(|_| plan.create.is_none()) {
+                    adopt_host_state(&mut plan, host, component_version);
+                }
+                plan.snapshots.push(SnapshotRef {
+                    index,
+                    at,
+                    object,
+                    covers,
+                    covers_seq,
+                    component_version,
+                    digest,
+                    size,
+                    host_state,
                 });
             }
             OplogEntry::InvocationStarted {
@@ -271,6 +318,16 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 plan.completed
                     .insert(idempotency_key, InvocationOutcome::Err(skipped));
             }
+            OplogEntry::UpdatePending { mode, .. } => update_mode = mode,
+            OplogEntry::UpdateSucceeded { version, .. } => {
+                if let Some(create) = plan.create.as_mut() {
+                    create.component_version = version;
+                }
+                // The history before a snapshot update is never replayed on the new version.
+                if update_mode == UpdateMode::Snapshot {
+                    plan.from_start = false;
+                }
+            }
             OplogEntry::Exited { code, .. } => {
                 plan.exited = true;
                 plan.failed = Some(crate::attempt::exited_message(code));
@@ -291,7 +348,26 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
     {
         plan.invocations.push(inv);
     }
+    plan.entries = read;
     plan
+}
+
+/// The creation, promises and fired timers a snapshot recorded, for an oplog whose
+/// entries before it were purged.
+fn adopt_host_state(plan: &mut ReplayPlan, host: &HostState, component_version: u64) {
+    plan.create = Some(CreateInfo {
+        at: host.created_at,
+        component_version,
+        args: host.args.clone(),
+        env: host.env.clone(),
+    });
+    plan.promises.extend(&host.promises);
+    for (index, payload) in &host.promise_payloads {
+        plan.promise_payloads
+            .entry(*index)
+            .or_insert_with(|| payload.to_vec());
+    }
+    plan.timers_fired.extend(&host.timers_fired);
 }
 
 /// A start or completion with `key` ends the wait of the first invocation parked with it.

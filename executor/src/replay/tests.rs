@@ -182,6 +182,7 @@ fn a_tombstone_forgets_everything_before_it_and_keeps_its_sequence() {
         ReplayPlan {
             deleted_before: Some(42),
             next_index: 10,
+            entries: 9,
             ..ReplayPlan::default()
         },
         "no creation, invocations, outcomes, failure, interrupt or remote ends survive"
@@ -329,4 +330,128 @@ fn a_suspended_tail_keeps_its_host_calls_and_parked_invocations_wait_their_turn(
     assert_eq!(keys, ["c"]);
     assert_eq!(p.parked[0].reply_to.as_deref(), Some("_INBOX.x"));
     assert!(p.incomplete().is_none());
+}
+
+fn snapshot_entry(
+    covers: OplogIndex,
+    host: Option<revenant_types::snapshot::HostState>,
+) -> OplogEntry {
+    OplogEntry::Snapshot {
+        at: 5,
+        object: format!("c/w/{covers}"),
+        covers,
+        component_version: 3,
+        digest: "d".into(),
+        size: 8,
+        covers_seq: 40,
+        host_state: host,
+    }
+}
+
+#[test]
+fn an_oplog_trimmed_to_a_snapshot_is_created_with_the_snapshots_host_state() {
+    let host = revenant_types::snapshot::HostState {
+        created_at: 1,
+        args: vec!["a".into()],
+        env: vec![("K".into(), "V".into())],
+        promises: vec![2],
+        promise_payloads: vec![(2, serde_bytes::ByteBuf::from(b"yes".to_vec()))],
+        timers_fired: vec![3],
+    };
+    // What is left after a purge: the snapshot entry (index 10) and what followed it.
+    let p = plan(vec![
+        (10, snapshot_entry(9, Some(host))),
+        (11, started("k")),
+        (12, done("k", true)),
+    ]);
+    let create = p.create.expect("created from the host state");
+    assert_eq!(
+        (create.component_version, create.args, create.env),
+        (
+            3,
+            vec!["a".to_owned()],
+            vec![("K".to_owned(), "V".to_owned())]
+        )
+    );
+    assert!(!p.from_start, "the history before the snapshot is gone");
+    assert_eq!(p.promises, vec![2]);
+    assert_eq!(
+        p.promise_payloads.get(&2).map(Vec::as_slice),
+        Some(&b"yes"[..])
+    );
+    assert_eq!(p.timers_fired, vec![3]);
+    assert_eq!(p.snapshots.len(), 1);
+    assert_eq!((p.snapshots[0].index, p.snapshots[0].covers), (10, 9));
+    assert_eq!(p.invocations.len(), 1);
+}
+
+#[test]
+fn a_full_oplog_lists_its_snapshots_and_keeps_every_invocation_for_a_fallback() {
+    let create = OplogEntry::Create {
+        at: 1,
+        component_version: 3,
+        args: vec![],
+        env: vec![],
+    };
+    let p = plan(indexed(vec![
+        create,
+        started("a"),
+        done("a", true),
+        snapshot_entry(3, Some(Default::default())),
+        started("b"),
+        done("b", true),
+    ]));
+    assert!(p.from_start);
+    assert_eq!(p.create.map(|c| c.at), Some(1), "the Create entry wins");
+    assert_eq!(p.snapshots.len(), 1);
+    let keys: Vec<_> = p
+        .invocations
+        .iter()
+        .map(|i| i.idempotency_key.as_str())
+        .collect();
+    assert_eq!(keys, ["a", "b"]);
+}
+
+#[test]
+fn an_update_applies_only_once_it_succeeded_and_a_snapshot_update_ends_full_replays() {
+    let create = OplogEntry::Create {
+        at: 1,
+        component_version: 1,
+        args: vec![],
+        env: vec![],
+    };
+    let pending = |mode| OplogEntry::UpdatePending {
+        at: 2,
+        target_version: 2,
+        mode,
+    };
+    let crashed = plan(indexed(vec![
+        create.clone(),
+        pending(revenant_types::snapshot::UpdateMode::Snapshot),
+    ]));
+    assert_eq!(
+        crashed.create.as_ref().map(|c| c.component_version),
+        Some(1)
+    );
+    assert!(crashed.from_start);
+
+    let succeeded = OplogEntry::UpdateSucceeded { at: 3, version: 2 };
+    let auto = plan(indexed(vec![
+        create.clone(),
+        pending(revenant_types::snapshot::UpdateMode::Auto),
+        succeeded.clone(),
+    ]));
+    assert_eq!(auto.create.as_ref().map(|c| c.component_version), Some(2));
+    assert!(
+        auto.from_start,
+        "an automatic update replays the whole history"
+    );
+
+    let by_snapshot = plan(indexed(vec![
+        create,
+        pending(revenant_types::snapshot::UpdateMode::Snapshot),
+        succeeded,
+    ]));
+    assert_eq!(by_snapshot.create.map(|c| c.component_version), Some(2));
+    assert!(!by_snapshot.from_start);
 }

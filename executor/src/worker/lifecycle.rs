@@ -26,6 +26,9 @@ impl Worker {
         self.parked.replace(plan.parked.clone());
         self.timers_fired = plan.timers_fired.iter().copied().collect();
         self.rpc_calls = plan.rpc_calls.clone();
+        self.snapshots = plan.snapshots.clone();
+        self.from_start = plan.from_start;
+        self.since_snapshot = super::snapshot::since_last(plan);
         let book = PromiseBook::default();
         for index in &plan.promises {
             book.created(*index);
@@ -82,6 +85,15 @@ impl Worker {
         Ok(true)
     }
 
+    /// Builds the instance of a worker read without one ([`Worker::open`]), unless it is
+    /// failed, interrupted or suspended.
+    pub async fn ensure_instance(&mut self) -> Result<(), WorkerError> {
+        if self.live.is_none() {
+            self.reload().await?;
+        }
+        Ok(())
+    }
+
     /// Reads the oplog again and rebuilds the instance by replay (unless the worker is
     /// failed, interrupted or suspended); the invocation it was running becomes the tail.
     async fn reload(&mut self) -> Result<(), WorkerError> {
@@ -91,7 +103,7 @@ impl Worker {
         self.tail = None;
         self.live = None;
         if self.failed.is_none() && !self.interrupted && self.suspended.is_none() {
-            self.instantiate_and_replay(plan.invocations).await?;
+            self.restore(plan).await?;
         }
         Ok(())
     }

@@ -8,12 +8,17 @@
 //! [`lifecycle`] holds what happens outside invocations (interrupt, resume,
 //! delete, wake-ups, parked invocations).
 
+mod ephemeral;
 mod error;
 mod firing;
 mod lifecycle;
+mod restore;
+mod snapshot;
+mod update;
 
 pub use error::WorkerError;
 pub use lifecycle::{Completions, ParkedQueue};
+pub use update::Updated;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
@@ -29,12 +34,13 @@ use crate::attempt::{self, CallResult, Next};
 use crate::components::LoadedComponent;
 use crate::context::WorkerEnv;
 use crate::decide::WorkerView;
+use crate::decide::snapshot::{SinceLast, SnapshotRef};
 use crate::durable::stdio::EventSink;
 use crate::durable::waits::PromiseBook;
 use crate::durable::{CallContext, Journal};
 use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
-use crate::store::StoreSpec;
+use restore::read_plan;
 
 /// How an invocation run by the worker ended.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,6 +81,14 @@ pub struct Worker {
     timers_fired: HashSet<OplogIndex>,
     /// Calls awaiting an outcome when it was recovered, with their targets (`c/w`).
     rpc_calls: HashMap<OplogIndex, String>,
+    /// The `Snapshot` entries kept in its oplog, oldest first.
+    snapshots: Vec<SnapshotRef>,
+    /// What the snapshot policy counts from.
+    since_snapshot: SinceLast,
+    /// Its oplog still begins with `Create` (not trimmed).
+    from_start: bool,
+    /// Its component is ephemeral ([`ephemeral`]).
+    ephemeral: bool,
 }
 
 impl Worker {
@@ -90,9 +104,14 @@ impl Worker {
         // a new worker needs it, and one round trip less is most of a cold start.
         let components = env.nats.components();
         let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
+        if let Ok(Some(record)) = &latest
+            && record.ephemeral
+        {
+            return Worker::ephemeral(env, id, events, record.version).await;
+        }
         let (plan, journal) = read?;
         let read_at = started.elapsed();
-        let entries = plan.next_index.saturating_sub(1) as usize;
+        let entries = plan.entries;
         let create = match plan.create.clone() {
             Some(c) => c,
             None => {
@@ -122,7 +141,7 @@ impl Worker {
         };
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
-            worker.instantiate_and_replay(plan.invocations).await?;
+            worker.restore(plan).await?;
         } else if worker.suspended.is_some() {
             worker.catch_up().await?;
         }
@@ -182,6 +201,13 @@ impl Worker {
             parked: ParkedQueue::default(),
             timers_fired: HashSet::new(),
             rpc_calls: HashMap::new(),
+            snapshots: Vec::new(),
+            since_snapshot: SinceLast {
+                invocations: 0,
+                at: 0,
+            },
+            from_start: true,
+            ephemeral: false,
         };
         worker.adopt(plan);
         worker
@@ -334,6 +360,7 @@ impl Worker {
                     self.journal.commit().await?;
                     self.completed.insert(key.to_owned(), outcome.clone());
                     self.unpark(key);
+                    self.count_for_snapshot();
                     if rebuild {
                         self.rebuild().await?;
                     }
@@ -355,133 +382,10 @@ impl Worker {
         self.env.opts.max_result_bytes.min(max_payload - headroom)
     }
 
-    /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).
-    async fn rebuild(&mut self) -> Result<(), WorkerError> {
-        self.live = None;
-        self.journal.commit().await?;
-        let (mut plan, journal) = read_plan(&self.env, &self.id).await?;
-        self.journal = journal;
-        // The invocation being retried is the tail; it is run by the caller, not replayed here.
-        if plan.incomplete().is_some() {
-            plan.invocations.pop();
-        }
-        self.instantiate_and_replay(plan.invocations).await
-    }
-
-    async fn instantiate_and_replay(
-        &mut self,
-        mut invocations: Vec<ReplayInvocation>,
-    ) -> Result<(), WorkerError> {
-        let loaded = self
-            .env
-            .components
-            .get(&self.id.component, self.create.component_version)
-            .await
-            .map_err(WorkerError::from_component)?;
-        let instantiate_error = |message: String| WorkerError::Instantiate {
-            worker: self.id.clone(),
-            message,
-        };
-        let spec = StoreSpec {
-            id: &self.id,
-            create: &self.create,
-            journal: &self.journal,
-            events: &self.events,
-            promises: &self.promises,
-            nats: &self.env.nats,
-            opts: &self.env.opts,
-            dirs: &self.env.dirs,
-        };
-        let mut store = spec.build(&loaded.engine).map_err(|e| {
-            instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
-        })?;
-        let instance = match loaded.pre.instantiate_async(&mut store).await {
-            Ok(instance) => instance,
-            // Deterministic (a trap in its start, more memory than the limit at start): it
-            // would fail the same way on every delivery, so the worker is failed, with why.
-            Err(e) if error::deterministic_instantiation_failure(&e) => {
-                let message = format!("the component could not be instantiated: {e:#}");
-                return self.fail(message).await;
-            }
-            // Anything else (the host out of address space or memory) may pass: retried, the
-            // delivery limit bounding it.
-            Err(e) => return Err(instantiate_error(format!("{e:#}"))),
-        };
-        self.live = Some(Live {
-            loaded,
-            store,
-            instance,
-        });
-        if invocations.last().is_some_and(|i| i.outcome.is_none()) {
-            self.tail = invocations.pop();
-        }
-        for inv in invocations {
-            let context = CallContext::new(&inv.trace, inv.caller.as_ref());
-            self.journal.begin_invocation(&inv.idempotency_key, context);
-            self.journal.begin_replay(inv.host_calls, false);
-            let result = self.call(&inv.function, Args::Json(&inv.args), false).await;
-            let leftover = self.journal.end_replay().err().map(|d| d.to_string());
-            let verdict = attempt::check_replayed(
-                &inv.function,
-                inv.started,
-                inv.outcome.as_ref(),
-                result,
-                leftover,
-            );
-            if let Err(message) = verdict {
-                return self.fail(message).await;
-            }
-        }
-        Ok(())
-    }
-
-    /// Fails the worker for good (a fatal `Error` entry): every invocation is answered
-    /// `worker-failed` with `message` from now on.
-    async fn fail(&mut self, message: String) -> Result<(), WorkerError> {
-        tracing::error!(worker = %self.id, error = %message, "worker is failed");
-        self.journal.push(OplogEntry::Error {
-            at: now_ms(),
-            message: message.clone(),
-            retry: 1,
-            fatal: true,
-        });
-        self.journal.commit().await?;
-        self.failed = Some(message);
-        self.live = None;
-        self.tail = None;
-        Ok(())
-    }
-
     async fn call(&mut self, function: &str, args: Args<'_>, timed: bool) -> CallResult {
         match self.live.as_mut() {
             Some(live) => live.call(function, args, timed).await,
             None => CallResult::BadArguments("worker has no instance".into()),
         }
     }
-}
-
-/// Reads the whole oplog and returns the plan and a journal positioned after it.
-async fn read_plan(
-    env: &WorkerEnv,
-    id: &WorkerId,
-) -> Result<(replay::ReplayPlan, Journal), WorkerError> {
-    let read = env
-        .nats
-        .oplog()
-        .read(id, 1)
-        .await
-        .map_err(|e| WorkerError::Oplog {
-            worker: id.clone(),
-            message: e.to_string(),
-        })?;
-    let last_seq = read.last_seq;
-    let plan = replay::plan(read.entries);
-    let journal = Journal::new(
-        id.clone(),
-        env.nats.oplog(),
-        plan.next_index,
-        last_seq,
-        plan.remote_ends.clone(),
-    );
-    Ok((plan, journal))
 }

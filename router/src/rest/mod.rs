@@ -69,6 +69,14 @@ pub fn routes() -> Router<AppState> {
             post(w::resume),
         )
         .route(
+            "/components/{component}/workers/{worker}/snapshot",
+            post(w::snapshot),
+        )
+        .route(
+            "/components/{component}/workers/{worker}/update",
+            post(w::update),
+        )
+        .route(
             "/components/{component}/workers/{worker}/oplog",
             get(w::oplog),
         )

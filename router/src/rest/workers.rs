@@ -254,6 +254,57 @@ pub async fn resume(
     control(&state, &c, &w, ControlAction::Resume).await
 }
 
+/// Takes a snapshot of the worker now (between invocations; its component must export
+/// `revenant:api/snapshot`): the guest's `save` is stored in `RVN_SNAPSHOTS`, a
+/// `Snapshot` entry is appended and the oplog is trimmed as after any snapshot.
+#[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/snapshot", tag = "workers",
+    params(("component" = String, Path), ("worker" = String, Path)),
+    responses((status = 200, description = "The worker's state; the snapshot is its last `snapshot` oplog entry", body = ControlState),
+        (status = 404, description = "No such component or worker", body = super::ErrorJson),
+        (status = 409, description = "The worker is failed", body = super::ErrorJson),
+        (status = 502, description = "No snapshot was taken (running an invocation, suspended, interrupted, no `revenant:api/snapshot` export); the message says why", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn snapshot(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    control(&state, &c, &w, ControlAction::Snapshot).await
+}
+
+/// The body of an update request.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct UpdateBody {
+    /// The component version to move to.
+    pub to: u64,
+    /// `auto` (default: replay the history on the new version) or `snapshot` (save on
+    /// the old version, load on the new one).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub mode: revenant_types::snapshot::UpdateMode,
+}
+
+/// Moves the worker to another version of its component, between invocations: wholly,
+/// or not at all (`update-failed`: it keeps running its version; the message says why).
+#[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/update", tag = "workers",
+    params(("component" = String, Path), ("worker" = String, Path)),
+    request_body = UpdateBody,
+    responses((status = 200, description = "The worker's state, on the new version", body = ControlState),
+        (status = 404, description = "No such component, version or worker", body = super::ErrorJson),
+        (status = 409, description = "The update failed (`update-failed`) or the worker is failed", body = super::ErrorJson),
+        (status = 502, description = "Not between invocations right now; retry", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn update(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+    Json(body): Json<UpdateBody>,
+) -> Result<Response, ApiError> {
+    let action = ControlAction::Update {
+        to: body.to,
+        mode: body.mode,
+    };
+    control(&state, &c, &w, action).await
+}
+
 /// A page of the worker's oplog, each entry as `{index, kind, summary, entry}`.
 #[utoipa::path(get, path = "/v1/components/{component}/workers/{worker}/oplog", tag = "workers",
     params(("component" = String, Path), ("worker" = String, Path), OplogQuery),

@@ -24,12 +24,17 @@ fn expected() -> Vec<Expected> {
         uses_revenant_api,
     };
     vec![
-        guest(
-            revenant_guests::COUNTER,
-            "example:counter/api",
-            &["add", "add-random", "get", "read-clock", "now"][..],
-            false,
-        ),
+        Expected {
+            path: revenant_guests::COUNTER,
+            exports: vec![
+                (
+                    "example:counter/api",
+                    &["add", "add-random", "get", "read-clock", "now"][..],
+                ),
+                ("revenant:api/snapshot@0.2.0", &["save", "load"][..]),
+            ],
+            uses_revenant_api: false,
+        },
         guest(
             revenant_guests::SHOPPING_CART,
             "example:shopping-cart/api",
@@ -42,12 +47,17 @@ fn expected() -> Vec<Expected> {
             ],
             false,
         ),
-        guest(
-            revenant_guests::USER_ACTIVITIES,
-            "example:user-activities/api",
-            &["add-activity", "list-activities", "count"],
-            false,
-        ),
+        Expected {
+            path: revenant_guests::USER_ACTIVITIES,
+            exports: vec![
+                (
+                    "example:user-activities/api",
+                    &["add-activity", "list-activities", "count"][..],
+                ),
+                ("revenant:api/snapshot@0.2.0", &["save", "load"][..]),
+            ],
+            uses_revenant_api: false,
+        },
         guest(
             revenant_guests::JSON_SUM,
             "example:json-sum/api",

@@ -94,7 +94,7 @@ async fn measure(nats: &Nats, per_worker: usize) -> anyhow::Result<(Duration, Du
             for k in 0..per_worker as u64 {
                 let key = format!("enc-{k}");
                 // The executor's entries (one builder of them), with a longer argument.
-                let mut entries = super::recovery::synthetic_invocation("add", &key, k, 0);
+                let mut entries = revenant_nats::synthetic::add_invocation("add", &key, k, 0);
                 if let OplogEntry::InvocationStarted { args, .. } = &mut entries[0] {
                     args.clone_from(&argument);
                 }

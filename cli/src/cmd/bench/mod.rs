@@ -92,6 +92,16 @@ pub struct BenchArgs {
     /// Recovery: oplog sizes, entries (comma separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1_000usize, 10_000, 100_000])]
     pub replay_sizes: Vec<usize>,
+    /// Recovery: history lengths, invocations, recovered from snapshots beside a full
+    /// replay (comma separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 100_000, 1_000_000])]
+    pub recovery_invocations: Vec<u64>,
+    /// Recovery: the snapshot interval of the bounded recovery, invocations.
+    #[arg(long, default_value_t = 1_000)]
+    pub snapshot_every: u64,
+    /// Recovery: recoveries timed per worker in the bounded recovery.
+    #[arg(long, default_value_t = 5)]
+    pub recovery_runs: usize,
     /// Failover: kills per lease setting.
     #[arg(long, default_value_t = 5)]
     pub failover_runs: usize,
@@ -192,7 +202,10 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Throughput => invoke::throughput(&env, &args, r).await,
             HostCalls => invoke::host_calls(&env, &args, r).await,
             ColdStart => invoke::cold_start(&env, &args, r).await,
-            Recovery => recovery::replay(&env, &args, r).await,
+            Recovery => match recovery::replay(&env, &args, r).await {
+                Ok(()) => recovery::bounded(&env, &args, r).await,
+                e => e,
+            },
             Failover => failover::failover(&env, &args, r).await,
             Memory => failover::memory(&env, &args, r).await,
             Http => http::run(&env, &args, r).await,

@@ -5,21 +5,25 @@
 //! first invocation, which recovers the worker by re-running every recorded
 //! invocation. The breakdown times the oplog read and the replay plan from
 //! here, and the recovered total is checked (a replay that loses work fails).
+//!
+//! Bounded recovery ([`bounded`]): for each history length (invocations) two
+//! workers — one whose oplog holds the whole history, one as a snapshot every
+//! `--snapshot-every` invocations leaves it (the previous snapshot's entry and what
+//! follows; the newest snapshot in `RVN_SNAPSHOTS`) — are recovered
+//! `--recovery-runs` times each (an interrupt, then a timed resume, which reads the
+//! oplog and rebuilds the instance), and the medians are compared in the same run.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use revenant_types::codec::OplogBatch;
-use revenant_types::oplog::{InvocationOutcome, OplogEntry};
-use revenant_types::records::ComponentRecord;
+use revenant_nats::synthetic::write_counter_history;
+use revenant_types::records::{ComponentRecord, ControlAction};
 
 use super::BenchArgs;
 use super::env::{Env, counter, deploy_counter};
-use super::report::{Report, ms};
+use super::report::{Report, median, ms};
 
 const S: &str = "recovery";
-/// Entries per appended message (well under the 1 MiB payload limit).
-const CHUNK: usize = 1000;
 
 pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
     let client = &env.client;
@@ -32,48 +36,13 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         let entries = 1 + 2 * invocations;
         let w = counter(&format!("replay-{size}-{}", uuid::Uuid::new_v4().simple()));
         eprintln!("recovery: writing {entries} oplog entries for {w}");
-        let oplog = client.nats.oplog();
         let t = Instant::now();
-        let at = revenant_types::now_ms();
-        let create = OplogEntry::Create {
-            at,
-            component_version: record.version,
-            args: vec![],
-            env: vec![],
-        };
-        let worker = w.worker.as_str().to_owned();
-        let all = std::iter::once(create).chain(
-            (0..invocations as u64).flat_map(|k| synthetic_invocation(&add, &worker, k, at)),
-        );
-        let (mut first, mut last_seq) = (1u64, 0u64);
-        let mut batch = Vec::with_capacity(CHUNK);
-        for e in all {
-            batch.push(e);
-            if batch.len() == CHUNK {
-                let entries = std::mem::take(&mut batch);
-                let n = entries.len() as u64;
-                last_seq = oplog
-                    .append(&w, last_seq, &OplogBatch { first, entries })
-                    .await?;
-                first += n;
-            }
-        }
-        if !batch.is_empty() {
-            oplog
-                .append(
-                    &w,
-                    last_seq,
-                    &OplogBatch {
-                        first,
-                        entries: batch,
-                    },
-                )
-                .await?;
-        }
+        let n = invocations as u64;
+        write_counter_history(&client.nats, &w, record.version, &add, n, 0).await?;
         let write = t.elapsed();
 
         let t = Instant::now();
-        let read = oplog.read(&w, 1).await?;
+        let read = client.nats.oplog().read(&w, 1).await?;
         let read_time = t.elapsed();
         if read.entries.len() != entries {
             r.fail(
@@ -140,29 +109,6 @@ pub async fn replay(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
     Ok(())
 }
 
-/// The two entries the executor writes for one successful `add(1)` invocation.
-pub(super) fn synthetic_invocation(add: &str, worker: &str, k: u64, at: u64) -> [OplogEntry; 2] {
-    let key = format!("synthetic-{worker}-{k}");
-    [
-        OplogEntry::InvocationStarted {
-            at,
-            idempotency_key: key.clone(),
-            function: add.to_owned(),
-            args: "[1]".into(),
-            trace: Default::default(),
-            reply_to: None,
-            caller: None,
-            schedule: None,
-        },
-        OplogEntry::InvocationCompleted {
-            at,
-            idempotency_key: key,
-            outcome: InvocationOutcome::Ok((k + 1).to_string()),
-            duration_us: 1,
-        },
-    ]
-}
-
 /// The full export name (`example:counter/api.{add}`) of a bare function name.
 fn full_name(record: &ComponentRecord, bare: &str) -> anyhow::Result<String> {
     let suffix = format!(".{{{bare}}}");
@@ -175,10 +121,81 @@ fn full_name(record: &ComponentRecord, bare: &str) -> anyhow::Result<String> {
         .with_context(|| format!("the counter component exports no {bare}"))
 }
 
+/// `1k`, `100k`, `1M` for round numbers; other numbers as they are.
 fn human(n: usize) -> String {
     match n {
-        n if n >= 1_000_000 => format!("{}M", n / 1_000_000),
-        n if n >= 1_000 => format!("{}k", n / 1_000),
+        n if n >= 1_000_000 && n % 1_000_000 == 0 => format!("{}M", n / 1_000_000),
+        n if n >= 1_000 && n % 1_000 == 0 => format!("{}k", n / 1_000),
         n => n.to_string(),
     }
+}
+
+/// Bounded recovery: snapshot + tail beside full replay, by history length.
+pub async fn bounded(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<()> {
+    let client = &env.client;
+    let timeout = Duration::from_secs(a.timeout_secs.max(300));
+    let record = deploy_counter(&client.nats).await?;
+    anyhow::ensure!(
+        record.exports_snapshot(),
+        "the counter component does not export revenant:api/snapshot; rebuild the examples"
+    );
+    let add = full_name(&record, "add")?;
+    let every = a.snapshot_every;
+    for &n in &a.recovery_invocations {
+        let mut medians = Vec::new();
+        for (mode, snapshot_every) in [("full replay", 0), ("snapshots", every)] {
+            let tag = if snapshot_every == 0 { "full" } else { "snap" };
+            let w = counter(&format!(
+                "bounded-{tag}-{n}-{}",
+                uuid::Uuid::new_v4().simple()
+            ));
+            eprintln!("recovery: writing a history of {n} invocations for {w} ({mode})");
+            let written =
+                write_counter_history(&client.nats, &w, record.version, &add, n, snapshot_every)
+                    .await?;
+            let (v, _) = client.invoke_u64(&w, "get", "[]", timeout).await?;
+            if v != n {
+                r.fail(S, format!("{w} recovered to {v}, expected {n}"));
+            }
+            let mut samples = Vec::new();
+            for _ in 0..a.recovery_runs.max(1) {
+                client
+                    .nats
+                    .control(&w, ControlAction::Interrupt, timeout)
+                    .await?;
+                let t = Instant::now();
+                client
+                    .nats
+                    .control(&w, ControlAction::Resume, timeout)
+                    .await?;
+                samples.push(t.elapsed());
+            }
+            let p50 = median(&samples);
+            let label = format!("{} invocations, {mode}", human(n as usize));
+            r.row(S, &format!("{label}: recovery p50"), ms(p50), "ms")
+                .compare(format!(
+                    "reads {} entries, {} KiB; replays {} invocations",
+                    written.entries,
+                    written.bytes / 1024,
+                    written.to_replay
+                ));
+            medians.push(p50);
+        }
+        if let [full, snap] = medians[..] {
+            r.row(
+                S,
+                &format!("{} invocations: full replay / snapshots", human(n as usize)),
+                full.as_secs_f64() / snap.as_secs_f64().max(1e-9),
+                "x",
+            );
+        }
+    }
+    r.note(
+        S,
+        format!(
+            "bounded recovery: median of {} interrupt+resume cycles per worker (resume = read the oplog, load the snapshot, replay the tail); snapshot every {every}",
+            a.recovery_runs
+        ),
+    );
+    Ok(())
 }

@@ -31,6 +31,28 @@ pub async fn alone() -> tokio::sync::MutexGuard<'static, ()> {
     ALONE.lock().await
 }
 
+/// Runs the `revenant` binary against `url` with `args` (warnings only in its log).
+pub fn revenant(url: &str, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_revenant"))
+        .args(["--nats", url])
+        .args(args)
+        .env("REVENANT_LOG", "warn")
+        .output()
+        .expect("run revenant")
+}
+
+/// [`revenant`], which must succeed: its stdout.
+pub fn revenant_ok(url: &str, args: &[&str]) -> String {
+    let out = revenant(url, args);
+    assert!(
+        out.status.success(),
+        "revenant {args:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 /// One `revenant executor` child process. Its log is printed when it is dropped during a
 /// panic, or always with `RVN_TEST_LOGS=<lines>` set.
 pub struct Executor {
