@@ -141,7 +141,9 @@ fn build_cached(root: &Path, cache: &Path, guest: &LangGuest) -> PathBuf {
                 &root.join(".tools/node/node_modules/@bytecodealliance/componentize-js"),
                 "@bytecodealliance/componentize-js",
             );
-            let mut cmd = Command::new("node");
+            // The bootstrap's Node.js (from PyPI) when the machine has none of its own.
+            let local = root.join(".tools/bin/node");
+            let mut cmd = Command::new(if local.exists() { local } else { "node".into() });
             cmd.arg(root.join("sdk/ts/build.mjs"))
                 .arg("--wit")
                 .arg(&wit)
