@@ -29,8 +29,8 @@ pub mod oplog;
 pub mod promise;
 pub mod records;
 pub mod schedule;
-pub mod subscription;
 pub mod snapshot;
+pub mod subscription;
 
 pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};

@@ -2,7 +2,7 @@
 //! user, stage 2 per day, both subscriptions) runs on three `revenant executor`
 //! child processes while clicks are published; every few seconds the executor
 //! running the subscriptions' forwarders — or another one — is SIGKILLed and
-//! replaced, and once the nats-server itself is SIGKILLed and restarted (it runs with
+//! replaced, while stage 1 works through the stream (at most 15 rounds), and once the nats-server itself is SIGKILLed and restarted (it runs with
 //! `sync_interval: always`: with JetStream's default it acknowledges writes before they
 //! are on disk, and a SIGKILL may lose the last ones). Proves: every
 //! click is applied exactly once and in stream order per user (stage 1 counts what
@@ -66,11 +66,26 @@ async fn a_pipeline_applies_every_click_once_in_order_across_kill_9_and_a_nats_r
         tokio::spawn(async move { publish_clicks(&nats, &clicks, 0).await })
     };
 
-    // Kill -9 every few seconds (the forwarders' executor first), and restart the
-    // nats-server once, while the stream is consumed.
+    // Kill -9 every few seconds (the forwarders' executor first) while clicks are
+    // published and stage 1 works through them, and restart the nats-server once.
+    let spec = nats
+        .subscription("clicks")
+        .await
+        .unwrap()
+        .expect("the clicks subscription");
     let mut owners = std::collections::BTreeSet::new();
-    for round in 0..6 {
+    let mut round = 0;
+    loop {
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let drained = publisher.is_finished()
+            && nats
+                .subscription_lag(&spec)
+                .await
+                .is_ok_and(|lag| lag.pending == 0 && lag.ack_pending == 0);
+        if (drained && round >= 6) || round >= 15 {
+            break;
+        }
+        round += 1;
         if round == 3 {
             eprintln!("[test] restarting nats-server");
             server.restart();

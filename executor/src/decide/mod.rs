@@ -37,8 +37,8 @@ use revenant_types::records::{ControlAction, WorkerStatus};
 mod call;
 mod inbox;
 pub mod schedule;
-pub mod subscription;
 pub mod snapshot;
+pub mod subscription;
 pub mod update;
 
 pub use call::{
