@@ -780,17 +780,37 @@ impl Nats {
                     Err(lookup) => Err(Error::nats("publish", lookup)),
                 }
             }
-            Err(e) => match e.kind() {
-                PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence => {
-                    Ok(Err(e.to_string()))
-                }
-                PublishErrorKind::Other if e.to_string().contains("maximum") => {
-                    Ok(Err(e.to_string()))
-                }
-                _ => Err(Error::nats("publish", e)),
-            },
+            // The stream refused it (its limits, its size caps): the guest's to handle.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence
+                ) || std::error::Error::source(&e)
+                    .and_then(|s| s.downcast_ref::<jetstream::Error>())
+                    .is_some_and(|j| refused(j.error_code())) =>
+            {
+                Ok(Err(e.to_string()))
+            }
+            // No answer (a timeout, a broken connection): the caller tries again.
+            Err(e) => Err(Error::nats("publish", e)),
         }
     }
+}
+
+/// Whether a JetStream error answering a publish is the stream refusing the message
+/// (its limits, its size caps), which a retry cannot change, rather than JetStream
+/// being unavailable for a moment.
+fn refused(code: jetstream::ErrorCode) -> bool {
+    use jetstream::ErrorCode as C;
+    [
+        C::STREAM_STORE_FAILED,
+        C::STREAM_MESSAGE_EXCEEDS_MAXIMUM,
+        C::STREAM_HEADER_EXCEEDS_MAXIMUM,
+        C::STORAGE_RESOURCES_EXCEEDED,
+        C::MEMORY_RESOURCES_EXCEEDED,
+        C::ACCOUNT_RESOURCES_EXCEEDED,
+    ]
+    .contains(&code)
 }
 
 fn malformed(what: &str, e: &serde_json::Error) -> Error {
