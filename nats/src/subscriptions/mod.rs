@@ -13,7 +13,6 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::kv::{self, CreateErrorKind, UpdateErrorKind};
 use async_nats::jetstream::{self, AckKind, consumer};
 use bytes::Bytes;
@@ -28,9 +27,9 @@ use revenant_types::subscription::{
 };
 use serde::{Deserialize, Serialize};
 
+use crate::Nats;
 use crate::error::{Error, Result};
 use crate::names::Namespace;
-use crate::{Nats, headers};
 
 /// How long the source consumer waits for an ack before redelivering; forwarders
 /// report progress on what they hold well within it.
@@ -736,81 +735,6 @@ impl Nats {
         self.dead_letter_raw(w, Some(&h), msg.subject(), msg.payload().clone(), error)
             .await
     }
-
-    /// A guest's durable publish (`revenant:api/messaging.publish`): a JetStream publish
-    /// with `Nats-Msg-Id: msg_id`, so a stream that captures the subject stores it once
-    /// however often a replay sends it; `Some(sequence)` is where it was stored. A subject
-    /// no stream captures is published on core NATS (`None`). `Err(reason)` when a stream
-    /// refused it (limits, an expected-sequence header).
-    pub async fn publish_message(
-        &self,
-        subject: &str,
-        mut h: HeaderMap,
-        payload: Bytes,
-        msg_id: &str,
-    ) -> Result<std::result::Result<Option<u64>, String>> {
-        h.insert(headers::MSG_ID, msg_id);
-        let sent = self
-            .jetstream()
-            .publish_with_headers(subject.to_owned(), h.clone(), payload.clone())
-            .await
-            .map_err(|e| Error::nats("publish", e))?
-            .await;
-        match sent {
-            Ok(ack) => Ok(Ok(Some(ack.sequence))),
-            Err(e) if e.kind() == PublishErrorKind::StreamNotFound => {
-                // "No responders": no stream captures the subject — or JetStream is not
-                // serving right now (a server restarting). Only the first is answered with
-                // a core publish; for the second the caller tries again (a trap).
-                match self.jetstream().stream_by_subject(subject).await {
-                    Ok(stream) => Err(Error::nats(
-                        "publish",
-                        format!("stream {stream} captures {subject} but did not answer"),
-                    )),
-                    Err(lookup)
-                        if lookup.kind()
-                            == jetstream::context::GetStreamByNameErrorKind::NotFound =>
-                    {
-                        self.client()
-                            .publish_with_headers(subject.to_owned(), h, payload)
-                            .await
-                            .map_err(|e| Error::nats("publish", e))?;
-                        Ok(Ok(None))
-                    }
-                    Err(lookup) => Err(Error::nats("publish", lookup)),
-                }
-            }
-            // The stream refused it (its limits, its size caps): the guest's to handle.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    PublishErrorKind::WrongLastMessageId | PublishErrorKind::WrongLastSequence
-                ) || std::error::Error::source(&e)
-                    .and_then(|s| s.downcast_ref::<jetstream::Error>())
-                    .is_some_and(|j| refused(j.error_code())) =>
-            {
-                Ok(Err(e.to_string()))
-            }
-            // No answer (a timeout, a broken connection): the caller tries again.
-            Err(e) => Err(Error::nats("publish", e)),
-        }
-    }
-}
-
-/// Whether a JetStream error answering a publish is the stream refusing the message
-/// (its limits, its size caps), which a retry cannot change, rather than JetStream
-/// being unavailable for a moment.
-fn refused(code: jetstream::ErrorCode) -> bool {
-    use jetstream::ErrorCode as C;
-    [
-        C::STREAM_STORE_FAILED,
-        C::STREAM_MESSAGE_EXCEEDS_MAXIMUM,
-        C::STREAM_HEADER_EXCEEDS_MAXIMUM,
-        C::STORAGE_RESOURCES_EXCEEDED,
-        C::MEMORY_RESOURCES_EXCEEDED,
-        C::ACCOUNT_RESOURCES_EXCEEDED,
-    ]
-    .contains(&code)
 }
 
 fn malformed(what: &str, e: &serde_json::Error) -> Error {
@@ -826,113 +750,7 @@ fn not_found(name: &str) -> Error {
     ))
 }
 
+mod publish;
+
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(filters: &[&str], start: Start) -> SubscriptionSpec {
-        SubscriptionSpec {
-            name: "clicks".into(),
-            stream: "CLICKS".into(),
-            filters: filters.iter().map(|f| (*f).to_owned()).collect(),
-            component: ComponentName::new("sessions").unwrap(),
-            worker: WorkerTemplate::parse("{token:2}").unwrap(),
-            function: "add".into(),
-            input: Input::Arguments,
-            returns_result: false,
-            window: 7,
-            on_failure: OnFailure::BlockKey,
-            start,
-            paused: false,
-            retries: 0,
-            skips: 0,
-            created_at: 0,
-        }
-    }
-
-    #[test]
-    fn a_new_consumer_starts_where_the_spec_says_and_an_old_one_stays_put() {
-        let ns = Namespace::new("rvn").unwrap();
-        let c = consumer_config(&ns, &spec(&["clicks.>"], Start::Sequence(5)), None);
-        assert_eq!(c.durable_name.as_deref(), Some("rvn-sub-clicks"));
-        assert_eq!(c.filter_subject, "clicks.>");
-        assert_eq!(c.max_ack_pending, 7);
-        assert_eq!(
-            c.deliver_policy,
-            consumer::DeliverPolicy::ByStartSequence { start_sequence: 5 }
-        );
-        let old = consumer::Config {
-            deliver_policy: consumer::DeliverPolicy::All,
-            ..Default::default()
-        };
-        let c = consumer_config(&ns, &spec(&["a.*", "b.*"], Start::New), Some(&old));
-        assert_eq!(c.deliver_policy, consumer::DeliverPolicy::All);
-        assert_eq!(c.filter_subjects, vec!["a.*", "b.*"]);
-        assert!(c.filter_subject.is_empty());
-    }
-
-    #[test]
-    fn a_taken_over_consumer_starts_after_its_ack_floor_or_where_it_started() {
-        let first = consumer::Config {
-            deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: 40 },
-            ..Default::default()
-        };
-        assert_eq!(
-            restart_policy(57, &first),
-            consumer::DeliverPolicy::ByStartSequence { start_sequence: 58 }
-        );
-        assert_eq!(restart_policy(0, &first), first.deliver_policy);
-    }
-
-    fn export(name: &str, result: Option<&str>) -> ExportedFunction {
-        ExportedFunction {
-            name: name.into(),
-            params: vec![],
-            result: result.map(str::to_owned),
-            shapes: vec![],
-        }
-    }
-
-    #[test]
-    fn a_new_subscription_calls_handle_with_the_message_or_any_export_with_arguments() {
-        let exports = [
-            export(
-                "revenant:api/subscriber@0.2.0.{handle}",
-                Some("result<_, string>"),
-            ),
-            export("example:stats/api.{add}", None),
-        ];
-        let new = NewSubscription {
-            name: "s".into(),
-            stream: "S".into(),
-            component: "stats".into(),
-            worker: "{token:2}".into(),
-            ..Default::default()
-        };
-        let spec = new.spec(&exports).unwrap();
-        assert_eq!(spec.function, "revenant:api/subscriber@0.2.0.{handle}");
-        assert_eq!((spec.input, spec.returns_result), (Input::Message, true));
-        assert_eq!(
-            (spec.window, spec.start, spec.on_failure),
-            (DEFAULT_WINDOW, Start::New, OnFailure::BlockKey)
-        );
-        let add = NewSubscription {
-            function: Some("add".into()),
-            on_failure: Some("dead-letter".into()),
-            start: Some("all".into()),
-            ..new.clone()
-        }
-        .spec(&exports)
-        .unwrap();
-        assert_eq!((add.input, add.returns_result), (Input::Arguments, false));
-        let e = NewSubscription {
-            function: Some("nope".into()),
-            ..new.clone()
-        }
-        .spec(&exports)
-        .unwrap_err();
-        assert!(e.0.contains("nope"), "{e}");
-        let e = new.spec(&exports[1..]).unwrap_err();
-        assert!(e.0.contains("without --function"), "{e}");
-    }
-}
+mod tests;
