@@ -6,6 +6,7 @@
 //! Layout: one module per command under [`cmd`].
 
 mod cmd;
+mod progress;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -153,11 +154,13 @@ impl NatsArgs {
 enum Command {
     /// Start nats-server, an executor and the examples, all in one (for a laptop).
     Up(cmd::up::UpArgs),
-    /// Run an executor against an existing NATS.
-    Executor(cmd::executor::ExecutorArgs),
+    /// Run an executor against an existing NATS (or `executor crash <id>`: a crash drill).
+    Executor(cmd::executor::ExecutorCommand),
     /// Upload and inspect components.
     #[command(subcommand)]
     Component(cmd::component::ComponentCmd),
+    /// Follow a worker live: stdout, stderr, log lines, invocations, suspends, recoveries.
+    Connect(cmd::connect::ConnectArgs),
     /// Create, list, inspect and delete workers.
     #[command(subcommand)]
     Worker(cmd::worker::WorkerCmd),
@@ -211,6 +214,7 @@ async fn main() -> std::process::ExitCode {
         Command::Executor(a) => cmd::executor::run(cli.nats, a).await,
         Command::Component(c) => cmd::component::run(cli.nats, c).await,
         Command::Worker(c) => cmd::worker::run(cli.nats, c).await,
+        Command::Connect(a) => cmd::connect::run(cli.nats, a).await,
         Command::Invoke(a) => cmd::invoke::run(cli.nats, a).await,
         Command::Promise(c) => cmd::promise::run(cli.nats, c).await,
         Command::Schedule(c) => cmd::schedule::run(cli.nats, c).await,

@@ -91,6 +91,9 @@ pub fn client_import(name: &str) -> Option<ClientImport> {
     })
 }
 
+/// `wasi:logging` as the executor serves it (log lines become `log` events).
+pub const WASI_LOGGING: &str = "wasi:logging/logging@0.1.0-draft";
+
 /// Whether executors provide the import `name`, as the component spells it
 /// (`wasi:cli/environment@0.2.3`, `revenant:api/durability@0.1.0`).
 /// World-level function imports (a bare `log`) are never provided.
@@ -98,7 +101,7 @@ pub fn provided_import(name: &str) -> bool {
     if let Some(iface) = name.strip_prefix(REVENANT_API) {
         return !iface.is_empty();
     }
-    if client_import(name).is_some() {
+    if client_import(name).is_some() || name == WASI_LOGGING {
         return true;
     }
     match name.split_once('@') {
@@ -125,6 +128,8 @@ mod tests {
         assert!(!provided_import("wasi:cli/environment@0.3.0"));
         assert!(!provided_import("wasi:cli/environment@1.0.0"));
         assert!(!provided_import("wasi:keyvalue/store@0.2.0-draft"));
+        assert!(provided_import("wasi:logging/logging@0.1.0-draft"));
+        assert!(!provided_import("wasi:logging/logging@0.2.0"));
         assert!(!provided_import("wasi:http/incoming-handler@0.2.3"));
         assert!(
             !provided_import("wasi:cli/run@0.2.3"),

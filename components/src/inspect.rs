@@ -39,7 +39,7 @@ pub enum InspectError {
     /// The component imports an interface (or function) the host does not provide.
     #[error(
         "the component imports `{name}`, which Revenant does not provide \
-         (supported: wasi:* 0.2 interfaces and revenant:api)"
+         (supported: wasi:* 0.2 interfaces, wasi:logging@0.1.0-draft and revenant:api)"
     )]
     UnsupportedImport {
         /// The import's name as the component spells it, e.g. `wasi:keyvalue/store@0.2.0-draft`.

@@ -89,6 +89,7 @@ pub fn build_linker(engine: &Engine) -> wasmtime::Result<Linker<WorkerCtx>> {
     crate::durable::waits::add_to_linker(&mut linker)?;
     linker.allow_shadowing(false);
     api::add_to_linker(&mut linker)?;
+    crate::durable::logging::add_to_linker(&mut linker)?;
     Ok(linker)
 }
 

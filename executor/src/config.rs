@@ -89,6 +89,9 @@ pub struct ExecutorOptions {
     pub component_cache_size: usize,
     /// Where to serve Prometheus `/metrics` (e.g. `127.0.0.1:9464`). Default: not served.
     pub metrics_listen: Option<String>,
+    /// Take crash drills (`revenant executor crash <id>`: the process kills itself as
+    /// `kill -9` would). Default false: drills are refused.
+    pub allow_crash_drills: bool,
 }
 
 impl Default for ExecutorOptions {
@@ -112,6 +115,7 @@ impl Default for ExecutorOptions {
             max_deliveries: 50,
             component_cache_size: 64,
             metrics_listen: None,
+            allow_crash_drills: false,
         }
     }
 }

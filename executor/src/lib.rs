@@ -57,6 +57,7 @@ pub mod control;
 pub mod decide;
 pub mod delete;
 pub mod dirs;
+pub mod drill;
 pub mod durable;
 pub mod engine;
 pub mod exports;

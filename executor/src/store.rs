@@ -16,6 +16,7 @@ use crate::config::ExecutorOptions;
 use crate::dirs::DirPool;
 use crate::durable::clocks::DurableMonotonic;
 use crate::durable::http::DurableHttp;
+use crate::durable::logging::{HasLogger, Logger};
 use crate::durable::stdio::{EventSink, EventStream, StderrTail, Stream};
 use crate::durable::waits::{CanWait, Deadline, PromiseBook, WaitParts, WaitState};
 use crate::durable::{HasJournal, Journal, random};
@@ -40,6 +41,8 @@ pub struct WorkerCtx {
     pub(crate) timeout: Duration,
     /// What the guest wrote to stderr during the current call (for trap messages).
     pub(crate) stderr_tail: StderrTail,
+    /// Where its `wasi:logging` lines go.
+    events: EventSink,
     /// The worker's filesystem; removed with the store.
     _fs: tempfile::TempDir,
 }
@@ -69,6 +72,15 @@ impl HasJournal for WorkerCtx {
     }
     fn monotonic(&self) -> &DurableMonotonic {
         &self.monotonic
+    }
+}
+
+impl HasLogger for WorkerCtx {
+    fn logger(&mut self) -> Logger<'_> {
+        Logger {
+            journal: &self.journal,
+            events: &self.events,
+        }
     }
 }
 
@@ -151,6 +163,7 @@ impl StoreSpec<'_> {
             deadline: Deadline::default(),
             timeout,
             stderr_tail,
+            events: self.events.clone(),
             _fs: fs,
         };
         let mut store = Store::new(engine, ctx);

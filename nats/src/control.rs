@@ -33,6 +33,13 @@ pub struct ControlRequest {
     pub reply: Option<String>,
 }
 
+/// The answer to [`Nats::request_answer`].
+pub(crate) enum Answer<T> {
+    Ok(T),
+    Refused(ErrorBody),
+    Nobody { timed_out: bool },
+}
+
 impl Nats {
     /// Subscribes (no queue group: every executor sees every request) to `<ns>.control.*.*`.
     pub async fn control_requests(
@@ -70,6 +77,41 @@ impl Nats {
         }))
     }
 
+    /// A core request answered `Rvn-Status: ok` with JSON `T`, or with an error body;
+    /// [`Answer::Nobody`] when nobody answered within `timeout` or nobody listens.
+    pub(crate) async fn request_answer<T: serde::de::DeserializeOwned>(
+        &self,
+        subject: String,
+        body: bytes::Bytes,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<Answer<T>> {
+        let request = async_nats::Request::new()
+            .payload(body)
+            .timeout(Some(timeout));
+        let answer = match self.client().send_request(subject, request).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == RequestErrorKind::TimedOut => {
+                return Ok(Answer::Nobody { timed_out: true });
+            }
+            Err(e) if e.kind() == RequestErrorKind::NoResponders => {
+                return Ok(Answer::Nobody { timed_out: false });
+            }
+            Err(e) => return Err(Error::nats(format!("{what} request"), e)),
+        };
+        match crate::reply::parse_reply(answer.headers.as_ref(), &answer.payload) {
+            InvocationOutcome::Ok(json) => {
+                serde_json::from_str(&json)
+                    .map(Answer::Ok)
+                    .map_err(|e| Error::Malformed {
+                        what: format!("the answer to {what}"),
+                        reason: e.to_string(),
+                    })
+            }
+            InvocationOutcome::Err(error) => Ok(Answer::Refused(error)),
+        }
+    }
+
     /// Asks the executor holding `w`'s shard to interrupt, resume or delete it and returns the
     /// worker's state after that. Nobody answering within `timeout` (or nobody listening
     /// at all) is [`ControlError::NoExecutor`]; an error answer is [`ControlError::Refused`].
@@ -80,38 +122,19 @@ impl Nats {
         timeout: Duration,
     ) -> Result<WorkerState, ControlError> {
         let body = serde_json::json!(ControlBody { action }).to_string();
-        let request = async_nats::Request::new()
-            .payload(body.into())
-            .timeout(Some(timeout));
-        let answer = match self
-            .client()
-            .send_request(self.namespace().control_subject(w), request)
-            .await
+        let what = format!("{} of {w}", action.as_str());
+        let subject = self.namespace().control_subject(w);
+        match self
+            .request_answer(subject, body.into(), timeout, &what)
+            .await?
         {
-            Ok(m) => m,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
-                ) =>
-            {
-                return Err(ControlError::NoExecutor {
-                    worker: w.dotted(),
-                    shard: self.shard_of(w),
-                    waited: (e.kind() == RequestErrorKind::TimedOut).then_some(timeout),
-                });
-            }
-            Err(e) => return Err(Error::nats(format!("{} request", action.as_str()), e).into()),
-        };
-        match crate::reply::parse_reply(answer.headers.as_ref(), &answer.payload) {
-            InvocationOutcome::Ok(json) => serde_json::from_str(&json).map_err(|e| {
-                Error::Malformed {
-                    what: format!("the answer to {} of {w}", action.as_str()),
-                    reason: e.to_string(),
-                }
-                .into()
+            Answer::Ok(state) => Ok(state),
+            Answer::Refused(error) => Err(ControlError::Refused(error)),
+            Answer::Nobody { timed_out } => Err(ControlError::NoExecutor {
+                worker: w.dotted(),
+                shard: self.shard_of(w),
+                waited: timed_out.then_some(timeout),
             }),
-            InvocationOutcome::Err(error) => Err(ControlError::Refused(error)),
         }
     }
 

@@ -167,6 +167,25 @@ pub enum ControlError {
     Other(#[from] Error),
 }
 
+/// Why a crash drill ([`crate::drills`]) was not carried out.
+#[derive(Debug, thiserror::Error)]
+pub enum DrillError {
+    /// Nobody answered: no executor with that id is running.
+    #[error(
+        "no executor {executor} answered within {waited:?}; is it running? (`revenant status` lists the live executors)"
+    )]
+    NoExecutor {
+        executor: String,
+        waited: std::time::Duration,
+    },
+    /// The executor refused (`forbidden`: it was not started with `--allow-crash-drills`).
+    #[error("{}", .0.message)]
+    Refused(revenant_types::oplog::ErrorBody),
+    /// Anything else (connection, a malformed answer).
+    #[error(transparent)]
+    Other(#[from] Error),
+}
+
 impl From<CodecError> for LeaseError {
     fn from(e: CodecError) -> Self {
         Self::Other(e.into())

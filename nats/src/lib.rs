@@ -38,6 +38,7 @@ pub mod bench_support;
 pub mod client;
 pub mod connect;
 pub mod control;
+pub mod drills;
 pub mod error;
 pub mod headers;
 pub mod http_support;
@@ -64,7 +65,7 @@ pub use async_nats;
 pub use revenant_types;
 
 pub use client::Nats;
-pub use error::{AppendError, ControlError, Error, LeaseError, Result};
+pub use error::{AppendError, ControlError, DrillError, Error, LeaseError, Result};
 pub use lease::{Lease, LeaseKey, LeaseLoss, LeaseManager};
 pub use names::Namespace;
 pub use oplog::{OplogRead, OplogStore, ReadStrategy};

@@ -222,6 +222,10 @@ impl Namespace {
     pub fn control_subject(&self, w: &WorkerId) -> String {
         format!("{}.control.{}.{}", self.prefix, w.component, w.worker)
     }
+    /// `rvn.executor.<id>.crash`: crash drills of one executor (core request/reply).
+    pub fn executor_crash_subject(&self, id: &ExecutorId) -> String {
+        format!("{}.executor.{id}.crash", self.prefix)
+    }
     /// `rvn.control.*.*`.
     pub fn control_wildcard(&self) -> String {
         format!("{}.control.*.*", self.prefix)

@@ -34,6 +34,7 @@ use crate::rest::{
         workers::delete,
         workers::interrupt,
         workers::resume,
+        workers::simulate_crash,
         workers::snapshot,
         workers::update,
         workers::oplog,

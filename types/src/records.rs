@@ -149,6 +149,11 @@ pub enum ControlAction {
         #[serde(default)]
         mode: crate::snapshot::UpdateMode,
     },
+    /// Drop the worker's instance and what the executor holds of it, as a crash of its
+    /// executor would, and recover it at once from its oplog by replay (a running
+    /// invocation is cut short and runs on from its journal). The answer says how long
+    /// recovering took. For drills: how the worker, and what calls it, weather a crash.
+    SimulateCrash,
 }
 
 impl ControlAction {
@@ -159,6 +164,7 @@ impl ControlAction {
             Self::Delete => "delete",
             Self::Snapshot => "snapshot",
             Self::Update { .. } => "update",
+            Self::SimulateCrash => "simulate-crash",
         }
     }
 }
@@ -170,13 +176,17 @@ pub struct ControlBody {
 }
 
 /// The answer to a control request (`Rvn-Status: ok`): the worker's state after it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WorkerState {
     /// `<component>.<worker>`.
     pub worker: String,
     pub status: WorkerStatus,
     /// Whether invocations are held until a resume.
     pub interrupted: bool,
+    /// After `simulate-crash`: how long recovering the worker took (reading its oplog,
+    /// loading the component, replaying), in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered_ms: Option<f64>,
 }
 
 /// One exported function of a component, with its WIT signature.
@@ -359,6 +369,7 @@ mod tests {
             worker: "counter.c1".into(),
             status: WorkerStatus::Interrupted,
             interrupted: true,
+            recovered_ms: None,
         };
         assert_eq!(
             serde_json::to_value(&state).unwrap(),

@@ -153,10 +153,15 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
                 snapshot: policy,
                 ephemeral,
             };
+            let started = crate::progress::step(&format!(
+                "uploading {name} ({}): checking, compiling and storing it",
+                crate::progress::megabytes(bytes.len())
+            ));
             let record = nats
                 .components()
                 .upload_options(&name, bytes, options)
                 .await?;
+            eprintln!("uploaded in {:.1} s", started.elapsed().as_secs_f64());
             if !policy.is_off() && !record.exports_snapshot() {
                 eprintln!(
                     "warning: {name} does not export revenant:api/snapshot (save, load): its workers take no snapshots"
@@ -172,7 +177,12 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
         } => {
             let workers = nats.workers().list(Some(&name)).await?;
             let mut stayed = 0;
+            let mut progress = crate::progress::Progress::new(
+                format!("updating the workers of {name} to version {to}"),
+                Some(workers.len() as u64),
+            );
             for w in &workers {
+                progress.inc(0);
                 let action = ControlAction::Update { to, mode };
                 match super::worker::control_between_invocations(&nats, &w.id, action, timeout_ms)
                     .await
@@ -183,7 +193,13 @@ pub async fn run(nats_args: NatsArgs, cmd: ComponentCmd) -> anyhow::Result<()> {
                         println!("{}\tstays on version {}: {e}", w.id, w.component_version);
                     }
                 }
+                progress.inc(1);
             }
+            progress.finish(&format!(
+                "{} of {} workers moved to version {to}",
+                workers.len() - stayed,
+                workers.len()
+            ));
             anyhow::ensure!(
                 stayed == 0,
                 "{stayed} of {} workers stayed on their version",

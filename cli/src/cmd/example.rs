@@ -64,6 +64,8 @@ async fn load(nats: &Nats, users: u32, events: u64, seed: u64) -> anyhow::Result
     let clicks = generate(users, events, seed);
     let js = nats.jetstream();
     let mut acks = Vec::with_capacity(1024);
+    let mut progress =
+        crate::progress::Progress::new("publishing clicks", Some(clicks.len() as u64));
     for (i, (user, ts)) in clicks.iter().enumerate() {
         let body = serde_json::json!({ "page": format!("/p{}", i % 50), "ts": ts }).to_string();
         acks.push(
@@ -75,12 +77,14 @@ async fn load(nats: &Nats, users: u32, events: u64, seed: u64) -> anyhow::Result
             for a in acks.drain(..) {
                 a.await.context("storing a click")?;
             }
+            progress.inc(1024);
         }
     }
     for a in acks {
         a.await.context("storing a click")?;
     }
     let secs = started.elapsed().as_secs_f64();
+    progress.finish("published");
     println!(
         "published {} clicks of {users} users into CLICKS in {secs:.1}s ({:.0}/s)",
         clicks.len(),

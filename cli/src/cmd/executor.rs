@@ -1,4 +1,5 @@
-//! `revenant executor`: one executor against an existing NATS.
+//! `revenant executor`: one executor against an existing NATS;
+//! `revenant executor crash <id>`: a crash drill of a running one.
 
 use std::path::PathBuf;
 
@@ -48,6 +49,35 @@ pub struct ExecutorArgs {
     /// Serve Prometheus metrics on http://<addr>/metrics (e.g. 127.0.0.1:9464).
     #[arg(long, env = "REVENANT_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Take crash drills: `revenant executor crash <id>` makes this process kill itself
+    /// as `kill -9` would (for testing failover). Off by default: drills are refused.
+    #[arg(long, env = "REVENANT_ALLOW_CRASH_DRILLS")]
+    pub allow_crash_drills: bool,
+}
+
+/// `revenant executor [OPTIONS]` runs one; `revenant executor crash <id>` drills one.
+#[derive(clap::Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ExecutorCommand {
+    #[command(subcommand)]
+    pub action: Option<ExecutorAction>,
+    #[command(flatten)]
+    pub args: ExecutorArgs,
+}
+
+#[derive(clap::Subcommand)]
+pub enum ExecutorAction {
+    /// Crash drill: the executor with this id kills its own process at once, as
+    /// `kill -9` would (no lease released, nothing finished); other executors take
+    /// over its shards and recover its workers by replay. Refused unless that executor
+    /// was started with --allow-crash-drills. `revenant status` lists executor ids.
+    Crash {
+        /// The executor's id.
+        id: String,
+        /// How long to wait for its answer, ms.
+        #[arg(long, default_value_t = 5_000)]
+        timeout_ms: u64,
+    },
 }
 
 impl ExecutorArgs {
@@ -63,6 +93,7 @@ impl ExecutorArgs {
             invocation_timeout_ms: self.invocation_timeout_ms,
             memory_limit_bytes: self.memory_limit_mb << 20,
             metrics_listen: self.metrics_listen.clone(),
+            allow_crash_drills: self.allow_crash_drills,
             ..ExecutorOptions::default()
         };
         o.retry.max_attempts = self.retry_attempts;
@@ -72,8 +103,20 @@ impl ExecutorArgs {
     }
 }
 
-pub async fn run(nats_args: NatsArgs, args: ExecutorArgs) -> anyhow::Result<()> {
+pub async fn run(nats_args: NatsArgs, cmd: ExecutorCommand) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
-    revenant_executor::run(args.options(), nats, super::shutdown_signal()).await?;
+    match cmd.action {
+        None => revenant_executor::run(cmd.args.options(), nats, super::shutdown_signal()).await?,
+        Some(ExecutorAction::Crash { id, timeout_ms }) => {
+            let id = revenant_types::names::ExecutorId::new(id)?;
+            let answer = nats
+                .crash_executor(&id, std::time::Duration::from_millis(timeout_ms))
+                .await?;
+            println!(
+                "executor {} is crashing (killed as by kill -9); its shards go to other executors once its leases lapse",
+                answer.executor
+            );
+        }
+    }
     Ok(())
 }

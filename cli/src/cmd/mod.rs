@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod component;
+pub mod connect;
 pub mod deploy;
 pub mod example;
 pub mod executor;

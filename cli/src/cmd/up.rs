@@ -163,45 +163,41 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!(
         "Revenant is up: NATS at {url}, one executor, the router at {http}, examples deployed."
     );
-    println!("Try (in another terminal):");
-    println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add 5");
-    println!("  cargo run -q -p revenant-cli -- invoke counter/c1 add-random");
-    println!("  cargo run -q -p revenant-cli -- invoke json-sum/j1 sum '\"[1, 2, 3]\"'");
-    println!("  cargo run -q -p revenant-cli -- worker oplog counter/c1");
-    println!(
-        "  cargo run -q -p revenant-cli -- invoke reminder/r1 remind-in 15 '\"stretch\"'   # a durable sleep"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- invoke approval/a1 request '\"laptop\"'   # waits for its promise;"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- promise list approval/a1                 # then complete it:"
-    );
-    println!("  cargo run -q -p revenant-cli -- promise complete <id> '\"approved\"'");
-    println!(
-        "  cargo run -q -p revenant-cli -- invoke order/o-1 place 100        # payment, warehouse, shipping over RPC"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- invoke fan-out/f1 sum-squares 100  # 100 async calls"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- example clickstream-load --users 100 --events 10000   # a pipeline:"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- subscription list                                      # lag per stage"
-    );
-    println!(
-        "  cargo run -q -p revenant-cli -- example clickstream-check   # daily totals = offline"
-    );
-    println!("over HTTP (console at {http}/, API at {http}/openapi.json):");
+    println!("Console: {http}/ (open it in a browser)");
+    println!("{}", revenant_on_path());
+    for line in [
+        "  revenant invoke counter/c1 add 5",
+        "  revenant invoke counter/c1 add-random",
+        "  revenant connect counter/c1                 # follow it live: output, logs, invocations",
+        "  revenant worker simulate-crash counter/c1   # drop it, recover it by replay, say how long",
+        "  revenant invoke json-sum/j1 sum '\"[1, 2, 3]\"'",
+        "  revenant worker oplog counter/c1",
+        "  revenant invoke reminder/r1 remind-in 15 '\"stretch\"'   # a durable sleep",
+        "  revenant invoke approval/a1 request '\"laptop\"'   # waits for its promise;",
+        "  revenant promise list approval/a1                 # then complete it:",
+        "  revenant promise complete <id> '\"approved\"'",
+        "  revenant invoke order/o-1 place 100        # payment, warehouse, shipping over RPC",
+        "  revenant invoke fan-out/f1 sum-squares 100  # 100 async calls",
+        "  revenant example clickstream-load --users 100 --events 10000   # a pipeline:",
+        "  revenant subscription list                                      # lag per stage",
+        "  revenant example clickstream-check   # daily totals = offline",
+    ] {
+        println!("{line}");
+    }
+    println!("over HTTP (API at {http}/openapi.json):");
     println!("  curl -X POST {http}/v1/components/counter/workers/c1/invoke/add -d '[5]'");
     println!("  curl -N {http}/v1/components/counter/workers/c1/events");
     println!(
         "  curl -X POST {http}/alice/add-item -d '{{\"product-id\": \"p1\", \"name\": \"Mug\", \"price\": 9.5, \"quantity\": 2}}'"
     );
     println!("  curl {http}/alice/cart");
-    println!("or from any NATS client:");
-    println!("  nats request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
+    println!(
+        "or from any NATS client (scripts/nats-request uses the nats-py the bootstrap installed;"
+    );
+    println!(
+        "the NATS CLI, github.com/nats-io/natscli, takes the same arguments to `nats request`):"
+    );
+    println!("  scripts/nats-request rvn.call.counter.c1 '[5]' -H 'Rvn-Function: add'");
     println!("Metrics: {http}/metrics (router), http://{metrics}/metrics (executor).");
     println!("Ctrl-C stops everything.");
     println!();
@@ -217,4 +213,21 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     eprintln!("executor stopped; stopping nats-server");
     child.kill().await.ok();
     Ok(())
+}
+
+/// How to call `revenant` from another terminal: `scripts/up` links the binary it built
+/// as `.tools/bin/revenant`; otherwise this binary's own path.
+fn revenant_on_path() -> String {
+    let linked = std::path::Path::new(".tools/bin/revenant");
+    match std::fs::canonicalize(".tools/bin") {
+        Ok(dir) if linked.exists() => format!(
+            "Try, in another terminal (the revenant command is in .tools/bin):\n  export PATH=\"{}:$PATH\"",
+            dir.display()
+        ),
+        _ => format!(
+            "Try, in another terminal (revenant is {}):",
+            std::env::current_exe()
+                .map_or_else(|_| "this binary".to_owned(), |p| p.display().to_string())
+        ),
+    }
 }

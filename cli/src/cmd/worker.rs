@@ -1,4 +1,4 @@
-//! `revenant worker new|list|get|delete|oplog|interrupt|resume|snapshot|update|export|import`.
+//! `revenant worker new|list|get|delete|oplog|interrupt|resume|simulate-crash|snapshot|update|export|import`.
 
 use std::time::Duration;
 
@@ -55,6 +55,11 @@ pub enum WorkerCmd {
     Interrupt(ControlArgs),
     /// Resume an interrupted worker: the held invocations run in order, the interrupted one first.
     Resume(ControlArgs),
+    /// Simulate a crash of a worker (a drill): the executor holding it drops its instance
+    /// and all it holds of it, as if killed, and recovers it at once by replaying its
+    /// oplog; a running invocation is cut short and runs on from its journal. Prints how
+    /// long recovery took.
+    SimulateCrash(ControlArgs),
     /// Take a snapshot of a worker now (its component must export revenant:api/snapshot)
     /// and trim its oplog behind it.
     Snapshot(ControlArgs),
@@ -152,6 +157,11 @@ async fn control(nats: &Nats, args: ControlArgs, action: ControlAction) -> anyho
         .with_context(|| format!("{} {id}", action.as_str()))?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&state)?);
+    } else if let Some(ms) = state.recovered_ms {
+        println!(
+            "{id}\t{}\trecovered by replay in {ms:.1} ms",
+            state.status.as_str()
+        );
     } else {
         println!("{id}\t{}", state.status.as_str());
     }
@@ -245,6 +255,9 @@ pub async fn run(nats_args: NatsArgs, cmd: WorkerCmd) -> anyhow::Result<()> {
         WorkerCmd::Interrupt(args) => control(&nats, args, ControlAction::Interrupt).await?,
         WorkerCmd::Resume(args) => control(&nats, args, ControlAction::Resume).await?,
         WorkerCmd::Snapshot(args) => control(&nats, args, ControlAction::Snapshot).await?,
+        WorkerCmd::SimulateCrash(args) => {
+            control(&nats, args, ControlAction::SimulateCrash).await?
+        }
         WorkerCmd::Update { args, to, mode } => {
             control(&nats, args, ControlAction::Update { to, mode }).await?
         }

@@ -11,6 +11,7 @@ mod common;
 mod balancing;
 mod cluster;
 mod crash_recovery;
+mod drills;
 mod failover;
 mod fencing;
 mod languages;

@@ -1,6 +1,7 @@
 //! `approval` — a request that waits for a person, with a durable promise.
 //!
-//! `request(item)` creates a promise, prints its id, and waits for it. While it
+//! `request(item)` creates a promise, prints its id, logs (`wasi:logging`) that it
+//! waits, and waits for it. While it
 //! waits longer than the executor's `suspend-after` (10 s by default) the worker
 //! is suspended: its instance is dropped, nothing is held in memory or in a
 //! consumer, and it survives any executor dying. Whoever approves completes the
@@ -30,10 +31,13 @@ impl Guest for Approval {
     fn request(item: String) -> String {
         let promise = Promise::new();
         println!("approval needed: {}", promise.id());
+        revenant_sdk::log::info("approval", &format!("waiting for approval of {item}"));
         let payload = promise
             .wait()
             .expect("the promise was created by this worker");
-        format!("{item}: {}", String::from_utf8_lossy(&payload))
+        let payload = String::from_utf8_lossy(&payload);
+        revenant_sdk::log::info("approval", &format!("{item} decided: {payload}"));
+        format!("{item}: {payload}")
     }
 }
 

@@ -124,7 +124,44 @@ pub(crate) fn state(id: &WorkerId, status: WorkerStatus) -> WorkerState {
         worker: id.dotted(),
         status,
         interrupted: status == WorkerStatus::Interrupted,
+        recovered_ms: None,
     }
+}
+
+/// A simulated crash: what this executor holds of the worker is dropped (an invocation
+/// running was cut short by [`race`] and stays at the head of the queue, unanswered and
+/// unacked), and the worker is recovered from its oplog the way a new owner recovers it
+/// after a real crash ([`Worker::recover`]: oplog read, component load, replay). The
+/// answer carries how long that took; a `recovered` event says it too.
+pub(crate) async fn crash(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    slot: &mut Option<Worker>,
+    in_memory: &AtomicU64,
+    events: &EventSink,
+) -> (Result<WorkerState, ErrorBody>, Flow) {
+    set(slot, None, in_memory);
+    let started = std::time::Instant::now();
+    let w = match Box::pin(Worker::recover(env.clone(), id.clone(), events.clone())).await {
+        Ok(w) => w,
+        Err(e) => {
+            let (error, flow) = oplog_error(id, &e);
+            return (Err(error), flow);
+        }
+    };
+    let recovered_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let status = decide::status_of(w.view(None));
+    let summary = Summary::of(&w);
+    set(slot, Some(w), in_memory);
+    tracing::info!(worker = %id, recovered_ms, "simulated crash: recovered");
+    put_status(&env.nats, summary, status).await;
+    let fields = serde_json::json!({ "recovered-ms": recovered_ms, "simulated-crash": true });
+    let _ = env.nats.publish_event(id, event("recovered", fields)).await;
+    let answer = WorkerState {
+        recovered_ms: Some(recovered_ms),
+        ..state(id, status)
+    };
+    (Ok(answer), Flow::Continue)
 }
 
 /// Keeps the mailbox's worker and the executor's count of workers in memory in step.
@@ -217,6 +254,7 @@ async fn apply(
         (ControlDecision::Interrupt, Some(w)) => w.interrupt().await,
         (ControlDecision::Resume, Some(w)) => w.resume().await,
         (ControlDecision::Snapshot, Some(w)) => return snapshot(id, w).await,
+        (ControlDecision::Crash, Some(_)) => return crash(env, id, slot, in_memory, events).await,
         (ControlDecision::Update { to, mode }, Some(w)) => {
             return update::apply(env, id, w, to, mode).await;
         }
@@ -263,6 +301,7 @@ async fn announce(
         ControlAction::Delete => "deleted",
         ControlAction::Snapshot => "snapshot",
         ControlAction::Update { .. } => "updated",
+        ControlAction::SimulateCrash => "recovered",
     };
     let _ = env
         .nats

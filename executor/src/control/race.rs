@@ -22,7 +22,8 @@ use crate::worker::Completions;
 pub(crate) enum Raced<T> {
     /// It finished.
     Done(T),
-    /// An interrupt or a delete came first: the invocation's future is dropped.
+    /// An interrupt, a delete or a simulated crash came first: the invocation's future
+    /// is dropped.
     Stopped(ControlCommand),
 }
 
@@ -93,7 +94,9 @@ pub(crate) async fn race<F: Future>(
                     }
                 },
                 Some(Input::Control(cmd)) => match cmd.action {
-                    ControlAction::Interrupt | ControlAction::Delete => return Raced::Stopped(cmd),
+                    ControlAction::Interrupt | ControlAction::Delete | ControlAction::SimulateCrash => {
+                        return Raced::Stopped(cmd);
+                    }
                     ControlAction::Resume => {
                         reply(nats, cmd.reply.as_deref(), Ok(state(id, WorkerStatus::Running))).await;
                     }

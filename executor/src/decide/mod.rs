@@ -231,6 +231,8 @@ pub enum ControlDecision {
         to: u64,
         mode: revenant_types::snapshot::UpdateMode,
     },
+    /// Drop the worker and recover it from its oplog (a simulated crash).
+    Crash,
 }
 
 /// Decides a control request for worker `id` (`None`: it has no oplog).
@@ -250,6 +252,7 @@ pub fn control(
     }
     match (action, w.interrupted) {
         (ControlAction::Snapshot, _) => ControlDecision::Snapshot,
+        (ControlAction::SimulateCrash, _) => ControlDecision::Crash,
         (ControlAction::Update { to, mode }, _) => ControlDecision::Update { to, mode },
         (ControlAction::Interrupt, false) => ControlDecision::Interrupt,
         (ControlAction::Resume, true) => ControlDecision::Resume,

@@ -306,6 +306,39 @@ fn interrupt_and_resume_change_state_once_and_are_idempotent() {
 }
 
 #[test]
+fn a_simulated_crash_recovers_any_live_worker_but_not_a_failed_or_unknown_one() {
+    let held = WorkerView {
+        interrupted: true,
+        instantiated: false,
+        ..idle()
+    };
+    for w in [idle(), held] {
+        assert_eq!(
+            control(&id(), ControlAction::SimulateCrash, Some(w)),
+            ControlDecision::Crash
+        );
+    }
+    let failed = WorkerView {
+        failed: Some("x"),
+        ..idle()
+    };
+    assert!(matches!(
+        control(&id(), ControlAction::SimulateCrash, Some(failed)),
+        ControlDecision::Refuse(ErrorBody {
+            kind: ErrorKind::WorkerFailed,
+            ..
+        })
+    ));
+    assert!(matches!(
+        control(&id(), ControlAction::SimulateCrash, None),
+        ControlDecision::Refuse(ErrorBody {
+            kind: ErrorKind::UnknownWorker,
+            ..
+        })
+    ));
+}
+
+#[test]
 fn an_invocation_given_back_waits_longer_the_more_it_was_delivered() {
     use std::time::Duration;
     let base = Duration::from_millis(200);

@@ -47,6 +47,8 @@ pub struct Cursor {
     next_index: OplogIndex,
     pending: Vec<OplogEntry>,
     pending_first: OplogIndex,
+    /// See [`Cursor::resume_at`].
+    resume_at: Vec<String>,
 }
 
 impl Cursor {
@@ -59,12 +61,36 @@ impl Cursor {
             next_index,
             pending: Vec::new(),
             pending_first: next_index,
+            resume_at: Vec::new(),
         }
     }
 
-    /// True while recorded host calls are being handed back (output is suppressed).
+    /// True while the code runs through what an earlier run did (its output was shown
+    /// then and is suppressed now): until a tail runs out of recorded calls and makes a
+    /// live one, or reaches the wait it was suspended at ([`Cursor::reached_wait`]).
     pub fn is_replaying(&self) -> bool {
         matches!(self.mode, Mode::Replay { .. })
+    }
+
+    /// The tail about to be replayed was suspended waiting for `keys` (`promise:3`).
+    pub fn resume_at(&mut self, keys: Vec<String>) {
+        self.resume_at = keys;
+    }
+
+    /// The code begins a durable wait for `keys`. In a tail replay with no recorded call
+    /// left, the wait it was suspended at is where the earlier run stopped: from here
+    /// on it is live (what it prints after the wait is new output, not shown before).
+    pub fn reached_wait(&mut self, keys: &[String]) {
+        if let Mode::Replay {
+            calls,
+            then_live: true,
+        } = &self.mode
+            && calls.is_empty()
+            && keys.iter().any(|k| self.resume_at.contains(k))
+        {
+            self.mode = Mode::Live;
+            self.resume_at.clear();
+        }
     }
 
     /// Starts replaying one invocation's recorded host calls.
@@ -74,6 +100,7 @@ impl Cursor {
 
     /// Ends the replay of an invocation; recorded calls left over are a divergence.
     pub fn end_replay(&mut self) -> Result<(), Divergence> {
+        self.resume_at.clear();
         match std::mem::replace(&mut self.mode, Mode::Live) {
             Mode::Replay { mut calls, .. } => match calls.pop_front() {
                 Some((index, entry)) => Err(Divergence {
@@ -361,6 +388,34 @@ mod tests {
     fn the_same_function_with_another_request_is_a_divergence() {
         let mut c = replaying(vec![call(RANDOM, 7)], false);
         assert!(c.read_remote(RANDOM, HostValue::U64(16), never).is_err());
+    }
+
+    #[test]
+    fn a_resumed_tail_is_live_from_the_wait_it_was_suspended_at() {
+        let mut tail = replaying(vec![call(RANDOM, 7)], true);
+        tail.resume_at(vec!["promise:4".into()]);
+        tail.reached_wait(&["promise:4".into()]);
+        assert!(
+            tail.is_replaying(),
+            "a recorded call is left: not there yet"
+        );
+        tail.read_remote(RANDOM, HostValue::Unit, never).unwrap();
+        assert!(
+            tail.is_replaying(),
+            "between the last call and the wait: shown before"
+        );
+        tail.reached_wait(&["timer:2".into()]);
+        assert!(tail.is_replaying(), "another wait is not where it stopped");
+        tail.reached_wait(&["promise:4".into()]);
+        assert!(
+            !tail.is_replaying(),
+            "after the wait it was suspended at: new output"
+        );
+        // A completed invocation is never live, whatever it waits for.
+        let mut done = replaying(vec![], false);
+        done.resume_at(vec!["promise:4".into()]);
+        done.reached_wait(&["promise:4".into()]);
+        assert!(done.is_replaying());
     }
 
     #[test]

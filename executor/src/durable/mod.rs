@@ -18,6 +18,7 @@ pub mod cursor;
 pub mod deadline;
 pub mod http;
 pub mod journaled;
+pub mod logging;
 pub mod messaging;
 pub mod promise_book;
 pub mod promises;
@@ -186,9 +187,21 @@ impl Journal {
         (key.clone(), ordinal)
     }
 
-    /// True while recorded host calls are being handed back (output is suppressed).
+    /// True while the code runs through what an earlier run did (output is suppressed).
     pub fn is_replaying(&self) -> bool {
         self.cursor(|c| c.is_replaying())
+    }
+
+    /// The tail about to be replayed was suspended waiting for `keys` (see
+    /// [`cursor::Cursor::reached_wait`]).
+    pub fn resume_at(&self, keys: Vec<String>) {
+        self.cursor(|c| c.resume_at(keys));
+    }
+
+    /// The code begins a durable wait for `waiting`.
+    pub fn reached_wait(&self, waiting: &[waits::Wait]) {
+        let keys: Vec<String> = waiting.iter().map(waits::Wait::key).collect();
+        self.cursor(|c| c.reached_wait(&keys));
     }
 
     /// Starts replaying one invocation's recorded host calls.

@@ -79,6 +79,7 @@ impl promises::Host for Promises<'_> {
             Err(e) => return Ok(Err(e)),
         };
         let waiting = vec![Wait::Promise { index }];
+        self.parts.journal.reached_wait(&waiting);
         let book = self.parts.waits.book.clone();
         let suspend_after = self.parts.waits.suspend_after;
         let ready = book.wait(index);

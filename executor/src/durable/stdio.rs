@@ -1,4 +1,5 @@
-//! stdout / stderr of a worker: streamed live as events (to
+//! stdout / stderr of a worker, and its `wasi:logging` lines
+//! ([`super::logging`]): streamed live as events (to
 //! `<ns>.events.<component>.<worker>` by the runtime) and never re-emitted
 //! while the journal replays. stdin is empty.
 //!
@@ -34,11 +35,37 @@ impl Stream {
     }
 }
 
-/// A chunk the guest wrote, as forwarded to the worker's event publisher.
-#[derive(Debug, Clone)]
-pub struct Output {
-    pub stream: Stream,
-    pub data: Bytes,
+/// What the guest wrote or logged, as forwarded to the worker's event publisher.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Output {
+    /// A chunk of stdout or stderr.
+    Text { stream: Stream, data: Bytes },
+    /// A `wasi:logging` line.
+    Log {
+        level: &'static str,
+        context: String,
+        message: String,
+    },
+}
+
+impl Output {
+    /// The event's kind and fields (the runtime adds `kind` and `at`).
+    pub fn event(&self) -> (&'static str, serde_json::Value) {
+        match self {
+            Self::Text { stream, data } => (
+                stream.as_str(),
+                serde_json::json!({ "data": String::from_utf8_lossy(data) }),
+            ),
+            Self::Log {
+                level,
+                context,
+                message,
+            } => (
+                "log",
+                serde_json::json!({ "level": level, "context": context, "message": message }),
+            ),
+        }
+    }
 }
 
 /// Where a worker's output goes (to be published as events): bounded, so a guest that
@@ -137,7 +164,7 @@ impl AsyncWrite for EventStream {
         if !self.journal.is_replaying() {
             // A closed sink means the worker is being dropped; a full one, that events lag
             // behind the guest: either way this chunk is not published (it is not journaled).
-            let _ = self.sink.try_send(Output {
+            let _ = self.sink.try_send(Output::Text {
                 stream: self.stream,
                 data: Bytes::copy_from_slice(buf),
             });
@@ -171,6 +198,30 @@ mod tests {
             "{m}"
         );
         assert!(m.ends_with("wasm trap: unreachable)"), "{m}");
+    }
+
+    #[test]
+    fn output_becomes_an_event_of_its_kind() {
+        let text = Output::Text {
+            stream: Stream::Stderr,
+            data: Bytes::from_static(b"boom\n"),
+        };
+        assert_eq!(
+            text.event(),
+            ("stderr", serde_json::json!({"data": "boom\n"}))
+        );
+        let log = Output::Log {
+            level: "warn",
+            context: "payment".into(),
+            message: "retrying".into(),
+        };
+        assert_eq!(
+            log.event(),
+            (
+                "log",
+                serde_json::json!({"level": "warn", "context": "payment", "message": "retrying"})
+            )
+        );
     }
 
     #[test]

@@ -175,11 +175,15 @@ pub async fn wait_or_suspend<F: Future>(
 
 /// Before a durable wait begins, what it waits for is committed: a timer's deadline
 /// (journaled when it was created) must survive this executor, or a recovery would
-/// start the sleep again from zero. Nothing to do in replay.
+/// start the sleep again from zero. Nothing to do in replay. A resumed tail reaching
+/// the wait it was suspended at turns live here ([`super::Journal::reached_wait`]).
 async fn durable_deadlines(
     journal: &super::Journal,
     durable: Option<&[Wait]>,
 ) -> wasmtime::Result<()> {
+    if let Some(waiting) = durable {
+        journal.reached_wait(waiting);
+    }
     let timers = durable.is_some_and(|w| w.iter().any(|w| matches!(w, Wait::Timer { .. })));
     if timers && !journal.is_replaying() {
         journal.commit().await?;

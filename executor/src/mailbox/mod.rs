@@ -351,10 +351,20 @@ pub(crate) async fn mailbox(
                     queue.push_front(m);
                 }
                 recovered_status.settle(&nats).await;
-                let stopped = if cmd.action == ControlAction::Delete {
-                    delete::stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
-                } else {
-                    control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                let stopped = match cmd.action {
+                    ControlAction::Delete => {
+                        delete::stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
+                    }
+                    ControlAction::SimulateCrash => {
+                        let (answer, flow) =
+                            control::crash(&env, &id, &mut worker, &in_memory, &out_tx).await;
+                        control::reply(&nats, cmd.reply.as_deref(), answer).await;
+                        flow
+                    }
+                    _ => {
+                        control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd)
+                            .await
+                    }
                 };
                 match stopped {
                     control::Flow::Continue => continue,
@@ -454,20 +464,15 @@ fn no_instance() -> ErrorBody {
     )
 }
 
-/// The guest's stdout and stderr, published as events while the worker lives.
+/// The guest's stdout, stderr and log lines, published as events while the worker lives.
 fn stream_output(env: &WorkerEnv, id: &WorkerId) -> (EventSink, tokio::task::JoinHandle<()>) {
     let (out_tx, mut out_rx) = mpsc::channel::<Output>(EVENT_BUFFER);
     let nats = env.nats.clone();
     let id = id.clone();
     let events = tokio::spawn(async move {
         while let Some(out) = out_rx.recv().await {
-            let line = String::from_utf8_lossy(&out.data).into_owned();
-            let _ = nats
-                .publish_event(
-                    &id,
-                    event(out.stream.as_str(), serde_json::json!({ "data": line })),
-                )
-                .await;
+            let (kind, fields) = out.event();
+            let _ = nats.publish_event(&id, event(kind, fields)).await;
         }
     });
     (out_tx, events)

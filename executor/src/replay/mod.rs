@@ -75,6 +75,9 @@ pub struct ReplayInvocation {
     pub trace: TraceContext,
     /// The worker awaiting its outcome, when another worker called it.
     pub caller: Option<CallerRecord>,
+    /// What its last attempt waited for when the worker was suspended (`promise:3`):
+    /// a replay of it has shown its output up to that wait.
+    pub suspended_at: Vec<String>,
 }
 
 /// An invocation that arrived while the worker was suspended (a `PendingInvocation`).
@@ -211,6 +214,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                     function,
                     args,
                     host_calls: VecDeque::new(),
+                    suspended_at: Vec::new(),
                     outcome: None,
                     failed_attempts: current
                         .take()
@@ -240,6 +244,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
             OplogEntry::Error { message, fatal, .. } => {
                 if let Some(inv) = current.as_mut() {
                     inv.host_calls.clear();
+                    inv.suspended_at.clear();
                     inv.failed_attempts += 1;
                 }
                 if fatal {
@@ -269,6 +274,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
             OplogEntry::Interrupted { .. } => {
                 if let Some(inv) = current.as_mut() {
                     inv.host_calls.clear();
+                    inv.suspended_at.clear();
                 }
                 plan.interrupted = true;
             }
@@ -276,7 +282,12 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 plan.interrupted = false;
                 plan.suspended = None;
             }
-            OplogEntry::Suspended { waiting, .. } => plan.suspended = Some(waiting),
+            OplogEntry::Suspended { waiting, .. } => {
+                if let Some(inv) = current.as_mut() {
+                    inv.suspended_at = waiting.clone();
+                }
+                plan.suspended = Some(waiting);
+            }
             OplogEntry::PendingInvocation {
                 idempotency_key,
                 function,

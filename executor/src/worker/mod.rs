@@ -289,6 +289,7 @@ impl Worker {
     /// Finishes the tail ([`Worker::tail`]): replays what it recorded, then goes on live.
     pub async fn run_tail(&mut self) -> Option<Result<Invoked, WorkerError>> {
         let tail = self.tail.take()?;
+        self.journal.resume_at(tail.suspended_at);
         let context = CallContext::new(&tail.trace, tail.caller.as_ref());
         let run = self.run_attempts(
             &tail.idempotency_key,

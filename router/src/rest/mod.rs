@@ -69,6 +69,10 @@ pub fn routes() -> Router<AppState> {
             post(w::resume),
         )
         .route(
+            "/components/{component}/workers/{worker}/simulate-crash",
+            post(w::simulate_crash),
+        )
+        .route(
             "/components/{component}/workers/{worker}/snapshot",
             post(w::snapshot),
         )

@@ -193,6 +193,9 @@ pub struct ControlState {
     pub status: String,
     /// Whether invocations are held until a resume.
     pub interrupted: bool,
+    /// After `simulate-crash`: how long recovering the worker took, in milliseconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub recovered_ms: Option<f64>,
 }
 
 /// Sends a control request to the executor holding the worker's shard.
@@ -216,6 +219,7 @@ async fn control(
             worker: s.worker,
             status: s.status.as_str().to_owned(),
             interrupted: s.interrupted,
+            recovered_ms: s.recovered_ms,
         })
         .into_response()),
         Err(e) => Err(e.into()),
@@ -236,6 +240,23 @@ pub async fn interrupt(
     Path((c, w)): Path<(String, String)>,
 ) -> Result<Response, ApiError> {
     control(&state, &c, &w, ControlAction::Interrupt).await
+}
+
+/// Simulates a crash of the worker, for drills: the executor holding it drops its
+/// instance and everything it holds of it, as a killed executor would, and recovers it
+/// at once from its oplog by replay. A running invocation is cut short and runs on from
+/// its journal, unanswered until it completes. The answer says how long recovery took.
+#[utoipa::path(post, path = "/v1/components/{component}/workers/{worker}/simulate-crash", tag = "workers",
+    params(("component" = String, Path), ("worker" = String, Path)),
+    responses((status = 200, description = "The worker's state after recovery, with `recovered_ms`", body = ControlState),
+        (status = 404, description = "No such component or worker", body = super::ErrorJson),
+        (status = 409, description = "The worker is failed", body = super::ErrorJson),
+        (status = 503, description = "No executor holds the worker's shard right now; retry", body = super::ErrorJson)))]
+pub async fn simulate_crash(
+    State(state): State<AppState>,
+    Path((c, w)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    control(&state, &c, &w, ControlAction::SimulateCrash).await
 }
 
 /// Resumes an interrupted worker: its instance is rebuilt by replay and the held

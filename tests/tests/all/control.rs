@@ -25,7 +25,11 @@ use serde_json::json;
 const DEADLINE_MS: u64 = 120_000;
 
 /// Sends a control request, retrying while no executor holds the worker's shard yet.
-async fn control(nats: &Nats, w: &str, action: ControlAction) -> Result<WorkerState, ControlError> {
+pub(super) async fn control(
+    nats: &Nats,
+    w: &str,
+    action: ControlAction,
+) -> Result<WorkerState, ControlError> {
     let id = worker(w);
     let deadline = Instant::now() + TIMEOUT;
     loop {
@@ -43,11 +47,12 @@ fn state(w: &str, status: WorkerStatus) -> WorkerState {
         worker: worker(w).dotted(),
         status,
         interrupted: status == WorkerStatus::Interrupted,
+        recovered_ms: None,
     }
 }
 
 /// Answers to invocations published with [`Replies::publish`], in arrival order.
-struct Replies {
+pub(super) struct Replies {
     base: String,
     sub: revenant_nats::async_nats::Subscriber,
 }
@@ -91,7 +96,7 @@ impl Replies {
     }
 
     /// The next answer as `(tag, Ok(json) | Err(json))`, or `None` if none arrives within `wait`.
-    async fn next(
+    pub(super) async fn next(
         &mut self,
         wait: Duration,
     ) -> Option<(String, Result<serde_json::Value, serde_json::Value>)> {
@@ -110,7 +115,7 @@ impl Replies {
 /// Waits for the `invocation-started` event of `key`.
 /// Publishes `busy(ms)` with key `key` (its answer tagged `busy`) and returns once the
 /// worker has started running it, with the inbox its answers arrive in.
-async fn start_busy(nats: &Nats, w: &str, ms: u64, key: &str) -> Replies {
+pub(super) async fn start_busy(nats: &Nats, w: &str, ms: u64, key: &str) -> Replies {
     let mut events = Box::pin(nats.subscribe_events(&worker(w)).await.unwrap());
     let replies = Replies::new(nats).await;
     replies
@@ -139,7 +144,7 @@ async fn kinds(nats: &Nats, w: &str) -> Vec<&'static str> {
 }
 
 /// How many `InvocationCompleted` entries `w`'s oplog has for `key`.
-async fn completions(nats: &Nats, w: &str, key: &str) -> usize {
+pub(super) async fn completions(nats: &Nats, w: &str, key: &str) -> usize {
     oplog(nats, w)
         .await
         .iter()

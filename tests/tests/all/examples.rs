@@ -306,6 +306,36 @@ async fn approval_waits_suspended_for_its_promise_and_returns_the_payload() {
         request.await.unwrap(),
         Ok(json!("new laptop: \"approved by Ada\""))
     );
+    // Its wasi:logging lines are `log` events with their level, each shown once: the
+    // resumed worker replayed `request` from its start, and replay logs nothing. (Log
+    // lines and `invocation-finished` are published by different tasks: read until
+    // both the last line and the end have come, in whatever order.)
+    let mut logs = Vec::new();
+    let mut finished = None;
+    let mut seen = Vec::new();
+    while finished.is_none() || !logs.iter().any(|m: &String| m.contains("decided")) {
+        let ev = tokio::time::timeout(common::TIMEOUT, events.next())
+            .await
+            .unwrap_or_else(|_| panic!("the log events and invocation-finished; saw {seen:?}"))
+            .expect("events");
+        let ev: serde_json::Value = serde_json::from_slice(&ev).unwrap();
+        seen.push(ev.clone());
+        if ev["kind"] == "log" {
+            assert_eq!(ev["level"], "info", "{ev}");
+            assert_eq!(ev["context"], "approval", "{ev}");
+            logs.push(ev["message"].as_str().unwrap().to_owned());
+        } else if ev["kind"] == "invocation-finished" {
+            finished = Some(ev);
+        }
+    }
+    assert_eq!(
+        logs,
+        [
+            "waiting for approval of new laptop",
+            "new laptop decided: \"approved by Ada\""
+        ]
+    );
+    assert_eq!(finished.unwrap()["ok"], true);
 }
 
 #[tokio::test(flavor = "multi_thread")]

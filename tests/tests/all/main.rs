@@ -28,6 +28,7 @@ mod promises;
 mod python_client;
 mod rpc;
 mod schedules;
+mod simulate_crash;
 mod snapshots;
 mod subscriptions;
 mod takeover;

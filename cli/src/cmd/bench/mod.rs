@@ -14,6 +14,7 @@
 //! Criterion micro-benchmarks of the pure parts live in `executor/benches/`.
 
 mod client;
+mod compare;
 mod encryption;
 mod env;
 mod failover;
@@ -28,7 +29,7 @@ mod rpc;
 mod schedules;
 mod waiting;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use clap::ValueEnum;
 
 use crate::NatsArgs;
@@ -162,9 +163,31 @@ pub struct BenchArgs {
     /// How long to wait for any one answer, seconds (a missing answer is lost work).
     #[arg(long, default_value_t = 30)]
     pub timeout_secs: u64,
+    /// Also write this run's report as JSON to this file (for a later --compare).
+    #[arg(long)]
+    pub save: Option<std::path::PathBuf>,
+    /// Print this run's figures against a saved run's (a `--json` or `--save` file):
+    /// the ratio of each and whether it is better or worse.
+    #[arg(long)]
+    pub compare: Option<std::path::PathBuf>,
 }
 
 pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
+    // Read first: a wrong path fails now, not after minutes of measuring.
+    let saved = args
+        .compare
+        .as_ref()
+        .map(|path| -> anyhow::Result<compare::Saved> {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the saved report {}", path.display()))?;
+            serde_json::from_str(&text).with_context(|| {
+                format!(
+                    "{} is not a saved bench report (expected the JSON of `revenant bench --json` or `--save`)",
+                    path.display()
+                )
+            })
+        })
+        .transpose()?;
     if cfg!(debug_assertions) {
         eprintln!(
             "warning: this is a debug build; WebAssembly figures are meaningless (use --release)"
@@ -191,10 +214,20 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             )
             .await?;
     }
-    for section in Section::value_variants() {
-        if !selected(*section) {
-            continue;
-        }
+    let sections: Vec<_> = Section::value_variants()
+        .iter()
+        .filter(|s| selected(**s))
+        .collect();
+    for (n, section) in sections.iter().enumerate() {
+        let name = section
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        let started = crate::progress::step(&format!(
+            "bench: section {} of {}: {name}",
+            n + 1,
+            sections.len()
+        ));
         let r = &mut report;
         let result = match section {
             Floor => floor::run(&env, &args, r).await,
@@ -216,11 +249,11 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
             Languages => languages::run(&env, &args, r).await,
             Pipeline => pipeline::run(&env, &args, r).await,
         };
+        eprintln!(
+            "bench: {name} took {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
         if let Err(e) = result {
-            let name = section
-                .to_possible_value()
-                .map(|v| v.get_name().to_owned())
-                .unwrap_or_default();
             report.fail(&name, format!("section did not complete: {e:#}"));
         }
     }
@@ -230,6 +263,14 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         println!("\n{}", report.table());
+    }
+    if let Some(path) = &args.save {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("report saved to {}", path.display());
+    }
+    if let Some(saved) = &saved {
+        println!("\n{}", compare::compare(saved, &report));
     }
     if !report.failures.is_empty() {
         bail!(

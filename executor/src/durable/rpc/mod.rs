@@ -276,6 +276,7 @@ pub async fn outcome(
 ) -> wasmtime::Result<Result<String, RpcError>> {
     let book = parts.waits.book.clone();
     let waiting = vec![Wait::Rpc { index }];
+    parts.journal.reached_wait(&waiting);
     let ready = book.wait(index);
     let payload = wait_or_suspend(
         ready,
