@@ -76,6 +76,9 @@ pub enum HostValue {
     HttpResponse(HttpResponseRecord),
     /// The call failed; the guest saw this error.
     Error(String),
+    /// Consecutive readings of one call journaled as one entry, in order
+    /// (`wasi:clocks/monotonic-clock.now`: language runtimes read it many times per call).
+    U64List(Vec<u64>),
 }
 
 /// The outcome of an invocation, as answered to callers.

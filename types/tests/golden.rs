@@ -362,6 +362,20 @@ fn committed_golden_batch_still_decodes() {
     assert_eq!(decoded.next_index(), 46);
 }
 
+/// Consecutive monotonic-clock readings coalesced into one `HostCall` (a `U64List`).
+#[test]
+fn a_host_call_with_coalesced_readings_is_pinned() {
+    let expected = OplogEntry::HostCall {
+        function: "wasi:clocks/monotonic-clock.now".into(),
+        request: HostValue::Unit,
+        response: HostValue::U64List(vec![4_979_399, 5_568_484, u64::MAX]),
+        durability: Durability::ReadRemote,
+    };
+    let bytes = golden_bytes("host-call-u64-list", &codec::encode(&expected).unwrap());
+    let decoded: OplogEntry = codec::decode(&bytes).expect("host-call-u64-list.bin decodes");
+    assert_eq!(decoded, expected);
+}
+
 /// Every error kind string written before the kinds became an enum (and one no
 /// build knows), as the outcome of an `InvocationCompleted`. Written out, not
 /// taken from `ErrorKind::KNOWN`, so adding a kind does not change the file.

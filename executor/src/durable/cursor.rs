@@ -40,6 +40,12 @@ enum Mode {
     Live,
 }
 
+/// Reads whose consecutive live readings share one entry ([`Cursor::record_read`]).
+const COALESCED: &[&str] = &[revenant_types::host::MONOTONIC_CLOCK_NOW];
+
+/// Readings one coalesced entry holds at most (~9 KB), so an entry always fits a message.
+const MAX_COALESCED: usize = 1024;
+
 /// See the module docs.
 pub struct Cursor {
     mode: Mode,
@@ -178,6 +184,32 @@ impl Cursor {
     ) -> Result<Option<(OplogIndex, HostValue)>, Divergence> {
         let called = || format!("{function}({})", describe_value(request));
         match self.next_recorded(called)? {
+            // Coalesced readings ([`Cursor::record_read`]): the first now, the rest later.
+            Some((
+                index,
+                OplogEntry::HostCall {
+                    function: f,
+                    request: r,
+                    response: HostValue::U64List(mut readings),
+                    durability,
+                },
+            )) if f == function && r == *request && !readings.is_empty() => {
+                let first = readings.remove(0);
+                if !readings.is_empty()
+                    && let Mode::Replay { calls, .. } = &mut self.mode
+                {
+                    calls.push_front((
+                        index,
+                        OplogEntry::HostCall {
+                            function: f,
+                            request: r,
+                            response: HostValue::U64List(readings),
+                            durability,
+                        },
+                    ));
+                }
+                Ok(Some((index, HostValue::U64(first))))
+            }
             Some((
                 index,
                 OplogEntry::HostCall {
@@ -196,13 +228,46 @@ impl Cursor {
         }
     }
 
-    /// Records a read computed live; returns its index.
+    /// Records a read computed live; returns its index. A monotonic-clock reading right
+    /// after another one not yet committed joins that entry (a `U64List`): language
+    /// runtimes read the clock many times per call, and one entry holds them all.
     pub fn record_read(
         &mut self,
         function: &str,
         request: HostValue,
         response: HostValue,
     ) -> OplogIndex {
+        if let (
+            true,
+            HostValue::U64(reading),
+            Some(OplogEntry::HostCall {
+                function: f,
+                request: r,
+                response: last,
+                ..
+            }),
+        ) = (
+            COALESCED.contains(&function),
+            &response,
+            self.pending.last_mut(),
+        ) && f == function
+            && *r == request
+        {
+            let joined = match last {
+                HostValue::U64(previous) => {
+                    *last = HostValue::U64List(vec![*previous, *reading]);
+                    true
+                }
+                HostValue::U64List(readings) if readings.len() < MAX_COALESCED => {
+                    readings.push(*reading);
+                    true
+                }
+                _ => false,
+            };
+            if joined {
+                return self.next_index - 1;
+            }
+        }
         self.push(OplogEntry::HostCall {
             function: function.to_owned(),
             request,
@@ -416,6 +481,86 @@ mod tests {
         done.resume_at(vec!["promise:4".into()]);
         done.reached_wait(&["promise:4".into()]);
         assert!(done.is_replaying());
+    }
+
+    #[test]
+    fn consecutive_clock_readings_share_one_entry_and_replay_one_by_one() {
+        use revenant_types::host::MONOTONIC_CLOCK_NOW as MONO;
+        let mut c = Cursor::new(5, HashMap::new());
+        for ns in [10, 20, 30] {
+            assert_eq!(
+                c.read_remote(MONO, HostValue::Unit, || HostValue::U64(ns)),
+                Ok(HostValue::U64(ns))
+            );
+        }
+        c.read_remote(RANDOM, HostValue::Unit, || HostValue::U64(7))
+            .unwrap();
+        c.read_remote(MONO, HostValue::Unit, || HostValue::U64(40))
+            .unwrap();
+        let (first, pending) = c.take_pending().unwrap();
+        assert_eq!(first, 5);
+        let mono = |response| OplogEntry::HostCall {
+            function: MONO.into(),
+            request: HostValue::Unit,
+            response,
+            durability: Durability::ReadRemote,
+        };
+        assert_eq!(
+            pending,
+            vec![
+                mono(HostValue::U64List(vec![10, 20, 30])),
+                call(RANDOM, 7),
+                mono(HostValue::U64(40)),
+            ],
+            "a different call in between starts a new entry"
+        );
+        assert_eq!(c.next_index(), 8);
+
+        let mut r = Cursor::new(8, HashMap::new());
+        r.begin_replay(
+            pending
+                .into_iter()
+                .enumerate()
+                .map(|(i, e)| (5 + i as u64, e))
+                .collect(),
+            false,
+        );
+        for ns in [10, 20, 30] {
+            assert_eq!(
+                r.read_remote(MONO, HostValue::Unit, never),
+                Ok(HostValue::U64(ns))
+            );
+        }
+        assert_eq!(
+            r.read_remote(RANDOM, HostValue::Unit, never),
+            Ok(HostValue::U64(7))
+        );
+        assert_eq!(
+            r.read_remote(MONO, HostValue::Unit, never),
+            Ok(HostValue::U64(40))
+        );
+        assert_eq!(r.end_replay(), Ok(()));
+
+        // Fewer readings in replay than recorded is a divergence, as for single entries.
+        let mut short = Cursor::new(8, HashMap::new());
+        short.begin_replay(
+            VecDeque::from([(5, mono(HostValue::U64List(vec![1, 2])))]),
+            false,
+        );
+        short.read_remote(MONO, HostValue::Unit, never).unwrap();
+        assert!(short.end_replay().is_err());
+    }
+
+    #[test]
+    fn a_coalesced_entry_holds_at_most_its_cap() {
+        use revenant_types::host::MONOTONIC_CLOCK_NOW as MONO;
+        let mut c = Cursor::new(1, HashMap::new());
+        for ns in 0..(MAX_COALESCED as u64 + 1) {
+            c.read_remote(MONO, HostValue::Unit, || HostValue::U64(ns))
+                .unwrap();
+        }
+        let (_, pending) = c.take_pending().unwrap();
+        assert_eq!(pending.len(), 2);
     }
 
     #[test]

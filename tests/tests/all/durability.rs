@@ -327,16 +327,17 @@ async fn revenant_api_ids_and_idempotency_keys_survive_replay() {
     exec.stop().await;
 }
 
-/// An invocation journaling more host calls than fit one NATS message (12,000
-/// clock reads, ~1.3 MB of entries) commits in several fenced messages and
-/// replays on another executor.
+/// An invocation journaling more host calls than fit one NATS message (400,000
+/// clock reads, coalesced ~1,000 to an entry: ~2 MB of entries) commits in several
+/// fenced messages and replays on another executor.
 #[tokio::test(flavor = "multi_thread")]
 async fn an_invocation_larger_than_one_message_commits_and_replays() {
+    const READS: usize = 400_000;
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
     let exec = env.executor().await;
     let nats = &env.nats.clone();
     let w = "counter/big";
-    let first = invoke(nats, w, "read-clock", json!([12000]), Some("k-big")).await;
+    let first = invoke(nats, w, "read-clock", json!([READS]), Some("k-big")).await;
     assert!(first.is_ok(), "{first:?}");
     assert_eq!(
         invoke(nats, w, "add", json!([3]), Some("k-add")).await,
@@ -344,10 +345,32 @@ async fn an_invocation_larger_than_one_message_commits_and_replays() {
     );
     exec.stop().await;
     let calls = host_calls(nats, w).await;
+    let readings: usize = oplog(nats, w)
+        .await
+        .iter()
+        .map(|(_, e)| match e {
+            OplogEntry::HostCall {
+                response: HostValue::U64List(r),
+                ..
+            } => r.len(),
+            OplogEntry::HostCall { .. } => 1,
+            _ => 0,
+        })
+        .sum();
+    assert!(readings >= READS, "journaled {readings} readings");
     assert!(
-        calls.len() >= 12_000,
-        "journaled {} host calls",
+        calls.len() < READS / 500,
+        "{} entries: consecutive readings share entries",
         calls.len()
+    );
+    let entries: Vec<OplogEntry> = oplog(nats, w).await.into_iter().map(|(_, e)| e).collect();
+    let bytes =
+        revenant_types::codec::encode(&revenant_types::codec::OplogBatch { first: 1, entries })
+            .expect("encode")
+            .len();
+    assert!(
+        bytes > nats.options().max_payload,
+        "{bytes} bytes of entries: more than one message holds"
     );
     let exec = env.executor().await;
     assert_eq!(
