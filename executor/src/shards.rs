@@ -101,6 +101,10 @@ pub(crate) async fn shard_manager(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
+            // A stop comes first: with NATS away every tick takes seconds, and an unbiased
+            // select could keep picking the (always ready) tick over it.
+            biased;
+            _ = stop.changed() => break,
             _ = tick.tick() => {}
             Some(shard) = lost_rx.recv() => {
                 env.metrics.lease_lost(shard);
@@ -123,7 +127,6 @@ pub(crate) async fn shard_manager(
                 }
                 continue;
             }
-            _ = stop.changed() => break,
         }
         let record = ExecutorRecord {
             id: id.clone(),

@@ -106,7 +106,14 @@ impl ExecutorArgs {
 pub async fn run(nats_args: NatsArgs, cmd: ExecutorCommand) -> anyhow::Result<()> {
     let nats = super::connect(&nats_args).await?;
     match cmd.action {
-        None => revenant_executor::run(cmd.args.options(), nats, super::shutdown_signal()).await?,
+        None => {
+            revenant_executor::run(
+                cmd.args.options(),
+                nats,
+                super::shutdown_signal_then_force(),
+            )
+            .await?
+        }
         Some(ExecutorAction::Crash { id, timeout_ms }) => {
             let id = revenant_types::names::ExecutorId::new(id)?;
             let answer = nats

@@ -49,3 +49,19 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
 }
+
+/// [`shutdown_signal`] for a graceful stop that may take long (running invocations
+/// finish, leases are released — seconds of timeouts each when NATS is away): a second
+/// Ctrl-C or SIGTERM ends the process at once, as a crash would (its workers are
+/// recovered by replay; its leases lapse).
+pub async fn shutdown_signal_then_force() {
+    shutdown_signal().await;
+    eprintln!(
+        "stopping gracefully (running invocations finish first); Ctrl-C again to stop at once"
+    );
+    tokio::spawn(async {
+        shutdown_signal().await;
+        eprintln!("stopping at once: workers held here are recovered by replay elsewhere");
+        std::process::exit(130);
+    });
+}

@@ -202,7 +202,8 @@ pub async fn run(mut nats_args: NatsArgs, args: UpArgs) -> anyhow::Result<()> {
     println!("Ctrl-C stops everything.");
     println!();
 
-    let executor = revenant_executor::run(executor_opts, nats, super::shutdown_signal()).await;
+    let executor =
+        revenant_executor::run(executor_opts, nats, super::shutdown_signal_then_force()).await;
     let _ = stop_router.send(());
     match router.await {
         Ok(Err(e)) => eprintln!("router: {e}"),

@@ -135,8 +135,15 @@ impl Forwarder {
                         break;
                     }
                     let new = spec.borrow_and_update().clone();
-                    if self.respec(new).await {
-                        messages = self.open().await?;
+                    let reopen = async {
+                        if self.respec(new).await {
+                            messages = self.open().await?;
+                        }
+                        Ok::<_, ForwardError>(())
+                    };
+                    match Box::pin(unless_stopped(&mut stop, reopen)).await {
+                        Some(reopened) => reopened?,
+                        None => break,
                     }
                 }
                 m = next_message => match m {
@@ -144,13 +151,20 @@ impl Forwarder {
                     Some(Err(e)) => tracing::debug!(subscription = %name, error = %e, "source consumer"),
                     None => {
                         // The pull stream ended (the server went away): take the consumer again.
-                        tokio::time::sleep(Duration::from_millis(500)).await;
-                        messages = self.open().await?;
+                        let reopen = async {
+                            tokio::time::sleep(Duration::from_millis(500)).await;
+                            self.open().await
+                        };
+                        match Box::pin(unless_stopped(&mut stop, reopen)).await {
+                            Some(opened) => messages = opened?,
+                            None => break,
+                        }
                     }
                 },
                 Some(event) = self.work.next(), if !self.work.is_empty() => self.event(event),
-                _ = progress.tick() => self.progress().await,
-                _ = status.tick() => self.report().await,
+                // Status writes wait on NATS (seconds when it is away): a stop comes first.
+                _ = progress.tick() => if unless_stopped(&mut stop, self.progress()).await.is_none() { break },
+                _ = status.tick() => if unless_stopped(&mut stop, self.report()).await.is_none() { break },
             }
         }
         tracing::info!(subscription = %name, "forwarder stopped");
@@ -407,5 +421,19 @@ impl Forwarder {
         {
             tracing::debug!(subscription = %self.spec.name, error = %e, "status");
         }
+    }
+}
+
+/// Runs `work` unless `stop` says so first (`None`: stopped; `work` is dropped).
+async fn unless_stopped<F: std::future::Future>(
+    stop: &mut watch::Receiver<bool>,
+    work: F,
+) -> Option<F::Output> {
+    if *stop.borrow() {
+        return None;
+    }
+    tokio::select! {
+        out = work => Some(out),
+        _ = stop.changed() => None,
     }
 }

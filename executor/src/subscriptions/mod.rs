@@ -67,7 +67,13 @@ pub async fn run(
     let mut tick = tokio::time::interval(s.leases.renew_interval());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     'watching: loop {
-        let mut changes = match s.nats.watch_subscriptions().await {
+        // With NATS away a watch (and a tick) can take long: a stop comes first.
+        let watched = tokio::select! {
+            biased;
+            _ = stop.changed() => break 'watching,
+            w = s.nats.watch_subscriptions() => w,
+        };
+        let mut changes = match watched {
             Ok(w) => Box::pin(w),
             Err(e) => {
                 tracing::warn!(error = %e, "cannot watch subscriptions; trying again");
@@ -79,6 +85,7 @@ pub async fn run(
         };
         loop {
             tokio::select! {
+                biased;
                 _ = stop.changed() => break 'watching,
                 change = changes.next() => match change {
                     Some((name, spec)) => s.changed(name, spec).await,
