@@ -131,11 +131,23 @@ async fn counter_replays_exactly_after_sigkill(component: &str, path: &str) {
     eprintln!(
         "[test] {component}: first invocation (compile + new worker) {first_took:?}, a new worker's first {second_worker:?}, warm {warm:?}"
     );
+    let mut events = Box::pin(nats.subscribe_events(&worker).await.expect("events"));
     let total = ok(invoke(&nats, &w, "add-random", json!([]), Some("k-random")).await);
     let drawn = total
         .as_u64()
         .expect("add-random returns a u64")
         .wrapping_sub(5);
+    // Its wasi:logging line (through the SDK's `log`) is a `log` event with its level.
+    let logged = next_log(&mut events).await;
+    assert_eq!(
+        (logged["level"].as_str(), logged["context"].as_str()),
+        (Some("info"), Some("counter")),
+        "{logged}"
+    );
+    assert_eq!(
+        logged["message"],
+        json!(format!("added a random number; total {total}"))
+    );
     let fetched = ok(invoke(&nats, &w, "fetch", json!([url]), Some("k-fetch")).await);
     assert_eq!(fetched, json!({ "ok": "200 hit-1" }));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
@@ -178,6 +190,14 @@ async fn counter_replays_exactly_after_sigkill(component: &str, path: &str) {
     );
     let fetched = ok(invoke(&nats, &w, "fetch", json!([url]), Some("k-fetch-2")).await);
     assert_eq!(fetched, json!({ "ok": "200 hit-2" }));
+    // The replay after the kill re-ran add-random without logging again (several
+    // invocations have been answered since: a line it logged would be here by now).
+    while let Some(Some(ev)) =
+        futures::FutureExt::now_or_never(futures::StreamExt::next(&mut events))
+    {
+        let ev: serde_json::Value = serde_json::from_slice(&ev).expect("event JSON");
+        assert_ne!(ev["kind"], "log", "a line logged again by the replay: {ev}");
+    }
     let after = entries(&nats, &worker).await;
     assert_eq!(
         &after[..before.len()],
@@ -190,6 +210,23 @@ async fn counter_replays_exactly_after_sigkill(component: &str, path: &str) {
     );
     for (function, calls) in host_calls_per_invocation(&after) {
         eprintln!("[test] {component}: {function}: {calls:?}");
+    }
+}
+
+/// The next `log` event among a worker's events.
+async fn next_log(
+    events: &mut (impl futures::Stream<Item = bytes::Bytes> + Unpin),
+) -> serde_json::Value {
+    use futures::StreamExt;
+    loop {
+        let ev = tokio::time::timeout(Duration::from_secs(30), events.next())
+            .await
+            .expect("a log event within 30 s")
+            .expect("events");
+        let ev: serde_json::Value = serde_json::from_slice(&ev).expect("event JSON");
+        if ev["kind"] == "log" {
+            return ev;
+        }
     }
 }
 

@@ -18,7 +18,7 @@ from componentize_py_types import Err
 from wit_world import exports
 from wit_world.imports import random
 
-from revenant import http
+from revenant import http, log
 
 MASK = (1 << 64) - 1
 total = 0
@@ -37,6 +37,7 @@ class Api(exports.Api):
     def add_random(self) -> int:
         t = add_to_total(random.get_random_u64())
         print(f"total: {t}")
+        log.info("counter", f"added a random number; total {t}")
         return t
 
     def get(self) -> int:

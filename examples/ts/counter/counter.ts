@@ -17,6 +17,7 @@
 
 import { getRandomU64 } from "wasi:random/random@0.2.12";
 import { httpGet } from "revenant/http";
+import { info } from "revenant/log";
 
 const MASK = (1n << 64n) - 1n;
 let total = 0n;
@@ -37,6 +38,7 @@ export const api = {
   addRandom(): bigint {
     const t = addToTotal(getRandomU64());
     console.log(`total: ${t}`);
+    info("counter", `added a random number; total ${t}`);
     return t;
   },
   get(): bigint {

@@ -10,7 +10,7 @@ use super::stdio::{EventSink, Output};
 
 mod bindings {
     wasmtime::component::bindgen!({
-        path: "../wit/deps/logging",
+        path: "../sdk/wasi/logging.wit",
         world: "wasi:logging/imports@0.1.0-draft",
     });
 }

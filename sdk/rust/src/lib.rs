@@ -250,11 +250,11 @@ pub fn sleep(duration: std::time::Duration) {
 /// revenant_sdk::log::warn("payment", &format!("retrying after {err}"));
 /// ```
 pub mod log {
-    /// Raw bindings generated from `wit/deps/logging` (`wasi:logging@0.1.0-draft`).
+    /// Raw bindings generated from `sdk/wasi/logging.wit` (`wasi:logging@0.1.0-draft`).
     #[allow(unsafe_code, clippy::all, missing_docs)]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../../wit/deps/logging",
+            path: "../wasi/logging.wit",
             world: "wasi:logging/imports@0.1.0-draft",
         });
     }
