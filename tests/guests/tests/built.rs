@@ -261,6 +261,7 @@ fn imports_are_wasi_and_exports_match() {
             println!("  import {name} {functions:?}");
             // Typed RPC clients (`<ns>:<component>-client/<iface>`) are linked by the executor.
             let allowed = (name.starts_with("wasi:") && name.contains("@0.2."))
+                || name == revenant_components::imports::WASI_LOGGING
                 || revenant_components::client_import(name).is_some()
                 || (guest.uses_revenant_api
                     && [
