@@ -17,6 +17,7 @@
 //! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
 //! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
 //! - [`replay`]: the replay plan computed from an oplog.
+//! - [`inspect`]: time travel: the prefix to replay for a state as of an index, and what each re-run showed.
 //! - [`durable`]: the journal (the pure [`durable::cursor`] plus the fenced writer) and the
 //!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`,
 //!   [`durable::waits`]: durable timers, journaled readiness, suspension, and
@@ -61,6 +62,7 @@ pub mod durable;
 pub mod engine;
 pub mod exports;
 pub mod inbox;
+pub mod inspect;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;

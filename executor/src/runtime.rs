@@ -92,6 +92,7 @@ pub async fn run(
     tracing::info!(executor = %id, shards = nats.options().shards, "executor starting");
     tasks.spawn(crate::bridge::call_bridge(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::control::control_bridge(env.clone(), stop_rx.clone()));
+    tasks.spawn(crate::control::inspect_bridge(env.clone(), stop_rx.clone()));
     tasks.spawn(crate::promise_service::run(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::subscriptions::run(
         nats.clone(),

@@ -7,6 +7,7 @@
 mod auth;
 mod common;
 
+mod console;
 mod control;
 mod events;
 mod gateway;
