@@ -21,19 +21,21 @@ const { chromium } = require('playwright-core');
 
 mkdirSync(shots, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), 'rvn-console-chromium-'));
-const browser = await chromium.launch({
+// A fresh profile (playwright passes it as --user-data-dir); without the
+// background-networking flags a closed network refuses Chromium's connections.
+const browser = await chromium.launchPersistentContext(profile, {
   executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${profile}`],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  viewport: { width: 1400, height: 1000 },
 });
 const errors = [];
 const WAIT = { timeout: 30_000 };
 
 function step(name) { console.log(`console test: ${name}`); }
 
+const page = browser.pages()[0] ?? await browser.newPage();
 try {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (e) => errors.push(`page error: ${e.message}`));
   page.on('console', (m) => {
     // Chromium logs every non-2xx fetch as "Failed to load resource"; the pages show
@@ -44,6 +46,11 @@ try {
   const shoot = async (name) => {
     await page.screenshot({ path: join(shots, `${name}.png`), fullPage: true });
     step(`screenshot ${name}.png`);
+  };
+  // Pages are hash routes: after the first load, going to one is a hash change.
+  const visit = async (hash) => {
+    await page.evaluate((h) => { location.hash = h; }, hash);
+    await page.waitForFunction((h) => location.hash === h && document.getElementById('view').dataset.page, hash, WAIT);
   };
   const noBanner = async () => {
     if (await page.locator('#banner').isVisible()) throw new Error(`error banner: ${await text('#banner')}`);
@@ -62,7 +69,7 @@ try {
   await shoot('overview');
 
   step('workers');
-  await page.goto(`${base}/#/workers`);
+  await visit('#/workers');
   await page.locator('#list a', { hasText: 'counter/tt' }).waitFor(WAIT);
   await page.locator('#list a', { hasText: 'shopping-cart/alice' }).waitFor(WAIT);
   await page.selectOption('#f-component', 'counter');
@@ -80,7 +87,7 @@ try {
   await shoot('workers');
 
   step('worker page: invoke through the generated form, live event');
-  await page.goto(`${base}/#/worker/counter/tt`);
+  await visit('#/worker/counter/tt');
   await page.locator('#status-text').waitFor(WAIT);
   await page.locator('tr.oplog-entry').first().waitFor(WAIT);
   await page.waitForFunction(() => document.querySelector('#events')?.dataset.open === 'true', null, WAIT);
@@ -109,7 +116,7 @@ try {
   await shoot('worker');
 
   step('worker page: a record parameter');
-  await page.goto(`${base}/#/worker/shopping-cart/alice`);
+  await visit('#/worker/shopping-cart/alice');
   const addItem = await page.locator('#inv-fn option', { hasText: /\{add-item\}$/ }).getAttribute('value');
   await page.selectOption('#inv-fn', addItem);
   const field = (name) => page.locator(`.form-row[data-field="${name}"] [data-kind]`).first();
@@ -126,30 +133,36 @@ try {
   await noBanner();
 
   step('components');
-  await page.goto(`${base}/#/components`);
+  await visit('#/components');
   await page.locator('.component .sig', { hasText: '{add}: func(value: u64) -> u64' }).waitFor(WAIT);
   await page.locator('.component .sig', { hasText: '{add-item}: func(item: product-item)' }).waitFor(WAIT);
   await noBanner();
   await shoot('components');
 
   step('schedules');
-  await page.goto(`${base}/#/schedules`);
+  await visit('#/schedules');
   await page.locator('table td .mono', { hasText: 'c-console-hourly' }).waitFor(WAIT);
   await noBanner();
   await shoot('schedules');
 
   step('promises');
-  await page.goto(`${base}/#/promises`);
+  await visit('#/promises');
   await page.locator('table td .mono', { hasText: 'counter/tt/1' }).waitFor(WAIT);
   await noBanner();
   await shoot('promises');
 
   step('subscriptions');
-  await page.goto(`${base}/#/subscriptions`);
+  await visit('#/subscriptions');
   await page.locator('table td b', { hasText: 'console-nums' }).waitFor(WAIT);
   await page.locator('table th', { hasText: 'oldest age' }).waitFor(WAIT);
   await noBanner();
   await shoot('subscriptions');
+} catch (e) {
+  // What the page showed when it failed, to see why.
+  await page.screenshot({ path: join(shots, 'failure.png'), fullPage: true }).catch(() => {});
+  console.error(`page ${page.url()} showed:\n${await page.locator('body').innerText().catch(() => '?')}`);
+  console.error(errors.join('\n'));
+  throw e;
 } finally {
   await browser.close();
   rmSync(profile, { recursive: true, force: true });

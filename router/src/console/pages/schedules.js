@@ -6,6 +6,13 @@ import { errorBox, esc, json, table, time } from '../ui.js';
 
 const MAX_WORKERS = 200;
 
+/** A schedule's arguments (a JSON array, or its text) as `a, b`. */
+function argsText(args) {
+  let list = args;
+  if (typeof list === 'string') { try { list = JSON.parse(list); } catch { return list; } }
+  return Array.isArray(list) ? list.map((a) => JSON.stringify(a)).join(', ') : JSON.stringify(list ?? '');
+}
+
 export async function render(view, { query }) {
   const only = query.get('worker');
   const { workers } = await get(`/v1/workers?limit=${MAX_WORKERS}`);
@@ -24,7 +31,7 @@ export async function render(view, { query }) {
       ['worker', (s) => `<a href="#/worker/${s._id.split('/').map(encodeURIComponent).join('/')}">${esc(s._id)}</a>`],
       ['id', (s) => `<span class="mono">${esc(s.id)}</span>`],
       ['schedule', (s) => `<span class="mono">${esc(s.schedule)}</span>${s['time-zone'] ? ` <span class="muted">${esc(s['time-zone'])}</span>` : ''}`],
-      ['function', (s) => `<span class="mono">${esc(s.function)}(${esc((s.args ?? []).map((a) => JSON.stringify(a)).join(', '))})</span>`],
+      ['function', (s) => `<span class="mono">${esc(s.function)}(${esc(argsText(s.args))})</span>`],
       ['next', (s) => time(Date.parse(s.next) || s.next)],
       ['overlap', (s) => esc(s.overlap ?? '')],
       ['last firing', (s) => s['last-firing'] ? `<pre>${json(s['last-firing'])}</pre>` : '—'],

@@ -40,17 +40,21 @@ export async function render(view, { query }) {
       ['last error', (w) => `<span class="failed-text">${esc(w['last-error'] ?? '')}</span>`],
     ], { empty: 'No worker matches.' });
   };
-  const go = () => {
+  const hash = () => {
     const p = new URLSearchParams();
     for (const [k, id] of [['component', '#f-component'], ['status', '#f-status'], ['q', '#f-search']]) {
       const v = view.querySelector(id).value.trim();
       if (v) p.set(k, v);
     }
-    location.hash = `#/workers${p.size ? `?${p}` : ''}`;
+    return `#/workers${p.size ? `?${p}` : ''}`;
   };
-  view.querySelector('#f-component').onchange = go;
-  view.querySelector('#f-status').onchange = go;
-  view.querySelector('#f-search').oninput = apply;
-  view.querySelector('#f-search').onchange = go;
+  // A filter asks the API again (a new route); the search only filters what is shown,
+  // keeping the address in step without reloading.
+  view.querySelector('#f-component').onchange = () => { location.hash = hash(); };
+  view.querySelector('#f-status').onchange = () => { location.hash = hash(); };
+  view.querySelector('#f-search').oninput = () => {
+    apply();
+    history.replaceState(null, '', hash());
+  };
   apply();
 }
