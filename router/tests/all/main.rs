@@ -11,6 +11,7 @@ mod console;
 mod control;
 mod events;
 mod gateway;
+mod inspect;
 mod oneshot;
 mod promises;
 mod rest;

@@ -19,6 +19,8 @@ if (!base || !shots) throw new Error('usage: node console.mjs <base url> <screen
 const require = createRequire(join(process.env.PLAYWRIGHT_CORE ?? '.', 'package.json'));
 const { chromium } = require('playwright-core');
 
+// Only this run's screenshots (and a failure.png only when it failed).
+rmSync(shots, { recursive: true, force: true });
 mkdirSync(shots, { recursive: true });
 const profile = mkdtempSync(join(tmpdir(), 'rvn-console-chromium-'));
 // A fresh profile (playwright passes it as --user-data-dir); without the
