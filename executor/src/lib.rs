@@ -35,7 +35,8 @@
 //! - [`inbox`]: what a mailbox runs (a message, a parked invocation, a tail) under one view.
 //! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
 //! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
-//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding.
+//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding;
+//!   time-travel requests, answered by the shard holder from a throwaway replay.
 //! - [`delete`]: deleting a worker: the tombstone, the purge that keeps it, the record.
 //! - [`shard`]: one shard's consumer, handing messages to mailboxes.
 //! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).

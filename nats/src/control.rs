@@ -80,14 +80,26 @@ impl Nats {
         timeout: Duration,
     ) -> Result<WorkerState, ControlError> {
         let body = serde_json::json!(ControlBody { action }).to_string();
+        let subject = self.namespace().control_subject(w);
+        self.ask_owner(subject, w, body, timeout, action.as_str())
+            .await
+    }
+
+    /// Sends a core request on `subject` (one every executor listens to and only the
+    /// holder of `w`'s shard answers) and reads the answer as `T`. Nobody answering within
+    /// `timeout` is [`ControlError::NoExecutor`]; an error answer [`ControlError::Refused`].
+    pub(crate) async fn ask_owner<T: serde::de::DeserializeOwned>(
+        &self,
+        subject: String,
+        w: &WorkerId,
+        body: String,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<T, ControlError> {
         let request = async_nats::Request::new()
             .payload(body.into())
             .timeout(Some(timeout));
-        let answer = match self
-            .client()
-            .send_request(self.namespace().control_subject(w), request)
-            .await
-        {
+        let answer = match self.client().send_request(subject, request).await {
             Ok(m) => m,
             Err(e)
                 if matches!(
@@ -101,12 +113,12 @@ impl Nats {
                     waited: (e.kind() == RequestErrorKind::TimedOut).then_some(timeout),
                 });
             }
-            Err(e) => return Err(Error::nats(format!("{} request", action.as_str()), e).into()),
+            Err(e) => return Err(Error::nats(format!("{what} request"), e).into()),
         };
         match crate::reply::parse_reply(answer.headers.as_ref(), &answer.payload) {
             InvocationOutcome::Ok(json) => serde_json::from_str(&json).map_err(|e| {
                 Error::Malformed {
-                    what: format!("the answer to {} of {w}", action.as_str()),
+                    what: format!("the answer to {what} of {w}"),
                     reason: e.to_string(),
                 }
                 .into()

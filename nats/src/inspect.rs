@@ -12,7 +12,6 @@
 
 use std::time::Duration;
 
-use async_nats::RequestErrorKind;
 use futures::{Stream, StreamExt};
 use revenant_types::WorkerId;
 use revenant_types::inspect::{InspectRequest, Inspection};
@@ -75,39 +74,9 @@ impl Nats {
         timeout: Duration,
     ) -> Result<Inspection, ControlError> {
         let body = serde_json::json!(InspectRequest { at }).to_string();
-        let request = async_nats::Request::new()
-            .payload(body.into())
-            .timeout(Some(timeout));
-        let answer = match self
-            .client()
-            .send_request(self.namespace().inspect_subject(w), request)
+        let subject = self.namespace().inspect_subject(w);
+        self.ask_owner(subject, w, body, timeout, "an inspection")
             .await
-        {
-            Ok(m) => m,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    RequestErrorKind::TimedOut | RequestErrorKind::NoResponders
-                ) =>
-            {
-                return Err(ControlError::NoExecutor {
-                    worker: w.dotted(),
-                    shard: self.shard_of(w),
-                    waited: (e.kind() == RequestErrorKind::TimedOut).then_some(timeout),
-                });
-            }
-            Err(e) => return Err(Error::nats("inspect request", e).into()),
-        };
-        match crate::reply::parse_reply(answer.headers.as_ref(), &answer.payload) {
-            InvocationOutcome::Ok(json) => serde_json::from_str(&json).map_err(|e| {
-                Error::Malformed {
-                    what: format!("the answer to an inspection of {w}"),
-                    reason: e.to_string(),
-                }
-                .into()
-            }),
-            InvocationOutcome::Err(error) => Err(ControlError::Refused(error)),
-        }
     }
 
     /// Answers an inspect request (`Rvn-Status: ok` and the inspection, or an error).

@@ -149,17 +149,7 @@ fn rerun_invocations_show_what_they_returned() {
 
 #[test]
 fn a_different_result_is_a_divergence_and_nothing_later_is_rerun() {
-    let entries = indexed(
-        1,
-        vec![
-            create(),
-            start("a", "[1]"),
-            done("a", ok("1")),
-            start("b", "[2]"),
-            done("b", ok("3")),
-        ],
-    );
-    let out = inspection(started(&entries), 0, HashMap::from([(2, returned("2"))]));
+    let out = inspection(started(&history()), 0, HashMap::from([(2, returned("2"))]));
     assert_eq!(out[0].replayed, Replayed::Diverged);
     assert_eq!(out[0].result.as_deref(), Some("2"));
     assert!(out[0].message.as_deref().unwrap().contains("recorded 1"));

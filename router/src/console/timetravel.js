@@ -5,7 +5,7 @@
 import { get, workerPath } from './api.js';
 import { errorBox, esc } from './ui.js';
 
-const outcome = (o) => (o ? ('ok' in o ? esc(o.ok) : `<span class="failed-text">${esc(o.err?.kind)}: ${esc(o.err?.message)}</span>`) : '—');
+const outcome = (o) => (o ? ('ok' in o ? esc(o.ok) : `<span class="failed-text long">${esc(o.err?.kind)}: ${esc(o.err?.message)}</span>`) : '—');
 
 /** Renders the state of `c/w` as of `at` into `box`. */
 export async function show(box, c, w, at) {
@@ -20,7 +20,7 @@ export async function show(box, c, w, at) {
   const last = i.invocations.filter((x) => x.replayed === 'replayed').pop();
   box.innerHTML = `<div class="card" id="time-travel-result">
     <div><b>As of oplog index ${esc(i.at)}</b> <span class="muted">of ${esc(i['last-index'])} · component v${esc(i['component-version'])}${i['snapshot-covers'] ? ` · loaded from the snapshot covering index ${esc(i['snapshot-covers'])}` : ''}</span></div>
-    ${i.failed ? `<div class="error-box">failed by then: ${esc(i.failed)}</div>` : ''}
+    ${i.failed ? `<div class="error-box long">failed by then: ${esc(i.failed)}</div>` : ''}
     ${i.interrupted ? '<div class="muted">interrupted by then</div>' : ''}
     ${last ? `<p>Last result by then: <code class="as-of-result">${esc(last.function)}(${esc(last.args)}) → ${esc(last.result)}</code></p>` : '<p class="muted">No invocation had completed by then.</p>'}
     <table><thead><tr><th>started</th><th>invocation</th><th>replayed</th><th>recorded</th><th>replay</th></tr></thead><tbody>

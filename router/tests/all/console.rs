@@ -1,6 +1,6 @@
 //! The web console in a real browser: a real nats-server, executor and router with
 //! the example guests, some history made over HTTP (counter and shopping-cart
-//! workers, a schedule, a pending promise, a subscription), then
+//! workers, a failed worker, a schedule, a pending promise, a subscription), then
 //! `router/tests/console/console.mjs` drives headless Chromium through every page —
 //! invoking through the generated forms, watching a live `invocation-finished`
 //! event, travelling back in a worker's history, pressing crash — and saves a
@@ -84,6 +84,20 @@ async fn every_console_page_works_in_a_real_browser() {
         )
         .await;
     assert_eq!(status, 200, "{body}");
+    // A failed worker: a trap retried until the policy gives up.
+    revenant_tests::revenant::deploy(&e.nats, "faults", revenant_guests::TEST_FAULTS).await;
+    let (status, body) = e
+        .post(
+            "/v1/components/faults/workers/f1/invoke/trap",
+            r#"["boom"]"#,
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, body["kind"].clone()),
+        (500, json!("trap")),
+        "{body}"
+    );
     // On a worker of its own: a firing during the test must not change `tt`'s total.
     let path = "/v1/components/counter/workers/sched/invoke/add";
     assert_eq!(e.post(path, "[0]", None).await, (200, json!(0)));
@@ -175,6 +189,8 @@ async fn every_console_page_works_in_a_real_browser() {
         "overview",
         "workers",
         "worker",
+        "worker-crash",
+        "worker-failed",
         "components",
         "schedules",
         "promises",

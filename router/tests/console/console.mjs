@@ -110,12 +110,29 @@ try {
   const replayed = await page.locator('#time-travel-result td.replayed', { hasText: 'replayed' }).count();
   if (replayed !== 2) throw new Error(`${replayed} invocations replayed as recorded, expected 2`);
 
+  await noBanner();
+  await shoot('worker');
+
   step('worker page: crash button');
   await page.click('#btn-crash');
   await page.locator('#action-ok, #action-error').first().waitFor(WAIT);
   step(`crash answered: ${await text('#action-result')}`);
   await noBanner();
-  await shoot('worker');
+  await shoot('worker-crash');
+
+  step('worker page: a failed worker, its failing invocation and retry history, time travel');
+  await visit('#/worker/faults/f1');
+  await page.locator('#failed-error', { hasText: 'giving up' }).waitFor(WAIT);
+  await page.locator('#failed-state code', { hasText: '{trap}(["boom"])' }).waitFor(WAIT);
+  const retries = await page.locator('#failed-state tbody tr').count();
+  if (retries !== 3) throw new Error(`the retry history has ${retries} attempts, expected 3`);
+  const lastIndex = await page.locator('tr.oplog-entry').last().getAttribute('data-index');
+  await page.fill('#tt-at', lastIndex);
+  await page.click('#tt-go');
+  await page.locator('#time-travel-result .error-box', { hasText: 'failed by then' }).waitFor(WAIT);
+  await page.locator('#time-travel-result td', { hasText: /^failed$/ }).waitFor(WAIT);
+  await noBanner();
+  await shoot('worker-failed');
 
   step('worker page: a record parameter');
   await visit('#/worker/shopping-cart/alice');

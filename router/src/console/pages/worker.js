@@ -102,12 +102,12 @@ export async function render(view, { args: [c, w], query, isCurrent }) {
     if (rec.status !== 'failed' && !rec['last-error']) { $('#failed').innerHTML = ''; return; }
     const inv = failing(entries);
     $('#failed').innerHTML = `<h2>Failed</h2><div class="card" id="failed-state">
-      <div class="error-box" id="failed-error">${esc(rec['last-error'] ?? 'failed')}</div>
+      <div class="error-box long" id="failed-error">${esc(rec['last-error'] ?? 'failed')}</div>
       ${inv ? `<p>Failing invocation (oplog index ${esc(inv.started)}): <code>${esc(inv.function)}(${esc(inv.args)})</code>
         <span class="muted">key ${esc(inv.key)}</span></p>
         <h2>Retry history</h2>${table(inv.errors, [
           ['index', (e) => esc(e.index)], ['attempt', (e) => esc(e.retry)], ['at', (e) => time(e.at)],
-          ['fatal', (e) => (e.fatal ? 'yes' : 'no')], ['error', (e) => `<span class="failed-text">${esc(e.message)}</span>`],
+          ['fatal', (e) => (e.fatal ? 'yes' : 'no')], ['error', (e) => `<span class="failed-text long">${esc(e.message)}</span>`],
         ], { empty: 'No error entry recorded for it.' })}` : ''}
     </div>`;
   }
