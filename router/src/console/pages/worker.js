@@ -88,7 +88,7 @@ export async function render(view, { args: [c, w], query, isCurrent }) {
     $('#record').innerHTML = `<div class="grid">
       <div><span class="muted">status</span><br><b id="status-text">${esc(rec.status)}</b></div>
       <div><span class="muted">component version</span><br>${esc(rec['component-version'])}</div>
-      <div><span class="muted">oplog index</span><br>${esc(rec['oplog-index'])}</div>
+      <div><span class="muted">oplog index</span><br><span id="last-index">${esc(entries.at(-1)?.index ?? rec['oplog-index'])}</span></div>
       <div><span class="muted">pending invocations</span><br>${esc(rec['pending-invocations'])}</div>
       <div><span class="muted">created</span><br>${time(rec['created-at'])}</div>
       <div><span class="muted">updated</span><br>${time(rec['updated-at'])}</div>
