@@ -17,6 +17,7 @@
 //! - [`attempt`]: what an attempt leads to (retry, complete, fail) and the replay verdict.
 //! - [`balance`]: shard balancing (share, hand-over, claims, wake-up time).
 //! - [`replay`]: the replay plan computed from an oplog.
+//! - [`inspect`]: time travel: the prefix to replay for a state as of an index, and what each re-run showed.
 //! - [`durable`]: the journal (the pure [`durable::cursor`] plus the fenced writer) and the
 //!   durable host functions (clocks, random, stdio, HTTP, `revenant:api`,
 //!   [`durable::waits`]: durable timers, journaled readiness, suspension, and
@@ -34,7 +35,8 @@
 //! - [`inbox`]: what a mailbox runs (a message, a parked invocation, a tail) under one view.
 //! - [`status`], [`reply`]: the worker record and events; answers, rejections and dead letters.
 //! - [`mailbox`]: one worker's invocation pipeline (the driver of [`decide`]).
-//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding.
+//! - [`control`]: interrupt / resume / delete requests: routing to the shard holder, stopping and holding;
+//!   time-travel requests, answered by the shard holder from a throwaway replay.
 //! - [`delete`]: deleting a worker: the tombstone, the purge that keeps it, the record.
 //! - [`shard`]: one shard's consumer, handing messages to mailboxes.
 //! - [`shards`]: shard leases, heartbeats and hand-over (the driver of [`balance`]).
@@ -62,6 +64,7 @@ pub mod durable;
 pub mod engine;
 pub mod exports;
 pub mod inbox;
+pub mod inspect;
 pub mod live;
 pub mod mailbox;
 pub mod metrics;

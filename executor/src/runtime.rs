@@ -98,6 +98,7 @@ pub async fn run(
         opts.allow_crash_drills,
         stop_rx.clone(),
     ));
+    tasks.spawn(crate::control::inspect_bridge(env.clone(), stop_rx.clone()));
     tasks.spawn(crate::promise_service::run(nats.clone(), stop_rx.clone()));
     tasks.spawn(crate::subscriptions::run(
         nats.clone(),

@@ -122,13 +122,28 @@ impl Nats {
         timeout: Duration,
     ) -> Result<WorkerState, ControlError> {
         let body = serde_json::json!(ControlBody { action }).to_string();
-        let what = format!("{} of {w}", action.as_str());
         let subject = self.namespace().control_subject(w);
+        self.ask_owner(subject, w, body, timeout, action.as_str())
+            .await
+    }
+
+    /// Sends a core request on `subject` (one every executor listens to and only the
+    /// holder of `w`'s shard answers) and reads the answer as `T`. Nobody answering within
+    /// `timeout` is [`ControlError::NoExecutor`]; an error answer [`ControlError::Refused`].
+    pub(crate) async fn ask_owner<T: serde::de::DeserializeOwned>(
+        &self,
+        subject: String,
+        w: &WorkerId,
+        body: String,
+        timeout: Duration,
+        what: &str,
+    ) -> Result<T, ControlError> {
+        let what = format!("{what} of {w}");
         match self
             .request_answer(subject, body.into(), timeout, &what)
             .await?
         {
-            Answer::Ok(state) => Ok(state),
+            Answer::Ok(answer) => Ok(answer),
             Answer::Refused(error) => Err(ControlError::Refused(error)),
             Answer::Nobody { timed_out } => Err(ControlError::NoExecutor {
                 worker: w.dotted(),

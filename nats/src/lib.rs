@@ -16,6 +16,7 @@
 //! - [`oplog`]: [`OplogStore`], fenced append and ordered read.
 //! - [`lease`]: [`LeaseManager`] and [`Lease`].
 //! - [`control`]: interrupt / resume requests on `<ns>.control.<c>.<w>` (sending and serving them).
+//! - [`inspect`]: time-travel requests on `<ns>.inspect.<c>.<w>` (sending and serving them).
 //! - [`reply`]: the one reply parser ([`reply::parse_reply`]), reply inboxes ([`reply::Replies`]) and the one
 //!   invoke-and-await ([`Nats::invoke_and_await`]), used by the CLI, router, call bridge, bench and tests.
 //! - [`ingress`]: the ingress rules every invocation passes before anything acts on it.
@@ -43,6 +44,7 @@ pub mod error;
 pub mod headers;
 pub mod http_support;
 pub mod ingress;
+pub mod inspect;
 pub mod invocations;
 pub mod lease;
 pub mod names;

@@ -236,6 +236,21 @@ impl Namespace {
         let (c, w) = rest.split_once('.')?;
         WorkerId::parse(c, w).ok()
     }
+    /// `rvn.inspect.<c>.<w>`: core request/reply for the worker's state as of an oplog
+    /// index (time travel); every executor listens, the one holding the worker's shard answers.
+    pub fn inspect_subject(&self, w: &WorkerId) -> String {
+        format!("{}.inspect.{}.{}", self.prefix, w.component, w.worker)
+    }
+    /// `rvn.inspect.*.*`.
+    pub fn inspect_wildcard(&self) -> String {
+        format!("{}.inspect.*.*", self.prefix)
+    }
+    /// Parses `rvn.inspect.<c>.<w>`; `None` for anything else (including invalid names).
+    pub fn parse_inspect_subject(&self, subject: &str) -> Option<WorkerId> {
+        let rest = self.strip(subject, "inspect")?;
+        let (c, w) = rest.split_once('.')?;
+        WorkerId::parse(c, w).ok()
+    }
     /// `rvn.promise.<c>.<w>.<index>`: core request/reply completing a promise (body = payload).
     pub fn promise_subject(&self, p: &PromiseId) -> String {
         format!("{}.promise.{}", self.prefix, p.dotted())
@@ -440,6 +455,13 @@ mod tests {
             Some(w())
         );
         assert_eq!(ns.parse_control_subject("rvn.control.a.b.c"), None);
+        assert_eq!(ns.inspect_subject(&w()), "rvn.inspect.counter.w-1");
+        assert_eq!(ns.inspect_wildcard(), "rvn.inspect.*.*");
+        assert_eq!(
+            ns.parse_inspect_subject(&ns.inspect_subject(&w())),
+            Some(w())
+        );
+        assert_eq!(ns.parse_inspect_subject("rvn.control.a.b"), None);
         assert_eq!(ns.parse_control_subject("rvn.call.a.b"), None);
         assert_eq!(
             Namespace::new("t")

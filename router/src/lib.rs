@@ -17,7 +17,7 @@
 //! - [`gateway`]: user-defined API definitions: format, validation, matching, serving.
 //! - [`openapi`]: the OpenAPI document.
 //! - [`metrics`]: request counts and latencies in Prometheus text.
-//! - [`console`]: the web console page.
+//! - [`console`]: the web console: its page and assets (no build step).
 
 pub mod auth;
 pub mod console;
@@ -193,6 +193,7 @@ impl AppState {
 pub fn app(state: AppState) -> Router {
     Router::new()
         .route("/", get(console::page))
+        .route("/console/{*path}", get(console::asset))
         .route("/healthz", get(rest::health::healthz))
         .route("/readyz", get(rest::health::readyz))
         .route("/metrics", get(metrics::render))

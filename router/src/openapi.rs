@@ -11,7 +11,8 @@ use utoipa::openapi::{PathsBuilder, ResponseBuilder};
 
 use crate::AppState;
 use crate::rest::{
-    apis, components, health, invocations, promises, schedules, subscriptions, workers,
+    apis, components, executors, health, inspect, invocations, promises, schedules, subscriptions,
+    workers,
 };
 
 /// The static part of the document.
@@ -38,6 +39,8 @@ use crate::rest::{
         workers::snapshot,
         workers::update,
         workers::oplog,
+        inspect::inspect,
+        executors::list,
         crate::events::events,
         invocations::invoke,
         invocations::enqueue,

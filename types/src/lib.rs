@@ -11,6 +11,7 @@
 //! - [`codec`]: the versioned MessagePack envelope every internal record travels in.
 //! - [`records`]: lease, worker, component, invocation-result and dead-letter records.
 //! - [`promise`]: [`PromiseId`] (`<component>/<worker>/<index>`), the promise record and its decisions.
+//! - [`inspect`]: time travel: the request for a worker's state as of an oplog index and its answer.
 //! - [`snapshot`]: what a snapshot carries besides the guest's bytes, and the snapshot policy.
 //! - [`schedule`]: scheduled invocations and cron: specs, input parsing, the last-firing record.
 //! - [`subscription`]: subscriptions of streams into workers: specs, worker templates, keys, status.
@@ -22,6 +23,7 @@ pub mod codec;
 pub mod config;
 pub mod error_kind;
 pub mod host;
+pub mod inspect;
 pub mod json;
 pub mod metrics;
 pub mod names;

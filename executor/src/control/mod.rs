@@ -21,6 +21,8 @@
 //! back interrupted on any executor. It does not decide which executor holds a
 //! shard ([`crate::shards`]) nor how a mailbox runs invocations ([`crate::mailbox`]);
 //! what a request does to a worker is decided by [`crate::decide::control`].
+//! Time-travel requests (`<ns>.inspect.<c>.<w>`) are routed the same way but change
+//! nothing, so they bypass the mailbox ([`inspect`]).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -44,9 +46,11 @@ use crate::durable::stdio::EventSink;
 use crate::status::{Summary, event, put_status};
 use crate::worker::{Worker, WorkerError};
 
+mod inspect;
 mod race;
 mod update;
 
+pub(crate) use inspect::inspect_bridge;
 pub(crate) use race::{Raced, race};
 
 /// How often invocations held in a mailbox (running, queued behind the running one, or

@@ -6,11 +6,13 @@
 //! [`crate::attempt`]; what to re-run by [`crate::replay`]. An invocation that
 //! waits long for timers or promises only is suspended ([`Invoked::Suspended`]);
 //! [`lifecycle`] holds what happens outside invocations (interrupt, resume,
-//! delete, wake-ups, parked invocations).
+//! delete, wake-ups, parked invocations); [`inspect`] rebuilds a throwaway worker as
+//! of an oplog index (time travel).
 
 mod ephemeral;
 mod error;
 mod firing;
+mod inspect;
 mod lifecycle;
 mod restore;
 mod snapshot;

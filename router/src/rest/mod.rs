@@ -1,11 +1,13 @@
-//! The `/v1` REST API: components, workers, invocations, oplogs, API
-//! definitions, promises, schedules, subscriptions. Handlers are thin: they parse the request, call
+//! The `/v1` REST API: components, workers, invocations, oplogs, time travel, executors,
+//! API definitions, promises, schedules, subscriptions. Handlers are thin: they parse the request, call
 //! `revenant-nats` / `revenant-executor` or the [`crate::invoke`] core and
 //! render JSON. Every one is annotated for the OpenAPI document.
 
 pub mod apis;
 pub mod components;
+pub mod executors;
 pub mod health;
+pub mod inspect;
 pub mod invocations;
 pub mod promises;
 pub mod schedules;
@@ -84,6 +86,11 @@ pub fn routes() -> Router<AppState> {
             "/components/{component}/workers/{worker}/oplog",
             get(w::oplog),
         )
+        .route(
+            "/components/{component}/workers/{worker}/inspect",
+            get(inspect::inspect),
+        )
+        .route("/executors", get(executors::list))
         .route(
             "/components/{component}/workers/{worker}/events",
             get(crate::events::events),

@@ -100,15 +100,16 @@ async fn tokens_are_required_by_scope_and_refusals_say_what_was_expected() {
         }
     }
 
-    // The console sends the token it is given; the event stream accepts it in the query.
-    let page = request(Method::GET, "/", None)
+    // The console (its assets open like its page) sends the token it is given; the event
+    // stream accepts it in the query.
+    let page = request(Method::GET, "/console/api.js", None)
         .send()
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    assert!(page.contains("Authorization: `Bearer") && page.contains("access_token="));
+    assert!(page.contains("Authorization = `Bearer") && page.contains("access_token="));
     let events = "/v1/components/counter/workers/auth-1/events";
     let r = request(Method::GET, events, None).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);

@@ -7,9 +7,11 @@
 mod auth;
 mod common;
 
+mod console;
 mod control;
 mod events;
 mod gateway;
+mod inspect;
 mod oneshot;
 mod promises;
 mod rest;
