@@ -27,11 +27,11 @@ use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use opentelemetry::global::BoxedTracer;
 use opentelemetry::trace::{
     Link, Span as _, SpanBuilder, SpanContext, SpanId, SpanKind, Status, TraceContextExt as _,
     TraceFlags, TraceId, TraceState, Tracer as _,
 };
-use opentelemetry::global::BoxedTracer;
 use opentelemetry::{Context, KeyValue};
 use sha2::{Digest, Sha256};
 
@@ -431,8 +431,14 @@ mod tests {
         let a = invocation_span("c/w", "k1", &arrived(PARENT));
         let again = invocation_span("c/w", "k1", &arrived(PARENT));
         assert_eq!(a, again, "a re-run computes the same span");
-        assert_ne!(a.ids.span_id, invocation_span("c/w", "k2", &arrived(PARENT)).ids.span_id);
-        assert_ne!(a.ids.span_id, invocation_span("c/v", "k1", &arrived(PARENT)).ids.span_id);
+        assert_ne!(
+            a.ids.span_id,
+            invocation_span("c/w", "k2", &arrived(PARENT)).ids.span_id
+        );
+        assert_ne!(
+            a.ids.span_id,
+            invocation_span("c/v", "k1", &arrived(PARENT)).ids.span_id
+        );
         // The parent decides the trace, never the span id.
         let root = invocation_span("c/w", "k1", &TraceContext::default());
         assert_eq!(root.ids.span_id, a.ids.span_id);

@@ -22,4 +22,5 @@ mod schedules;
 mod snapshots;
 mod soak;
 mod subscriptions;
+mod traces;
 mod waiting;

@@ -1,0 +1,423 @@
+//! Traces (issue 16, ARCHITECTURE.md "Tracing"), with `revenant router` and
+//! `revenant executor` child processes exporting over OTLP/HTTP to the harness's
+//! in-process receiver ([`revenant_tests::otlp`]), running the order workflow
+//! (`order` → `payment` → `warehouse` → `shipping`, awaited typed RPC calls):
+//!
+//! - one HTTP request with a `traceparent` makes one connected trace: the router's
+//!   server span → its invoke span → the order's invocation span → an RPC span per
+//!   call → each callee's invocation span;
+//! - after kill -9 of the caller's executor mid-call and the replay on another, no span
+//!   id appears twice, the order's invocation span exists exactly once, with the id
+//!   derived from (worker, key), and the recovery is a `replay` span under it.
+
+use crate::common;
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::{Executor, invoke_retrying, owner_of, wait_all_held_by};
+use revenant_nats::Nats;
+use revenant_tests::otlp::{OtlpReceiver, ReceivedSpan};
+use revenant_tests::revenant::{connect, deploy};
+use revenant_tests::{NatsServer, wait_until};
+use revenant_types::WorkerId;
+use revenant_types::oplog::TraceContext;
+use revenant_types::trace::invocation_span;
+use serde_json::json;
+
+const STEPS: [&str; 3] = ["payment", "warehouse", "shipping"];
+/// Span kinds as OTLP numbers them.
+const SERVER: i32 = 2;
+const CLIENT: i32 = 3;
+const CONSUMER: i32 = 5;
+
+fn id(c: &str, w: &str) -> WorkerId {
+    WorkerId::parse(c, w).unwrap()
+}
+
+/// The environment that turns export on, batches flushed within 100 ms.
+fn otel_env(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
+    vec![
+        (
+            "OTEL_EXPORTER_OTLP_ENDPOINT",
+            receiver.endpoint().to_owned(),
+        ),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
+    ]
+}
+
+fn spawn_executor(
+    url: &str,
+    name: &str,
+    dir: &std::path::Path,
+    env: &[(&str, String)],
+) -> Executor {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Executor::spawn_env(url, &[], name, dir, &[], &env)
+}
+
+/// A `revenant router` child process, killed on drop.
+struct Router {
+    child: Child,
+    base: String,
+}
+
+impl Router {
+    async fn spawn(url: &str, env: &[(&str, String)]) -> Self {
+        let listen = common::free_local_addr();
+        let child = Command::new(env!("CARGO_BIN_EXE_revenant"))
+            .args(["--nats", url, "router", "--listen", &listen])
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .env("REVENANT_LOG", "warn")
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn revenant router");
+        let base = format!("http://{listen}");
+        let health = format!("{base}/healthz");
+        wait_until("the router to answer", Duration::from_secs(30), || async {
+            reqwest::get(&health)
+                .await
+                .ok()?
+                .status()
+                .is_success()
+                .then_some(())
+        })
+        .await;
+        Self { child, base }
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn deploy_workflow(nats: &Nats) {
+    deploy(nats, "order", revenant_guests::ORDER).await;
+    for (step, wasm) in STEPS.iter().zip([
+        revenant_guests::PAYMENT,
+        revenant_guests::WAREHOUSE,
+        revenant_guests::SHIPPING,
+    ]) {
+        deploy(nats, step, wasm).await;
+    }
+}
+
+/// The executor's invocation span of `worker`, if received.
+fn invocation<'a>(spans: &'a [ReceivedSpan], worker: &str) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|s| {
+            s.service == "revenant-executor"
+                && s.name.starts_with("invoke ")
+                && s.attr("rvn.worker") == Some(worker)
+        })
+        .collect()
+}
+
+/// Waits until the invocation spans of order `w` and of its three callees and
+/// `router_spans` spans of the router have arrived.
+async fn wait_for_invocations(
+    receiver: &OtlpReceiver,
+    w: &str,
+    router_spans: usize,
+) -> Vec<ReceivedSpan> {
+    wait_until(
+        &format!("the invocation spans of order {w} and its callees, {router_spans} of the router"),
+        Duration::from_secs(60),
+        || async {
+            let spans = receiver.spans();
+            let all = std::iter::once("order")
+                .chain(STEPS)
+                .all(|c| !invocation(&spans, &format!("{c}/{w}")).is_empty());
+            let routed = spans
+                .iter()
+                .filter(|s| s.service == "revenant-router" && !s.name.contains("/healthz"))
+                .count();
+            (all && routed >= router_spans).then_some(spans)
+        },
+    )
+    .await
+}
+
+fn by_id(spans: &[ReceivedSpan]) -> HashMap<&str, &ReceivedSpan> {
+    spans.iter().map(|s| (s.span_id.as_str(), s)).collect()
+}
+
+/// Asserts the callees' half of the trace: an RPC span per call, a child of the order's
+/// invocation span, and each callee's invocation span a child of its RPC span.
+fn assert_calls_under(spans: &[ReceivedSpan], order: &ReceivedSpan, w: &str) {
+    let ids = by_id(spans);
+    for step in STEPS {
+        let callee = invocation(spans, &format!("{step}/{w}"));
+        assert_eq!(
+            callee.len(),
+            1,
+            "{step}/{w}: one invocation span: {callee:#?}"
+        );
+        let callee = callee[0];
+        assert_eq!(callee.kind, CONSUMER);
+        assert_eq!(callee.trace_id, order.trace_id, "{step}: same trace");
+        let rpc = ids
+            .get(callee.parent.as_str())
+            .unwrap_or_else(|| panic!("{step}/{w}: its parent {} was not received", callee.parent));
+        assert!(
+            rpc.name.starts_with(&format!("rpc await {step}.")),
+            "{step}/{w}'s parent is its call: {rpc:#?}"
+        );
+        assert_eq!(rpc.kind, CLIENT);
+        assert_eq!(
+            rpc.parent, order.span_id,
+            "the call to {step} is a child of the order's invocation"
+        );
+    }
+}
+
+/// A NATS server with the order workflow deployed, an OTLP receiver and the
+/// environment that points children at it.
+struct Setup {
+    server: NatsServer,
+    nats: Nats,
+    receiver: OtlpReceiver,
+    env: Vec<(&'static str, String)>,
+    dir: tempfile::TempDir,
+}
+
+impl Setup {
+    async fn start() -> Self {
+        let server = NatsServer::start();
+        let nats = connect(&server.options()).await;
+        deploy_workflow(&nats).await;
+        let receiver = OtlpReceiver::start().await;
+        let env = otel_env(&receiver);
+        let dir = tempfile::tempdir().expect("temp dir");
+        Self {
+            server,
+            nats,
+            receiver,
+            env,
+            dir,
+        }
+    }
+
+    fn executor(&self, name: &str) -> Executor {
+        spawn_executor(&self.server.url(), name, self.dir.path(), &self.env)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_http_request_makes_one_trace_from_the_router_through_the_executor_to_the_callees() {
+    let _alone = common::alone().await;
+    let Setup {
+        server,
+        nats,
+        receiver,
+        env,
+        dir: _dir,
+    } = Setup::start().await;
+    let _executor = spawn_executor(&server.url(), "trace-1", _dir.path(), &env);
+    wait_all_held_by(&nats, &["trace-1"], Duration::from_secs(60)).await;
+    let router = Router::spawn(&server.url(), &env).await;
+
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let key = "trace-order-1";
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/components/order/workers/t1/invoke/place",
+            router.base
+        ))
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .header("idempotency-key", key)
+        .json(&json!([100]))
+        .send()
+        .await
+        .expect("the invoke request");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+
+    let spans = wait_for_invocations(&receiver, "t1", 2).await;
+    for s in &spans {
+        eprintln!(
+            "[span] {:<18} {:<40} trace {} span {} parent {}",
+            s.service, s.name, s.trace_id, s.span_id, s.parent
+        );
+    }
+    let server_span = spans
+        .iter()
+        .find(|s| s.service == "revenant-router" && s.kind == SERVER && s.name.starts_with("POST "))
+        .expect("the router's server span");
+    assert_eq!(
+        server_span.trace_id, caller_trace,
+        "the caller's trace goes on"
+    );
+    assert_eq!(
+        server_span.parent, caller_span,
+        "the caller's span is the request's parent"
+    );
+    assert_eq!(
+        server_span.name,
+        "POST /v1/components/{component}/workers/{worker}/invoke/{function}"
+    );
+    let invoke = spans
+        .iter()
+        .find(|s| s.service == "revenant-router" && s.kind == CLIENT)
+        .expect("the router's invoke span");
+    assert_eq!(
+        invoke.parent, server_span.span_id,
+        "publish under the request"
+    );
+    let order = invocation(&spans, "order/t1");
+    assert_eq!(order.len(), 1, "one invocation span: {order:#?}");
+    let order = order[0];
+    assert_eq!(order.trace_id, caller_trace);
+    assert_eq!(
+        order.parent, invoke.span_id,
+        "the invocation is the router's message's child"
+    );
+    assert_eq!(order.attr("rvn.idempotency_key"), Some(key));
+    assert_calls_under(&spans, order, "t1");
+    let mut seen = std::collections::HashSet::new();
+    for s in &spans {
+        assert!(
+            seen.insert(&s.span_id),
+            "span id {} twice: {s:#?}",
+            s.span_id
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn after_kill_9_and_replay_elsewhere_no_span_is_emitted_twice() {
+    let _alone = common::alone().await;
+    let setup = Setup::start().await;
+    let (nats, receiver) = (&setup.nats, &setup.receiver);
+    let mut executors = vec![setup.executor("kill-1"), setup.executor("kill-2")];
+    wait_all_held_by(&nats, &["kill-1", "kill-2"], Duration::from_secs(60)).await;
+    // An order whose caller runs on one executor and its first callee on the other.
+    let mut n = 0;
+    let (w, caller, callee) = loop {
+        n += 1;
+        let w = format!("k{n}");
+        let caller = owner_of(&nats, &id("order", &w)).await.expect("owned");
+        let callee = owner_of(&nats, &id("payment", &w)).await.expect("owned");
+        if caller != callee {
+            break (w, caller, callee);
+        }
+    };
+    let at = |name: &str| executors.iter().position(|e| e.id == name).expect("alive");
+    let (caller_at, callee_at) = (at(&caller), at(&callee));
+    // The call stays in flight while the callee's executor is stopped.
+    executors[callee_at].signal(libc::SIGSTOP);
+    let key = format!("place-{w}");
+    let answer = {
+        let (nats, w, key) = (nats.clone(), w.clone(), key.clone());
+        tokio::spawn(async move {
+            invoke_retrying(
+                &nats,
+                &id("order", &w),
+                "place",
+                &json!([100]),
+                &key,
+                Duration::from_secs(3),
+                Duration::from_secs(120),
+            )
+            .await
+        })
+    };
+    wait_until(
+        &format!("order {w} to begin its call to payment"),
+        Duration::from_secs(60),
+        || async { (common::calls_begun(&nats, &w).await > 0).then_some(()) },
+    )
+    .await;
+    // The call's span has been exported (its callee's invocation span will name it as
+    // its parent, whichever executor finishes the order).
+    wait_until(
+        "the span of the call to payment",
+        Duration::from_secs(30),
+        || async {
+            let spans = receiver.spans();
+            let call = spans.iter().any(|s| {
+                s.name.starts_with("rpc await payment.")
+                    && s.attr("rvn.target") == Some(format!("payment/{w}").as_str())
+            });
+            call.then_some(())
+        },
+    )
+    .await;
+    eprintln!("[test] killing the caller's executor {caller} mid-call");
+    executors[caller_at].kill();
+    executors[callee_at].signal(libc::SIGCONT);
+    executors.remove(caller_at);
+    executors.push(setup.executor("kill-3"));
+    let (answer, _) = answer.await.expect("the caller task").expect("an answer");
+    assert!(answer.is_ok(), "order {w}: {answer:?}");
+
+    // Graceful stops flush every batched span before the receiver is read.
+    for e in &mut executors {
+        e.signal(libc::SIGTERM);
+        assert!(
+            e.wait_exit(Duration::from_secs(60)).is_some(),
+            "{} stops",
+            e.id
+        );
+    }
+    let spans = wait_for_invocations(&receiver, &w, 0).await;
+    for s in spans
+        .iter()
+        .filter(|s| s.trace_id == spans[0].trace_id || s.name == "replay")
+    {
+        eprintln!(
+            "[span] {:<40} trace {} span {} parent {}",
+            s.name, s.trace_id, s.span_id, s.parent
+        );
+    }
+    let mut seen = std::collections::HashSet::new();
+    for s in &spans {
+        assert!(
+            seen.insert(&s.span_id),
+            "span id {} twice: {s:#?}",
+            s.span_id
+        );
+    }
+    let worker = format!("order/{w}");
+    let order = invocation(&spans, &worker);
+    assert_eq!(
+        order.len(),
+        1,
+        "the order's invocation span, once: {order:#?}"
+    );
+    let order = order[0];
+    let derived = invocation_span(&worker, &key, &TraceContext::default());
+    let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        order.span_id,
+        hex(&derived.ids.span_id),
+        "derived from (worker, key)"
+    );
+    assert_eq!(
+        order.trace_id,
+        hex(&derived.ids.trace_id),
+        "no traceparent: a derived trace"
+    );
+    assert_eq!(order.parent, "", "a root");
+    assert_calls_under(&spans, order, &w);
+    let replays: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "replay" && s.attr("rvn.worker") == Some(worker.as_str()))
+        .collect();
+    assert!(
+        replays
+            .iter()
+            .any(|r| r.parent == order.span_id && r.trace_id == order.trace_id),
+        "the recovery is a replay span under the order's invocation: {replays:#?}"
+    );
+}
