@@ -7,8 +7,11 @@
 //!   ([`trace::invocation_span`]); never emitted by a replay (replay re-runs completed
 //!   invocations without reaching the completion that emits).
 //! - `rpc <mode> <component>.<function>` and `http <METHOD>`: host calls made live,
-//!   children of the invocation span (a send starts a new trace linked to it); a call a
-//!   replay answers from the journal emits nothing.
+//!   children of the invocation span (a send or a schedule starts a new trace linked to
+//!   it); a call a replay answers from the journal emits nothing. An RPC span covers
+//!   journaling and publishing the call; the callee's invocation span is its child.
+//! - `subscription <name>`: a subscription message forwarded as an invocation, the root
+//!   of a new trace linked to the trace the message was published in.
 //! - `replay`: one per recovery that re-ran recorded invocations, a child of the
 //!   unfinished invocation it resumes (if any).
 //!

@@ -146,12 +146,7 @@ pub async fn put(nats: &Nats, spec: &ScheduleSpec) -> Result<PutSchedule> {
         h.insert(headers::CATCHUP, secs.to_string().as_str());
     }
     // Copied onto every firing: each continues the trace the schedule was made in.
-    if let Some(t) = &spec.trace.traceparent {
-        h.insert(headers::TRACEPARENT, t.as_str());
-    }
-    if let Some(t) = &spec.trace.tracestate {
-        h.insert(headers::TRACESTATE, t.as_str());
-    }
+    crate::invocations::insert_trace(&mut h, &spec.trace);
     let sequence = nats
         .publish_holder(
             subject.clone(),

@@ -1,13 +1,20 @@
-//! A minimal in-process OTLP receiver for tests of span export: an HTTP/1.1 server
-//! accepting `POST /v1/traces` (`application/x-protobuf`, what
-//! `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` sends), decoding each
-//! `ExportTraceServiceRequest` with `opentelemetry-proto` and keeping every span it
-//! received, in arrival order, for the test to read ([`OtlpReceiver::spans`]). Point a
-//! process at it with `OTEL_EXPORTER_OTLP_ENDPOINT=`[`OtlpReceiver::endpoint`].
+//! A minimal in-process OTLP receiver for tests of span export, listening for both
+//! protocols: an HTTP/1.1 server accepting `POST /v1/traces` (`application/x-protobuf`,
+//! what `OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf` sends) and a tonic gRPC
+//! `TraceService` (`grpc`). Each `ExportTraceServiceRequest` is decoded with
+//! `opentelemetry-proto`; every span received, by either, is kept in arrival order for
+//! the test to read ([`OtlpReceiver::spans`]). Point a process at it with
+//! `OTEL_EXPORTER_OTLP_ENDPOINT=`[`OtlpReceiver::endpoint`] (HTTP) or
+//! [`OtlpReceiver::grpc_endpoint`] (with `OTEL_EXPORTER_OTLP_PROTOCOL=grpc`).
 
 use std::sync::{Arc, Mutex};
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
+    TraceService, TraceServiceServer,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use prost::Message as _;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
@@ -43,13 +50,33 @@ impl ReceivedSpan {
 /// The receiver; stops serving when dropped.
 pub struct OtlpReceiver {
     endpoint: String,
+    grpc_endpoint: String,
     spans: Arc<Mutex<Vec<ReceivedSpan>>>,
-    task: tokio::task::JoinHandle<()>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for OtlpReceiver {
     fn drop(&mut self) {
-        self.task.abort();
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+/// The gRPC side: keeps what it is sent.
+struct Grpc(Arc<Mutex<Vec<ReceivedSpan>>>);
+
+#[tonic::async_trait]
+impl TraceService for Grpc {
+    async fn export(
+        &self,
+        request: tonic::Request<ExportTraceServiceRequest>,
+    ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
+        let spans = spans_of(request.into_inner());
+        self.0.lock().expect("spans").extend(spans);
+        Ok(tonic::Response::new(ExportTraceServiceResponse {
+            partial_success: None,
+        }))
     }
 }
 
@@ -71,9 +98,13 @@ fn attributes(kvs: &[KeyValue]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// The spans of one export request.
+/// The spans of one export request's protobuf body.
 pub fn decode(body: &[u8]) -> Result<Vec<ReceivedSpan>, prost::DecodeError> {
-    let request = ExportTraceServiceRequest::decode(body)?;
+    Ok(spans_of(ExportTraceServiceRequest::decode(body)?))
+}
+
+/// The spans of one export request.
+pub fn spans_of(request: ExportTraceServiceRequest) -> Vec<ReceivedSpan> {
     let mut out = Vec::new();
     for resource_spans in request.resource_spans {
         let resource = resource_spans
@@ -104,31 +135,51 @@ pub fn decode(body: &[u8]) -> Result<Vec<ReceivedSpan>, prost::DecodeError> {
             }
         }
     }
-    Ok(out)
+    out
 }
 
 impl OtlpReceiver {
-    /// Starts the receiver on a free loopback port.
+    /// Starts the receiver on two free loopback ports (HTTP, gRPC).
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
         let spans = Arc::new(Mutex::new(Vec::new()));
         let sink = spans.clone();
-        let task = tokio::spawn(async move {
+        let http = tokio::spawn(async move {
             while let Ok((sock, _)) = listener.accept().await {
                 tokio::spawn(serve(sock, sink.clone()));
             }
         });
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let grpc_endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+        let service = TraceServiceServer::new(Grpc(spans.clone()));
+        let grpc = tokio::spawn(async move {
+            let incoming = tonic::transport::server::TcpIncoming::from(listener);
+            let served = tonic::transport::Server::builder()
+                .add_service(service)
+                .serve_with_incoming(incoming)
+                .await;
+            if let Err(e) = served {
+                eprintln!("[otlp] the gRPC receiver stopped: {e}");
+            }
+        });
         Self {
             endpoint,
+            grpc_endpoint,
             spans,
-            task,
+            tasks: vec![http, grpc],
         }
     }
 
-    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` (`http://127.0.0.1:<port>`).
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` with `http/protobuf`
+    /// (`http://127.0.0.1:<port>`).
     pub fn endpoint(&self) -> &str {
         &self.endpoint
+    }
+
+    /// The value for `OTEL_EXPORTER_OTLP_ENDPOINT` with `grpc`.
+    pub fn grpc_endpoint(&self) -> &str {
+        &self.grpc_endpoint
     }
 
     /// Every span received so far, in arrival order.

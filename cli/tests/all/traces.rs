@@ -1,6 +1,6 @@
 //! Traces (issue 16, ARCHITECTURE.md "Tracing"), with `revenant router` and
-//! `revenant executor` child processes exporting over OTLP/HTTP to the harness's
-//! in-process receiver ([`revenant_tests::otlp`]), running the order workflow
+//! `revenant executor` child processes exporting over OTLP (gRPC and HTTP/protobuf) to
+//! the harness's in-process receiver ([`revenant_tests::otlp`]), running the order workflow
 //! (`order` → `payment` → `warehouse` → `shipping`, awaited typed RPC calls):
 //!
 //! - one HTTP request with a `traceparent` makes one connected trace: the router's
@@ -36,14 +36,16 @@ fn id(c: &str, w: &str) -> WorkerId {
     WorkerId::parse(c, w).unwrap()
 }
 
-/// The environment that turns export on, batches flushed within 100 ms.
-fn otel_env(receiver: &OtlpReceiver) -> Vec<(&'static str, String)> {
+/// The environment that turns export on (over gRPC or HTTP/protobuf), batches
+/// flushed within 100 ms.
+fn otel_env(receiver: &OtlpReceiver, grpc: bool) -> Vec<(&'static str, String)> {
+    let (endpoint, protocol) = match grpc {
+        true => (receiver.grpc_endpoint(), "grpc"),
+        false => (receiver.endpoint(), "http/protobuf"),
+    };
     vec![
-        (
-            "OTEL_EXPORTER_OTLP_ENDPOINT",
-            receiver.endpoint().to_owned(),
-        ),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.to_owned()),
+        ("OTEL_EXPORTER_OTLP_PROTOCOL", protocol.to_owned()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100".to_owned()),
     ]
 }
@@ -144,6 +146,27 @@ async fn wait_for_invocations(
     .await
 }
 
+/// The spans received, one line each (shown with `--nocapture`).
+fn print_spans(spans: &[ReceivedSpan]) {
+    for s in spans {
+        eprintln!(
+            "[span] {:<18} {:<40} trace {} span {} parent {}",
+            s.service, s.name, s.trace_id, s.span_id, s.parent
+        );
+    }
+}
+
+fn assert_no_span_twice(spans: &[ReceivedSpan]) {
+    let mut seen = std::collections::HashSet::new();
+    for s in spans {
+        assert!(
+            seen.insert(&s.span_id),
+            "span id {} twice: {s:#?}",
+            s.span_id
+        );
+    }
+}
+
 fn by_id(spans: &[ReceivedSpan]) -> HashMap<&str, &ReceivedSpan> {
     spans.iter().map(|s| (s.span_id.as_str(), s)).collect()
 }
@@ -193,7 +216,7 @@ impl Setup {
         let nats = connect(&server.options()).await;
         deploy_workflow(&nats).await;
         let receiver = OtlpReceiver::start().await;
-        let env = otel_env(&receiver);
+        let env = otel_env(&receiver, false);
         let dir = tempfile::tempdir().expect("temp dir");
         Self {
             server,
@@ -219,7 +242,9 @@ async fn one_http_request_makes_one_trace_from_the_router_through_the_executor_t
         env,
         dir: _dir,
     } = Setup::start().await;
-    let _executor = spawn_executor(&server.url(), "trace-1", _dir.path(), &env);
+    // The executor exports over gRPC, the router over HTTP/protobuf.
+    let grpc = otel_env(&receiver, true);
+    let _executor = spawn_executor(&server.url(), "trace-1", _dir.path(), &grpc);
     wait_all_held_by(&nats, &["trace-1"], Duration::from_secs(60)).await;
     let router = Router::spawn(&server.url(), &env).await;
 
@@ -244,12 +269,7 @@ async fn one_http_request_makes_one_trace_from_the_router_through_the_executor_t
     );
 
     let spans = wait_for_invocations(&receiver, "t1", 2).await;
-    for s in &spans {
-        eprintln!(
-            "[span] {:<18} {:<40} trace {} span {} parent {}",
-            s.service, s.name, s.trace_id, s.span_id, s.parent
-        );
-    }
+    print_spans(&spans);
     let server_span = spans
         .iter()
         .find(|s| s.service == "revenant-router" && s.kind == SERVER && s.name.starts_with("POST "))
@@ -284,14 +304,7 @@ async fn one_http_request_makes_one_trace_from_the_router_through_the_executor_t
     );
     assert_eq!(order.attr("rvn.idempotency_key"), Some(key));
     assert_calls_under(&spans, order, "t1");
-    let mut seen = std::collections::HashSet::new();
-    for s in &spans {
-        assert!(
-            seen.insert(&s.span_id),
-            "span id {} twice: {s:#?}",
-            s.span_id
-        );
-    }
+    assert_no_span_twice(&spans);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -300,14 +313,14 @@ async fn after_kill_9_and_replay_elsewhere_no_span_is_emitted_twice() {
     let setup = Setup::start().await;
     let (nats, receiver) = (&setup.nats, &setup.receiver);
     let mut executors = vec![setup.executor("kill-1"), setup.executor("kill-2")];
-    wait_all_held_by(&nats, &["kill-1", "kill-2"], Duration::from_secs(60)).await;
+    wait_all_held_by(nats, &["kill-1", "kill-2"], Duration::from_secs(60)).await;
     // An order whose caller runs on one executor and its first callee on the other.
     let mut n = 0;
     let (w, caller, callee) = loop {
         n += 1;
         let w = format!("k{n}");
-        let caller = owner_of(&nats, &id("order", &w)).await.expect("owned");
-        let callee = owner_of(&nats, &id("payment", &w)).await.expect("owned");
+        let caller = owner_of(nats, &id("order", &w)).await.expect("owned");
+        let callee = owner_of(nats, &id("payment", &w)).await.expect("owned");
         if caller != callee {
             break (w, caller, callee);
         }
@@ -335,7 +348,7 @@ async fn after_kill_9_and_replay_elsewhere_no_span_is_emitted_twice() {
     wait_until(
         &format!("order {w} to begin its call to payment"),
         Duration::from_secs(60),
-        || async { (common::calls_begun(&nats, &w).await > 0).then_some(()) },
+        || async { (common::calls_begun(nats, &w).await > 0).then_some(()) },
     )
     .await;
     // The call's span has been exported (its callee's invocation span will name it as
@@ -370,24 +383,9 @@ async fn after_kill_9_and_replay_elsewhere_no_span_is_emitted_twice() {
             e.id
         );
     }
-    let spans = wait_for_invocations(&receiver, &w, 0).await;
-    for s in spans
-        .iter()
-        .filter(|s| s.trace_id == spans[0].trace_id || s.name == "replay")
-    {
-        eprintln!(
-            "[span] {:<40} trace {} span {} parent {}",
-            s.name, s.trace_id, s.span_id, s.parent
-        );
-    }
-    let mut seen = std::collections::HashSet::new();
-    for s in &spans {
-        assert!(
-            seen.insert(&s.span_id),
-            "span id {} twice: {s:#?}",
-            s.span_id
-        );
-    }
+    let spans = wait_for_invocations(receiver, &w, 0).await;
+    print_spans(&spans);
+    assert_no_span_twice(&spans);
     let worker = format!("order/{w}");
     let order = invocation(&spans, &worker);
     assert_eq!(

@@ -141,7 +141,8 @@ impl Worker {
         };
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
-            worker.restore(plan).await?;
+            // Boxed: instantiating and replaying is a large future (clippy::large_futures).
+            Box::pin(worker.restore(plan)).await?;
         } else if worker.suspended.is_some() {
             worker.catch_up().await?;
         }

@@ -167,11 +167,12 @@ impl Worker {
             self.tail = invocations.pop();
         }
         if !revenant_types::trace::enabled() || (invocations.is_empty() && self.tail.is_none()) {
-            return self.replay_recorded(invocations).await;
+            return Box::pin(self.replay_recorded(invocations)).await;
         }
         let started = std::time::SystemTime::now();
         let count = invocations.len();
-        let replayed = self.replay_recorded(invocations).await;
+        // Boxed: the re-run's future is large, and recovery futures nest it.
+        let replayed = Box::pin(self.replay_recorded(invocations)).await;
         let tail = self.tail.as_ref().map(|t| {
             revenant_types::trace::invocation_span(
                 &self.id.to_string(),
