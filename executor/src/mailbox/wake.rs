@@ -28,7 +28,8 @@ pub(super) async fn recover(
     in_memory: &AtomicU64,
     out_tx: &EventSink,
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
-    let w = Worker::recover(env.clone(), id.clone(), out_tx.clone()).await?;
+    // Boxed: recovery (instantiate, replay) is a large future (clippy::large_futures).
+    let w = Box::pin(Worker::recover(env.clone(), id.clone(), out_tx.clone())).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
     if worker.replace(w).is_none()
         && in_memory.fetch_add(1, Ordering::Relaxed) >= env.opts.max_workers_in_memory as u64

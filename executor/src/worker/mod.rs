@@ -141,8 +141,7 @@ impl Worker {
         };
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
-            // Boxed: instantiating and replaying is a large future (clippy::large_futures).
-            Box::pin(worker.restore(plan)).await?;
+            worker.restore(plan).await?;
         } else if worker.suspended.is_some() {
             worker.catch_up().await?;
         }

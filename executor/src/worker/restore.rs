@@ -167,12 +167,11 @@ impl Worker {
             self.tail = invocations.pop();
         }
         if !revenant_types::trace::enabled() || (invocations.is_empty() && self.tail.is_none()) {
-            return Box::pin(self.replay_recorded(invocations)).await;
+            return self.replay_recorded(invocations).await;
         }
         let started = std::time::SystemTime::now();
         let count = invocations.len();
-        // Boxed: the re-run's future is large, and recovery futures nest it.
-        let replayed = Box::pin(self.replay_recorded(invocations)).await;
+        let replayed = self.replay_recorded(invocations).await;
         let tail = self.tail.as_ref().map(|t| {
             revenant_types::trace::invocation_span(
                 &self.id.to_string(),
