@@ -8,18 +8,21 @@
 //!   call → each callee's invocation span;
 //! - after kill -9 of the caller's executor mid-call and the replay on another, no span
 //!   id appears twice, the order's invocation span exists exactly once, with the id
-//!   derived from (worker, key), and the recovery is a `replay` span under it.
+//!   derived from (worker, key), and the recovery is a `replay` span under it;
+//! - an outgoing HTTP request (the `test-http` guest) carries the `traceparent` of its
+//!   `http GET` span, a child of the invocation's.
 
 use crate::common;
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use common::{Executor, invoke_retrying, owner_of, wait_all_held_by};
 use revenant_nats::Nats;
 use revenant_tests::otlp::{OtlpReceiver, ReceivedSpan};
-use revenant_tests::revenant::{connect, deploy};
+use revenant_tests::revenant::{connect, deploy, invoke};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::WorkerId;
 use revenant_types::oplog::TraceContext;
@@ -417,5 +420,87 @@ async fn after_kill_9_and_replay_elsewhere_no_span_is_emitted_twice() {
             .iter()
             .any(|r| r.parent == order.span_id && r.trace_id == order.trace_id),
         "the recovery is a replay span under the order's invocation: {replays:#?}"
+    );
+}
+
+/// A local HTTP server answering `ok` to every request; returns its URL and the heads
+/// of the requests it got.
+async fn recording_server() -> (String, Arc<Mutex<Vec<String>>>) {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/traced", listener.local_addr().expect("addr"));
+    let heads = Arc::new(Mutex::new(Vec::new()));
+    let sink = heads.clone();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = listener.accept().await {
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut sock = BufReader::new(sock);
+                let mut head = String::new();
+                loop {
+                    let mut line = String::new();
+                    match sock.read_line(&mut line).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) if line == "\r\n" => break,
+                        Ok(_) => head.push_str(&line),
+                    }
+                }
+                sink.lock().expect("heads").push(head);
+                let reply = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok";
+                let _ = sock.get_mut().write_all(reply.as_bytes()).await;
+            });
+        }
+    });
+    (url, heads)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_outgoing_http_request_carries_the_traceparent_of_its_span_under_the_invocation() {
+    let _alone = common::alone().await;
+    let setup = Setup::start().await;
+    deploy(&setup.nats, "test-http", revenant_guests::TEST_HTTP).await;
+    let _executor = setup.executor("http-1");
+    wait_all_held_by(&setup.nats, &["http-1"], Duration::from_secs(60)).await;
+    let (url, heads) = recording_server().await;
+    let answer = invoke(
+        &setup.nats,
+        "test-http/h1",
+        "get",
+        json!([url]),
+        Some("get-1"),
+    )
+    .await;
+    assert!(answer.is_ok(), "{answer:?}");
+
+    let spans = wait_until(
+        "the invocation and HTTP spans",
+        Duration::from_secs(60),
+        || async {
+            let spans = setup.receiver.spans();
+            let both = !invocation(&spans, "test-http/h1").is_empty()
+                && spans.iter().any(|s| s.name == "http GET");
+            both.then_some(spans)
+        },
+    )
+    .await;
+    print_spans(&spans);
+    let invocation = invocation(&spans, "test-http/h1")[0];
+    let http = spans
+        .iter()
+        .find(|s| s.name == "http GET")
+        .expect("the HTTP span");
+    assert_eq!(http.kind, CLIENT);
+    assert_eq!(http.parent, invocation.span_id, "a child of the invocation");
+    assert_eq!(http.trace_id, invocation.trace_id);
+    assert_eq!(http.attr("url.full"), Some(url.as_str()));
+    let heads = heads.lock().expect("heads").clone();
+    assert_eq!(heads.len(), 1, "one request: {heads:?}");
+    let expected = format!("traceparent: 00-{}-{}-01", http.trace_id, http.span_id);
+    assert!(
+        heads[0].lines().any(|l| l.eq_ignore_ascii_case(&expected)),
+        "the request names its span as the parent ({expected}): {}",
+        heads[0]
     );
 }
