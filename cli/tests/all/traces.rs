@@ -10,7 +10,9 @@
 //!   id appears twice, the order's invocation span exists exactly once, with the id
 //!   derived from (worker, key), and the recovery is a `replay` span under it;
 //! - an outgoing HTTP request (the `test-http` guest) carries the `traceparent` of its
-//!   `http GET` span, a child of the invocation's.
+//!   `http GET` span, a child of the invocation's;
+//! - a schedule made over HTTP starts a new trace linked to the request, and its
+//!   firing's invocation continues it (the holder's `traceparent` reaches the firing).
 
 use crate::common;
 
@@ -503,4 +505,67 @@ async fn an_outgoing_http_request_carries_the_traceparent_of_its_span_under_the_
         "the request names its span as the parent ({expected}): {}",
         heads[0]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_scheduled_invocation_starts_a_new_trace_linked_to_the_request_that_scheduled_it() {
+    let _alone = common::alone().await;
+    let setup = Setup::start().await;
+    deploy(&setup.nats, "counter", revenant_guests::COUNTER).await;
+    let _executor = setup.executor("sched-1");
+    wait_all_held_by(&setup.nats, &["sched-1"], Duration::from_secs(60)).await;
+    let router = Router::spawn(&setup.server.url(), &setup.env).await;
+
+    let caller_trace = "0af7651916cd43dd8448eb211c80319c";
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/v1/components/counter/workers/s1/schedules",
+            router.base
+        ))
+        .header(
+            "traceparent",
+            format!("00-{caller_trace}-b7ad6b7169203331-01"),
+        )
+        .json(&json!({"function": "add", "args": [1], "in": "1s"}))
+        .send()
+        .await
+        .expect("the schedule request");
+    assert!(
+        response.status().is_success(),
+        "{:?}",
+        response.text().await
+    );
+
+    let spans = wait_until(
+        "the firing's invocation span",
+        Duration::from_secs(60),
+        || async {
+            let spans = setup.receiver.spans();
+            (!invocation(&spans, "counter/s1").is_empty()).then_some(spans)
+        },
+    )
+    .await;
+    print_spans(&spans);
+    let request = spans
+        .iter()
+        .find(|s| s.service == "revenant-router" && s.name.starts_with("POST "))
+        .expect("the request's span");
+    assert_eq!(request.trace_id, caller_trace);
+    let schedule = spans
+        .iter()
+        .find(|s| s.name == "schedule counter")
+        .expect("the schedule's span");
+    assert_eq!(schedule.parent, "", "a schedule starts a trace of its own");
+    assert_ne!(schedule.trace_id, caller_trace);
+    assert_eq!(
+        schedule.links,
+        [(request.trace_id.clone(), request.span_id.clone())],
+        "linked to the request that made it"
+    );
+    let fired = invocation(&spans, "counter/s1")[0];
+    assert_eq!(
+        fired.trace_id, schedule.trace_id,
+        "the firing continues the schedule's trace"
+    );
+    assert_eq!(fired.parent, schedule.span_id);
 }
