@@ -29,7 +29,7 @@ use revenant_tests::{NatsServer, wait_until};
 use revenant_types::WorkerId;
 use revenant_types::oplog::TraceContext;
 use revenant_types::trace::invocation_span;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const STEPS: [&str; 3] = ["payment", "warehouse", "shipping"];
 /// Span kinds as OTLP numbers them.
@@ -93,6 +93,25 @@ impl Router {
         })
         .await;
         Self { child, base }
+    }
+}
+
+impl Router {
+    /// POSTs `body` (JSON) to `path` with `traceparent` and `headers`; it must succeed.
+    async fn post(&self, path: &str, traceparent: &str, headers: &[(&str, &str)], body: Value) {
+        let mut request = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .header("traceparent", traceparent)
+            .json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("the request");
+        assert!(
+            response.status().is_success(),
+            "POST {path}: {:?}",
+            response.text().await
+        );
     }
 }
 
@@ -235,6 +254,14 @@ impl Setup {
     fn executor(&self, name: &str) -> Executor {
         spawn_executor(&self.server.url(), name, self.dir.path(), &self.env)
     }
+
+    /// Deploys `component`, then starts executor `name` and waits until it holds every shard.
+    async fn alone_with(&self, (component, wasm): (&str, &str), name: &str) -> Executor {
+        deploy(&self.nats, component, wasm).await;
+        let executor = self.executor(name);
+        wait_all_held_by(&self.nats, &[name], Duration::from_secs(60)).await;
+        executor
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -256,22 +283,14 @@ async fn one_http_request_makes_one_trace_from_the_router_through_the_executor_t
     let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";
     let key = "trace-order-1";
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/components/order/workers/t1/invoke/place",
-            router.base
-        ))
-        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
-        .header("idempotency-key", key)
-        .json(&json!([100]))
-        .send()
-        .await
-        .expect("the invoke request");
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
+    router
+        .post(
+            "/v1/components/order/workers/t1/invoke/place",
+            &format!("00-{caller_trace}-{caller_span}-01"),
+            &[("idempotency-key", key)],
+            json!([100]),
+        )
+        .await;
 
     let spans = wait_for_invocations(&receiver, "t1", 2).await;
     print_spans(&spans);
@@ -462,9 +481,8 @@ async fn recording_server() -> (String, Arc<Mutex<Vec<String>>>) {
 async fn an_outgoing_http_request_carries_the_traceparent_of_its_span_under_the_invocation() {
     let _alone = common::alone().await;
     let setup = Setup::start().await;
-    deploy(&setup.nats, "test-http", revenant_guests::TEST_HTTP).await;
-    let _executor = setup.executor("http-1");
-    wait_all_held_by(&setup.nats, &["http-1"], Duration::from_secs(60)).await;
+    let test_http = ("test-http", revenant_guests::TEST_HTTP);
+    let _executor = setup.alone_with(test_http, "http-1").await;
     let (url, heads) = recording_server().await;
     let answer = invoke(
         &setup.nats,
@@ -511,30 +529,19 @@ async fn an_outgoing_http_request_carries_the_traceparent_of_its_span_under_the_
 async fn a_scheduled_invocation_starts_a_new_trace_linked_to_the_request_that_scheduled_it() {
     let _alone = common::alone().await;
     let setup = Setup::start().await;
-    deploy(&setup.nats, "counter", revenant_guests::COUNTER).await;
-    let _executor = setup.executor("sched-1");
-    wait_all_held_by(&setup.nats, &["sched-1"], Duration::from_secs(60)).await;
+    let counter = ("counter", revenant_guests::COUNTER);
+    let _executor = setup.alone_with(counter, "sched-1").await;
     let router = Router::spawn(&setup.server.url(), &setup.env).await;
 
     let caller_trace = "0af7651916cd43dd8448eb211c80319c";
-    let response = reqwest::Client::new()
-        .post(format!(
-            "{}/v1/components/counter/workers/s1/schedules",
-            router.base
-        ))
-        .header(
-            "traceparent",
-            format!("00-{caller_trace}-b7ad6b7169203331-01"),
+    router
+        .post(
+            "/v1/components/counter/workers/s1/schedules",
+            &format!("00-{caller_trace}-b7ad6b7169203331-01"),
+            &[],
+            json!({"function": "add", "args": [1], "in": "1s"}),
         )
-        .json(&json!({"function": "add", "args": [1], "in": "1s"}))
-        .send()
-        .await
-        .expect("the schedule request");
-    assert!(
-        response.status().is_success(),
-        "{:?}",
-        response.text().await
-    );
+        .await;
 
     let spans = wait_until(
         "the firing's invocation span",
