@@ -12,7 +12,9 @@
 //! - an outgoing HTTP request (the `test-http` guest) carries the `traceparent` of its
 //!   `http GET` span, a child of the invocation's;
 //! - a schedule made over HTTP starts a new trace linked to the request, and its
-//!   firing's invocation continues it (the holder's `traceparent` reaches the firing).
+//!   firing's invocation continues it (the holder's `traceparent` reaches the firing);
+//! - a message a subscription forwards starts a new trace linked to the one it was
+//!   published in.
 
 use crate::common;
 
@@ -253,6 +255,18 @@ impl Setup {
 
     fn executor(&self, name: &str) -> Executor {
         spawn_executor(&self.server.url(), name, self.dir.path(), &self.env)
+    }
+
+    /// Waits until the invocation span of `worker` has arrived: every span so far (printed).
+    async fn spans_once_invoked(&self, worker: &str) -> Vec<ReceivedSpan> {
+        let what = format!("the invocation span of {worker}");
+        let spans = wait_until(&what, Duration::from_secs(60), || async {
+            let spans = self.receiver.spans();
+            (!invocation(&spans, worker).is_empty()).then_some(spans)
+        })
+        .await;
+        print_spans(&spans);
+        spans
     }
 
     /// Deploys `component`, then starts executor `name` and waits until it holds every shard.
@@ -543,16 +557,7 @@ async fn a_scheduled_invocation_starts_a_new_trace_linked_to_the_request_that_sc
         )
         .await;
 
-    let spans = wait_until(
-        "the firing's invocation span",
-        Duration::from_secs(60),
-        || async {
-            let spans = setup.receiver.spans();
-            (!invocation(&spans, "counter/s1").is_empty()).then_some(spans)
-        },
-    )
-    .await;
-    print_spans(&spans);
+    let spans = setup.spans_once_invoked("counter/s1").await;
     let request = spans
         .iter()
         .find(|s| s.service == "revenant-router" && s.name.starts_with("POST "))
@@ -575,4 +580,59 @@ async fn a_scheduled_invocation_starts_a_new_trace_linked_to_the_request_that_sc
         "the firing continues the schedule's trace"
     );
     assert_eq!(fired.parent, schedule.span_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subscription_message_starts_a_new_trace_linked_to_the_one_it_was_published_in() {
+    use revenant_nats::async_nats::HeaderMap;
+    use revenant_nats::subscriptions::NewSubscription;
+    let _alone = common::alone().await;
+    let setup = Setup::start().await;
+    let nats = &setup.nats;
+    nats.ensure_stream("P", &["p.>".into()])
+        .await
+        .expect("stream P");
+    let _executor = setup
+        .alone_with(("daily", revenant_guests::DAILY), "sub-1")
+        .await;
+    nats.add_subscription(&NewSubscription {
+        name: "p".into(),
+        stream: "P".into(),
+        component: "daily".into(),
+        worker: "{header:Key}".into(),
+        function: Some("add-session".into()),
+        start: Some("all".into()),
+        ..Default::default()
+    })
+    .await
+    .expect("the subscription");
+    let (cause_trace, cause_span) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let mut h = HeaderMap::new();
+    h.insert("Key", "k1");
+    h.insert(
+        "traceparent",
+        format!("00-{cause_trace}-{cause_span}-01").as_str(),
+    );
+    let session = json!({"user": "u", "start": 0, "end": 10, "pages": 1}).to_string();
+    nats.jetstream()
+        .publish_with_headers("p.s", h, session.into())
+        .await
+        .expect("publish")
+        .await
+        .expect("stored");
+
+    let spans = setup.spans_once_invoked("daily/k1").await;
+    let forwarded = spans
+        .iter()
+        .find(|s| s.name == "subscription p")
+        .expect("the subscription's span");
+    assert_eq!(forwarded.parent, "", "a message starts a trace of its own");
+    assert_eq!(
+        forwarded.links,
+        [(cause_trace.to_owned(), cause_span.to_owned())],
+        "linked to the trace it was published in"
+    );
+    let run = invocation(&spans, "daily/k1")[0];
+    assert_eq!(run.trace_id, forwarded.trace_id);
+    assert_eq!(run.parent, forwarded.span_id);
 }
