@@ -14,7 +14,8 @@
 //! - a schedule made over HTTP starts a new trace linked to the request, and its
 //!   firing's invocation continues it (the holder's `traceparent` reaches the firing);
 //! - a message a subscription forwards starts a new trace linked to the one it was
-//!   published in.
+//!   published in; so do a guest's fire-and-forget call and scheduled call (linked to
+//!   the calling invocation).
 
 use crate::common;
 
@@ -635,4 +636,61 @@ async fn a_subscription_message_starts_a_new_trace_linked_to_the_one_it_was_publ
     let run = invocation(&spans, "daily/k1")[0];
     assert_eq!(run.trace_id, forwarded.trace_id);
     assert_eq!(run.parent, forwarded.span_id);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_send_and_a_scheduled_call_start_new_traces_linked_to_the_calling_invocation() {
+    let _alone = common::alone().await;
+    let setup = Setup::start().await;
+    deploy(&setup.nats, "counter", revenant_guests::COUNTER).await;
+    let durability = ("test-durability", revenant_guests::TEST_DURABILITY);
+    let _executor = setup.alone_with(durability, "send-1").await;
+    let nats = &setup.nats;
+    let sent = invoke(
+        nats,
+        "test-durability/a",
+        "send",
+        json!(["counter", "c1", "add", "[2]"]),
+        Some("send-1"),
+    )
+    .await;
+    assert!(sent.is_ok(), "{sent:?}");
+    let at = revenant_types::now_ms() + 1_000;
+    let args = json!([at, "counter", "c2", "add", "[3]"]);
+    let scheduled = invoke(
+        nats,
+        "test-durability/a",
+        "schedule",
+        args,
+        Some("schedule-1"),
+    )
+    .await;
+    assert!(scheduled.is_ok(), "{scheduled:?}");
+    setup.spans_once_invoked("counter/c1").await;
+    let spans = setup.spans_once_invoked("counter/c2").await;
+    let callers: Vec<_> = invocation(&spans, "test-durability/a");
+    assert_eq!(callers.len(), 2, "the send and the schedule: {callers:#?}");
+    for (mode, callee) in [("send", "counter/c1"), ("schedule", "counter/c2")] {
+        let caller = callers
+            .iter()
+            .find(|c| c.attr("rvn.idempotency_key") == Some(&format!("{mode}-1")[..]))
+            .expect("the calling invocation");
+        let call = spans
+            .iter()
+            .find(|s| s.name.starts_with(&format!("rpc {mode} counter.")))
+            .unwrap_or_else(|| panic!("the {mode}'s span"));
+        assert_eq!(call.parent, "", "a {mode} starts a trace of its own");
+        assert_ne!(call.trace_id, caller.trace_id);
+        assert_eq!(
+            call.links,
+            [(caller.trace_id.clone(), caller.span_id.clone())],
+            "the {mode} is linked to the invocation that made it"
+        );
+        let run = invocation(&spans, callee)[0];
+        assert_eq!(
+            run.trace_id, call.trace_id,
+            "{callee} continues the {mode}'s trace"
+        );
+        assert_eq!(run.parent, call.span_id);
+    }
 }
