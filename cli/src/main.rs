@@ -3,10 +3,12 @@
 //! component / worker / invoke / promise commands. Binaries only parse options and call
 //! the library crates.
 //!
-//! Layout: one module per command under [`cmd`].
+//! Layout: one module per command under [`cmd`]; [`telemetry`] starts and flushes the
+//! OTLP export of spans; [`progress`] shows long work on stderr.
 
 mod cmd;
 mod progress;
+mod telemetry;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -209,6 +211,24 @@ async fn main() -> std::process::ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // Spans are exported (OTLP, when OTEL_EXPORTER_OTLP_ENDPOINT is set) by the
+    // long-running services only.
+    let services: &[revenant_types::trace::Service] = {
+        use revenant_types::trace::Service::{Executor, Router};
+        match cli.command {
+            Command::Up(_) => &[Router, Executor],
+            Command::Executor(_) => &[Executor],
+            Command::Router(_) => &[Router],
+            _ => &[],
+        }
+    };
+    let telemetry = match telemetry::init(services) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
         Command::Up(a) => cmd::up::run(cli.nats, a).await,
         Command::Executor(a) => cmd::executor::run(cli.nats, a).await,
@@ -228,6 +248,7 @@ async fn main() -> std::process::ExitCode {
         Command::New(a) => cmd::new::run(&a),
         Command::Deploy(a) => cmd::deploy::run(cli.nats, a).await,
     };
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

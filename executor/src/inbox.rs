@@ -17,6 +17,8 @@ pub(crate) struct Tail {
     pub function: String,
     pub reply_to: Option<String>,
     pub caller: Option<CallerRecord>,
+    /// The trace context it arrived with (its result carries its span's).
+    pub trace: TraceContext,
 }
 
 impl Tail {
@@ -25,6 +27,7 @@ impl Tail {
             key: tail.idempotency_key.clone(),
             function: tail.function.clone(),
             reply_to: tail.reply_to.clone(),
+            trace: tail.trace.clone(),
             caller: tail.caller.clone(),
         }
     }
@@ -93,7 +96,7 @@ impl Invocation {
         match self {
             Self::Message(m) => m.trace.clone(),
             Self::Parked(p) => p.trace.clone(),
-            Self::Tail(_) => TraceContext::default(),
+            Self::Tail(t) => t.trace.clone(),
         }
     }
 

@@ -44,6 +44,7 @@
 //!   forwarder (source messages → invocations → acks or dead letters, as [`decide::subscription`] says).
 //! - [`bridge`]: `<ns>.call.*.*` request/reply into invocations.
 //! - [`runtime`]: the service: starts and stops all of the above.
+//! - [`spans`]: the OpenTelemetry spans of invocations, host calls and recoveries (export off: no-ops).
 //! - [`metrics`]: Prometheus metrics (invocations, recoveries, shards, failover time) and `/metrics`.
 //! - [`allocator`], [`dirs`]: giving memory back after suspension; workers' directories.
 
@@ -75,6 +76,7 @@ pub mod runtime;
 pub mod schedule;
 pub mod shard;
 pub mod shards;
+pub mod spans;
 pub mod status;
 pub mod store;
 pub mod subscriptions;

@@ -13,7 +13,7 @@
 
 use std::time::Duration;
 
-use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::oplog::{ErrorBody, InvocationOutcome, TraceContext};
 use revenant_types::records::ResultRecord;
 use revenant_types::{WorkerId, now_ms};
 
@@ -42,7 +42,8 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
             store_result(env, id, inv, function, &outcome).await;
         }
     };
-    let ((), sent) = tokio::join!(store, send_reply(env, inv, &outcome));
+    let worker = inv.message().and_then(|m| m.worker.as_ref().ok());
+    let ((), sent) = tokio::join!(store, send_reply(env, worker, inv, &outcome));
     let Some(msg) = inv.message() else {
         return;
     };
@@ -75,7 +76,7 @@ pub(crate) async fn answer(
     // swallows as duplicates can only get the result from the bucket: it must get there.
     let (stored, sent, ()) = tokio::join!(
         store_result(env, id, inv, function, outcome),
-        send_reply(env, inv, outcome),
+        send_reply(env, Some(id), inv, outcome),
         crate::schedule::record(env, id, inv, outcome)
     );
     let stored = stored && sent;
@@ -123,11 +124,24 @@ async fn store_result(
 
 /// Publishes the outcome to the invocation's reply subject, if it has one, and to the
 /// inbox of the worker awaiting it, if one does; `false` when that inbox could not
-/// get it (the invocation must come back to be answered again).
-async fn send_reply(env: &WorkerEnv, inv: &Invocation, outcome: &InvocationOutcome) -> bool {
+/// get it (the invocation must come back to be answered again). With span export on,
+/// both carry the invocation span's context (of `worker`'s invocation).
+async fn send_reply(
+    env: &WorkerEnv,
+    worker: Option<&WorkerId>,
+    inv: &Invocation,
+    outcome: &InvocationOutcome,
+) -> bool {
+    let trace = match worker {
+        Some(w) if revenant_types::trace::enabled() => {
+            revenant_types::trace::invocation_span(&w.to_string(), inv.key(), &inv.trace())
+                .context()
+        }
+        _ => TraceContext::default(),
+    };
     let reply = async {
         if let Some(reply) = inv.reply_to()
-            && let Err(e) = env.nats.reply_outcome(reply, outcome).await
+            && let Err(e) = env.nats.reply_traced(reply, outcome, &trace).await
         {
             tracing::warn!(key = inv.key(), error = %e, "could not send reply");
         }
@@ -139,7 +153,11 @@ async fn send_reply(env: &WorkerEnv, inv: &Invocation, outcome: &InvocationOutco
         let Ok(caller) = WorkerId::parse_path(&caller.worker) else {
             return true;
         };
-        match env.nats.send_call_result(&caller, inv.key(), outcome).await {
+        match env
+            .nats
+            .send_call_result(&caller, inv.key(), outcome, &trace)
+            .await
+        {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(key = inv.key(), caller = %caller, error = %e, "could not send a call's result to its caller; it is sent again");

@@ -82,12 +82,7 @@ impl InvocationRequest {
         if let Some(c) = &self.content_type {
             h.insert(headers::CONTENT_TYPE, c.as_str());
         }
-        if let Some(t) = &self.trace.traceparent {
-            h.insert(headers::TRACEPARENT, t.as_str());
-        }
-        if let Some(t) = &self.trace.tracestate {
-            h.insert(headers::TRACESTATE, t.as_str());
-        }
+        insert_trace(&mut h, &self.trace);
         if let Some(s) = &self.subscription {
             h.insert(headers::SUBSCRIPTION, s.as_str());
         }
@@ -658,6 +653,16 @@ pub fn shard_consumer_config(
         max_deliver: i64::from(settings.max_deliver.max(1)),
         deliver_policy: existing.map_or(consumer::DeliverPolicy::All, |c| c.deliver_policy),
         ..Default::default()
+    }
+}
+
+/// Sets `traceparent` / `tracestate` of `h` from `trace` (those it has).
+pub(crate) fn insert_trace(h: &mut HeaderMap, trace: &TraceContext) {
+    if let Some(t) = &trace.traceparent {
+        h.insert(headers::TRACEPARENT, t.as_str());
+    }
+    if let Some(t) = &trace.tracestate {
+        h.insert(headers::TRACESTATE, t.as_str());
     }
 }
 

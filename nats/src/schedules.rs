@@ -145,6 +145,8 @@ pub async fn put(nats: &Nats, spec: &ScheduleSpec) -> Result<PutSchedule> {
     if let Some(secs) = spec.catchup_secs {
         h.insert(headers::CATCHUP, secs.to_string().as_str());
     }
+    // Copied onto every firing: each continues the trace the schedule was made in.
+    crate::invocations::insert_trace(&mut h, &spec.trace);
     let sequence = nats
         .publish_holder(
             subject.clone(),

@@ -23,6 +23,7 @@ use revenant_types::{ErrorKind, WorkerId};
 
 use crate::AppState;
 use crate::error::ApiError;
+use crate::spans;
 
 /// One invocation to make.
 #[derive(Debug, Clone)]
@@ -153,10 +154,22 @@ fn request(call: &Call, export: &ExportedFunction, reply_to: Option<String>) -> 
 /// Publishes without waiting.
 pub async fn enqueue(state: &AppState, call: &Call) -> Result<(), ApiError> {
     let export = check(state, call).await?;
+    let (span, trace) = spans::publish(&call.trace);
+    let request = InvocationRequest {
+        trace,
+        ..request(call, &export, None)
+    };
     state
         .nats()
-        .publish_invocation(&call.worker, &request(call, &export, None))
+        .publish_invocation(&call.worker, &request)
         .await?;
+    spans::published(
+        span,
+        false,
+        &call.worker,
+        &export.name,
+        &call.idempotency_key,
+    );
     Ok(())
 }
 
@@ -182,15 +195,22 @@ pub async fn invoke_marked(
     // answered by the executor from the worker's oplog without running again.
     let export = check(state, call).await?;
     let mut inbox = state.replies().inbox();
+    let (span, trace) = spans::publish(&call.trace);
+    let request = InvocationRequest {
+        trace,
+        ..request(call, &export, None)
+    };
     let awaited = state
         .nats()
-        .invoke_and_await(
-            &call.worker,
-            request(call, &export, None),
-            &mut inbox,
-            timeout,
-        )
+        .invoke_and_await(&call.worker, request, &mut inbox, timeout)
         .await?;
+    spans::published(
+        span,
+        true,
+        &call.worker,
+        &export.name,
+        &call.idempotency_key,
+    );
     let outcome = match awaited.outcome {
         // Not the invocation's outcome but the request's own mistake: answered as such,
         // never through a route's error template.

@@ -18,6 +18,7 @@
 //! - [`openapi`]: the OpenAPI document.
 //! - [`metrics`]: request counts and latencies in Prometheus text.
 //! - [`console`]: the web console: its page and assets (no build step).
+//! - [`spans`]: OpenTelemetry spans of requests and published invocations (export off: untouched).
 
 pub mod auth;
 pub mod console;
@@ -28,6 +29,7 @@ pub mod invoke;
 pub mod metrics;
 pub mod openapi;
 pub mod rest;
+pub mod spans;
 
 use std::future::Future;
 use std::path::PathBuf;
@@ -208,6 +210,7 @@ pub fn app(state: AppState) -> Router {
             state.clone(),
             metrics::track,
         ))
+        .layer(axum::middleware::from_fn(spans::server))
         .with_state(state)
 }
 

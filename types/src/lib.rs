@@ -16,6 +16,7 @@
 //! - [`schedule`]: scheduled invocations and cron: specs, input parsing, the last-firing record.
 //! - [`subscription`]: subscriptions of streams into workers: specs, worker templates, keys, status.
 //! - [`host`]: the names of journaled host functions (a persistent format).
+//! - [`trace`]: W3C trace context, deterministic invocation span ids, emitting a finished span.
 //! - [`config`]: the NATS-facing options shared by executor, router and CLI.
 //! - [`metrics`]: the Prometheus registry behind the executor's and the router's `/metrics`.
 
@@ -33,6 +34,7 @@ pub mod records;
 pub mod schedule;
 pub mod snapshot;
 pub mod subscription;
+pub mod trace;
 
 pub use error_kind::ErrorKind;
 pub use names::{ComponentName, ExecutorId, NameError, WorkerId, WorkerName};

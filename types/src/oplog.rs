@@ -114,6 +114,13 @@ pub struct TraceContext {
     pub tracestate: Option<String>,
 }
 
+impl TraceContext {
+    /// Neither header set.
+    pub fn is_empty(&self) -> bool {
+        self.traceparent.is_none() && self.tracestate.is_none()
+    }
+}
+
 /// The worker that awaits an invocation's outcome (worker-to-worker RPC): the callee's
 /// executor sends the outcome to its inbox as an `Rvn-Kind: result` message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 use crate::names::{self, WorkerId};
-use crate::oplog::TimestampMs;
+use crate::oplog::{TimestampMs, TraceContext};
 
 /// A bad schedule input; the message says what was expected.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -130,6 +130,10 @@ pub struct ScheduleSpec {
     /// Firings later than this (seconds after their time) are skipped and recorded.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub catchup_secs: Option<u64>,
+    /// The trace context every firing carries (`traceparent` on the holder): a new trace
+    /// linked to what made the schedule (ARCHITECTURE.md "Tracing").
+    #[serde(default, skip_serializing_if = "TraceContext::is_empty")]
+    pub trace: TraceContext,
 }
 
 /// What a user asks for (CLI flags, the REST body): exactly one of `at`, `in`, `cron`.
@@ -239,6 +243,7 @@ impl ScheduleRequest {
                 .transpose()?
                 .unwrap_or_default(),
             catchup_secs,
+            trace: TraceContext::default(),
         })
     }
 }

@@ -23,4 +23,5 @@ mod schedules;
 mod snapshots;
 mod soak;
 mod subscriptions;
+mod traces;
 mod waiting;

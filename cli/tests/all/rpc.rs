@@ -21,7 +21,6 @@ use revenant_nats::Nats;
 use revenant_tests::revenant::{connect, deploy, invoke};
 use revenant_tests::{NatsServer, wait_until};
 use revenant_types::WorkerId;
-use revenant_types::oplog::OplogEntry;
 use serde_json::json;
 
 const STEPS: [&str; 3] = ["payment", "warehouse", "shipping"];
@@ -45,17 +44,6 @@ async fn counts(nats: &Nats, w: &str) -> Vec<u64> {
         out.push(n.expect("count").as_u64().expect("a number"));
     }
     out
-}
-
-/// How many calls order `w` has begun (its `RpcStarted` entries).
-async fn calls_begun(nats: &Nats, w: &str) -> usize {
-    let Ok(read) = nats.oplog().read(&id("order", w), 1).await else {
-        return 0;
-    };
-    read.entries
-        .iter()
-        .filter(|(_, e)| matches!(e, OplogEntry::BeginRemoteWrite { function, .. } if function.starts_with("revenant:api/rpc.")))
-        .count()
 }
 
 /// Places order `w` with a caller that retries with the same key until answered.
@@ -141,7 +129,7 @@ async fn each_hop_survives_kill_9_of_its_caller_or_its_callee_applying_each_step
             wait_until(
                 &format!("order {w} to begin its call to {}", STEPS[hop]),
                 Duration::from_secs(60),
-                || async { (calls_begun(&nats, &w).await > hop).then_some(()) },
+                || async { (common::calls_begun(&nats, &w).await > hop).then_some(()) },
             )
             .await;
             eprintln!(

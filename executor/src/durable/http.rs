@@ -5,12 +5,15 @@
 //! replay a recorded response is handed back and the request is never sent
 //! again; a request whose response was not recorded (the executor died while
 //! it was in flight) is sent again: at-least-once, as the contract says.
+//! With span export on, a request sent live carries `traceparent` naming its own
+//! `http <METHOD>` span, a child of the invocation's ([`crate::spans`]).
 
 use std::future::Future;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
-use revenant_types::oplog::{HttpRequestRecord, HttpResponseRecord};
+use revenant_types::oplog::{HttpRequestRecord, HttpResponseRecord, TraceContext};
+use revenant_types::trace::Kind;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use super::Journal;
@@ -51,6 +54,28 @@ fn record_request(req: &http::Request<WasiBody>) -> HttpRequestRecord {
     }
 }
 
+/// Sets the request's `traceparent` / `tracestate` to `trace` (after it was journaled:
+/// the journal keys requests by method and URI, and the ids are fresh on every send).
+fn carry_trace(req: &mut http::Request<WasiBody>, trace: &TraceContext) {
+    use revenant_nats::headers::{TRACEPARENT, TRACESTATE};
+    for (name, value) in [
+        (TRACEPARENT, &trace.traceparent),
+        (TRACESTATE, &trace.tracestate),
+    ] {
+        let value = value
+            .as_deref()
+            .and_then(|v| http::HeaderValue::from_str(v).ok());
+        match value {
+            Some(v) => {
+                req.headers_mut().insert(name, v);
+            }
+            None => {
+                req.headers_mut().remove(name);
+            }
+        }
+    }
+}
+
 fn response_from_record(rec: HttpResponseRecord) -> Result<http::Response<WasiBody>, Error> {
     let mut builder = http::Response::builder().status(rec.status);
     for (k, v) in rec.headers {
@@ -87,7 +112,7 @@ fn replayed(
 impl WasiHttpHooks for DurableHttp {
     fn send_request(
         &mut self,
-        request: http::Request<WasiBody>,
+        mut request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> SendFuture {
@@ -103,6 +128,12 @@ impl WasiHttpHooks for DurableHttp {
                 .commit()
                 .await
                 .map_err(|e| Error::InternalError(Some(e.to_string())))?;
+            let context = journal.context().trace;
+            let span = crate::spans::Call::start(&context, false);
+            if let Some(span) = &span {
+                carry_trace(&mut request, &span.place.context());
+            }
+            let (method, uri) = (request.method().to_string(), request.uri().to_string());
             let outcome = async {
                 let (resp, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
                 let io = tokio::spawn(io);
@@ -127,6 +158,24 @@ impl WasiHttpHooks for DurableHttp {
             }
             .await;
             let exchange = outcome.map_err(|e| format!("{e:?}"));
+            if let Some(span) = span {
+                let mut attributes =
+                    vec![("http.request.method", method.clone()), ("url.full", uri)];
+                let error = match &exchange {
+                    Ok(r) => {
+                        attributes.push(("http.response.status_code", r.status.to_string()));
+                        (r.status >= 500).then(|| format!("status {}", r.status))
+                    }
+                    Err(e) => Some(e.clone()),
+                };
+                span.end(
+                    format!("http {method}"),
+                    Kind::Client,
+                    &context,
+                    attributes,
+                    error,
+                );
+            }
             journal.end_write::<HttpHandle>(begin, exchange.clone());
             replayed(exchange)
         })

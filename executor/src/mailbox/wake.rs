@@ -28,7 +28,7 @@ pub(super) async fn recover(
     in_memory: &AtomicU64,
     out_tx: &EventSink,
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
-    // Boxed: a recovery's future is large.
+    // Boxed: recovery (instantiate, replay) is a large future (clippy::large_futures).
     let w = Box::pin(Worker::recover(env.clone(), id.clone(), out_tx.clone())).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
     if worker.replace(w).is_none()

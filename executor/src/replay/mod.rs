@@ -61,6 +61,8 @@ pub struct CreateInfo {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReplayInvocation {
     pub started: OplogIndex,
+    /// When it first started (its `InvocationStarted`; a retry's later start keeps it).
+    pub started_at: TimestampMs,
     pub idempotency_key: String,
     pub function: String,
     pub args: String,
@@ -197,6 +199,7 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 });
             }
             OplogEntry::InvocationStarted {
+                at,
                 idempotency_key,
                 function,
                 args,
@@ -206,10 +209,15 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
                 ..
             } => {
                 unpark(&mut plan.parked, &idempotency_key);
+                let started_at = current
+                    .as_ref()
+                    .filter(|c| c.idempotency_key == idempotency_key)
+                    .map_or(at, |c| c.started_at);
                 // A started invocation left open by a crash is superseded by a new start only
                 // if it is the same key (a retry after recovery); keep the newer one.
                 current = Some(ReplayInvocation {
                     started: index,
+                    started_at,
                     idempotency_key,
                     function,
                     args,

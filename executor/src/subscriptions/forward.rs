@@ -21,6 +21,7 @@ use revenant_nats::reply::{Replies, ReplyInbox};
 use revenant_nats::subscriptions::{PROGRESS_EVERY, SourceMessage};
 use revenant_types::oplog::{ErrorBody, InvocationOutcome, TraceContext};
 use revenant_types::subscription::{OnFailure, SubscriptionSpec, SubscriptionStatus, message_key};
+use revenant_types::trace::Kind;
 use revenant_types::{ErrorKind, WorkerId, now_ms};
 use tokio::sync::watch;
 
@@ -223,16 +224,32 @@ impl Forwarder {
         }
         let key = message_key(&self.spec.name, sequence, retry);
         let inbox = self.replies.inbox();
+        let cause = TraceContext {
+            traceparent: m.header(headers::TRACEPARENT).map(str::to_owned),
+            tracestate: m.header(headers::TRACESTATE).map(str::to_owned),
+        };
+        // A message starts a new trace, linked to the one it was published in.
+        let trace = match crate::spans::Call::start(&cause, true) {
+            Some(span) => {
+                let carried = span.place.context();
+                let attributes = vec![
+                    ("rvn.subscription", self.spec.name.clone()),
+                    ("rvn.worker", worker.to_string()),
+                    ("rvn.idempotency_key", key.clone()),
+                ];
+                let name = format!("subscription {}", self.spec.name);
+                span.end(name, Kind::Producer, &cause, attributes, None);
+                carried
+            }
+            None => cause,
+        };
         let request = InvocationRequest {
             function: self.spec.function.clone(),
             idempotency_key: Some(key.clone()),
             reply_to: Some(inbox.subject().to_owned()),
             content_type: Some(headers::CONTENT_TYPE_JSON.to_owned()),
             body: body(&self.spec, m).into(),
-            trace: TraceContext {
-                traceparent: m.header(headers::TRACEPARENT).map(str::to_owned),
-                tracestate: m.header(headers::TRACESTATE).map(str::to_owned),
-            },
+            trace,
             caller: None,
             subscription: Some(self.spec.name.clone()),
         };

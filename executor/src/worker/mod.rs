@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use revenant_types::oplog::{
-    CallerRecord, InvocationOutcome, OplogEntry, OplogIndex, TraceContext,
+    CallerRecord, InvocationOutcome, OplogEntry, OplogIndex, TimestampMs, TraceContext,
 };
 use revenant_types::{WorkerId, now_ms};
 
@@ -267,8 +267,9 @@ impl Worker {
     ) -> Result<Invoked, WorkerError> {
         debug_assert!(self.tail.is_none(), "the tail runs before any invocation");
         let context = CallContext::new(&trace, caller.as_ref());
+        let at = now_ms();
         self.journal.push(OplogEntry::InvocationStarted {
-            at: now_ms(),
+            at,
             idempotency_key: key.to_owned(),
             function: prepared.function.clone(),
             args: prepared.json.clone(),
@@ -278,7 +279,7 @@ impl Worker {
             schedule: prepared.schedule,
         });
         let args = (prepared.json.as_str(), Some(prepared.vals));
-        self.run_attempts(key, &prepared.function, args, None, 0, context)
+        self.run_attempts(key, &prepared.function, args, None, (0, at), context)
             .await
     }
 
@@ -298,25 +299,38 @@ impl Worker {
             &tail.function,
             (&tail.args, None),
             Some(tail.host_calls),
-            tail.failed_attempts,
+            (tail.failed_attempts, tail.started_at),
             context,
         );
         Some(run.await)
     }
 
     /// Runs attempts until [`attempt::after_attempt`] says the invocation is over, then
-    /// journals and commits its completion. `args` is the JSON as journaled and, for the
-    /// first attempt, the same arguments typed; `recorded` replays a tail's host calls first.
+    /// journals and commits its completion (and emits its span). `args` is the JSON as
+    /// journaled and, for the first attempt, the same arguments typed; `recorded` replays
+    /// a tail's host calls first; `started_at` is its journaled start. `context` carries
+    /// the trace it arrived with; its outgoing calls carry its own span instead.
     async fn run_attempts(
         &mut self,
         key: &str,
         function: &str,
         (json_args, mut typed): (&str, Option<Vec<wasmtime::component::Val>>),
         mut recorded: Option<VecDeque<(OplogIndex, OplogEntry)>>,
-        failed_attempts: u32,
+        (failed_attempts, started_at): (u32, TimestampMs),
         context: CallContext,
     ) -> Result<Invoked, WorkerError> {
         let started = Instant::now();
+        // Export off: no span, and calls carry on the context as it arrived (as ever).
+        let span = revenant_types::trace::enabled().then(|| {
+            revenant_types::trace::invocation_span(&self.id.to_string(), key, &context.trace)
+        });
+        let context = match &span {
+            Some(span) => CallContext {
+                trace: span.context(),
+                ..context
+            },
+            None => context,
+        };
         let mut attempt = failed_attempts + 1;
         loop {
             self.journal.begin_invocation(key, context.clone());
@@ -361,6 +375,11 @@ impl Worker {
                         duration_us: started.elapsed().as_micros() as u64,
                     });
                     self.journal.commit().await?;
+                    if let Some(span) = &span {
+                        crate::spans::invocation(
+                            &self.id, key, function, span, started_at, &outcome,
+                        );
+                    }
                     self.completed.insert(key.to_owned(), outcome.clone());
                     self.unpark(key);
                     self.count_for_snapshot();

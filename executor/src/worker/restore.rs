@@ -166,6 +166,26 @@ impl Worker {
         if invocations.last().is_some_and(|i| i.outcome.is_none()) {
             self.tail = invocations.pop();
         }
+        if !revenant_types::trace::enabled() || (invocations.is_empty() && self.tail.is_none()) {
+            return self.replay_recorded(invocations).await;
+        }
+        let started = std::time::SystemTime::now();
+        let count = invocations.len();
+        let replayed = self.replay_recorded(invocations).await;
+        let tail = self.tail.as_ref().map(|t| {
+            revenant_types::trace::invocation_span(
+                &self.id.to_string(),
+                &t.idempotency_key,
+                &t.trace,
+            )
+        });
+        let error = replayed.as_ref().err().map(String::as_str);
+        crate::spans::replay(&self.id, started, count, tail.as_ref(), error);
+        replayed
+    }
+
+    /// [`Worker::replay`] of the completed invocations.
+    async fn replay_recorded(&mut self, invocations: Vec<ReplayInvocation>) -> Result<(), String> {
         for inv in invocations {
             let context = CallContext::new(&inv.trace, inv.caller.as_ref());
             self.journal.begin_invocation(&inv.idempotency_key, context);

@@ -4,7 +4,7 @@
 use async_nats::HeaderMap;
 use bytes::Bytes;
 use revenant_types::WorkerId;
-use revenant_types::oplog::{ErrorBody, InvocationOutcome};
+use revenant_types::oplog::{ErrorBody, InvocationOutcome, TraceContext};
 
 use super::{CallRequest, InvocationMessage};
 use crate::error::{Error, Result};
@@ -59,6 +59,18 @@ impl Nats {
         self.reply_marked(subject, status, body, false).await
     }
 
+    /// Publishes an invocation's outcome to its reply subject with the trace context of
+    /// the invocation's span (the result hop of its trace).
+    pub async fn reply_traced(
+        &self,
+        subject: &str,
+        outcome: &InvocationOutcome,
+        trace: &TraceContext,
+    ) -> Result<()> {
+        let (status, body) = revenant_types::records::outcome_status_and_body(outcome);
+        self.reply_with(subject, status, body, false, trace).await
+    }
+
     /// [`Nats::reply`]; `arguments_differ` adds `Rvn-Duplicate: arguments-differ`.
     pub(crate) async fn reply_marked(
         &self,
@@ -67,10 +79,24 @@ impl Nats {
         body: String,
         arguments_differ: bool,
     ) -> Result<()> {
+        let none = TraceContext::default();
+        self.reply_with(subject, status, body, arguments_differ, &none)
+            .await
+    }
+
+    async fn reply_with(
+        &self,
+        subject: &str,
+        status: &str,
+        body: String,
+        arguments_differ: bool,
+        trace: &TraceContext,
+    ) -> Result<()> {
         let mut h = result_headers(status);
         if arguments_differ {
             h.insert(headers::DUPLICATE, headers::DUPLICATE_ARGUMENTS_DIFFER);
         }
+        super::insert_trace(&mut h, trace);
         self.client()
             .publish_with_headers(subject.to_owned(), h, body.into())
             .await
@@ -79,15 +105,18 @@ impl Nats {
 
     /// Sends the outcome of the call `key` to the inbox of the worker that awaits it
     /// (ARCHITECTURE.md "Worker-to-worker RPC"): a JetStream publish of `Rvn-Kind:
-    /// result` with `Rvn-Correlation: <key>`, deduplicated as `result:<key>`.
+    /// result` with `Rvn-Correlation: <key>`, deduplicated as `result:<key>`, carrying
+    /// `trace` (the callee's invocation span).
     pub async fn send_call_result(
         &self,
         caller: &WorkerId,
         key: &str,
         outcome: &InvocationOutcome,
+        trace: &TraceContext,
     ) -> Result<()> {
         let (status, body) = revenant_types::records::outcome_status_and_body(outcome);
         let mut h = result_headers(status);
+        super::insert_trace(&mut h, trace);
         h.insert(headers::KIND, headers::KIND_RESULT);
         h.insert(headers::CORRELATION, key);
         h.insert(headers::MSG_ID, format!("result:{key}").as_str());

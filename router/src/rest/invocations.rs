@@ -70,11 +70,7 @@ pub fn key_and_trace(headers: &HeaderMap) -> Result<(String, TraceContext), ApiE
         Some(k) => k,
         None => invoke::new_key(),
     };
-    let trace = TraceContext {
-        traceparent: get("traceparent"),
-        tracestate: get("tracestate"),
-    };
-    Ok((key, trace))
+    Ok((key, crate::spans::context_of(headers)))
 }
 
 /// A request body as JSON arguments (`null` when empty).

@@ -63,6 +63,7 @@ fn invalid(message: impl Into<String>) -> ApiError {
 pub async fn create(
     State(state): State<AppState>,
     Path((component, worker)): Path<(String, String)>,
+    headers: http::HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     let w = worker_id(&component, &worker)?;
@@ -82,7 +83,7 @@ pub async fn create(
         idempotency_key: body.idempotency_key,
     };
     let args = serde_json::Value::Array(body.args.unwrap_or_default()).to_string();
-    let spec = request
+    let mut spec = request
         .spec(
             w,
             body.function,
@@ -92,7 +93,12 @@ pub async fn create(
             revenant_types::now_ms(),
         )
         .map_err(|e| invalid(e.0))?;
+    // Its firings start a new trace, linked to this request's.
+    let (span, trace) = crate::spans::schedule();
+    spec.trace = trace;
     let put = schedules::put(state.nats(), &spec).await?;
+    let cause = crate::spans::context_of(&headers);
+    crate::spans::scheduled(span, &cause, &spec.worker, &spec.id);
     Ok((StatusCode::CREATED, Json(put)).into_response())
 }
 

@@ -74,6 +74,7 @@ fn spec(w: &str, id: &str, when: When, function: &str, args: &serde_json::Value)
         idempotency_key,
         overlap: Overlap::Queue,
         catchup_secs: None,
+        trace: Default::default(),
     }
 }
 

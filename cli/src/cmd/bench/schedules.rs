@@ -58,6 +58,7 @@ fn one_off(w: WorkerId, id: String, at: u64) -> anyhow::Result<ScheduleSpec> {
         content_type: None,
         overlap: Overlap::Queue,
         catchup_secs: None,
+        trace: Default::default(),
     })
 }
 

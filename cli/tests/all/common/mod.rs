@@ -66,6 +66,18 @@ impl Executor {
     /// stdout and stderr going to `<dir>/<id>.{out,err}`. Executors of one test share the
     /// compiled-component cache (as on one machine; its writes are atomic renames).
     pub fn spawn(url: &str, global: &[&str], id: &str, dir: &Path, extra: &[&str]) -> Self {
+        Self::spawn_env(url, global, id, dir, extra, &[])
+    }
+
+    /// [`Executor::spawn`] with `env` set for the child (e.g. the OTLP endpoint).
+    pub fn spawn_env(
+        url: &str,
+        global: &[&str],
+        id: &str,
+        dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let out = std::fs::File::create(dir.join(format!("{id}.out"))).expect("stdout file");
         let err = std::fs::File::create(dir.join(format!("{id}.err"))).expect("stderr file");
         let child = Command::new(env!("CARGO_BIN_EXE_revenant"))
@@ -79,6 +91,7 @@ impl Executor {
                 std::env::var("RVN_TEST_EXECUTOR_LOG")
                     .unwrap_or_else(|_| "info,async_nats=warn,wasmtime=warn,cranelift=warn".into()),
             )
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
@@ -260,6 +273,19 @@ pub async fn audit_oplog(nats: &Nats, worker: &WorkerId) -> Vec<String> {
         "{worker}: duplicate completed keys in the oplog"
     );
     completed
+}
+
+/// How many calls order `w` (`order/<w>`, the order workflow) has begun: its
+/// `RpcStarted` entries.
+pub async fn calls_begun(nats: &Nats, w: &str) -> usize {
+    let order = WorkerId::parse("order", w).expect("a worker id");
+    let Ok(read) = nats.oplog().read(&order, 1).await else {
+        return 0;
+    };
+    read.entries
+        .iter()
+        .filter(|(_, e)| matches!(e, OplogEntry::BeginRemoteWrite { function, .. } if function.starts_with("revenant:api/rpc.")))
+        .count()
 }
 
 /// Who holds each shard's lease right now (expired leases count as nobody).

@@ -13,6 +13,8 @@
 //!    (the `EndRemoteWrite`, response the key). A replay that finds `RpcSent` does not
 //!    publish again; one that does not publishes the same key again, which the callee
 //!    deduplicates (JetStream within its window, its own oplog beyond).
+//!    The published `traceparent` names the call's span (a child of the invocation's;
+//!    a send's starts a new trace linked to it: [`crate::spans`]).
 //! 4. The callee's executor answers in this worker's inbox (`Rvn-Kind: result`); the
 //!    mailbox journals `RpcCompleted` and records the outcome in the worker's
 //!    [`super::waits::PromiseBook`] under `i`, where the waiter finds it. An await that
@@ -20,6 +22,7 @@
 
 use revenant_nats::invocations::InvocationRequest;
 use revenant_types::oplog::{CallerRecord, InvocationOutcome, OplogIndex};
+use revenant_types::trace::Kind;
 use revenant_types::{ErrorKind, WorkerId};
 
 use wasmtime::component::Resource;
@@ -172,13 +175,17 @@ pub async fn start(
             chain,
         }
     });
+    // The call's span: a child of the invocation's, or for a send a new trace linked to it.
+    let span = crate::spans::Call::start(&context.trace, mode == Mode::Send);
     let request = InvocationRequest {
         function: function.to_owned(),
         idempotency_key: Some(key.clone()),
         reply_to: None,
         content_type: Some(revenant_nats::headers::CONTENT_TYPE_JSON.to_owned()),
         body: args.to_owned().into(),
-        trace: context.trace,
+        trace: span
+            .as_ref()
+            .map_or_else(|| context.trace.clone(), |s| s.place.context()),
         caller,
         subscription: None,
     };
@@ -187,6 +194,20 @@ pub async fn start(
         .nats
         .publish_invocation(target, &request)
         .await?;
+    if let Some(span) = span {
+        let (name, kind) = match mode {
+            Mode::Await => ("await", Kind::Client),
+            Mode::Send => ("send", Kind::Producer),
+            Mode::Async => ("async", Kind::Client),
+        };
+        let attributes = vec![
+            ("rvn.target", target.to_string()),
+            ("rvn.function", function.to_owned()),
+            ("rvn.idempotency_key", key.clone()),
+        ];
+        let name = format!("rpc {name} {}.{function}", target.component);
+        span.end(name, kind, &context.trace, attributes, None);
+    }
     match mode {
         Mode::Await => journal.end_write::<RpcAwait>(index, key.clone()),
         Mode::Send => journal.end_write::<RpcSend>(index, key.clone()),
@@ -221,6 +242,9 @@ pub async fn schedule(
     }
     journal.commit().await?;
     let key = crate::decide::call_key(&me, index);
+    // Its firing starts a new trace, linked to this invocation.
+    let context = journal.context().trace;
+    let span = crate::spans::Call::start(&context, true);
     let answer = match one_off_id(&key) {
         Err(e) => Err(e.0),
         Ok(id) => {
@@ -232,9 +256,10 @@ pub async fn schedule(
                 function: function.to_owned(),
                 args: args.to_owned(),
                 content_type: Some(revenant_nats::headers::CONTENT_TYPE_JSON.to_owned()),
-                idempotency_key: Some(key),
+                idempotency_key: Some(key.clone()),
                 overlap: Default::default(),
                 catchup_secs: None,
+                trace: span.as_ref().map(|s| s.place.context()).unwrap_or_default(),
             };
             match revenant_nats::schedules::put(&parts.waits.nats, &spec).await {
                 Ok(_) => Ok(id),
@@ -244,6 +269,21 @@ pub async fn schedule(
             }
         }
     };
+    if let Some(span) = span {
+        let attributes = vec![
+            ("rvn.target", target.to_string()),
+            ("rvn.function", function.to_owned()),
+            ("rvn.idempotency_key", key),
+        ];
+        let name = format!("rpc schedule {}.{function}", target.component);
+        span.end(
+            name,
+            Kind::Producer,
+            &context,
+            attributes,
+            answer.clone().err(),
+        );
+    }
     journal.end_write::<RpcSchedule>(index, answer.clone());
     Ok(answer.map_err(RpcError::Protocol))
 }
