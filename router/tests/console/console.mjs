@@ -116,7 +116,9 @@ try {
   step('worker page: crash button');
   await page.click('#btn-crash');
   await page.locator('#action-ok, #action-error').first().waitFor(WAIT);
-  step(`crash answered: ${await text('#action-result')}`);
+  const crashed = await text('#action-result');
+  step(`crash answered: ${crashed}`);
+  if (!/recovered by replay in [0-9.]+ ms/.test(crashed)) throw new Error(`the crash button answered ${crashed}`);
   await noBanner();
   await shoot('worker-crash');
 

@@ -150,7 +150,9 @@ export async function render(view, { args: [c, w], query, isCurrent }) {
     out.innerHTML = `<span class="muted">${esc(name)}…</span>`;
     try {
       const r = (await post(`${base}/${path}`)).body;
-      out.innerHTML = `<span class="ok-box" id="action-ok">${esc(name)}: ${esc(JSON.stringify(r))}</span>`;
+      const recovered = typeof r.recovered_ms === 'number'
+        ? `, recovered by replay in ${r.recovered_ms.toFixed(1)} ms` : '';
+      out.innerHTML = `<span class="ok-box" id="action-ok">${esc(name)}: ${esc(r.worker)} ${esc(r.status)}${esc(recovered)}</span>`;
     } catch (e) {
       out.innerHTML = `<span class="error-box" id="action-error">${esc(name)} failed: ${e.kind ? `${esc(e.kind)}: ` : ''}${esc(e.message)}</span>`;
     }
