@@ -101,11 +101,10 @@ pub(crate) async fn shard_manager(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            // A stop comes first: with NATS away every tick takes seconds, and an unbiased
-            // select could keep picking the (always ready) tick over it.
+            // In this order: a stop first (with NATS away every tick takes seconds, and an
+            // unbiased select could keep picking the always-ready tick over it).
             biased;
             _ = stop.changed() => break,
-            _ = tick.tick() => {}
             Some(shard) = lost_rx.recv() => {
                 env.metrics.lease_lost(shard);
                 if let Some(h) = held.remove(&shard) {
@@ -127,6 +126,9 @@ pub(crate) async fn shard_manager(
                 }
                 continue;
             }
+            // Last: after a slow tick the next is ready at once, and lost leases (cheap to
+            // handle) must not wait behind it.
+            _ = tick.tick() => {}
         }
         let record = ExecutorRecord {
             id: id.clone(),
