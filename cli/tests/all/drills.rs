@@ -152,9 +152,20 @@ async fn connect_follows_a_worker_through_a_simulated_crash_and_an_executor_cras
 
     // An executor started without the option refuses drills, and says how to allow them.
     let mut b = Executor::spawn(&url, &[], "drill-b", dir.path(), &[]);
-    let refused = revenant(&url, &["executor", "crash", "drill-b"]);
-    assert!(!refused.status.success());
-    let why = String::from_utf8_lossy(&refused.stderr);
+    // Asked again while drill-b is still starting (not yet listening: "no executor
+    // drill-b answered"); a refusal changes nothing, so asking again is harmless.
+    let deadline = Instant::now() + WAIT;
+    let why = loop {
+        let refused = revenant(
+            &url,
+            &["executor", "crash", "drill-b", "--timeout-ms", "500"],
+        );
+        assert!(!refused.status.success());
+        let why = String::from_utf8_lossy(&refused.stderr).into_owned();
+        if !why.contains("no executor drill-b answered") || Instant::now() >= deadline {
+            break why;
+        }
+    };
     assert!(why.contains("--allow-crash-drills"), "{why}");
     let nobody = revenant(
         &url,
