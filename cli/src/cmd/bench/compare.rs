@@ -6,23 +6,7 @@
 
 use std::fmt::Write as _;
 
-use serde::Deserialize;
-
 use super::report::Report;
-
-/// A row of a saved report (what `--json` wrote).
-#[derive(Debug, Deserialize)]
-pub struct SavedRow {
-    pub section: String,
-    pub metric: String,
-    pub value: f64,
-    pub unit: String,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct Saved {
-    pub rows: Vec<SavedRow>,
-}
 
 /// Which way is better for a figure in `unit`; `None`: neither (a share, a count).
 pub fn higher_is_better(unit: &str) -> Option<bool> {
@@ -38,7 +22,7 @@ pub fn higher_is_better(unit: &str) -> Option<bool> {
 }
 
 /// The comparison table; rows of either run the other lacks are listed after it.
-pub fn compare(saved: &Saved, new: &Report) -> String {
+pub fn compare(saved: &Report, new: &Report) -> String {
     let mut out = String::from("compared with the saved run (ratio = new / saved):\n");
     let mut worse = 0;
     for r in &new.rows {
@@ -126,7 +110,7 @@ mod tests {
 
     #[test]
     fn rows_are_matched_by_section_metric_and_unit_and_judged() {
-        let saved: Saved = serde_json::from_value(serde_json::json!({"rows": [
+        let saved: Report = serde_json::from_value(serde_json::json!({"rows": [
             {"section": "throughput", "metric": "invocations", "value": 6000.0, "unit": "inv/s"},
             {"section": "latency", "metric": "p50", "value": 1.0, "unit": "ms"},
             {"section": "memory", "metric": "rss", "value": 100.0, "unit": "MiB"},
@@ -154,5 +138,9 @@ mod tests {
             text.ends_with("1 figure(s) worse by 10 % or more\n"),
             "{text}"
         );
+        // What `--save` writes reads back as a report.
+        let saved_now: Report =
+            serde_json::from_str(&serde_json::to_string(&new).unwrap()).unwrap();
+        assert!(compare(&saved_now, &new).ends_with("0 figure(s) worse by 10 % or more\n"));
     }
 }

@@ -177,7 +177,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     let saved = args
         .compare
         .as_ref()
-        .map(|path| -> anyhow::Result<compare::Saved> {
+        .map(|path| -> anyhow::Result<Report> {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("reading the saved report {}", path.display()))?;
             serde_json::from_str(&text).with_context(|| {

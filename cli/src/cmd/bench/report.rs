@@ -6,28 +6,30 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One measured figure.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Row {
     pub section: String,
     pub metric: String,
     pub value: f64,
     pub unit: String,
     /// E.g. "1.42× floor".
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<String>,
     /// The target, e.g. "≤ 1.5× floor".
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Whether the target is met.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub meets: Option<bool>,
 }
 
-/// Everything one `revenant bench` run measured.
-#[derive(Debug, Default, Serialize)]
+/// Everything one `revenant bench` run measured (`--json`, `--save`; read back by
+/// `--compare`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Report {
     pub machine: Vec<(String, String)>,
     pub rows: Vec<Row>,
