@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use revenant_types::config::LeaseOptions;
+
+pub use crate::decide::index::ResultsIndex;
 use serde::{Deserialize, Serialize};
 
 /// How a trapping invocation is retried before the worker is failed.
@@ -92,6 +94,9 @@ pub struct ExecutorOptions {
     /// Take crash drills (`revenant executor crash <id>`: the process kills itself as
     /// `kill -9` would). Default false: drills are refused.
     pub allow_crash_drills: bool,
+    /// Which answers go into the `RVN_RESULTS` index (journaled ones after the ack).
+    /// Default [`ResultsIndex::All`].
+    pub results_index: ResultsIndex,
 }
 
 impl Default for ExecutorOptions {
@@ -116,6 +121,7 @@ impl Default for ExecutorOptions {
             component_cache_size: 64,
             metrics_listen: None,
             allow_crash_drills: false,
+            results_index: ResultsIndex::All,
         }
     }
 }

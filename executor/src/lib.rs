@@ -83,7 +83,7 @@ pub mod subscriptions;
 pub mod values;
 pub mod worker;
 
-pub use config::ExecutorOptions;
+pub use config::{ExecutorOptions, ResultsIndex};
 pub use runtime::{Executor, run};
 
 #[cfg(test)]

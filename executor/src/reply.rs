@@ -1,10 +1,12 @@
 //! What leaves a mailbox for the caller: an answer (the outcome to the
-//! caller's reply subject and to `RVN_RESULTS`, then the ack) or a rejection
-//! (an error reply, the rejection stored in `RVN_RESULTS` like a result, a dead
-//! letter, then the term). Results are stored under the worker and the key
-//! (`<c>.<w>.<key>`: keys belong to a worker), so a duplicate that JetStream
-//! swallows — a retried call — is answered at once from the bucket, a rejected
-//! one too. Nothing here decides which: [`crate::decide`] and [`crate::attempt`] do.
+//! caller's reply subject, indexed in `RVN_RESULTS` as [`crate::decide::index`]
+//! says, then the ack) or a rejection (an error reply, the rejection stored in
+//! `RVN_RESULTS` like a result, a dead letter, then the term). A journaled outcome
+//! is already in the worker's oplog, where a duplicate that JetStream swallows — a
+//! retried call — finds it; what no oplog holds (rejections, a failed worker's
+//! answers, an ephemeral worker's results) is stored under the worker and the key
+//! (`<c>.<w>.<key>`: keys belong to a worker) before the ack. Nothing here decides
+//! which: [`crate::decide`] and [`crate::attempt`] do.
 //! A parked invocation or a tail has no message: it is answered the same way,
 //! with nothing to ack or dead-letter (a parked one's answer is journaled by the
 //! mailbox instead). An invocation another worker awaits (`Rvn-Caller`) is also
@@ -18,6 +20,7 @@ use revenant_types::records::ResultRecord;
 use revenant_types::{WorkerId, now_ms};
 
 use crate::context::WorkerEnv;
+use crate::decide::{self, index::Indexing};
 use crate::inbox::Invocation;
 
 /// Answers with an error, stores it like a result, dead-letters (unless a subscription
@@ -63,22 +66,39 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
     }
 }
 
-/// Publishes the outcome to the caller and to `RVN_RESULTS` (concurrently: the oplog,
-/// already committed, is the truth; the bucket is for late pickup), then acks.
+/// Publishes the outcome to the caller, indexes it in `RVN_RESULTS` as
+/// [`decide::index`] says, then acks. `journaled`: the outcome is in the worker's
+/// oplog (committed before this), where a caller whose reply was lost finds it; an
+/// outcome no oplog holds must be in the index before the ack.
 pub(crate) async fn answer(
     env: &WorkerEnv,
     id: &WorkerId,
     inv: &Invocation,
     function: &str,
     outcome: &InvocationOutcome,
+    journaled: bool,
 ) {
-    // Callers whose reply was lost (e.g. their NATS node died) and whose retries JetStream
-    // swallows as duplicates can only get the result from the bucket: it must get there.
+    let requested = inv
+        .message()
+        .is_some_and(|m| m.header(revenant_nats::headers::RESULT_INDEX).is_some());
+    let indexing = decide::index::indexing(env.opts.results_index, journaled, requested);
+    let before_ack = async {
+        indexing != Indexing::BeforeAck || store_result(env, id, inv, function, outcome).await
+    };
     let (stored, sent, ()) = tokio::join!(
-        store_result(env, id, inv, function, outcome),
+        before_ack,
         send_reply(env, Some(id), inv, outcome),
         crate::schedule::record(env, id, inv, outcome)
     );
+    if indexing == Indexing::AfterAck {
+        let (nats, id, key) = (env.nats.clone(), id.clone(), inv.key().to_owned());
+        let record = result_record(&id, function, outcome);
+        tokio::spawn(async move {
+            if let Err(e) = nats.results().put(&id, &key, &record).await {
+                tracing::debug!(worker = %id, key, error = %e, "could not index a result (it stays in the oplog)");
+            }
+        });
+    }
     let stored = stored && sent;
     let status = match outcome {
         InvocationOutcome::Ok(_) => "ok",
@@ -107,18 +127,22 @@ async fn store_result(
     function: &str,
     outcome: &InvocationOutcome,
 ) -> bool {
-    let record = ResultRecord {
-        worker: id.clone(),
-        function: function.to_owned(),
-        outcome: outcome.clone(),
-        completed_at: now_ms(),
-    };
+    let record = result_record(id, function, outcome);
     match env.nats.results().put(id, inv.key(), &record).await {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(worker = %id, error = %e, "could not store result; the invocation will be redelivered and answered again");
             false
         }
+    }
+}
+
+fn result_record(id: &WorkerId, function: &str, outcome: &InvocationOutcome) -> ResultRecord {
+    ResultRecord {
+        worker: id.clone(),
+        function: function.to_owned(),
+        outcome: outcome.clone(),
+        completed_at: now_ms(),
     }
 }
 

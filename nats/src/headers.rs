@@ -65,6 +65,11 @@ pub const CORRELATION: &str = "Rvn-Correlation";
 /// its forwarder records a failed message per the subscription's policy, so the
 /// executor does not dead-letter the rejected invocation itself.
 pub const SUBSCRIPTION: &str = "Rvn-Subscription";
+/// `1` asks the executor to store the invocation's result in the `RVN_RESULTS` index
+/// before it acks (the router sets it, so `GET /v1/invocations/{key}` finds a result as
+/// soon as its reply is out). Without it the index is written after the ack, or not
+/// at all under `--results-index requested`; the result is in the worker's oplog either way.
+pub const RESULT_INDEX: &str = "Rvn-Result-Index";
 /// A subscription's dead letter: the source stream and sequence (`<stream>:<seq>`).
 pub const SOURCE: &str = "Rvn-Source";
 

@@ -67,6 +67,8 @@ pub struct InvocationRequest {
     pub caller: Option<CallerRecord>,
     /// The subscription whose forwarder publishes it (`Rvn-Subscription`).
     pub subscription: Option<String>,
+    /// Index the result by key before the ack (`Rvn-Result-Index`, see [`headers::RESULT_INDEX`]).
+    pub index: bool,
 }
 
 impl InvocationRequest {
@@ -85,6 +87,9 @@ impl InvocationRequest {
         insert_trace(&mut h, &self.trace);
         if let Some(s) = &self.subscription {
             h.insert(headers::SUBSCRIPTION, s.as_str());
+        }
+        if self.index {
+            h.insert(headers::RESULT_INDEX, "1");
         }
         if let Some(caller) = &self.caller {
             h.insert(headers::CALLER, caller.worker.as_str());
@@ -511,6 +516,7 @@ impl Nats {
                     },
                     caller: None,
                     subscription: None,
+                    index: false,
                 },
                 reply,
                 refused,

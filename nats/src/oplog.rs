@@ -23,6 +23,7 @@
 //! This module does not decide who may write (that is [`crate::lease`]) and
 //! does not interpret entries (that is the executor's replay).
 
+mod answers;
 mod read;
 
 use async_nats::HeaderMap;

@@ -44,6 +44,8 @@ pub struct ProvisionReport {
 enum Create {
     Stream,
     Kv(Box<kv::Config>),
+    /// A bucket created as its stream, for settings `kv::Config` lacks (`persist_mode`).
+    KvStream(Box<stream::Config>),
     Object(Box<object_store::Config>),
 }
 
@@ -122,6 +124,28 @@ impl Nats {
                 }
             }),
         };
+        // The result index is derived data (every journaled answer is in an oplog, where
+        // readers that know the worker find it): on one file-backed server it is written
+        // without an fsync of its own (`persist_mode: async`, which JetStream allows only
+        // for R1 and only at creation, so an existing bucket keeps its mode).
+        let index_spec = |bucket: String, max_age: Duration| {
+            let mut spec = kv_spec(bucket.clone(), max_age);
+            if replicas == 1 && storage == StorageType::File {
+                let mut config = stream::Config {
+                    name: spec.stream.clone(),
+                    subjects: vec![format!("$KV.{bucket}.>")],
+                    allow_rollup: true,
+                    deny_delete: true,
+                    allow_direct: true,
+                    discard: stream::DiscardPolicy::New,
+                    persist_mode: Some(stream::PersistenceMode::Async),
+                    ..Default::default()
+                };
+                (spec.apply)(&mut config);
+                spec.create = Create::KvStream(Box::new(config));
+            }
+            spec
+        };
         let obj_spec = |bucket: String| Spec {
             stream: format!("OBJ_{bucket}"),
             what: format!("object store {bucket}"),
@@ -180,7 +204,7 @@ impl Nats {
             ),
             kv_spec(ns.workers_bucket(), Duration::ZERO),
             kv_spec(ns.components_bucket(), Duration::ZERO),
-            kv_spec(
+            index_spec(
                 ns.results_bucket(),
                 Duration::from_secs(opts.results_ttl_secs),
             ),
@@ -224,12 +248,18 @@ impl Nats {
         let op = || format!("creating {}", spec.what);
         let raced = |e: &async_nats::jetstream::context::CreateStreamError| matches!(e.kind(), CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NAME_EXIST);
         match &spec.create {
-            Create::Stream => {
-                let mut config = stream::Config {
-                    name: spec.stream.clone(),
-                    ..Default::default()
+            Create::Stream | Create::KvStream(_) => {
+                let config = match &spec.create {
+                    Create::KvStream(config) => (**config).clone(),
+                    _ => {
+                        let mut config = stream::Config {
+                            name: spec.stream.clone(),
+                            ..Default::default()
+                        };
+                        (spec.apply)(&mut config);
+                        config
+                    }
                 };
-                (spec.apply)(&mut config);
                 match js.create_stream(config).await {
                     Ok(_) => Ok(true),
                     Err(e) if raced(&e) => Ok(false),

@@ -344,8 +344,23 @@ impl WorkerStore {
 }
 
 impl ResultStore {
-    /// The result of worker `w`'s invocation with `idempotency_key`, if stored.
+    /// The result of worker `w`'s invocation with `idempotency_key`: its record in the
+    /// index (rejections and answers no oplog holds are only there), else the answer
+    /// `w`'s retained oplog holds ([`crate::oplog::OplogStore::answer`]).
     pub async fn get(&self, w: &WorkerId, idempotency_key: &str) -> Result<Option<ResultRecord>> {
+        if let Some(record) = self.stored(w, idempotency_key).await? {
+            return Ok(Some(record));
+        }
+        self.nats.oplog().answer(w, idempotency_key).await
+    }
+
+    /// The record stored in `RVN_RESULTS` for worker `w`'s `idempotency_key`, if any
+    /// (the index only: what an ephemeral worker, which has no oplog, asks).
+    pub async fn stored(
+        &self,
+        w: &WorkerId,
+        idempotency_key: &str,
+    ) -> Result<Option<ResultRecord>> {
         let kv = self.nats.kv(self.nats.namespace().results_bucket()).await?;
         let key = Namespace::result_key(w, idempotency_key);
         match kv

@@ -378,21 +378,38 @@ impl Nats {
         })
     }
 
-    /// The outcome stored under `key` in `RVN_RESULTS` for worker `w`, waiting up to
-    /// `timeout` for it to be stored; `None` if it was not. A result stored under the
-    /// key by another worker is answered as [`ErrorKind::KeyConflict`].
+    /// The outcome of worker `w`'s invocation with `key`, waiting up to `timeout` for it;
+    /// `None` if it did not come. It comes from whichever has it first: the record in
+    /// `RVN_RESULTS` (rejections and answers no oplog holds are only there; a record of
+    /// another worker under the key is answered as [`ErrorKind::KeyConflict`]), or the
+    /// answer journaled in `w`'s oplog ([`crate::oplog::OplogStore::await_answer`]).
     pub async fn await_result(
         &self,
         w: &WorkerId,
         key: &str,
         timeout: Duration,
     ) -> Result<Option<InvocationOutcome>> {
-        let mut results = Box::pin(self.watch_result(w, key).await?);
-        match tokio::time::timeout(timeout, results.next()).await {
-            Ok(Some(record)) => Ok(Some(outcome_for(w, key, record))),
-            Ok(None) => Err(Error::Closed {
-                what: format!("watching the result of idempotency key {key:?}"),
-            }),
+        let wait = async {
+            let mut indexed = Box::pin(self.watch_result(w, key).await?);
+            let oplog = self.oplog();
+            tokio::select! {
+                record = indexed.next() => record.ok_or_else(|| Error::Closed {
+                    what: format!("watching the result of idempotency key {key:?}"),
+                }),
+                journaled = oplog.await_answer(w, key) => match journaled {
+                    Ok(record) => Ok(record),
+                    // The index may still answer: keep waiting on it alone.
+                    Err(e) => {
+                        tracing::debug!(worker = %w, key, error = %e, "could not follow the oplog for a result");
+                        indexed.next().await.ok_or_else(|| Error::Closed {
+                            what: format!("watching the result of idempotency key {key:?}"),
+                        })
+                    }
+                },
+            }
+        };
+        match tokio::time::timeout(timeout, wait).await {
+            Ok(record) => Ok(Some(outcome_for(w, key, record?))),
             Err(_) => Ok(None),
         }
     }

@@ -148,6 +148,8 @@ fn request(call: &Call, export: &ExportedFunction, reply_to: Option<String>) -> 
         trace: call.trace.clone(),
         caller: None,
         subscription: None,
+        // Key-only polling (`GET /v1/invocations/{key}`) finds it once answered.
+        index: true,
     }
 }
 

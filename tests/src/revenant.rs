@@ -165,6 +165,7 @@ pub async fn invoke_raw(
         trace: Default::default(),
         caller: None,
         subscription: None,
+        index: false,
     };
     let awaited = nats
         .invoke_and_await(&id, req, &mut inbox, Duration::from_secs(30))

@@ -98,6 +98,14 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// The answer to a firing of `schedule` that was skipped for `reason`.
+pub fn firing_skipped(schedule: &str, reason: &str) -> ErrorBody {
+    ErrorBody::new(
+        ErrorKind::FiringSkipped,
+        format!("this firing of schedule {schedule} was skipped: {reason}"),
+    )
+}
+
 impl ErrorBody {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
         Self {
@@ -343,6 +351,32 @@ pub enum OplogEntry {
 }
 
 impl OplogEntry {
+    /// The answer this entry records for an idempotency key: an `InvocationCompleted`'s
+    /// outcome, or a skipped firing's `firing-skipped` error. Replay's map of answered
+    /// keys and late pickup from the journal (a result index without the key) both
+    /// read answers through this one rule. Returns the key, the outcome and when.
+    pub fn answer(&self) -> Option<(&str, InvocationOutcome, TimestampMs)> {
+        match self {
+            Self::InvocationCompleted {
+                at,
+                idempotency_key,
+                outcome,
+                ..
+            } => Some((idempotency_key, outcome.clone(), *at)),
+            Self::FiringSkipped {
+                at,
+                schedule,
+                idempotency_key,
+                reason,
+            } => Some((
+                idempotency_key,
+                InvocationOutcome::Err(firing_skipped(schedule, reason)),
+                *at,
+            )),
+            _ => None,
+        }
+    }
+
     /// The kebab-case kind name, as shown by `worker oplog`.
     pub fn kind(&self) -> &'static str {
         match self {

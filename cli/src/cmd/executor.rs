@@ -53,6 +53,12 @@ pub struct ExecutorArgs {
     /// as `kill -9` would (for testing failover). Off by default: drills are refused.
     #[arg(long, env = "REVENANT_ALLOW_CRASH_DRILLS")]
     pub allow_crash_drills: bool,
+    /// Which results go into the `RVN_RESULTS` index: `all` (journaled ones after the
+    /// ack) or `requested` (only results no oplog holds, and invocations published with
+    /// `Rvn-Result-Index: 1`, as the router does; two stored messages per invocation).
+    /// Readers that know the worker find every journaled result in its oplog either way.
+    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "all")]
+    pub results_index: revenant_executor::ResultsIndex,
 }
 
 /// `revenant executor [OPTIONS]` runs one; `revenant executor crash <id>` drills one.
@@ -94,6 +100,7 @@ impl ExecutorArgs {
             memory_limit_bytes: self.memory_limit_mb << 20,
             metrics_listen: self.metrics_listen.clone(),
             allow_crash_drills: self.allow_crash_drills,
+            results_index: self.results_index,
             ..ExecutorOptions::default()
         };
         o.retry.max_attempts = self.retry_attempts;

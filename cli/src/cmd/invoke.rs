@@ -146,6 +146,7 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         trace: Default::default(),
         caller: None,
         subscription: None,
+        index: false,
     };
     if args.enqueue {
         let published = nats.publish_invocation(&id, &req).await?;

@@ -428,21 +428,20 @@ pub(crate) async fn interrupt_stopped(
 }
 
 /// Tells JetStream the held invocations are still being worked on.
-/// Parks every message of `queue` in order with `park` (which journals it) and acks
-/// each once parked; on an error the rest stays queued.
-pub(crate) async fn park_all<F, Fut, E>(
+/// Parks every message of `queue` in order, journaled with one commit
+/// ([`crate::worker::Completions::park_all`]), and acks each once parked; on an error
+/// all of them stay queued.
+pub(crate) async fn park_all(
     queue: &mut VecDeque<InvocationMessage>,
-    mut park: F,
-) -> Result<(), E>
-where
-    F: FnMut(crate::replay::ParkedInvocation) -> Fut,
-    Fut: Future<Output = Result<(), E>>,
-{
-    while let Some(m) = queue.pop_front() {
-        if let Err(e) = park(crate::inbox::parked(&m)).await {
-            queue.push_front(m);
-            return Err(e);
-        }
+    parking: &crate::worker::Completions,
+) -> Result<(), crate::durable::CommitError> {
+    if queue.is_empty() {
+        return Ok(());
+    }
+    parking
+        .park_all(queue.iter().map(crate::inbox::parked).collect())
+        .await?;
+    for m in queue.drain(..) {
         if let Err(e) = m.ack().await {
             tracing::warn!(error = %e, "could not ack a parked invocation (it is parked: a redelivery is answered from the oplog)");
         }

@@ -144,7 +144,7 @@ fn park_beside(
     id: WorkerId,
 ) -> Beside {
     Box::pin(async move {
-        if let Err(e) = park_all(&mut batch, |p| completions.park(p)).await {
+        if let Err(e) = park_all(&mut batch, &completions).await {
             tracing::warn!(worker = %id, error = %e, "could not park held invocations");
         }
         Some(batch)

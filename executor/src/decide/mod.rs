@@ -35,7 +35,9 @@ use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, WorkerStatus};
 
 mod call;
+pub mod group;
 mod inbox;
+pub mod index;
 pub mod schedule;
 pub mod snapshot;
 pub mod subscription;

@@ -101,12 +101,7 @@ pub fn decide_firing(f: &Firing, busy: bool) -> FiringDecision {
 }
 
 /// The outcome a skipped firing is answered (and journaled as answered) with.
-pub fn skipped(schedule: &str, reason: &str) -> ErrorBody {
-    ErrorBody::new(
-        ErrorKind::FiringSkipped,
-        format!("this firing of schedule {schedule} was skipped: {reason}"),
-    )
-}
+pub use revenant_types::oplog::firing_skipped as skipped;
 
 #[cfg(test)]
 mod tests {

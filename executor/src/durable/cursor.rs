@@ -138,12 +138,25 @@ impl Cursor {
 
     /// Takes the pending entries with the index of the first, for the writer.
     pub fn take_pending(&mut self) -> Option<(OplogIndex, Vec<OplogEntry>)> {
-        if self.pending.is_empty() {
+        self.take_pending_through(OplogIndex::MAX)
+    }
+
+    /// Takes the pending entries up to index `last` (inclusive) with the index of the
+    /// first; later ones stay pending.
+    pub fn take_pending_through(
+        &mut self,
+        last: OplogIndex,
+    ) -> Option<(OplogIndex, Vec<OplogEntry>)> {
+        let first = self.pending_first;
+        if self.pending.is_empty() || last < first {
             return None;
         }
-        let first = self.pending_first;
-        self.pending_first = self.next_index;
-        Some((first, std::mem::take(&mut self.pending)))
+        let count = usize::try_from(last - first + 1)
+            .map_or(self.pending.len(), |n| n.min(self.pending.len()));
+        let rest = self.pending.split_off(count);
+        let taken = std::mem::replace(&mut self.pending, rest);
+        self.pending_first = first + count as u64;
+        Some((first, taken))
     }
 
     /// A journaled read of the outside world: in replay the recorded response, live the

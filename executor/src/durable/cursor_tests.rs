@@ -271,3 +271,32 @@ fn live_entries_get_consecutive_indexes_and_a_write_records_its_end() {
     c.push(call(RANDOM, 1));
     assert_eq!(c.take_pending().unwrap().0, 7);
 }
+
+#[test]
+fn a_prefix_of_the_pending_entries_can_be_taken_leaving_the_rest_pending() {
+    let mut c = Cursor::new(10, HashMap::new());
+    for i in 0..5 {
+        assert_eq!(c.push(call(RANDOM, i)), 10 + i);
+    }
+    assert_eq!(
+        c.take_pending_through(9),
+        None,
+        "nothing pending at or before 9"
+    );
+    let (first, taken) = c.take_pending_through(12).expect("10..=12");
+    assert_eq!((first, taken.len()), (10, 3));
+    assert_eq!(taken[2], call(RANDOM, 2));
+    c.push(call(RANDOM, 5));
+    let (first, rest) = c.take_pending().expect("the rest");
+    assert_eq!(first, 13);
+    assert_eq!(
+        rest,
+        vec![call(RANDOM, 3), call(RANDOM, 4), call(RANDOM, 5)]
+    );
+    assert_eq!(c.take_pending(), None);
+    assert_eq!(c.push(call(RANDOM, 6)), 16);
+    assert_eq!(
+        c.take_pending_through(u64::MAX).map(|(f, e)| (f, e.len())),
+        Some((16, 1))
+    );
+}

@@ -302,6 +302,13 @@ impl Journal {
     /// its messages leaves a prefix that replay continues live. Returns the index of the
     /// last durable entry.
     pub async fn commit(&self) -> Result<OplogIndex, CommitError> {
+        self.commit_prefix(OplogIndex::MAX).await
+    }
+
+    /// [`Journal::commit`] of the pending entries up to index `last` only (those after it
+    /// stay pending): what a group of finished invocations commits when the one running
+    /// after them is cut short.
+    pub async fn commit_prefix(&self, last: OplogIndex) -> Result<OplogIndex, CommitError> {
         let mut writer = self.inner.writer.lock().await;
         let (first, entries) = {
             let mut st = self.state();
@@ -310,9 +317,9 @@ impl Journal {
                     worker: self.inner.worker.clone(),
                 });
             }
-            match st.cursor.take_pending() {
+            match st.cursor.take_pending_through(last) {
                 Some(pending) => pending,
-                None => return Ok(st.cursor.next_index() - 1),
+                None => return Ok(st.cursor.next_index().min(last.saturating_add(1)) - 1),
             }
         };
         if self.inner.in_memory {

@@ -21,19 +21,24 @@ use tokio::sync::{mpsc, watch};
 use crate::arguments::prepare;
 use crate::context::{Input, WorkerEnv};
 use crate::control;
-use crate::decide::{self, Decision, Kind};
+use crate::decide::{self, Decision};
 use crate::delete;
-use crate::durable::stdio::{EVENT_BUFFER, EventSink, Output};
-use crate::inbox::{self, Invocation, Tail};
+use crate::inbox::{Invocation, Tail};
 use crate::reply::{answer, reject};
 use crate::schedule;
 use crate::status::{RecoveredStatus, Summary, event, put_status};
 use crate::worker::{Invoked, Worker, WorkerError};
 
+mod group;
+mod hold;
+mod output;
 mod snapshot;
 mod wake;
 
-use wake::{recover, settle_parked, wake};
+use group::Group;
+
+use output::stream_output;
+use wake::{recover, settle_parked};
 
 /// One worker's mailbox: recovers it on the first message, runs invocations in order,
 /// suspends it after the idle timeout.
@@ -59,6 +64,10 @@ pub(crate) async fn mailbox(
     // When the mailbox ends, what it holds goes back to JetStream after this delay, all of
     // it alike and in arrival order (the head first), so nothing overtakes anything.
     let mut give_back = Duration::ZERO;
+    // Invocations finished but not committed yet (group commit, `decide::group`).
+    let mut group = Group::default();
+    // Input taken from `rx` to see whether it joins the group, and that did not.
+    let mut early: Option<Input> = None;
     'run: loop {
         recovered_status.start(&nats);
         // The tail a dropped worker was running goes first, then invocations parked while
@@ -80,39 +89,64 @@ pub(crate) async fn mailbox(
         });
         let inv = match next {
             Some(inv) => inv,
+            // Nothing else is waiting: what finished is committed and answered first.
+            None if !group.is_empty() => match rx.try_recv() {
+                Ok(Input::Invocation(m)) => Invocation::Message(m),
+                other => {
+                    early = other.ok();
+                    if !group::close_and_snapshot(
+                        &mut group,
+                        &env,
+                        &id,
+                        worker.as_mut(),
+                        &mut queue,
+                    )
+                    .await
+                    {
+                        give_back = DROPPED;
+                        break 'run;
+                    }
+                    continue;
+                }
+            },
             None => {
                 let idle_since = std::time::Instant::now();
-                let input = tokio::select! {
-                    m = rx.recv() => match m { Some(m) => m, None => break },
-                    // Too many workers in memory: those idle for a while leave first.
-                    _ = env.memory_pressure.notified(), if queue.is_empty() && worker.is_some() => {
-                        let over = in_memory.load(Ordering::Relaxed) > env.opts.max_workers_in_memory as u64;
-                        let evictable = Duration::from_millis(env.opts.evict_idle_after_ms);
-                        if !(over && idle_since.elapsed() >= evictable) {
+                let input = if let Some(input) = early.take() {
+                    input
+                } else {
+                    tokio::select! {
+
+                        m = rx.recv() => match m { Some(m) => m, None => break },
+                        // Too many workers in memory: those idle for a while leave first.
+                        _ = env.memory_pressure.notified(), if queue.is_empty() && worker.is_some() => {
+                            let over = in_memory.load(Ordering::Relaxed) > env.opts.max_workers_in_memory as u64;
+                            let evictable = Duration::from_millis(env.opts.evict_idle_after_ms);
+                            if !(over && idle_since.elapsed() >= evictable) {
+                                continue;
+                            }
+                            tracing::debug!(worker = %id, "evicted: too many workers in memory");
+                            recovered_status.settle(&nats).await;
+                            if let Some(w) = &worker {
+                                let status = decide::status_of(w.view(None).unloaded());
+                                put_status(&nats, Summary::of(w), status).await;
+                            }
+                            break;
+                        }
+                        _ = tokio::time::sleep(idle), if queue.is_empty() => {
+                            tracing::debug!(worker = %id, "idle; suspending");
+                            recovered_status.settle(&nats).await;
+                            if let Some(w) = &worker {
+                                let status = decide::status_of(w.view(None).unloaded());
+                                put_status(&nats, Summary::of(w), status).await;
+                            }
+                            break;
+                        }
+                        _ = keepalive.tick(), if !queue.is_empty() => {
+                            control::keep_alive(None, &queue).await;
                             continue;
                         }
-                        tracing::debug!(worker = %id, "evicted: too many workers in memory");
-                        recovered_status.settle(&nats).await;
-                        if let Some(w) = &worker {
-                            let status = decide::status_of(w.view(None).unloaded());
-                            put_status(&nats, Summary::of(w), status).await;
-                        }
-                        break;
+                        _ = stop.changed() => break,
                     }
-                    _ = tokio::time::sleep(idle), if queue.is_empty() => {
-                        tracing::debug!(worker = %id, "idle; suspending");
-                        recovered_status.settle(&nats).await;
-                        if let Some(w) = &worker {
-                            let status = decide::status_of(w.view(None).unloaded());
-                            put_status(&nats, Summary::of(w), status).await;
-                        }
-                        break;
-                    }
-                    _ = keepalive.tick(), if !queue.is_empty() => {
-                        control::keep_alive(None, &queue).await;
-                        continue;
-                    }
-                    _ = stop.changed() => break,
                 };
                 match input {
                     Input::Control(cmd) => {
@@ -131,33 +165,26 @@ pub(crate) async fn mailbox(
                 }
             }
         };
+        // Anything but a plain invocation that runs as it is commits the open group first.
+        if !group.is_empty()
+            && !group::joins(&env, &id, &inv, worker.as_ref(), max_payload)
+            && !group::close(&mut group, &env, &id, worker.as_mut(), &mut queue, true).await
+        {
+            if let Invocation::Message(m) = inv {
+                queue.push_front(m);
+            }
+            give_back = DROPPED;
+            break 'run;
+        }
         // A fired timer or a promise completion does not queue behind invocations.
-        if let Invocation::Message(m) = &inv {
-            match inbox::kind(m) {
-                Ok(Kind::Invoke) => {}
-                Ok(kind) => {
-                    let flow =
-                        match Box::pin(wake(&env, &id, &mut worker, &in_memory, &out_tx, m, kind))
-                            .await
-                        {
-                            Ok(flow) => flow,
-                            Err(error) => {
-                                reject(&env, &inv, error).await;
-                                continue;
-                            }
-                        };
-                    if let Some(w) = worker.as_ref().filter(|_| flow == control::Flow::Continue) {
-                        recovered_status.deferred =
-                            Some((Summary::of(w), decide::status_of(w.view(None))));
-                    }
-                    match flow {
-                        control::Flow::Continue => continue,
-                        control::Flow::Drop => break,
-                    }
-                }
-                Err(error) => {
-                    reject(&env, &inv, error).await;
-                    continue;
+        let woken = wake::other_kind(&env, &id, &mut worker, &in_memory, &out_tx, &inv);
+        match woken.await {
+            None => {}
+            Some((flow, status)) => {
+                recovered_status.deferred = status.or(recovered_status.deferred.take());
+                match flow {
+                    control::Flow::Continue => continue,
+                    control::Flow::Drop => break,
                 }
             }
         }
@@ -211,20 +238,22 @@ pub(crate) async fn mailbox(
             match skipped {
                 schedule::Skipped::Answer(outcome) => {
                     let function = inv.function().unwrap_or_default().to_owned();
-                    answer(&env, &id, &inv, &function, &outcome).await;
+                    // Journaled (`FiringSkipped`) before it is answered.
+                    answer(&env, &id, &inv, &function, &outcome, true).await;
                 }
                 schedule::Skipped::Reject(error) => reject(&env, &inv, error).await,
                 schedule::Skipped::Retry => {}
             }
             continue;
         }
-        // An ephemeral worker keeps no journal: a key it answered before is in `RVN_RESULTS`.
+        // An ephemeral worker keeps no journal, and one loaded from a trimmed oplog no longer
+        // holds the keys it answered before: such a key is in `RVN_RESULTS` (within its TTL).
         if decision == Decision::Run
-            && worker.as_ref().is_some_and(Worker::is_ephemeral)
-            && let Ok(Some(record)) = nats.results().get(&id, inv.key()).await
+            && worker.as_ref().is_some_and(Worker::asks_index)
+            && let Ok(Some(record)) = nats.results().stored(&id, inv.key()).await
         {
             let function = inv.function().unwrap_or_default().to_owned();
-            answer(&env, &id, &inv, &function, &record.outcome).await;
+            answer(&env, &id, &inv, &function, &record.outcome, false).await;
             continue;
         }
         match decision {
@@ -245,7 +274,11 @@ pub(crate) async fn mailbox(
             // answered, not dead-lettered (the input is fine).
             Decision::Answer(outcome) => {
                 let function = inv.function().unwrap_or_default().to_owned();
-                answer(&env, &id, &inv, &function, &outcome).await;
+                // From the journal's answered keys, or a failed worker's (not journaled).
+                let journaled = worker
+                    .as_ref()
+                    .is_some_and(|w| w.view(Some(inv.key())).completed.is_some());
+                answer(&env, &id, &inv, &function, &outcome, journaled).await;
                 settle_parked(&id, &mut worker, &inv, &outcome).await;
                 continue;
             }
@@ -255,38 +288,12 @@ pub(crate) async fn mailbox(
                     tracing::error!(worker = %id, "a tail or parked invocation was held; it runs after the next recovery");
                     break 'run;
                 };
-                if decision == Decision::Hold {
-                    // It goes back where it came from: the head of the queue, or behind it.
-                    if from_queue {
-                        queue.push_front(m)
-                    } else {
-                        queue.push_back(m)
-                    }
-                    // Past the bound, all of it is parked in the oplog (in order) and acked.
-                    if queue.len() > env.opts.max_held_per_worker
-                        && let Some(w) = worker.as_ref()
-                        && let parking = w.completions()
-                        && let Err(e) = control::park_all(&mut queue, |p| parking.park(p)).await
-                    {
-                        tracing::warn!(worker = %id, error = %e, "could not park held invocations");
-                    }
+                let w = worker.as_mut();
+                if hold::hold_or_park(&env, &id, w, &mut queue, m, &decision, from_queue).await {
                     continue;
                 }
-                let w = worker
-                    .as_mut()
-                    .expect("a worker decided to park is in memory");
-                match w.park(inbox::parked(&m)).await {
-                    Ok(()) => {
-                        let _ = m.ack().await;
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
-                        queue.push_front(m);
-                        give_back = DROPPED;
-                        break;
-                    }
-                }
+                give_back = DROPPED;
+                break;
             }
         }
         let w = worker
@@ -317,6 +324,12 @@ pub(crate) async fn mailbox(
                 let reply_to = inv.reply_to().map(str::to_owned);
                 // Boxed: raced against control input, it would make the mailbox's future huge.
                 let caller = inv.caller().cloned();
+                // Its completion may share a commit with invocations run after it.
+                if matches!(inv, Invocation::Message(_) | Invocation::Parked(_))
+                    && !w.is_ephemeral()
+                {
+                    w.leave_next_completion_uncommitted();
+                }
                 let run = Box::pin(w.invoke(inv.key(), prepared, inv.trace(), reply_to, caller))
                     as std::pin::Pin<Box<dyn std::future::Future<Output = _> + Send + '_>>;
                 (function, run)
@@ -350,23 +363,13 @@ pub(crate) async fn mailbox(
                 if let Invocation::Message(m) = inv {
                     queue.push_front(m);
                 }
+                // What finished before it is committed (not what it journaled) and answered.
+                if !group::close(&mut group, &env, &id, worker.as_mut(), &mut queue, false).await {
+                    give_back = DROPPED;
+                    break 'run;
+                }
                 recovered_status.settle(&nats).await;
-                let stopped = match cmd.action {
-                    ControlAction::Delete => {
-                        delete::stopped(&env, &mut worker, &in_memory, &out_tx, cmd).await
-                    }
-                    ControlAction::SimulateCrash => {
-                        let (answer, flow) =
-                            control::crash(&env, &id, &mut worker, &in_memory, &out_tx).await;
-                        control::reply(&nats, cmd.reply.as_deref(), answer).await;
-                        flow
-                    }
-                    _ => {
-                        control::interrupt_stopped(&env, &mut worker, &in_memory, &out_tx, cmd)
-                            .await
-                    }
-                };
-                match stopped {
+                match wake::stopped(&env, &id, &mut worker, &in_memory, &out_tx, cmd).await {
                     control::Flow::Continue => continue,
                     control::Flow::Drop => break,
                 }
@@ -375,11 +378,23 @@ pub(crate) async fn mailbox(
         let w = worker.as_mut().expect("a worker that ran is in memory");
         match result {
             Ok(Invoked::Done(outcome)) => {
-                let ok = matches!(outcome, InvocationOutcome::Ok(_));
-                let _ = nats
-                    .publish_event(&id, event("invocation-finished", serde_json::json!({ "function": function, "idempotency-key": inv.key(), "ok": ok })))
-                    .await;
-                answer(&env, &id, &inv, &function, &outcome).await;
+                let finished = decide::group::Finished {
+                    plain: matches!(inv, Invocation::Message(_) | Invocation::Parked(_)),
+                    ok: matches!(outcome, InvocationOutcome::Ok(_)) && w.failed().is_none(),
+                    ephemeral: w.is_ephemeral(),
+                };
+                let next_ready = w.parked() > 0 || !queue.is_empty() || !rx.is_empty();
+                let keep_open = decide::group::keep_open(finished, next_ready, group.len());
+                // An ephemeral worker keeps no journal.
+                group.add(w, inv, function, outcome, !w.is_ephemeral());
+                if keep_open {
+                    continue;
+                }
+                if !group::close(&mut group, &env, &id, Some(&mut *w), &mut queue, true).await {
+                    env.metrics.worker_dropped();
+                    give_back = DROPPED;
+                    break;
+                }
                 if w.failed().is_some() {
                     recovered_status.settle(&nats).await;
                     put_status(&nats, Summary::of(w), WorkerStatus::Failed).await;
@@ -397,6 +412,11 @@ pub(crate) async fn mailbox(
                 }
             }
             Ok(Invoked::Suspended) => {
+                // The suspension's commit carried what finished before it: answered now.
+                if !group::close(&mut group, &env, &id, Some(&mut *w), &mut queue, true).await {
+                    give_back = DROPPED;
+                    break;
+                }
                 // Durable in the oplog (started and suspended): its message is done with.
                 if let Some(m) = inv.message() {
                     let _ = m.ack().await;
@@ -408,7 +428,7 @@ pub(crate) async fn mailbox(
                 put_status(&nats, Summary::of(w), WorkerStatus::Suspended).await;
                 // What waited behind it in memory is parked, so nothing is held meanwhile.
                 let parking = w.completions();
-                if let Err(e) = control::park_all(&mut queue, |p| parking.park(p)).await {
+                if let Err(e) = control::park_all(&mut queue, &parking).await {
                     tracing::error!(worker = %id, error = %e, "could not park an invocation; dropping worker");
                     break 'run;
                 }
@@ -423,10 +443,21 @@ pub(crate) async fn mailbox(
                 if let Invocation::Message(m) = inv {
                     queue.push_front(m);
                 }
+                // What finished before it may not be durable: it runs again, or is answered
+                // from the journal, wherever the worker goes next.
+                for m in group.give_back().into_iter().rev() {
+                    queue.push_front(m);
+                }
                 give_back = DROPPED;
                 break;
             }
         }
+    }
+    for m in group.give_back().into_iter().rev() {
+        queue.push_front(m);
+    }
+    if let Some(Input::Invocation(m)) = early {
+        queue.push_back(m);
     }
     if worker.take().is_some() {
         in_memory.fetch_sub(1, Ordering::Relaxed);
@@ -462,18 +493,4 @@ fn no_instance() -> ErrorBody {
         ErrorKind::Internal,
         "the worker has no instance to run the invocation",
     )
-}
-
-/// The guest's stdout, stderr and log lines, published as events while the worker lives.
-fn stream_output(env: &WorkerEnv, id: &WorkerId) -> (EventSink, tokio::task::JoinHandle<()>) {
-    let (out_tx, mut out_rx) = mpsc::channel::<Output>(EVENT_BUFFER);
-    let nats = env.nats.clone();
-    let id = id.clone();
-    let events = tokio::spawn(async move {
-        while let Some(out) = out_rx.recv().await {
-            let (kind, fields) = out.event();
-            let _ = nats.publish_event(&id, event(kind, fields)).await;
-        }
-    });
-    (out_tx, events)
 }

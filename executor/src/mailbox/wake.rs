@@ -9,7 +9,7 @@ use std::time::Duration;
 use revenant_nats::invocations::InvocationMessage;
 use revenant_types::WorkerId;
 use revenant_types::oplog::{ErrorBody, InvocationOutcome};
-use revenant_types::records::WorkerStatus;
+use revenant_types::records::{ControlAction, WorkerStatus};
 
 use crate::context::WorkerEnv;
 use crate::control;
@@ -101,5 +101,64 @@ pub(super) async fn settle_parked(
         && let Err(e) = w.record_answer(&p.idempotency_key, outcome).await
     {
         tracing::warn!(worker = %id, error = %e, "could not journal the answer of a parked invocation");
+    }
+}
+
+/// Carries out the control request that cut a running invocation short: a delete, a
+/// simulated crash (answered here), or an interrupt.
+pub(super) async fn stopped(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &Arc<AtomicU64>,
+    out_tx: &EventSink,
+    cmd: crate::context::ControlCommand,
+) -> control::Flow {
+    match cmd.action {
+        ControlAction::Delete => crate::delete::stopped(env, worker, in_memory, out_tx, cmd).await,
+        ControlAction::SimulateCrash => {
+            let (answer, flow) = control::crash(env, id, worker, in_memory, out_tx).await;
+            control::reply(&env.nats, cmd.reply.as_deref(), answer).await;
+            flow
+        }
+        _ => control::interrupt_stopped(env, worker, in_memory, out_tx, cmd).await,
+    }
+}
+
+/// Handles a message that is not a plain invocation: a wake-up (journaled, see [`wake`])
+/// or one whose kind is unreadable (rejected). `None` for a plain invocation, which the
+/// mailbox goes on with; else the flow after it, and the status to record when the
+/// woken worker stays in memory.
+pub(super) async fn other_kind(
+    env: &Arc<WorkerEnv>,
+    id: &WorkerId,
+    worker: &mut Option<Worker>,
+    in_memory: &Arc<AtomicU64>,
+    out_tx: &EventSink,
+    inv: &Invocation,
+) -> Option<(control::Flow, Option<(Summary, WorkerStatus)>)> {
+    let Invocation::Message(m) = inv else {
+        return None;
+    };
+    let kind = match crate::inbox::kind(m) {
+        Ok(Kind::Invoke) => return None,
+        Ok(kind) => kind,
+        Err(error) => {
+            crate::reply::reject(env, inv, error).await;
+            return Some((control::Flow::Continue, None));
+        }
+    };
+    match Box::pin(wake(env, id, worker, in_memory, out_tx, m, kind)).await {
+        Ok(flow) => {
+            let status = worker
+                .as_ref()
+                .filter(|_| flow == control::Flow::Continue)
+                .map(|w| (Summary::of(w), decide::status_of(w.view(None))));
+            Some((flow, status))
+        }
+        Err(error) => {
+            crate::reply::reject(env, inv, error).await;
+            Some((control::Flow::Continue, None))
+        }
     }
 }

@@ -327,15 +327,10 @@ pub fn plan(entries: impl IntoIterator<Item = (OplogIndex, OplogEntry)>) -> Repl
             }
             OplogEntry::TimerFired { timer, .. } => plan.timers_fired.push(timer),
             // A skipped firing is answered as skipped, never run (decide::schedule).
-            OplogEntry::FiringSkipped {
-                schedule,
-                idempotency_key,
-                reason,
-                ..
-            } => {
-                let skipped = crate::decide::schedule::skipped(&schedule, &reason);
-                plan.completed
-                    .insert(idempotency_key, InvocationOutcome::Err(skipped));
+            OplogEntry::FiringSkipped { .. } => {
+                if let Some((key, outcome, _)) = entry.answer() {
+                    plan.completed.insert(key.to_owned(), outcome);
+                }
             }
             OplogEntry::UpdatePending { mode, .. } => update_mode = mode,
             OplogEntry::UpdateSucceeded { version, .. } => {

@@ -252,6 +252,7 @@ impl Forwarder {
             trace,
             caller: None,
             subscription: Some(self.spec.name.clone()),
+            index: false,
         };
         let (nats, name) = (self.nats.clone(), self.spec.name.clone());
         self.work.push(

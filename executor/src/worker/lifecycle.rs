@@ -28,6 +28,8 @@ impl Worker {
         self.rpc_calls = plan.rpc_calls.clone();
         self.snapshots = plan.snapshots.clone();
         self.from_start = plan.from_start;
+        // Trimmed behind a snapshot (a new worker's oplog has no `Create` yet, nor a snapshot).
+        self.forgot_keys = !plan.from_start && !plan.snapshots.is_empty();
         self.since_snapshot = super::snapshot::since_last(plan);
         let book = PromiseBook::default();
         for index in &plan.promises {
@@ -150,7 +152,7 @@ impl Worker {
     /// Parks an invocation that arrived while the worker is suspended: journaled as a
     /// `PendingInvocation` (committed before its message may be acked).
     pub async fn park(&mut self, parked: ParkedInvocation) -> Result<(), WorkerError> {
-        park(&self.journal, &self.parked, parked).await?;
+        park(&self.journal, &self.parked, vec![parked]).await?;
         Ok(())
     }
 
@@ -335,21 +337,25 @@ fn completion_entry(kind: Kind, payload: &[u8]) -> OplogEntry {
 async fn park(
     journal: &Journal,
     queue: &ParkedQueue,
-    parked: ParkedInvocation,
+    parked: Vec<ParkedInvocation>,
 ) -> Result<(), CommitError> {
-    journal.push(OplogEntry::PendingInvocation {
-        at: now_ms(),
-        idempotency_key: parked.idempotency_key.clone(),
-        function: parked.function.clone(),
-        body: parked.body.clone(),
-        content_type: parked.content_type.clone(),
-        reply_to: parked.reply_to.clone(),
-        trace: parked.trace.clone(),
-        stream_sequence: parked.stream_sequence,
-        caller: parked.caller.clone(),
-    });
+    for p in &parked {
+        journal.push(OplogEntry::PendingInvocation {
+            at: now_ms(),
+            idempotency_key: p.idempotency_key.clone(),
+            function: p.function.clone(),
+            body: p.body.clone(),
+            content_type: p.content_type.clone(),
+            reply_to: p.reply_to.clone(),
+            trace: p.trace.clone(),
+            stream_sequence: p.stream_sequence,
+            caller: p.caller.clone(),
+        });
+    }
     journal.commit().await?;
-    queue.push_back(parked);
+    for p in parked {
+        queue.push_back(p);
+    }
     Ok(())
 }
 
@@ -403,6 +409,11 @@ impl Completions {
 
     /// Parks an invocation that arrived while another runs (see [`Worker::park`]).
     pub async fn park(&self, parked: ParkedInvocation) -> Result<(), CommitError> {
+        park(&self.journal, &self.parked, vec![parked]).await
+    }
+
+    /// [`Completions::park`] of several, in order, with one commit.
+    pub async fn park_all(&self, parked: Vec<ParkedInvocation>) -> Result<(), CommitError> {
         park(&self.journal, &self.parked, parked).await
     }
 

@@ -44,6 +44,15 @@ use crate::live::{Args, Live};
 use crate::replay::{self, CreateInfo, ReplayInvocation};
 use restore::read_plan;
 
+/// A completion's span, emitted once the completion is committed.
+struct UncommittedSpan {
+    key: String,
+    function: String,
+    span: revenant_types::trace::Placed,
+    started_at: TimestampMs,
+    outcome: InvocationOutcome,
+}
+
 /// How an invocation run by the worker ended.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Invoked {
@@ -89,6 +98,14 @@ pub struct Worker {
     since_snapshot: SinceLast,
     /// Its oplog still begins with `Create` (not trimmed).
     from_start: bool,
+    /// It was loaded from a trimmed oplog: keys answered before the kept history are
+    /// not in `completed` (only the results index may know them).
+    forgot_keys: bool,
+    /// The next invocation's completion is journaled but left uncommitted: the mailbox
+    /// commits it with those after it ([`Worker::leave_next_completion_uncommitted`]).
+    group_next: bool,
+    /// Spans of completions not committed yet, emitted once they are.
+    uncommitted_spans: Vec<UncommittedSpan>,
     /// Its component is ephemeral ([`ephemeral`]).
     ephemeral: bool,
 }
@@ -209,10 +226,54 @@ impl Worker {
                 at: 0,
             },
             from_start: true,
+            forgot_keys: false,
+            group_next: false,
+            uncommitted_spans: Vec::new(),
             ephemeral: false,
         };
         worker.adopt(plan);
         worker
+    }
+
+    /// Whether an invocation about to run must first be looked up in the results index
+    /// ([`crate::decide::index::ask_index`]).
+    pub fn asks_index(&self) -> bool {
+        crate::decide::index::ask_index(self.ephemeral, self.forgot_keys)
+    }
+
+    /// Leaves the completion of the next invocation run ([`Worker::invoke`]) journaled but
+    /// uncommitted, to be committed with the completions of invocations run after it
+    /// (group commit): nothing about it may leave before [`Worker::commit_completions`].
+    pub fn leave_next_completion_uncommitted(&mut self) {
+        self.group_next = true;
+    }
+
+    /// The index of the last entry journaled so far (committed or not).
+    pub fn journaled_through(&self) -> OplogIndex {
+        self.journal.next_index() - 1
+    }
+
+    /// Commits what is journaled — through index `last` only, when given — and emits the
+    /// spans of the completions that commit made durable.
+    pub async fn commit_completions(
+        &mut self,
+        last: Option<OplogIndex>,
+    ) -> Result<(), WorkerError> {
+        match last {
+            Some(last) => self.journal.commit_prefix(last).await?,
+            None => self.journal.commit().await?,
+        };
+        for s in self.uncommitted_spans.drain(..) {
+            crate::spans::invocation(
+                &self.id,
+                &s.key,
+                &s.function,
+                &s.span,
+                s.started_at,
+                &s.outcome,
+            );
+        }
+        Ok(())
     }
 
     /// Interrupted and not resumed yet.
@@ -306,7 +367,8 @@ impl Worker {
     }
 
     /// Runs attempts until [`attempt::after_attempt`] says the invocation is over, then
-    /// journals and commits its completion (and emits its span). `args` is the JSON as
+    /// journals and commits its completion (and emits its span) — or leaves both to
+    /// [`Worker::commit_completions`] when asked to ([`Worker::leave_next_completion_uncommitted`]). `args` is the JSON as
     /// journaled and, for the first attempt, the same arguments typed; `recorded` replays
     /// a tail's host calls first; `started_at` is its journaled start. `context` carries
     /// the trace it arrived with; its outgoing calls carry its own span instead.
@@ -331,6 +393,8 @@ impl Worker {
             },
             None => context,
         };
+        let group = std::mem::take(&mut self.group_next);
+        let mut span = span;
         let mut attempt = failed_attempts + 1;
         loop {
             self.journal.begin_invocation(key, context.clone());
@@ -374,11 +438,16 @@ impl Worker {
                         outcome: outcome.clone(),
                         duration_us: started.elapsed().as_micros() as u64,
                     });
-                    self.journal.commit().await?;
-                    if let Some(span) = &span {
-                        crate::spans::invocation(
-                            &self.id, key, function, span, started_at, &outcome,
-                        );
+                    let span = span.take().map(|span| UncommittedSpan {
+                        key: key.to_owned(),
+                        function: function.to_owned(),
+                        span,
+                        started_at,
+                        outcome: outcome.clone(),
+                    });
+                    self.uncommitted_spans.extend(span);
+                    if !group {
+                        self.commit_completions(None).await?;
                     }
                     self.completed.insert(key.to_owned(), outcome.clone());
                     self.unpark(key);

@@ -87,6 +87,7 @@ impl Replies {
             trace: Default::default(),
             caller: None,
             subscription: None,
+            index: false,
         };
         let published = nats
             .publish_invocation(&worker(w), &req)

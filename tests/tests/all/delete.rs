@@ -55,6 +55,7 @@ async fn publish(
         trace: Default::default(),
         caller: None,
         subscription: None,
+        index: false,
     };
     let published = nats.publish_invocation(&worker(w), &req).await.unwrap();
     assert!(!published.duplicate, "{key} was stored");

@@ -8,6 +8,8 @@
 
 use crate::common;
 
+use std::time::Duration;
+
 use revenant_nats::Nats;
 use revenant_nats::seal::new_key_line;
 use revenant_tests::revenant::{TestExecutor, call, connect};
@@ -71,8 +73,18 @@ async fn the_streams_hold_no_plaintext_and_old_keys_still_decrypt_after_a_rotati
 
     let ns = nats.namespace().clone();
     let oplog = raw_payloads(&nats, &ns.oplog_stream()).await;
-    let results = raw_payloads(&nats, &format!("KV_{}", ns.results_bucket())).await;
-    assert!(!oplog.is_empty() && !results.is_empty());
+    // The index record of a journaled result is written after the ack.
+    let index = format!("KV_{}", ns.results_bucket());
+    let results = revenant_tests::wait_until(
+        "the result's index record",
+        Duration::from_secs(30),
+        || async {
+            let results = raw_payloads(&nats, &index).await;
+            (!results.is_empty()).then_some(results)
+        },
+    )
+    .await;
+    assert!(!oplog.is_empty());
     assert!(
         !contains(&oplog, &secret),
         "the oplog stream holds the argument in plain text"

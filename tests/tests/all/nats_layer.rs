@@ -67,6 +67,23 @@ async fn provisioning_twice_is_a_noop_and_a_changed_shard_count_is_refused() {
         first.updated.is_empty() && first.unchanged.is_empty(),
         "{first:?}"
     );
+    // The result index (derived data) is written without an fsync of its own on one
+    // file-backed server; the oplog and the invocations keep the server's durability.
+    let persist = |name: &'static str| {
+        let nats = nats.clone();
+        async move {
+            let mut s = nats.jetstream().get_stream(name).await.unwrap();
+            s.info().await.unwrap().config.persist_mode
+        }
+    };
+    use revenant_nats::async_nats::jetstream::stream::PersistenceMode;
+    assert_eq!(
+        persist("KV_RVN_RESULTS").await,
+        Some(PersistenceMode::Async)
+    );
+    for name in ["RVN_OPLOG", "RVN_INVOKE"] {
+        assert_ne!(persist(name).await, Some(PersistenceMode::Async), "{name}");
+    }
     let second = nats.provision_report().await.unwrap();
     assert!(
         second.created.is_empty() && second.updated.is_empty(),

@@ -164,6 +164,63 @@ async fn a_worker_snapshotted_every_ten_invocations_is_trimmed_and_recovers_from
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn a_key_answered_before_the_kept_history_is_answered_again_never_run_again() {
+    let mut env = Env::with_options(&[], |o| o.dedup_window_secs = 1).await;
+    counter_every(&env.nats, 5).await;
+    let exec = env.executor().await;
+    let nats = env.nats.clone();
+    add_ones(&nats, "counter/t1", 0, 12).await;
+    // Snapshots after 5 and 10; the second trimmed what the first covers (keys 0..5).
+    wait_until("the trim", TIMEOUT, || async {
+        let entries = oplog(&nats, "counter/t1").await;
+        (!entries.iter().any(|(_, e)| {
+            matches!(e, OplogEntry::InvocationStarted { idempotency_key, .. } if idempotency_key == "counter-t1-0")
+        }))
+        .then_some(())
+    })
+    .await;
+    // A new executor loads the worker from its snapshot: key 0 is in no oplog any more.
+    exec.stop().await;
+    let _exec = env.executor().await;
+    assert_eq!(
+        call(&nats, "counter/t1", "get", json!([])).await,
+        Ok(json!(12))
+    );
+    // A retry of key 0 past JetStream's dedup window (the window is time itself: a
+    // publish inside it is swallowed, so publish until one is stored).
+    let w = worker("counter/t1");
+    let replies = nats.replies().await.unwrap();
+    let mut inbox = replies.inbox();
+    let retry = revenant_nats::invocations::InvocationRequest {
+        function: "add".into(),
+        idempotency_key: Some("counter-t1-0".into()),
+        content_type: Some(revenant_nats::headers::CONTENT_TYPE_JSON.into()),
+        body: "[1]".into(),
+        reply_to: Some(inbox.subject().to_owned()),
+        ..Default::default()
+    };
+    wait_until("a publish past the dedup window", TIMEOUT, || async {
+        let published = nats.publish_invocation(&w, &retry).await.unwrap();
+        (!published.duplicate).then_some(())
+    })
+    .await;
+    let answer = tokio::time::timeout(TIMEOUT, inbox.next())
+        .await
+        .expect("the retry is answered")
+        .expect("reply");
+    assert_eq!(
+        revenant_tests::revenant::answer(answer),
+        Ok(json!(1)),
+        "the original answer of key 0"
+    );
+    assert_eq!(
+        call(&nats, "counter/t1", "get", json!([])).await,
+        Ok(json!(12)),
+        "key 0 did not add again"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_corrupt_snapshot_falls_back_to_the_previous_one_and_says_so() {
     let (mut env, kept) = stopped_with_snapshots(10, "counter/s2", 25).await;
     assert_eq!(kept.len(), 2, "{kept:?}");

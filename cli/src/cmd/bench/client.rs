@@ -166,5 +166,6 @@ fn json_request(function: &str, args_json: &str, key: String) -> InvocationReque
         trace: Default::default(),
         caller: None,
         subscription: None,
+        index: false,
     }
 }

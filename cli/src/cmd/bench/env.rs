@@ -35,6 +35,8 @@ pub struct Env {
     pub server_version: Option<String>,
     pub client: Client,
     executors: Vec<ExecutorTask>,
+    /// What the in-process executors index in `RVN_RESULTS`.
+    pub results_index: revenant_executor::ResultsIndex,
 }
 
 impl Env {
@@ -68,6 +70,7 @@ impl Env {
             server,
             server_version,
             executors: Vec::new(),
+            results_index: Default::default(),
         })
     }
 
@@ -93,6 +96,7 @@ impl Env {
             id: Some(format!("bench-inproc-{}", self.executors.len())),
             cache_dir: self.cache_dir(),
             work_dir: Some(self.dir.path().join("work")),
+            results_index: self.results_index,
             ..Default::default()
         };
         let (tx, rx) = oneshot::channel::<()>();

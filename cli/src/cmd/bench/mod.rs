@@ -97,6 +97,9 @@ pub struct BenchArgs {
     /// replay (comma separated).
     #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 100_000, 1_000_000])]
     pub recovery_invocations: Vec<u64>,
+    /// The in-process executor's results index (`all` or `requested`; see `executor --help`).
+    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "all")]
+    pub results_index: revenant_executor::ResultsIndex,
     /// Recovery: the snapshot interval of the bounded recovery, invocations.
     #[arg(long, default_value_t = 1_000)]
     pub snapshot_every: u64,
@@ -195,6 +198,7 @@ pub async fn run(nats_args: NatsArgs, args: BenchArgs) -> anyhow::Result<()> {
     }
     let selected = |s: Section| args.only.is_empty() || args.only.contains(&s);
     let mut env = env::Env::start(&nats_args, nats_given()).await?;
+    env.results_index = args.results_index;
     let mut report = Report::default();
     machine(&env, &mut report);
 

@@ -45,6 +45,7 @@ pub async fn invoke_retrying(
         trace: Default::default(),
         caller: None,
         subscription: None,
+        index: false,
     };
     let mut attempts = 0;
     while Instant::now() < deadline {

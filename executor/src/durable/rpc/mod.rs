@@ -188,6 +188,7 @@ pub async fn start(
             .map_or_else(|| context.trace.clone(), |s| s.place.context()),
         caller,
         subscription: None,
+        index: false,
     };
     parts
         .waits
