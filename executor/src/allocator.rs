@@ -4,6 +4,9 @@
 //! the executor's RSS stays at its high-water mark of live workers: ~30–50 KiB
 //! per suspended worker in `revenant bench`'s memory section. Trimming after many
 //! workers were dropped makes a suspended worker cost (nearly) nothing resident.
+//! (The `revenant` binary runs on mimalloc, set to purge freed memory at once, so
+//! there this only trims what C code allocated through glibc; a program embedding
+//! the executor on glibc's allocator gets the trim.)
 
 /// Returns free heap pages to the OS (`malloc_trim(0)` on glibc; a no-op elsewhere).
 pub fn release_free_memory() {

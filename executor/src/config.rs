@@ -94,8 +94,7 @@ pub struct ExecutorOptions {
     /// Take crash drills (`revenant executor crash <id>`: the process kills itself as
     /// `kill -9` would). Default false: drills are refused.
     pub allow_crash_drills: bool,
-    /// Which answers go into the `RVN_RESULTS` index (journaled ones after the ack).
-    /// Default [`ResultsIndex::All`].
+    /// Which answers go into the `RVN_RESULTS` index. Default [`ResultsIndex::Requested`].
     pub results_index: ResultsIndex,
 }
 
@@ -121,7 +120,7 @@ impl Default for ExecutorOptions {
             component_cache_size: 64,
             metrics_listen: None,
             allow_crash_drills: false,
-            results_index: ResultsIndex::All,
+            results_index: ResultsIndex::Requested,
         }
     }
 }

@@ -20,7 +20,7 @@ use revenant_types::records::ResultRecord;
 use revenant_types::{WorkerId, now_ms};
 
 use crate::context::WorkerEnv;
-use crate::decide::{self, index::Indexing};
+use crate::decide::{self, index::Indexing, index::Journaled};
 use crate::inbox::Invocation;
 
 /// Answers with an error, stores it like a result, dead-letters (unless a subscription
@@ -67,16 +67,16 @@ pub(crate) async fn reject(env: &WorkerEnv, inv: &Invocation, error: ErrorBody) 
 }
 
 /// Publishes the outcome to the caller, indexes it in `RVN_RESULTS` as
-/// [`decide::index`] says, then acks. `journaled`: the outcome is in the worker's
-/// oplog (committed before this), where a caller whose reply was lost finds it; an
-/// outcome no oplog holds must be in the index before the ack.
+/// [`decide::index`] says, then acks. `journaled`: where the outcome is besides (in the
+/// worker's oplog, committed before this, a caller whose reply was lost finds it; an
+/// outcome no oplog holds must be in the index before the ack).
 pub(crate) async fn answer(
     env: &WorkerEnv,
     id: &WorkerId,
     inv: &Invocation,
     function: &str,
     outcome: &InvocationOutcome,
-    journaled: bool,
+    journaled: Journaled,
 ) {
     let requested = inv
         .message()

@@ -53,11 +53,13 @@ pub struct ExecutorArgs {
     /// as `kill -9` would (for testing failover). Off by default: drills are refused.
     #[arg(long, env = "REVENANT_ALLOW_CRASH_DRILLS")]
     pub allow_crash_drills: bool,
-    /// Which results go into the `RVN_RESULTS` index: `all` (journaled ones after the
-    /// ack) or `requested` (only results no oplog holds, and invocations published with
-    /// `Rvn-Result-Index: 1`, as the router does; two stored messages per invocation).
-    /// Readers that know the worker find every journaled result in its oplog either way.
-    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "all")]
+    /// Which results go into the `RVN_RESULTS` index, the key-only lookup
+    /// (`GET /v1/invocations/{key}`): `requested` (results no oplog holds, invocations
+    /// published with `Rvn-Result-Index: 1` as the router and the CLI do, and, after the
+    /// ack, results of workers whose oplogs snapshots trim; a plain invocation is two
+    /// stored messages) or `all` (every result; journaled ones after the ack). Readers
+    /// that know the worker find every journaled result in its oplog either way.
+    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "requested")]
     pub results_index: revenant_executor::ResultsIndex,
 }
 

@@ -146,7 +146,8 @@ pub async fn run(nats_args: NatsArgs, args: InvokeArgs) -> anyhow::Result<()> {
         trace: Default::default(),
         caller: None,
         subscription: None,
-        index: false,
+        // `GET /v1/invocations/<key>` finds it, as for the router's invocations.
+        index: true,
     };
     if args.enqueue {
         let published = nats.publish_invocation(&id, &req).await?;

@@ -61,14 +61,7 @@ mod tests {
     #[test]
     fn failures_tails_and_ephemeral_workers_are_committed_at_once() {
         assert!(!keep_open(Finished { ok: false, ..OK }, true, 0));
-        assert!(!keep_open(
-            Finished {
-                plain: false,
-                ..OK
-            },
-            true,
-            0
-        ));
+        assert!(!keep_open(Finished { plain: false, ..OK }, true, 0));
         assert!(!keep_open(
             Finished {
                 ephemeral: true,

@@ -3,18 +3,33 @@
 //! oplog holds: rejections (stored by [`crate::reply::reject`]), answers of a
 //! failed worker, an ephemeral worker's results. A journaled answer is already in
 //! the worker's oplog, where every reader that knows the worker finds it, so its
-//! record is written off the hot path: after the ack, or not at all.
+//! record is written off the hot path: after the ack, or not at all (by default,
+//! unless the publisher asks or snapshots will trim the worker's oplog).
 
 /// Which answers the index gets (`--results-index`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ResultsIndex {
-    /// Every answer: journaled ones after the ack. Default.
-    #[default]
+    /// Every answer: journaled ones after the ack.
     All,
-    /// Only answers no oplog holds, and those the publisher asked for (`Rvn-Result-Index`):
-    /// an invocation is then two stored messages, the invocation and its oplog append.
+    /// Answers no oplog holds, those the publisher asked for (`Rvn-Result-Index`), and,
+    /// after the ack, those of workers whose oplogs snapshots trim (the index is what
+    /// deduplicates their keys once trimmed): a plain invocation is then two stored
+    /// messages, itself and its oplog append. Default.
+    #[default]
     Requested,
+}
+
+/// Where an answer is besides the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journaled {
+    /// Nowhere: a rejection, a failed worker's answer, an ephemeral worker's result.
+    No,
+    /// In the worker's oplog, which keeps it.
+    Kept,
+    /// In the worker's oplog, which snapshots trim (its component has a snapshot policy,
+    /// or it has snapshots).
+    Trimmed,
 }
 
 impl std::str::FromStr for ResultsIndex {
@@ -51,13 +66,12 @@ pub fn ask_index(ephemeral: bool, loaded_from_trimmed_oplog: bool) -> bool {
     ephemeral || loaded_from_trimmed_oplog
 }
 
-/// `journaled`: the answer is in the worker's oplog. `requested`: the invocation
-/// carries `Rvn-Result-Index`.
-pub fn indexing(mode: ResultsIndex, journaled: bool, requested: bool) -> Indexing {
+/// `requested`: the invocation carries `Rvn-Result-Index`.
+pub fn indexing(mode: ResultsIndex, journaled: Journaled, requested: bool) -> Indexing {
     match (journaled, requested, mode) {
-        (false, _, _) | (true, true, _) => Indexing::BeforeAck,
-        (true, false, ResultsIndex::All) => Indexing::AfterAck,
-        (true, false, ResultsIndex::Requested) => Indexing::Skip,
+        (Journaled::No, _, _) | (_, true, _) => Indexing::BeforeAck,
+        (_, false, ResultsIndex::All) | (Journaled::Trimmed, false, _) => Indexing::AfterAck,
+        (Journaled::Kept, false, ResultsIndex::Requested) => Indexing::Skip,
     }
 }
 
@@ -65,31 +79,46 @@ pub fn indexing(mode: ResultsIndex, journaled: bool, requested: bool) -> Indexin
 mod tests {
     use super::*;
 
+    const MODES: [ResultsIndex; 2] = [ResultsIndex::All, ResultsIndex::Requested];
+
     #[test]
     fn an_answer_no_oplog_holds_is_indexed_before_the_ack_in_every_mode() {
-        for mode in [ResultsIndex::All, ResultsIndex::Requested] {
+        for mode in MODES {
             for requested in [false, true] {
-                assert_eq!(indexing(mode, false, requested), Indexing::BeforeAck);
+                assert_eq!(
+                    indexing(mode, Journaled::No, requested),
+                    Indexing::BeforeAck
+                );
             }
         }
     }
 
     #[test]
     fn a_requested_journaled_answer_is_indexed_before_the_ack() {
-        assert_eq!(indexing(ResultsIndex::All, true, true), Indexing::BeforeAck);
-        assert_eq!(
-            indexing(ResultsIndex::Requested, true, true),
-            Indexing::BeforeAck
-        );
+        for mode in MODES {
+            for journaled in [Journaled::Kept, Journaled::Trimmed] {
+                assert_eq!(indexing(mode, journaled, true), Indexing::BeforeAck);
+            }
+        }
     }
 
     #[test]
     fn a_journaled_answer_nobody_asked_to_index_is_off_the_hot_path() {
-        assert_eq!(indexing(ResultsIndex::All, true, false), Indexing::AfterAck);
-        assert_eq!(
-            indexing(ResultsIndex::Requested, true, false),
-            Indexing::Skip
-        );
+        let (all, requested) = (ResultsIndex::All, ResultsIndex::Requested);
+        assert_eq!(indexing(all, Journaled::Kept, false), Indexing::AfterAck);
+        assert_eq!(indexing(requested, Journaled::Kept, false), Indexing::Skip);
+        // Once trimmed, only the index deduplicates the key: it is written in every mode.
+        for mode in MODES {
+            assert_eq!(
+                indexing(mode, Journaled::Trimmed, false),
+                Indexing::AfterAck
+            );
+        }
+    }
+
+    #[test]
+    fn requested_is_the_default() {
+        assert_eq!(ResultsIndex::default(), ResultsIndex::Requested);
     }
 
     #[test]

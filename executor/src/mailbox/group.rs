@@ -7,6 +7,7 @@ use revenant_types::WorkerId;
 use revenant_types::oplog::{InvocationOutcome, OplogIndex};
 
 use crate::context::WorkerEnv;
+use crate::decide::index::Journaled;
 use crate::decide::{self, Decision, Kind};
 use crate::inbox::{self, Invocation};
 use crate::reply::answer;
@@ -25,7 +26,7 @@ struct Finished {
     inv: Invocation,
     function: String,
     outcome: InvocationOutcome,
-    journaled: bool,
+    journaled: Journaled,
 }
 
 impl Group {
@@ -38,14 +39,14 @@ impl Group {
     }
 
     /// Adds an invocation `w` just finished (its entries are the last journaled).
-    /// `journaled`: its outcome is in the oplog once committed (not for an ephemeral worker).
+    /// `journaled`: where its outcome is once committed ([`Worker::journaled`]).
     pub(super) fn add(
         &mut self,
         w: &Worker,
         inv: Invocation,
         function: String,
         outcome: InvocationOutcome,
-        journaled: bool,
+        journaled: Journaled,
     ) {
         self.through = w.journaled_through();
         self.finished.push(Finished {
@@ -177,7 +178,7 @@ pub(super) async fn finish(
     inv: &Invocation,
     function: &str,
     outcome: &InvocationOutcome,
-    journaled: bool,
+    journaled: Journaled,
 ) {
     let ok = matches!(outcome, InvocationOutcome::Ok(_));
     let fields =

@@ -21,6 +21,7 @@ use tokio::sync::{mpsc, watch};
 use crate::arguments::prepare;
 use crate::context::{Input, WorkerEnv};
 use crate::control;
+use crate::decide::index::Journaled;
 use crate::decide::{self, Decision};
 use crate::delete;
 use crate::inbox::{Invocation, Tail};
@@ -239,7 +240,8 @@ pub(crate) async fn mailbox(
                 schedule::Skipped::Answer(outcome) => {
                     let function = inv.function().unwrap_or_default().to_owned();
                     // Journaled (`FiringSkipped`) before it is answered.
-                    answer(&env, &id, &inv, &function, &outcome, true).await;
+                    let journaled = worker.as_ref().map_or(Journaled::No, Worker::journaled);
+                    answer(&env, &id, &inv, &function, &outcome, journaled).await;
                 }
                 schedule::Skipped::Reject(error) => reject(&env, &inv, error).await,
                 schedule::Skipped::Retry => {}
@@ -253,7 +255,7 @@ pub(crate) async fn mailbox(
             && let Ok(Some(record)) = nats.results().stored(&id, inv.key()).await
         {
             let function = inv.function().unwrap_or_default().to_owned();
-            answer(&env, &id, &inv, &function, &record.outcome, false).await;
+            answer(&env, &id, &inv, &function, &record.outcome, Journaled::No).await;
             continue;
         }
         match decision {
@@ -275,9 +277,10 @@ pub(crate) async fn mailbox(
             Decision::Answer(outcome) => {
                 let function = inv.function().unwrap_or_default().to_owned();
                 // From the journal's answered keys, or a failed worker's (not journaled).
-                let journaled = worker
-                    .as_ref()
-                    .is_some_and(|w| w.view(Some(inv.key())).completed.is_some());
+                let journaled = match worker.as_ref() {
+                    Some(w) if w.view(Some(inv.key())).completed.is_some() => w.journaled(),
+                    _ => Journaled::No,
+                };
                 answer(&env, &id, &inv, &function, &outcome, journaled).await;
                 settle_parked(&id, &mut worker, &inv, &outcome).await;
                 continue;
@@ -386,7 +389,8 @@ pub(crate) async fn mailbox(
                 let next_ready = w.parked() > 0 || !queue.is_empty() || !rx.is_empty();
                 let keep_open = decide::group::keep_open(finished, next_ready, group.len());
                 // An ephemeral worker keeps no journal.
-                group.add(w, inv, function, outcome, !w.is_ephemeral());
+                let journaled = w.journaled();
+                group.add(w, inv, function, outcome, journaled);
                 if keep_open {
                     continue;
                 }

@@ -13,6 +13,7 @@ use revenant_types::snapshot::HostState;
 
 use super::{Worker, WorkerError};
 use crate::context::event;
+use crate::decide::index::Journaled;
 use crate::decide::snapshot::{self, Quiescence, SinceLast, SnapshotRef};
 
 impl Worker {
@@ -44,6 +45,20 @@ impl Worker {
         };
         snapshot::due(live.loaded.record.snapshot, self.since_snapshot, now_ms())
             && self.snapshot_refusal().is_none()
+    }
+
+    /// Where what it answers is journaled (see [`crate::decide::index`]): nowhere for an
+    /// ephemeral worker; in an oplog snapshots trim when its component has a snapshot
+    /// policy or it has snapshots.
+    pub fn journaled(&self) -> Journaled {
+        let policy = self.live.as_ref().map(|l| l.loaded.record.snapshot);
+        if self.is_ephemeral() {
+            Journaled::No
+        } else if policy.is_some_and(|p| !p.is_off()) || !self.snapshots.is_empty() {
+            Journaled::Trimmed
+        } else {
+            Journaled::Kept
+        }
     }
 
     /// Counts a completed invocation towards the snapshot policy.

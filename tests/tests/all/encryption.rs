@@ -63,7 +63,10 @@ async fn the_streams_hold_no_plaintext_and_old_keys_still_decrypt_after_a_rotati
         o.encryption.keys = Some(k1.clone());
     })
     .await;
-    let exec = env.executor().await;
+    // Every result is indexed, so the index's records are checked too.
+    let exec = env
+        .executor_with(|o| o.results_index = revenant_executor::ResultsIndex::All)
+        .await;
     let nats = env.nats.clone();
     let secret = SECRET.to_string();
     assert_eq!(

@@ -98,7 +98,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [1_000u64, 100_000, 1_000_000])]
     pub recovery_invocations: Vec<u64>,
     /// The in-process executor's results index (`all` or `requested`; see `executor --help`).
-    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "all")]
+    #[arg(long, env = "REVENANT_RESULTS_INDEX", default_value = "requested")]
     pub results_index: revenant_executor::ResultsIndex,
     /// Recovery: the snapshot interval of the bounded recovery, invocations.
     #[arg(long, default_value_t = 1_000)]
