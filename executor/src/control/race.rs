@@ -59,6 +59,13 @@ pub(crate) async fn race<F: Future>(
     loop {
         tokio::select! {
             out = &mut run => {
+                // A completion beside the run waits for a commit to carry its entry; the
+                // run's own completion may be left to the mailbox's group commit.
+                if !beside.is_empty()
+                    && let Err(e) = completions.commit().await
+                {
+                    tracing::warn!(worker = %id, error = %e, "could not commit what a completion waits for");
+                }
                 while let Some(unparked) = beside.next().await {
                     requeue(queue, unparked);
                 }

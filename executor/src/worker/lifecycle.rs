@@ -402,6 +402,13 @@ pub struct Completions {
 }
 
 impl Completions {
+    /// Commits everything journaled: what a completion journaled beside a run waits for
+    /// when the run ended with its own completion left uncommitted (group commit), so
+    /// the wait does not last its whole grace period.
+    pub async fn commit(&self) -> Result<(), CommitError> {
+        self.journal.commit().await.map(drop)
+    }
+
     /// How many invocations the worker may hold in memory before it parks them.
     pub fn max_held(&self) -> usize {
         self.max_held
