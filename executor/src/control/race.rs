@@ -60,15 +60,23 @@ pub(crate) async fn race<F: Future>(
         tokio::select! {
             out = &mut run => {
                 // A completion beside the run waits for a commit to carry its entry; the
-                // run's own completion may be left to the mailbox's group commit.
-                if !beside.is_empty()
-                    && let Err(e) = completions.commit().await
-                {
-                    tracing::warn!(worker = %id, error = %e, "could not commit what a completion waits for");
-                }
-                while let Some(unparked) = beside.next().await {
-                    requeue(queue, unparked);
-                }
+                // run's own completion may be left to the mailbox's group commit, so one is
+                // made here. Concurrently with the work beside, which may hold the journal's
+                // writer while it parks: awaited one after the other, they would deadlock.
+                let needs_carry = !beside.is_empty();
+                let carry = async {
+                    if needs_carry
+                        && let Err(e) = completions.commit().await
+                    {
+                        tracing::warn!(worker = %id, error = %e, "could not commit what a completion waits for");
+                    }
+                };
+                let drain = async {
+                    while let Some(unparked) = beside.next().await {
+                        requeue(queue, unparked);
+                    }
+                };
+                tokio::join!(carry, drain);
                 return Raced::Done(out);
             }
             Some(unparked) = beside.next(), if !beside.is_empty() => {
