@@ -249,16 +249,15 @@ impl Nats {
         let raced = |e: &async_nats::jetstream::context::CreateStreamError| matches!(e.kind(), CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NAME_EXIST);
         match &spec.create {
             Create::Stream | Create::KvStream(_) => {
-                let config = match &spec.create {
-                    Create::KvStream(config) => (**config).clone(),
-                    _ => {
-                        let mut config = stream::Config {
-                            name: spec.stream.clone(),
-                            ..Default::default()
-                        };
-                        (spec.apply)(&mut config);
-                        config
-                    }
+                let config = if let Create::KvStream(config) = &spec.create {
+                    (**config).clone()
+                } else {
+                    let mut config = stream::Config {
+                        name: spec.stream.clone(),
+                        ..Default::default()
+                    };
+                    (spec.apply)(&mut config);
+                    config
                 };
                 match js.create_stream(config).await {
                     Ok(_) => Ok(true),

@@ -389,21 +389,20 @@ impl Nats {
         key: &str,
         timeout: Duration,
     ) -> Result<Option<InvocationOutcome>> {
+        let closed = || Error::Closed {
+            what: format!("watching the result of idempotency key {key:?}"),
+        };
         let wait = async {
             let mut indexed = Box::pin(self.watch_result(w, key).await?);
             let oplog = self.oplog();
             tokio::select! {
-                record = indexed.next() => record.ok_or_else(|| Error::Closed {
-                    what: format!("watching the result of idempotency key {key:?}"),
-                }),
+                record = indexed.next() => record.ok_or_else(closed),
                 journaled = oplog.await_answer(w, key) => match journaled {
                     Ok(record) => Ok(record),
                     // The index may still answer: keep waiting on it alone.
                     Err(e) => {
                         tracing::debug!(worker = %w, key, error = %e, "could not follow the oplog for a result");
-                        indexed.next().await.ok_or_else(|| Error::Closed {
-                            what: format!("watching the result of idempotency key {key:?}"),
-                        })
+                        indexed.next().await.ok_or_else(closed)
                     }
                 },
             }

@@ -116,7 +116,6 @@ pub(crate) async fn mailbox(
                     input
                 } else {
                     tokio::select! {
-
                         m = rx.recv() => match m { Some(m) => m, None => break },
                         // Too many workers in memory: those idle for a while leave first.
                         _ = env.memory_pressure.notified(), if queue.is_empty() && worker.is_some() => {
