@@ -57,9 +57,11 @@ pub struct ExecutorOptions {
     /// interrupted) before it parks them all in its oplog (`PendingInvocation`) and acks
     /// them, so one slow or interrupted worker never holds its shard's consumer. Default 32.
     pub max_held_per_worker: usize,
-    /// Workers an executor keeps in memory at most; past it, workers idle for
-    /// `evict-idle-after-ms` or more are dropped (recovered on their next invocation),
-    /// the least recently used first. Default 10000.
+    /// Workers an executor keeps in memory at most, a hard limit (lowered to what
+    /// `vm.max_map_count` leaves room for, [`crate::decide::room::limit`]): at it, or
+    /// while a worker to be brought in waits for room, workers idle for
+    /// `evict-idle-after-ms` or more are dropped (recovered on their next invocation).
+    /// Default 10000.
     pub max_workers_in_memory: usize,
     /// How long a worker must have been idle to be dropped when over
     /// `max-workers-in-memory`, ms. Default 1000.

@@ -8,6 +8,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+#[cfg(test)]
+use std::time::Duration;
 
 use revenant_nats::Nats;
 use revenant_nats::invocations::InvocationMessage;
@@ -29,9 +31,74 @@ pub struct WorkerEnv {
     pub metrics: Arc<crate::metrics::ExecutorMetrics>,
     /// Empty directories for workers' filesystems, under `work_dir`.
     pub dirs: Arc<crate::dirs::DirPool>,
-    /// Notified when more workers than `max-workers-in-memory` are in memory: idle
-    /// mailboxes then drop theirs.
-    pub memory_pressure: tokio::sync::Notify,
+    /// Room for workers in memory ([`crate::decide::room`]).
+    pub room: Room,
+}
+
+/// The executor's room for workers in memory: a permit per worker, at most
+/// [`crate::decide::room::limit`] of them; a recovery past it waits, telling idle
+/// mailboxes to drop their workers meanwhile.
+pub struct Room {
+    permits: Arc<tokio::sync::Semaphore>,
+    limit: usize,
+    waiting: std::sync::atomic::AtomicUsize,
+    /// Notified when room is short: idle mailboxes then ask [`Room::leaves`].
+    pub pressure: tokio::sync::Notify,
+}
+
+/// How often a recovery that waits for room tells idle mailboxes again (those idle
+/// too briefly to leave the last time may leave now).
+const ROOM_NUDGE: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Room {
+    pub fn new(limit: usize) -> Self {
+        Self {
+            permits: Arc::new(tokio::sync::Semaphore::new(limit)),
+            limit,
+            waiting: Default::default(),
+            pressure: Default::default(),
+        }
+    }
+
+    /// A place for one worker in memory, held as long as the worker is; waits while
+    /// the executor is full. Taking the last one tells idle mailboxes to make room.
+    pub async fn enter(&self) -> tokio::sync::OwnedSemaphorePermit {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            if self.permits.available_permits() == 0 {
+                self.pressure.notify_waiters();
+            }
+            return permit;
+        }
+        // Counted as waiting until it enters or its recovery is dropped.
+        struct Waiting<'a>(&'a std::sync::atomic::AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _waiting = Waiting(&self.waiting);
+        loop {
+            self.pressure.notify_waiters();
+            if let Ok(Ok(permit)) =
+                tokio::time::timeout(ROOM_NUDGE, self.permits.clone().acquire_owned()).await
+            {
+                return permit;
+            }
+        }
+    }
+
+    /// Whether a worker idle for `idle` leaves now that it was told room is short.
+    pub fn leaves(&self, idle: std::time::Duration, evict_after: std::time::Duration) -> bool {
+        let in_memory = (self.limit - self.permits.available_permits()) as u64;
+        crate::decide::room::leaves(
+            idle,
+            evict_after,
+            in_memory,
+            self.limit,
+            self.waiting.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// What a worker's mailbox receives.
@@ -117,6 +184,58 @@ pub(crate) fn event(kind: &str, fields: serde_json::Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_full_room_makes_the_next_wait_and_tells_idle_workers_to_leave() {
+        let room = Arc::new(Room::new(2));
+        let first = room.enter().await;
+        // An idle worker listening for pressure: it leaves (drops its place) when told to.
+        let told = room.pressure.notified();
+        let second = room.enter().await;
+        // Taking the last place told it already.
+        tokio::time::timeout(Duration::from_secs(5), told)
+            .await
+            .expect("told when full");
+        assert!(
+            room.leaves(Duration::ZERO, Duration::ZERO),
+            "full: idle ones may leave"
+        );
+        assert!(
+            !room.leaves(Duration::ZERO, Duration::from_secs(1)),
+            "not idle long enough"
+        );
+        let waiter = tokio::spawn({
+            let room = room.clone();
+            async move { room.enter().await }
+        });
+        // The waiter keeps telling; the idle worker hears it and leaves.
+        tokio::time::timeout(Duration::from_secs(5), room.pressure.notified())
+            .await
+            .expect("a waiting recovery tells idle workers");
+        assert_eq!(room.waiting.load(Ordering::Relaxed), 1);
+        assert!(!waiter.is_finished(), "no place while two are taken");
+        drop(first);
+        let third = tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .expect("entered once a place was left")
+            .unwrap();
+        assert_eq!(room.waiting.load(Ordering::Relaxed), 0);
+        drop((second, third));
+        // Below the limit with nobody waiting: nobody has to leave.
+        assert!(!room.leaves(Duration::from_secs(60), Duration::ZERO));
+    }
+
+    #[tokio::test]
+    async fn a_dropped_recovery_stops_waiting() {
+        let room = Room::new(1);
+        let _only = room.enter().await;
+        assert!(
+            tokio::time::timeout(Duration::from_millis(250), room.enter())
+                .await
+                .is_err()
+        );
+        assert_eq!(room.waiting.load(Ordering::Relaxed), 0);
+    }
 
     #[test]
     fn a_shard_routes_to_its_latest_registration_until_dropped() {

@@ -52,6 +52,7 @@ pub async fn run(
     std::fs::create_dir_all(&work_dir)
         .map_err(|e| RunError::WorkDir(work_dir.display().to_string(), e))?;
     let engine = engine::new_engine(&opts)?;
+    let room = room_limit(opts.max_workers_in_memory);
     let components = Arc::new(
         ComponentCache::new(engine, nats.clone(), opts.cache_dir.clone())?
             .with_capacity(opts.component_cache_size),
@@ -66,7 +67,7 @@ pub async fn run(
         work_dir,
         metrics: metrics.clone(),
         controls: Default::default(),
-        memory_pressure: Default::default(),
+        room: crate::context::Room::new(room),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
@@ -119,4 +120,24 @@ pub async fn run(
     let _ = stop_tx.send(true);
     while tasks.join_next().await.is_some() {}
     Ok(())
+}
+
+/// The most workers this executor holds in memory ([`crate::decide::room::limit`]),
+/// with a warning when the kernel's map limit lowers `max-workers-in-memory`.
+fn room_limit(configured: usize) -> usize {
+    const MAX_MAP_COUNT: &str = "/proc/sys/vm/max_map_count";
+    let maps = std::fs::read_to_string(MAX_MAP_COUNT)
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok());
+    let limit = crate::decide::room::limit(configured, maps);
+    if limit < configured {
+        tracing::warn!(
+            max_map_count = maps,
+            max_workers_in_memory = configured,
+            limit,
+            "vm.max_map_count leaves room for {limit} workers in memory (each holds about {} memory mappings), not {configured}: raise it (sysctl vm.max_map_count) to hold more",
+            crate::decide::room::MAPS_PER_WORKER
+        );
+    }
+    limit
 }

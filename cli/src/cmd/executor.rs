@@ -28,7 +28,9 @@ pub struct ExecutorArgs {
     /// Invocations a worker holds in memory before it parks them in its oplog.
     #[arg(long, env = "REVENANT_MAX_HELD_PER_WORKER", default_value_t = 32)]
     pub max_held_per_worker: usize,
-    /// Workers kept in memory at most; past it, idle ones are dropped first.
+    /// Workers kept in memory at most (lowered, with a warning, to what the kernel's
+    /// vm.max_map_count leaves room for: about 8 memory mappings each); a worker to be
+    /// brought in past it waits while idle ones are dropped.
     #[arg(long, env = "REVENANT_MAX_WORKERS_IN_MEMORY", default_value_t = 10_000)]
     pub max_workers_in_memory: usize,
     /// Deadline of one invocation attempt, ms.

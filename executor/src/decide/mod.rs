@@ -38,6 +38,7 @@ mod call;
 pub mod group;
 mod inbox;
 pub mod index;
+pub mod room;
 pub mod schedule;
 pub mod snapshot;
 pub mod subscription;

@@ -118,10 +118,9 @@ pub(crate) async fn mailbox(
                     tokio::select! {
                         m = rx.recv() => match m { Some(m) => m, None => break },
                         // Too many workers in memory: those idle for a while leave first.
-                        _ = env.memory_pressure.notified(), if queue.is_empty() && worker.is_some() => {
-                            let over = in_memory.load(Ordering::Relaxed) > env.opts.max_workers_in_memory as u64;
+                        _ = env.room.pressure.notified(), if queue.is_empty() && worker.is_some() => {
                             let evictable = Duration::from_millis(env.opts.evict_idle_after_ms);
-                            if !(over && idle_since.elapsed() >= evictable) {
+                            if !env.room.leaves(idle_since.elapsed(), evictable) {
                                 continue;
                             }
                             tracing::debug!(worker = %id, "evicted: too many workers in memory");

@@ -31,11 +31,8 @@ pub(super) async fn recover(
     // Boxed: recovery (instantiate, replay) is a large future (clippy::large_futures).
     let w = Box::pin(Worker::recover(env.clone(), id.clone(), out_tx.clone())).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
-    if worker.replace(w).is_none()
-        && in_memory.fetch_add(1, Ordering::Relaxed) >= env.opts.max_workers_in_memory as u64
-    {
-        // Over the cap: idle workers are asked to leave (those idle longest go).
-        env.memory_pressure.notify_waiters();
+    if worker.replace(w).is_none() {
+        in_memory.fetch_add(1, Ordering::Relaxed);
     }
     Ok(status)
 }

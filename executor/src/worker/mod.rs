@@ -108,6 +108,9 @@ pub struct Worker {
     uncommitted_spans: Vec<UncommittedSpan>,
     /// Its component is ephemeral ([`ephemeral`]).
     ephemeral: bool,
+    /// Its place in the executor's memory ([`crate::context::Room`]), taken by its first
+    /// instance and held as long as it is in memory.
+    room: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 impl Worker {
@@ -230,6 +233,7 @@ impl Worker {
             group_next: false,
             uncommitted_spans: Vec::new(),
             ephemeral: false,
+            room: None,
         };
         worker.adopt(plan);
         worker

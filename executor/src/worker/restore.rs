@@ -121,6 +121,9 @@ impl Worker {
     /// instantiating fails the same way every time (a trap in its start, more memory
     /// than the limit at start).
     pub(super) async fn instantiate(&mut self) -> Result<Result<Live, String>, WorkerError> {
+        if self.room.is_none() {
+            self.room = Some(self.env.room.enter().await);
+        }
         let loaded = self
             .env
             .components

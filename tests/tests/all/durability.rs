@@ -385,6 +385,43 @@ async fn an_invocation_larger_than_one_message_commits_and_replays() {
     exec.stop().await;
 }
 
+/// `max-workers-in-memory` is a hard limit: new workers past it wait for room, and
+/// the idle ones leave to make it, so a burst of new workers beyond it is answered in
+/// full (the limit protects the process's memory mappings: `decide::room`).
+#[tokio::test(flavor = "multi_thread")]
+async fn new_workers_past_the_limit_wait_for_room_and_are_all_answered() {
+    let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
+    let _exec = env
+        .executor_with(|o| {
+            o.max_workers_in_memory = 2;
+            o.evict_idle_after_ms = 0;
+            // Only the limit drops a worker from memory here.
+            o.idle_timeout_ms = 600_000;
+        })
+        .await;
+    let nats = env.nats.clone();
+    let workers: Vec<String> = (0..8).map(|i| format!("counter/burst-{i}")).collect();
+    let answers =
+        futures::future::join_all(workers.iter().map(|w| call(&nats, w, "add", json!([3])))).await;
+    assert!(answers.iter().all(|a| *a == Ok(json!(3))), "{answers:?}");
+    // At most two are still in memory: the others were dropped to make room.
+    let mut dropped = 0;
+    for w in &workers {
+        if record(&nats, w)
+            .await
+            .is_some_and(|r| r.status == WorkerStatus::Suspended)
+        {
+            dropped += 1;
+        }
+    }
+    assert!(dropped >= 6, "{dropped} of 8 workers left memory");
+    // And come back with their state.
+    assert_eq!(
+        call(&nats, &workers[0], "add", json!([1])).await,
+        Ok(json!(4))
+    );
+}
+
 /// An executor keeps at most `max-workers-in-memory` workers (issue 11, scenario 9):
 /// past it, idle ones are dropped (and recovered, state intact, when used again).
 #[tokio::test(flavor = "multi_thread")]
