@@ -28,6 +28,10 @@ pub(super) async fn recover(
     in_memory: &AtomicU64,
     out_tx: &EventSink,
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
+    // A worker held without an instance gives up its place for the one recovered.
+    if let Some(w) = worker.as_mut() {
+        w.leave_room();
+    }
     // Boxed: recovery (instantiate, replay) is a large future (clippy::large_futures).
     let w = Box::pin(Worker::recover(env.clone(), id.clone(), out_tx.clone())).await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));

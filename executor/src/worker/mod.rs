@@ -179,6 +179,12 @@ impl Worker {
         Ok(worker)
     }
 
+    /// Gives up its place in memory ([`crate::context::Room`]): it is about to be
+    /// replaced by a recovered worker, which takes its own.
+    pub(crate) fn leave_room(&mut self) {
+        self.room = None;
+    }
+
     /// Reads an existing worker's state from its oplog without building an instance
     /// (for control requests); `None` when the worker does not exist. Only an
     /// interrupted or failed worker may be kept as it is: otherwise [`Worker::resume`]
