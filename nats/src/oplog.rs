@@ -9,8 +9,11 @@
 //! get (ADR-31), which answers a short oplog in a single round trip (≈0.9 ms
 //! for 10 messages against ≈3.5 ms for creating an ordered consumer); when
 //! more than a few hundred messages remain they are streamed through an
-//! ephemeral ordered pull consumer, which is ≈1.8× faster than further direct
-//! gets for 10,000 one-entry messages (≈230 ms against ≈430 ms, debug build).
+//! ephemeral pull consumer, which is ≈1.8× faster than further direct gets for
+//! 10,000 one-entry messages (≈230 ms against ≈430 ms, debug build). Both ask
+//! for a bounded number of bytes at a time (8 MiB): a long history of large
+//! messages must not have the server cut the executor's connection off as a
+//! slow consumer.
 //! `tests/tests/all/oplog_speed.rs` measures all three. In a replicated stream a
 //! direct get may be answered by a follower a moment behind the leader; the
 //! fenced append is what catches such a stale read (the caller re-reads).
@@ -40,13 +43,13 @@ use crate::headers;
 /// How [`OplogStore::read_with`] fetches messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum ReadStrategy {
-    /// One batched direct get, then an ordered consumer if much remains. Default.
+    /// One batched direct get, then a pull consumer if much remains. Default.
     #[default]
     Auto,
     /// Batched direct get requests only (`$JS.API.DIRECT.GET`, `batch` + `next_by_subj`).
     BatchDirectGet,
-    /// An ephemeral ordered pull consumer filtered on the worker's subject.
-    OrderedConsumer,
+    /// An ephemeral pull consumer filtered on the worker's subject.
+    PullConsumer,
 }
 
 /// The result of reading a worker's oplog.
@@ -161,14 +164,15 @@ impl OplogStore {
             ReadStrategy::Auto => {
                 let switch = Some(read::SWITCH_OVER);
                 if let Some(next) = read::batch_direct_get(&self.nats, w, &mut acc, switch).await? {
-                    read::ordered_consumer(&self.nats, w, &mut acc, next).await?;
+                    // Boxed: the consumer's stream is a large future (clippy::large_futures).
+                    Box::pin(read::pull_consumer(&self.nats, w, &mut acc, next)).await?;
                 }
             }
             ReadStrategy::BatchDirectGet => {
                 read::batch_direct_get(&self.nats, w, &mut acc, None).await?;
             }
-            ReadStrategy::OrderedConsumer => {
-                read::ordered_consumer(&self.nats, w, &mut acc, 1).await?;
+            ReadStrategy::PullConsumer => {
+                Box::pin(read::pull_consumer(&self.nats, w, &mut acc, 1)).await?;
             }
         }
         Ok(acc.finish())

@@ -33,7 +33,8 @@ impl Worker {
             next_index: 1,
             ..ReplayPlan::default()
         };
-        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
+        let mut worker =
+            Worker::without_instance(env, id, events, journal, create, &plan, Arc::default());
         worker.ephemeral = true;
         worker.restore(plan).await?;
         Ok(worker)

@@ -31,14 +31,8 @@ impl Worker {
         // Trimmed behind a snapshot (a new worker's oplog has no `Create` yet, nor a snapshot).
         self.forgot_keys = !plan.from_start && !plan.snapshots.is_empty();
         self.since_snapshot = super::snapshot::since_last(plan);
-        let book = PromiseBook::default();
-        for index in &plan.promises {
-            book.created(*index);
-        }
-        for (index, payload) in &plan.promise_payloads {
-            book.complete(*index, payload.clone());
-        }
-        self.promises = Arc::new(book);
+        self.promises
+            .reset(plan.promises.iter().copied(), plan.promise_payloads.clone());
     }
 
     /// Throws the instance away and durably marks the worker interrupted (an

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use async_nats::HeaderMap;
-use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use async_nats::jetstream::consumer::{AckPolicy, DeliverPolicy, pull};
 use async_nats::status::StatusCode;
 use futures::StreamExt;
 use revenant_types::codec::{self, OplogBatch};
@@ -26,6 +26,17 @@ const BATCH: usize = 500;
 pub(super) const SWITCH_OVER: u64 = 500;
 /// How long to wait for the next message of a reply before giving up.
 const WAIT: Duration = Duration::from_secs(10);
+/// Bytes asked for per direct-get request or consumer pull, at least: a read never has
+/// much more than this on its way. The server disconnects a client it has more than
+/// 64 MiB pending for (a slow consumer), and an executor's connection carries all its
+/// workers: 500 messages of a long history at 170 KiB each once cut it off.
+const READ_BYTES: usize = 8 << 20;
+
+/// The bytes to ask for at once: [`READ_BYTES`], or enough for the largest message the
+/// server takes (each message must fit in a request's byte budget on its own).
+fn read_bytes(nats: &Nats) -> usize {
+    READ_BYTES.max(nats.client().server_info().max_payload + 64 * 1024)
+}
 
 /// Collects entries from messages in stream order.
 pub(super) struct Accumulator<'a> {
@@ -131,10 +142,15 @@ pub(super) async fn batch_direct_get(
         .await
         .map_err(|e| Error::nats(op(), e))?;
     let eob = StatusCode::from_u16(204).expect("valid status");
+    let max_bytes = read_bytes(nats);
     let mut next_seq = 1u64;
     loop {
-        let request =
-            serde_json::json!({ "seq": next_seq, "next_by_subj": subject, "batch": BATCH });
+        let request = serde_json::json!({
+            "seq": next_seq,
+            "next_by_subj": subject,
+            "batch": BATCH,
+            "max_bytes": max_bytes,
+        });
         client
             .publish_with_reply(api.clone(), inbox.clone(), request.to_string().into())
             .await
@@ -193,9 +209,11 @@ pub(super) async fn batch_direct_get(
     }
 }
 
-/// An ephemeral ordered pull consumer on the worker's subject from stream
-/// sequence `start`, drained until the server reports nothing pending.
-pub(super) async fn ordered_consumer(
+/// An ephemeral pull consumer on the worker's subject from stream sequence `start`
+/// (no acks, in memory), drained until the server reports nothing pending; pulls are
+/// bounded by bytes as well as messages ([`read_bytes`]). A gap in its deliveries (the
+/// connection dropped some) fails the read, which the caller retries.
+pub(super) async fn pull_consumer(
     nats: &Nats,
     w: &WorkerId,
     acc: &mut Accumulator<'_>,
@@ -209,7 +227,7 @@ pub(super) async fn ordered_consumer(
         .await
         .map_err(|e| Error::nats(op(), e))?;
     let consumer = stream
-        .create_consumer(pull::OrderedConfig {
+        .create_consumer(pull::Config {
             filter_subject: ns.oplog_subject(w),
             deliver_policy: if start <= 1 {
                 DeliverPolicy::All
@@ -218,25 +236,61 @@ pub(super) async fn ordered_consumer(
                     start_sequence: start,
                 }
             },
+            ack_policy: AckPolicy::None,
+            inactive_threshold: Duration::from_secs(10),
+            num_replicas: 1,
+            memory_storage: true,
             ..Default::default()
         })
         .await
         .map_err(|e| Error::nats(op(), e))?;
+    let name = consumer.cached_info().name.clone();
+    let drained = drain(nats, w, acc, consumer).await;
+    // Gone within the inactive threshold anyway; deleting it now frees it at once.
+    tokio::spawn(async move {
+        let _ = stream.delete_consumer(&name).await;
+    });
+    drained
+}
+
+/// [`pull_consumer`]'s reading.
+async fn drain(
+    nats: &Nats,
+    w: &WorkerId,
+    acc: &mut Accumulator<'_>,
+    consumer: async_nats::jetstream::consumer::PullConsumer,
+) -> Result<()> {
+    let op = || format!("reading the oplog of {w}");
     if consumer.cached_info().num_pending == 0 {
         return Ok(());
     }
     let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(BATCH)
+        .max_bytes_per_batch(read_bytes(nats))
+        .heartbeat(Duration::from_secs(5))
         .messages()
         .await
         .map_err(|e| Error::nats(op(), e))?;
+    let mut delivered = 0;
     loop {
         let msg = match tokio::time::timeout(WAIT, messages.next()).await {
             Ok(Some(msg)) => msg.map_err(|e| Error::nats(op(), e))?,
-            Ok(None) => return Err(Error::nats(op(), "the ordered consumer ended early")),
+            Ok(None) => return Err(Error::nats(op(), "the consumer ended early")),
             Err(_) => return Err(Error::nats(op(), format!("no message within {WAIT:?}"))),
         };
         let info = msg.info().map_err(|e| Error::nats(op(), e))?;
         let (seq, pending) = (info.stream_sequence, info.pending);
+        delivered += 1;
+        if info.consumer_sequence != delivered {
+            return Err(Error::nats(
+                op(),
+                format!(
+                    "delivery {} arrived where {delivered} was due (messages were lost on the way)",
+                    info.consumer_sequence
+                ),
+            ));
+        }
         let payload = super::spilled(nats, w, msg.headers.as_ref(), &msg.payload).await?;
         acc.push(seq, msg.headers.as_ref(), &payload)?;
         if pending == 0 {

@@ -355,7 +355,7 @@ async fn a_10000_entry_oplog_reads_back_complete_and_in_order() {
         for strategy in [
             ReadStrategy::Auto,
             ReadStrategy::BatchDirectGet,
-            ReadStrategy::OrderedConsumer,
+            ReadStrategy::PullConsumer,
         ] {
             let t = Instant::now();
             let read = store.read_with(w, 1, strategy).await.unwrap();
@@ -390,6 +390,55 @@ async fn a_10000_entry_oplog_reads_back_complete_and_in_order() {
     let gone = store.read(&single, 1).await.unwrap();
     assert_eq!((gone.entries.len(), gone.last_seq), (0, 0));
     assert_eq!(store.read(&noise, 1).await.unwrap().entries.len(), 100);
+}
+
+/// A history larger than the server lets a client fall behind by (64 MiB pending): every
+/// strategy reads it whole on the one connection. Asked for 500 messages at once, the
+/// server once queued 85 MB for the executor and closed its connection as a slow
+/// consumer (its leases and workers went with it); reads are bounded by bytes now.
+#[tokio::test]
+async fn an_oplog_larger_than_the_servers_pending_limit_reads_back_without_a_disconnect() {
+    let server = NatsServer::start();
+    let nats = connect(&server.options()).await;
+    let store = nats.oplog();
+    let w = worker("big", "large-messages");
+    const MESSAGES: u64 = 160;
+    let line = "x".repeat(800 * 1024);
+    let entry = |i: u64| OplogEntry::Log {
+        at: i,
+        stream: "stdout".into(),
+        message: line.clone(),
+    };
+    let mut last = 0;
+    for i in 1..=MESSAGES {
+        let batch = OplogBatch {
+            first: i,
+            entries: vec![entry(i)],
+        };
+        last = store.append(&w, last, &batch).await.unwrap();
+    }
+    let connects = || {
+        nats.client()
+            .statistics()
+            .connects
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let before = connects();
+    for strategy in [
+        ReadStrategy::Auto,
+        ReadStrategy::BatchDirectGet,
+        ReadStrategy::PullConsumer,
+    ] {
+        let read = store.read_with(&w, 1, strategy).await.unwrap();
+        assert_eq!(read.entries.len() as u64, MESSAGES, "{strategy:?}");
+        assert_eq!(read.last_seq, last, "{strategy:?}");
+        assert_eq!(read.entries[42], (43, entry(43)), "{strategy:?}");
+        assert_eq!(
+            connects(),
+            before,
+            "{strategy:?}: the connection was dropped"
+        );
+    }
 }
 
 #[tokio::test]

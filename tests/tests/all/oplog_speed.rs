@@ -53,7 +53,7 @@ async fn oplog_read_speed() {
         let strategies = [
             ReadStrategy::Auto,
             ReadStrategy::BatchDirectGet,
-            ReadStrategy::OrderedConsumer,
+            ReadStrategy::PullConsumer,
         ];
         for run in 0..=RUNS {
             for (k, strategy) in strategies.into_iter().enumerate() {

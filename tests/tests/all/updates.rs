@@ -253,3 +253,38 @@ async fn an_update_cut_off_before_its_outcome_leaves_the_worker_on_the_old_versi
         );
     }
 }
+
+/// A recovery builds an instance of the newest version the executor has loaded while
+/// it reads the oplog (`decide::early`): a new worker still starts on the latest
+/// version deployed, and an existing one comes back on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn workers_start_on_their_own_version_whichever_the_executor_loaded_last() {
+    let mut env = Env::new(&[]).await;
+    let nats = env.nats.clone();
+    let none = SnapshotPolicy::default();
+    let v1 = version_of(&nats, revenant_guests::COUNTER, none).await;
+    let exec = env.executor().await;
+    assert_eq!(add_all(&nats, "counter/old", "a", &[2, 3]).await, 5);
+
+    // Version 2 is another program: a new worker runs it, though version 1 is loaded.
+    let v2 = version_of(&nats, revenant_guests::JSON_SUM, none).await;
+    let sum = |w: &'static str| invoke(&nats, w, "sum", json!(["[1, 2]"]), None);
+    assert_eq!(sum("counter/new").await, Ok(json!({ "ok": 3 })));
+
+    // A new executor that loaded version 2 first brings the old worker back on version 1.
+    drop(exec);
+    let _exec = env.executor().await;
+    assert_eq!(sum("counter/newer").await, Ok(json!({ "ok": 3 })));
+    assert_eq!(
+        call(&nats, "counter/old", "get", json!([])).await,
+        Ok(json!(5))
+    );
+    for (w, version) in [
+        ("counter/old", v1),
+        ("counter/new", v2),
+        ("counter/newer", v2),
+    ] {
+        let record = common::record(&nats, w).await.expect("record");
+        assert_eq!(record.component_version, version, "{w}");
+    }
+}
