@@ -153,11 +153,6 @@ impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
         self.entries.len()
     }
 
-    /// Every entry, in no order, without using any.
-    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
-        self.entries.iter().map(|(k, (v, _))| (k, v))
-    }
-
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
@@ -271,17 +266,6 @@ impl ComponentCache {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         loaded
-    }
-
-    /// The newest version of `name` loaded here, if any (no NATS round trip: it may not
-    /// be the latest deployed).
-    pub fn newest_loaded(&self, name: &ComponentName) -> Option<Arc<LoadedComponent>> {
-        let loaded = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
-        loaded
-            .iter()
-            .filter(|((n, _), _)| n == name)
-            .max_by_key(|((_, version), _)| *version)
-            .map(|(_, c)| c.clone())
     }
 
     fn cached(&self, key: &(ComponentName, u64)) -> Option<Arc<LoadedComponent>> {

@@ -35,7 +35,6 @@ use revenant_types::oplog::{ErrorBody, InvocationOutcome};
 use revenant_types::records::{ControlAction, WorkerStatus};
 
 mod call;
-pub mod early;
 pub mod group;
 mod inbox;
 pub mod index;

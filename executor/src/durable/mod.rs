@@ -133,32 +133,6 @@ impl Journal {
         }
     }
 
-    /// Positions a journal made before the oplog was read (as [`Journal::new`] at index 1,
-    /// sequence 0; an early instance was built on it meanwhile) where the read left off.
-    /// Returns false, changing nothing, when something was journaled or committed
-    /// through it first: those entries were numbered before the journal knew where the
-    /// oplog ends.
-    pub fn position(
-        &self,
-        next_index: OplogIndex,
-        last_seq: u64,
-        remote_ends: HashMap<OplogIndex, HostValue>,
-    ) -> bool {
-        let Ok(mut writer) = self.inner.writer.try_lock() else {
-            return false;
-        };
-        let mut st = self.state();
-        if writer.last_seq != 0 || st.cursor.next_index() != 1 {
-            return false;
-        }
-        st.cursor = Cursor::new(next_index, remote_ends);
-        writer.last_seq = last_seq;
-        self.inner
-            .durable
-            .send_replace(next_index.saturating_sub(1));
-        true
-    }
-
     /// Whether this is an ephemeral worker's journal ([`Journal::in_memory`]).
     pub fn is_in_memory(&self) -> bool {
         self.inner.in_memory

@@ -27,18 +27,6 @@ impl PromiseBook {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Holds exactly the promises `created` and the payloads `completed` (an oplog's,
-    /// read again), in place: the stores sharing the book see them.
-    pub fn reset(
-        &self,
-        created: impl IntoIterator<Item = OplogIndex>,
-        completed: HashMap<OplogIndex, Vec<u8>>,
-    ) {
-        let mut book = self.lock();
-        book.created = created.into_iter().collect();
-        book.completed = completed;
-    }
-
     pub fn created(&self, index: OplogIndex) {
         self.lock().created.insert(index);
     }

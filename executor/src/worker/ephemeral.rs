@@ -33,8 +33,7 @@ impl Worker {
             next_index: 1,
             ..ReplayPlan::default()
         };
-        let mut worker =
-            Worker::without_instance(env, id, events, journal, create, &plan, Arc::default());
+        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         worker.ephemeral = true;
         worker.restore(plan).await?;
         Ok(worker)

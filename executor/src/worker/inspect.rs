@@ -56,8 +56,7 @@ impl Worker {
         );
         // Its output goes nowhere (a closed channel drops every chunk at once).
         let (events, _) = mpsc::channel(1);
-        let mut w =
-            Worker::without_instance(env, id, events, journal, create, &plan, Arc::default());
+        let mut w = Worker::without_instance(env, id, events, journal, create, &plan);
         let version = w.create.component_version;
         let base = match w
             .rebuild_state(version, &plan.snapshots, Vec::new(), plan.from_start)

@@ -31,8 +31,14 @@ impl Worker {
         // Trimmed behind a snapshot (a new worker's oplog has no `Create` yet, nor a snapshot).
         self.forgot_keys = !plan.from_start && !plan.snapshots.is_empty();
         self.since_snapshot = super::snapshot::since_last(plan);
-        self.promises
-            .reset(plan.promises.iter().copied(), plan.promise_payloads.clone());
+        let book = PromiseBook::default();
+        for index in &plan.promises {
+            book.created(*index);
+        }
+        for (index, payload) in &plan.promise_payloads {
+            book.complete(*index, payload.clone());
+        }
+        self.promises = Arc::new(book);
     }
 
     /// Throws the instance away and durably marks the worker interrupted (an

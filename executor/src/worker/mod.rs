@@ -111,12 +111,74 @@ pub struct Worker {
     /// Its place in the executor's memory ([`crate::context::Room`]), taken by its first
     /// instance and held as long as it is in memory.
     room: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// A fresh instance built ahead, used by the next [`Worker::instantiate`] of its
-    /// version (a recovery's early instance, [`crate::decide::early`]).
-    spare: Option<Live>,
 }
 
 impl Worker {
+    /// Brings a worker back from its oplog, creating it (with the latest component
+    /// version, no args or env) when the oplog is empty.
+    pub async fn recover(
+        env: Arc<WorkerEnv>,
+        id: WorkerId,
+        events: EventSink,
+    ) -> Result<Worker, WorkerError> {
+        let started = Instant::now();
+        // The latest component version is looked up alongside (not after) the oplog read:
+        // a new worker needs it, and one round trip less is most of a cold start.
+        let components = env.nats.components();
+        let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
+        if let Ok(Some(record)) = &latest
+            && record.ephemeral
+        {
+            return Worker::ephemeral(env, id, events, record.version).await;
+        }
+        let (plan, journal) = read?;
+        let read_at = started.elapsed();
+        let entries = plan.entries;
+        let create = match plan.create.clone() {
+            Some(c) => c,
+            None => {
+                let latest = latest
+                    .map_err(|e| WorkerError::ComponentLoad(e.to_string()))?
+                    .ok_or_else(|| {
+                        WorkerError::from_component(crate::components::ComponentError::Unknown(
+                            id.component.clone(),
+                        ))
+                    })?;
+                let create = CreateInfo {
+                    at: now_ms(),
+                    component_version: latest.version,
+                    args: vec![],
+                    env: vec![],
+                };
+                // Committed with the first invocation (one append instead of two): a worker
+                // whose first invocation never commits was never created.
+                journal.push(OplogEntry::Create {
+                    at: create.at,
+                    component_version: create.component_version,
+                    args: vec![],
+                    env: vec![],
+                });
+                create
+            }
+        };
+        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
+        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
+            worker.restore(plan).await?;
+        } else if worker.suspended.is_some() {
+            worker.catch_up().await?;
+        }
+        let took = started.elapsed();
+        tracing::debug!(
+            worker = %worker.id,
+            entries,
+            read_us = read_at.as_micros() as u64,
+            replay_us = (took - read_at).as_micros() as u64,
+            "recovered"
+        );
+        worker.env.metrics.recovered(entries, took.as_secs_f64());
+        Ok(worker)
+    }
+
     /// Gives up its place in memory ([`crate::context::Room`]): it is about to be
     /// replaced by a recovered worker, which takes its own.
     pub(crate) fn leave_room(&mut self) {
@@ -137,13 +199,7 @@ impl Worker {
             return Ok(None);
         };
         Ok(Some(Worker::without_instance(
-            env,
-            id,
-            events,
-            journal,
-            create,
-            &plan,
-            Arc::default(),
+            env, id, events, journal, create, &plan,
         )))
     }
 
@@ -155,7 +211,6 @@ impl Worker {
         journal: Journal,
         create: CreateInfo,
         plan: &replay::ReplayPlan,
-        promises: Arc<PromiseBook>,
     ) -> Self {
         let mut worker = Worker {
             id,
@@ -169,7 +224,7 @@ impl Worker {
             tail: None,
             interrupted: false,
             deleted_before: None,
-            promises,
+            promises: Arc::default(),
             suspended: None,
             parked: ParkedQueue::default(),
             timers_fired: HashSet::new(),
@@ -185,7 +240,6 @@ impl Worker {
             uncommitted_spans: Vec::new(),
             ephemeral: false,
             room: None,
-            spare: None,
         };
         worker.adopt(plan);
         worker

@@ -1,6 +1,4 @@
-//! Bringing a worker's instance back from its oplog ([`Worker::recover`], with an
-//! early instance built while the oplog is read: [`crate::decide::early`]): a fresh
-//! instance, then its
+//! Bringing a worker's instance back from its oplog: a fresh instance, then its
 //! state from the base [`crate::decide::snapshot::recovery_bases`] picks — the newest
 //! snapshot that loads, or a full replay — and the recorded invocations after that
 //! base. A snapshot that does not load (missing, corrupt, refused by the guest) is
@@ -8,131 +6,23 @@
 //! on a fresh instance; with none left (the history before them trimmed), the worker
 //! is failed saying why.
 
-use std::collections::HashMap;
-use std::sync::Arc;
-use std::time::Instant;
-
 use revenant_types::WorkerId;
 use revenant_types::now_ms;
 use revenant_types::oplog::OplogEntry;
-use tokio::sync::OwnedSemaphorePermit;
 
 use super::{Worker, WorkerError, error};
 use crate::attempt;
-use crate::components::LoadedComponent;
 use crate::context::{WorkerEnv, event};
-use crate::decide::early;
 use crate::decide::snapshot::{Base, SnapshotRef, recovery_bases};
-use crate::durable::stdio::EventSink;
-use crate::durable::waits::PromiseBook;
 use crate::durable::{CallContext, Journal};
 use crate::live::{Args, Live};
-use crate::replay::{self, CreateInfo, ReplayInvocation, ReplayPlan};
+use crate::replay::{self, ReplayInvocation, ReplayPlan};
 use crate::store::StoreSpec;
 
 /// How many recorded invocations a replay re-runs between yields to the runtime.
 const REPLAY_YIELD_EVERY: usize = 256;
 
 impl Worker {
-    /// Brings a worker back from its oplog, creating it (with the latest component
-    /// version, no args or env) when the oplog is empty. The latest version is looked up
-    /// and an early instance built ([`crate::decide::early`]) while the oplog is read:
-    /// a round trip and an instantiation less on a cold start's critical path.
-    pub async fn recover(
-        env: Arc<WorkerEnv>,
-        id: WorkerId,
-        events: EventSink,
-    ) -> Result<Worker, WorkerError> {
-        let started = Instant::now();
-        let journal = Journal::new(id.clone(), env.nats.oplog(), 1, 0, HashMap::new());
-        let promises = Arc::<PromiseBook>::default();
-        let components = env.nats.components();
-        let (read, latest, early) = tokio::join!(
-            read_oplog(&env, &id),
-            components.latest(&id.component),
-            // Boxed: instantiation is a large future (clippy::large_futures).
-            Box::pin(early_instance(&env, &id, &events, &journal, &promises)),
-        );
-        if let Ok(Some(record)) = &latest
-            && record.ephemeral
-        {
-            return Worker::ephemeral(env, id, events, record.version).await;
-        }
-        let (plan, last_seq) = read?;
-        let read_at = started.elapsed();
-        let latest_version = latest
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map(|r| r.version);
-        let untouched = journal.position(plan.next_index, last_seq, plan.remote_ends.clone());
-        let created = plan.create.as_ref().map(|c| early::Created {
-            version: c.component_version,
-            plain: c.args.is_empty() && c.env.is_empty(),
-        });
-        let early =
-            early.filter(|(guess, ..)| early::fits(*guess, created, latest_version, untouched));
-        let journal = match untouched {
-            true => journal,
-            false => Journal::new(
-                id.clone(),
-                env.nats.oplog(),
-                plan.next_index,
-                last_seq,
-                plan.remote_ends.clone(),
-            ),
-        };
-        let entries = plan.entries;
-        let create = match plan.create.clone() {
-            Some(c) => c,
-            None => {
-                let latest = latest
-                    .map_err(|e| WorkerError::ComponentLoad(e.to_string()))?
-                    .ok_or_else(|| {
-                        WorkerError::from_component(crate::components::ComponentError::Unknown(
-                            id.component.clone(),
-                        ))
-                    })?;
-                let create = CreateInfo {
-                    at: now_ms(),
-                    component_version: latest.version,
-                    args: vec![],
-                    env: vec![],
-                };
-                // Committed with the first invocation (one append instead of two): a worker
-                // whose first invocation never commits was never created.
-                journal.push(OplogEntry::Create {
-                    at: create.at,
-                    component_version: create.component_version,
-                    args: vec![],
-                    env: vec![],
-                });
-                create
-            }
-        };
-        let mut worker =
-            Worker::without_instance(env, id, events, journal, create, &plan, promises);
-        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
-            if let Some((_, room, live)) = early {
-                worker.room = Some(room);
-                worker.spare = Some(live);
-            }
-            worker.restore(plan).await?;
-        } else if worker.suspended.is_some() {
-            worker.catch_up().await?;
-        }
-        let took = started.elapsed();
-        tracing::debug!(
-            worker = %worker.id,
-            entries,
-            read_us = read_at.as_micros() as u64,
-            replay_us = (took - read_at).as_micros() as u64,
-            "recovered"
-        );
-        worker.env.metrics.recovered(entries, took.as_secs_f64());
-        Ok(worker)
-    }
-
     /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).
     pub(super) async fn rebuild(&mut self) -> Result<(), WorkerError> {
         self.live = None;
@@ -237,17 +127,16 @@ impl Worker {
         if self.room.is_none() {
             self.room = Some(self.env.room.enter().await);
         }
-        if let Some(live) = self.spare.take()
-            && live.loaded.record.version == self.create.component_version
-        {
-            return Ok(Ok(live));
-        }
         let loaded = self
             .env
             .components
             .get(&self.id.component, self.create.component_version)
             .await
             .map_err(WorkerError::from_component)?;
+        let instantiate_error = |message: String| WorkerError::Instantiate {
+            worker: self.id.clone(),
+            message,
+        };
         let spec = StoreSpec {
             id: &self.id,
             create: &self.create,
@@ -258,7 +147,22 @@ impl Worker {
             opts: &self.env.opts,
             dirs: &self.env.dirs,
         };
-        instance(&self.env, &spec, loaded).await
+        let mut store = spec.build(&loaded.engine).map_err(|e| {
+            instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
+        })?;
+        match loaded.pre.instantiate_async(&mut store).await {
+            Ok(instance) => Ok(Ok(Live {
+                loaded,
+                store,
+                instance,
+            })),
+            Err(e) if error::deterministic_instantiation_failure(&e) => Ok(Err(format!(
+                "the component could not be instantiated: {e:#}"
+            ))),
+            // Anything else (the host out of address space or memory) may pass: retried, the
+            // delivery limit bounding it.
+            Err(e) => Err(instantiate_error(format!("{e:#}"))),
+        }
     }
 
     /// Re-runs recorded invocations on the instance; the last one, if it never
@@ -350,19 +254,6 @@ pub(super) async fn read_plan(
     env: &WorkerEnv,
     id: &WorkerId,
 ) -> Result<(replay::ReplayPlan, Journal), WorkerError> {
-    let (plan, last_seq) = read_oplog(env, id).await?;
-    let journal = Journal::new(
-        id.clone(),
-        env.nats.oplog(),
-        plan.next_index,
-        last_seq,
-        plan.remote_ends.clone(),
-    );
-    Ok((plan, journal))
-}
-
-/// Reads the whole oplog: the plan, and the subject sequence the next append is fenced on.
-async fn read_oplog(env: &WorkerEnv, id: &WorkerId) -> Result<(ReplayPlan, u64), WorkerError> {
     let read = env
         .nats
         .oplog()
@@ -373,77 +264,13 @@ async fn read_oplog(env: &WorkerEnv, id: &WorkerId) -> Result<(ReplayPlan, u64),
             message: e.to_string(),
         })?;
     let last_seq = read.last_seq;
-    Ok((replay::plan(read.entries), last_seq))
-}
-
-/// A fresh instance of `loaded` in a store built as `spec` says (see
-/// [`Worker::instantiate`]).
-async fn instance(
-    env: &WorkerEnv,
-    spec: &StoreSpec<'_>,
-    loaded: Arc<LoadedComponent>,
-) -> Result<Result<Live, String>, WorkerError> {
-    let instantiate_error = |message: String| WorkerError::Instantiate {
-        worker: spec.id.clone(),
-        message,
-    };
-    let mut store = spec
-        .build(&loaded.engine)
-        .map_err(|e| instantiate_error(format!("{e} (under {})", env.work_dir.display())))?;
-    match loaded.pre.instantiate_async(&mut store).await {
-        Ok(instance) => Ok(Ok(Live {
-            loaded,
-            store,
-            instance,
-        })),
-        Err(e) if error::deterministic_instantiation_failure(&e) => Ok(Err(format!(
-            "the component could not be instantiated: {e:#}"
-        ))),
-        // Anything else (the host out of address space or memory) may pass: retried, the
-        // delivery limit bounding it.
-        Err(e) => Err(instantiate_error(format!("{e:#}"))),
-    }
-}
-
-/// The early instance of a recovery ([`crate::decide::early`]): the newest version of
-/// the component loaded here, as a plainly created worker's, on `journal` before it is
-/// positioned, with the worker's place in memory. `None` when no version is loaded,
-/// the component is ephemeral, there is no room now (a recovery that needs none, of a
-/// suspended worker, must not wait for it), or instantiating fails (the recovery then
-/// instantiates and reports as usual).
-async fn early_instance(
-    env: &WorkerEnv,
-    id: &WorkerId,
-    events: &EventSink,
-    journal: &Journal,
-    promises: &Arc<PromiseBook>,
-) -> Option<(early::Guess, OwnedSemaphorePermit, Live)> {
-    let loaded = env.components.newest_loaded(&id.component)?;
-    if loaded.record.ephemeral {
-        return None;
-    }
-    let room = env.room.try_enter()?;
-    let guess = early::Guess {
-        version: loaded.record.version,
-    };
-    let create = CreateInfo {
-        at: 0,
-        component_version: guess.version,
-        args: vec![],
-        env: vec![],
-    };
-    let spec = StoreSpec {
-        id,
-        create: &create,
-        journal,
-        events,
-        promises,
-        nats: &env.nats,
-        opts: &env.opts,
-        dirs: &env.dirs,
-    };
-    match instance(env, &spec, loaded).await {
-        Ok(Ok(live)) => Some((guess, room, live)),
-        _ => None,
-    }
+    let plan = replay::plan(read.entries);
+    let journal = Journal::new(
+        id.clone(),
+        env.nats.oplog(),
+        plan.next_index,
+        last_seq,
+        plan.remote_ends.clone(),
+    );
+    Ok((plan, journal))
 }

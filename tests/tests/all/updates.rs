@@ -254,9 +254,9 @@ async fn an_update_cut_off_before_its_outcome_leaves_the_worker_on_the_old_versi
     }
 }
 
-/// A recovery builds an instance of the newest version the executor has loaded while
-/// it reads the oplog (`decide::early`): a new worker still starts on the latest
-/// version deployed, and an existing one comes back on its own.
+/// A new worker starts on the latest version deployed, though the executor has an older
+/// one loaded, and an existing worker comes back on its own version, though the executor
+/// loaded a newer one first.
 #[tokio::test(flavor = "multi_thread")]
 async fn workers_start_on_their_own_version_whichever_the_executor_loaded_last() {
     let mut env = Env::new(&[]).await;
