@@ -15,6 +15,9 @@ use crate::lease::LeaseManager;
 use crate::names::Namespace;
 use crate::oplog::OplogStore;
 
+/// What the intake connection's pulls ask for at most, all shards together ([`Nats::pull_bytes`]).
+const INTAKE_BYTES: usize = 16 << 20;
+
 /// A connection to NATS bound to one Revenant namespace. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Nats {
@@ -185,6 +188,21 @@ impl Nats {
     /// The core client (for publish / subscribe / request on names built by [`Namespace`]).
     pub fn client(&self) -> &async_nats::Client {
         &self.client
+    }
+
+    /// The largest message the server takes, with room for its subject and framing: a
+    /// read's or pull's byte budget is never below it (the message must fit on its own).
+    pub fn largest_message(&self) -> usize {
+        self.client.server_info().max_payload + 64 * 1024
+    }
+
+    /// The bytes one pull of a shard's (or a subscription's) consumer asks for at most:
+    /// all shards' pulls together stay well under the 64 MiB the server lets a client
+    /// fall behind by before it cuts it off as a slow consumer (a burst of large
+    /// invocations once did, while the workers kept the intake connection's reader from
+    /// running), unless one message alone is larger.
+    pub fn pull_bytes(&self) -> usize {
+        (INTAKE_BYTES / self.opts.shards.max(1) as usize).max(self.largest_message())
     }
 
     /// The JetStream context.

@@ -443,6 +443,7 @@ impl Nats {
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
+            .max_bytes_per_batch(self.pull_bytes())
             .messages()
             .await
             .map_err(|e| Error::nats("consume", e))?

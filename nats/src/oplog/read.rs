@@ -35,7 +35,7 @@ const READ_BYTES: usize = 8 << 20;
 /// The bytes to ask for at once: [`READ_BYTES`], or enough for the largest message the
 /// server takes (each message must fit in a request's byte budget on its own).
 fn read_bytes(nats: &Nats) -> usize {
-    READ_BYTES.max(nats.client().server_info().max_payload + 64 * 1024)
+    READ_BYTES.max(nats.largest_message())
 }
 
 /// Collects entries from messages in stream order.

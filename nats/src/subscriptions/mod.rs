@@ -672,6 +672,7 @@ impl Nats {
             .stream()
             .expires(crate::invocations::PULL_EXPIRES)
             .heartbeat(Duration::from_millis(500))
+            .max_bytes_per_batch(self.pull_bytes())
             .messages()
             .await
             .map_err(|e| Error::nats("consume the subscription's stream", e))?;

@@ -114,3 +114,34 @@ async fn a_result_over_the_limit_is_answered_result_too_large_once_and_the_worke
         Ok(json!("still here"))
     );
 }
+
+/// Invocations near the server's max payload, many at once over every shard: all are
+/// answered, and the server never has to cut the executor off as a slow consumer
+/// (more than 64 MiB waiting for its connection), which would drop its leases.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_burst_of_large_invocations_is_answered_without_a_slow_consumer() {
+    let mut env = Env::new(&[("json-sum", revenant_guests::JSON_SUM)]).await;
+    let _exec = env.executor().await;
+    let nats = env.nats.clone();
+    // A JSON array of 300,000 ones: ~600 KB of argument.
+    let ones = format!("[{}1]", "1,".repeat(299_999));
+    let calls = (0..240).map(|i| {
+        let (nats, ones) = (nats.clone(), ones.clone());
+        tokio::spawn(async move {
+            let w = format!("json-sum/big-{}", i % 60);
+            invoke(&nats, &w, "sum", json!([ones]), Some(&format!("big-{i}"))).await
+        })
+    });
+    for answer in futures::future::join_all(calls).await {
+        assert_eq!(answer.unwrap(), Ok(json!({ "ok": 300_000 })));
+    }
+    let log = env.server.log();
+    assert!(
+        !log.contains("Slow Consumer"),
+        "the server cut a client off:\n{}",
+        log.lines()
+            .filter(|l| l.contains("Slow Consumer"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
