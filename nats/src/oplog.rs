@@ -6,11 +6,11 @@
 //! interleave entries with the new owner.
 //!
 //! Reads ([`ReadStrategy::Auto`], the default) start with one batched direct
-//! get (ADR-31), which answers a short oplog in a single round trip (≈0.9 ms
-//! for 10 messages against ≈3.5 ms for creating an ordered consumer); when
-//! more than a few hundred messages remain they are streamed through an
-//! ephemeral pull consumer, which is ≈1.8× faster than further direct gets for
-//! 10,000 one-entry messages (≈230 ms against ≈430 ms, debug build). Both ask
+//! get (ADR-31), which answers a short oplog in a single round trip (≈0.5 ms
+//! for 10 messages against ≈0.9 ms through a consumer); when more than a few
+//! hundred messages remain they are streamed through an ephemeral pull
+//! consumer, which is ≈1.7× faster than further direct gets for 10,000
+//! one-entry messages (≈125 ms against ≈210 ms, debug build, 2026-12-01). Both ask
 //! for a bounded number of bytes at a time (8 MiB): a long history of large
 //! messages must not have the server cut the executor's connection off as a
 //! slow consumer.
