@@ -190,10 +190,9 @@ impl Nats {
         &self.client
     }
 
-    /// The largest message the server takes, with room for its subject and framing: a
-    /// read's or pull's byte budget is never below it (the message must fit on its own).
-    pub fn largest_message(&self) -> usize {
-        self.client.server_info().max_payload + 64 * 1024
+    /// [`byte_budget`] with this server's max payload.
+    pub(crate) fn byte_budget(&self, total: usize, parts: usize) -> usize {
+        byte_budget(total, parts, self.client.server_info().max_payload)
     }
 
     /// The bytes one pull of a shard's (or a subscription's) consumer asks for at most:
@@ -202,7 +201,7 @@ impl Nats {
     /// invocations once did, while the workers kept the intake connection's reader from
     /// running), unless one message alone is larger.
     pub fn pull_bytes(&self) -> usize {
-        (INTAKE_BYTES / self.opts.shards.max(1) as usize).max(self.largest_message())
+        self.byte_budget(INTAKE_BYTES, self.opts.shards as usize)
     }
 
     /// The JetStream context.
@@ -251,9 +250,28 @@ pub fn shard_of(w: &WorkerId, shards: u32) -> u32 {
     h % shards.max(1)
 }
 
+/// What one of `parts` requests (a read, a consumer's pull) asks the server for at most,
+/// in bytes: its share of `total`, but never less than the largest message a server
+/// with `max_payload` takes, with room for its subject and framing (a message that
+/// does not fit a request's budget alone would never be delivered).
+pub fn byte_budget(total: usize, parts: usize, max_payload: usize) -> usize {
+    (total / parts.max(1)).max(max_payload + 64 * 1024)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_byte_budget_is_a_share_of_the_total_but_always_fits_the_largest_message() {
+        const MIB: usize = 1 << 20;
+        assert_eq!(byte_budget(16 * MIB, 8, MIB), 2 * MIB);
+        // 64 shards of 16 MiB is 256 KiB each: too small for a 1 MiB message.
+        assert_eq!(byte_budget(16 * MIB, 64, MIB), MIB + 64 * 1024);
+        assert_eq!(byte_budget(8 * MIB, 1, MIB), 8 * MIB);
+        assert_eq!(byte_budget(8 * MIB, 1, 64 * MIB), 64 * MIB + 64 * 1024);
+        assert_eq!(byte_budget(8 * MIB, 0, MIB), 8 * MIB, "no parts is one");
+    }
 
     #[test]
     fn fnv1a_matches_reference_vectors() {

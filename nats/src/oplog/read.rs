@@ -35,7 +35,7 @@ const READ_BYTES: usize = 8 << 20;
 /// The bytes to ask for at once: [`READ_BYTES`], or enough for the largest message the
 /// server takes (each message must fit in a request's byte budget on its own).
 fn read_bytes(nats: &Nats) -> usize {
-    READ_BYTES.max(nats.largest_message())
+    nats.byte_budget(READ_BYTES, 1)
 }
 
 /// Collects entries from messages in stream order.
