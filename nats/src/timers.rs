@@ -14,14 +14,26 @@ use revenant_types::schedule::When;
 use crate::error::{Error, Result};
 use crate::{Nats, headers};
 
-/// The `Nats-Schedule` value of a one-off schedule at `at` (ms since the epoch, UTC):
-/// whole seconds (the server's schedules have second resolution), rounded down: a
-/// timer woken up to a second early waits the rest in memory, so it ends on time.
+/// The most a timer's schedule fires before its deadline ([`wake_at`]).
+pub const WAKE_EARLY_MAX_MS: u64 = 2_000;
+
+/// When the schedule of a timer due at `at` fires (ms since the epoch, UTC): the whole
+/// second (the server's schedules have second resolution) at least one second before
+/// `at`, so 1–2 s early. The woken worker waits the rest in memory and ends on time: a
+/// burst of wake-ups (each a recovery) has at least a second to finish in, where
+/// rounding down to the deadline's own second left it anything from 0 to 1 s.
+pub fn wake_at(at: TimestampMs) -> TimestampMs {
+    at.saturating_sub(1_000) / 1_000 * 1_000
+}
+
+/// The `Nats-Schedule` value of a timer due at `at`: `@at` [`wake_at`] in RFC 3339 UTC.
 pub fn at_schedule(at: TimestampMs) -> Result<String> {
-    When::At(at).nats_schedule().map_err(|e| Error::Malformed {
-        what: "a timer's time".into(),
-        reason: e.0,
-    })
+    When::At(wake_at(at))
+        .nats_schedule()
+        .map_err(|e| Error::Malformed {
+            what: "a timer's time".into(),
+            reason: e.0,
+        })
 }
 
 impl Nats {
@@ -70,10 +82,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_timer_fires_at_its_whole_second_in_rfc3339_utc() {
-        // 2023-11-14T22:13:20Z exactly, then 999 ms later: the same second.
+    fn a_timer_fires_at_the_whole_second_at_least_a_second_before_it_in_rfc3339_utc() {
+        // 2023-11-14T22:13:20Z exactly, then 999 ms later: the second before, both times.
         let at = |ms| at_schedule(ms).unwrap();
-        assert_eq!(at(1_700_000_000_000), "@at 2023-11-14T22:13:20Z");
-        assert_eq!(at(1_700_000_000_999), "@at 2023-11-14T22:13:20Z");
+        assert_eq!(at(1_700_000_000_000), "@at 2023-11-14T22:13:19Z");
+        assert_eq!(at(1_700_000_000_999), "@at 2023-11-14T22:13:19Z");
+        assert_eq!(at(1_700_000_001_000), "@at 2023-11-14T22:13:20Z");
+        for due in [1_700_000_000_000, 1_700_000_000_001, 1_700_000_000_999] {
+            let early = due - wake_at(due);
+            assert!(
+                (1_000..WAKE_EARLY_MAX_MS).contains(&early),
+                "{due}: {early}"
+            );
+        }
+        // A timer due within its first second (the epoch) fires at once.
+        assert_eq!(wake_at(500), 0);
     }
 }

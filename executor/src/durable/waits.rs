@@ -134,8 +134,10 @@ impl WaitState {
     }
 }
 
-/// A wait whose first timer is due sooner than this (ms) is not suspended.
-const SUSPEND_NOT_BEFORE_MS: u64 = 1_200;
+/// A wait whose first timer is due sooner than this (ms) is not suspended: a timer's
+/// schedule wakes it up to [`revenant_nats::timers::WAKE_EARLY_MAX_MS`] early, and the
+/// rest of the wait must not suspend it again.
+const SUSPEND_NOT_BEFORE_MS: u64 = revenant_nats::timers::WAKE_EARLY_MAX_MS + 200;
 
 /// Waits for `ready`; when it waits for durable things only (`durable`) and they take
 /// longer than `suspend_after`, gives up with [`Suspend`]. A durable wait does not
@@ -149,9 +151,9 @@ pub async fn wait_or_suspend<F: Future>(
     match durable {
         None => Ok(ready.await),
         Some(waiting) => {
-            // A timer due within about a second is waited for in memory: suspending
-            // costs a replay, and a schedule fires at whole seconds (woken up to a second
-            // early, the rest of the wait must not suspend again).
+            // A timer due within about two seconds is waited for in memory: suspending
+            // costs a replay, and a schedule fires 1–2 s early (whole seconds; the rest of
+            // the wait must not suspend again).
             let now = now_ms();
             let soon = waiting
                 .iter()

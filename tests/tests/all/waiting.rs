@@ -105,7 +105,7 @@ async fn invocations_sent_to_a_suspended_worker_are_parked_and_run_after_it_in_o
     let w = "waits/busy";
     let sleep = tokio::spawn({
         let nats = nats.clone();
-        async move { invoke(&nats, w, "sleep", json!([2_000]), Some("long")).await }
+        async move { invoke(&nats, w, "sleep", json!([3_000]), Some("long")).await }
     });
     suspended(&env, w).await;
     // Sent while it sleeps: parked (acked, in the oplog), answered after the sleep.
@@ -284,7 +284,7 @@ async fn a_timer_that_fell_due_while_no_executor_ran_fires_once_on_the_next() {
     let w = "waits/due";
     let sleep = tokio::spawn({
         let nats = nats.clone();
-        async move { invoke(&nats, w, "sleep", json!([2_000]), Some("due-1")).await }
+        async move { invoke(&nats, w, "sleep", json!([3_000]), Some("due-1")).await }
     });
     suspended(&env, w).await;
     exec.stop().await;

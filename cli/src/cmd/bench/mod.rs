@@ -133,8 +133,9 @@ pub struct BenchArgs {
     /// Waiting: concurrent durable sleeps, one per worker, for the timer lateness.
     #[arg(long, default_value_t = 1_000)]
     pub sleeps: usize,
-    /// Waiting: length of each of those sleeps, ms.
-    #[arg(long, default_value_t = 2_000)]
+    /// Waiting: length of each of those sleeps, ms (a wait due within 2.2 s is not
+    /// suspended: its schedule would wake it up to 2 s early).
+    #[arg(long, default_value_t = 3_000)]
     pub sleep_ms: u64,
     /// Waiting: workers suspended in one-hour sleeps for the memory per sleeper.
     #[arg(long, default_value_t = 10_000)]

@@ -36,13 +36,11 @@ fn lateness(s: Slept, sleep_ms: u64) -> Result<Duration, Duration> {
 }
 
 /// A wake-up in two parts: how long before the deadline `fire_at` its schedule fires
-/// (timers are scheduled to their whole second, rounded down:
-/// `revenant_nats::timers::at_schedule`; the rest is waited in memory after the wake),
-/// then from the deadline to the wake `woke`.
+/// (1–2 s, at a whole second: [`revenant_nats::timers::wake_at`]; the rest is waited in
+/// memory after the wake), then from the deadline to the wake `woke`.
 fn lateness_parts(fire_at: u64, woke: u64) -> (Duration, Duration) {
-    let second = fire_at / 1_000 * 1_000;
     (
-        Duration::from_millis(fire_at - second),
+        Duration::from_millis(fire_at - revenant_nats::timers::wake_at(fire_at)),
         Duration::from_millis(woke.saturating_sub(fire_at)),
     )
 }
@@ -167,7 +165,7 @@ pub(super) async fn measure(client: &Client, a: &BenchArgs, r: &mut Report) -> a
     .target(&format!("all {n}"), suspended == n);
     r.note(
         S,
-        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at the deadline's whole second (rounded down) and the woken worker waits the rest in memory, so what remains is delivery, resumption by replay and the answer",
+        "timer lateness = journaled wake time − (journaled start of the sleep + its length), as the guest saw them; schedules fire at a whole second 1–2 s before the deadline and the woken worker waits the rest in memory, so what remains is delivery, resumption by replay and the answer",
     );
     Ok(())
 }
@@ -230,12 +228,13 @@ mod tests {
     fn lateness_splits_into_how_early_the_schedule_fires_and_the_wake_after_the_deadline() {
         assert_eq!(
             lateness_parts(1_000_250, 1_000_290),
-            (Duration::from_millis(250), Duration::from_millis(40))
+            (Duration::from_millis(1_250), Duration::from_millis(40))
         );
-        // A deadline on a whole second: the schedule fires on it; a wake before counts zero.
+        // A deadline on a whole second: the schedule fires a second before; a wake before
+        // the deadline counts zero.
         assert_eq!(
             lateness_parts(2_000, 1_999),
-            (Duration::ZERO, Duration::ZERO)
+            (Duration::from_millis(1_000), Duration::ZERO)
         );
     }
 
