@@ -64,17 +64,26 @@ impl OplogStore {
         Ok(read.entries.iter().find_map(|(_, e)| scan.feed(e)))
     }
 
-    /// Waits for the answer to `key` in `w`'s oplog: what is retained, then every later
-    /// append (one ordered consumer on the worker's subject, so nothing appended between
-    /// the read and the wait is missed). Runs until found; the caller bounds it.
+    /// Waits for the answer to `key` in `w`'s oplog: what is retained (read as
+    /// [`OplogStore::read`] does, bounded by bytes), then every later append (one ordered
+    /// consumer on the worker's subject from the sequence after the read, so nothing
+    /// appended between the read and the wait is missed, and it carries only new
+    /// appends). Runs until found; the caller bounds it.
     pub async fn await_answer(&self, w: &WorkerId, key: &str) -> Result<ResultRecord> {
+        let read = self.read(w, 1).await?;
+        let mut scan = AnswerScan::new(w, key);
+        if let Some(found) = read.entries.iter().find_map(|(_, e)| scan.feed(e)) {
+            return Ok(found);
+        }
         let ns = self.nats.namespace();
         let op = || format!("following the oplog of {w} for key {key:?}");
         let stream = self.stream().await?;
         let consumer = stream
             .create_consumer(pull::OrderedConfig {
                 filter_subject: ns.oplog_subject(w),
-                deliver_policy: DeliverPolicy::All,
+                deliver_policy: DeliverPolicy::ByStartSequence {
+                    start_sequence: read.last_seq + 1,
+                },
                 ..Default::default()
             })
             .await
@@ -83,7 +92,6 @@ impl OplogStore {
             .messages()
             .await
             .map_err(|e| Error::nats(op(), e))?;
-        let mut scan = AnswerScan::new(w, key);
         while let Some(msg) = messages.next().await {
             let msg = msg.map_err(|e| Error::nats(op(), e))?;
             let payload = super::spilled(&self.nats, w, msg.headers.as_ref(), &msg.payload).await?;

@@ -439,6 +439,36 @@ async fn an_oplog_larger_than_the_servers_pending_limit_reads_back_without_a_dis
             "{strategy:?}: the connection was dropped"
         );
     }
+    // A duplicate waiting for an answer this oplog does not hold yet: it reads what is
+    // retained as the reads above do, then follows new appends only.
+    let waiting = tokio::spawn({
+        let (store, w) = (store.clone(), w.clone());
+        async move { store.await_answer(&w, "late").await }
+    });
+    let answer = OplogBatch {
+        first: MESSAGES + 1,
+        entries: vec![OplogEntry::InvocationCompleted {
+            at: 1,
+            idempotency_key: "late".into(),
+            outcome: revenant_types::oplog::InvocationOutcome::Ok("42".into()),
+            duration_us: 0,
+        }],
+    };
+    store.append(&w, last, &answer).await.unwrap();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(60), waiting)
+        .await
+        .expect("the answer is found")
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        found.outcome,
+        revenant_types::oplog::InvocationOutcome::Ok("42".into())
+    );
+    assert_eq!(
+        connects(),
+        before,
+        "await_answer: the connection was dropped"
+    );
 }
 
 #[tokio::test]
