@@ -82,6 +82,10 @@ pub struct NatsArgs {
         hide_env_values = true
     )]
     pub encryption_keys: Option<String>,
+    /// Store oplog appends of several workers as one write (JetStream atomic batches):
+    /// for servers at `sync_interval: always` (README "Performance").
+    #[arg(long, global = true, env = "REVENANT_BATCH_APPENDS")]
+    pub batch_appends: bool,
 }
 
 /// NATS credentials and TLS (at most one kind of credentials; see README "Security").
@@ -132,7 +136,7 @@ impl NatsAuthArgs {
     }
 }
 
-/// The credentials, TLS and encryption keys of `opts` as the environment variables
+/// The credentials, TLS, encryption keys and append batching of `opts` as the environment variables
 /// of [`NatsArgs`], for child processes.
 pub fn child_env(opts: &NatsOptions) -> Vec<(&'static str, std::ffi::OsString)> {
     let auth = &opts.auth;
@@ -153,6 +157,10 @@ pub fn child_env(opts: &NatsOptions) -> Vec<(&'static str, std::ffi::OsString)> 
             "NATS_TLS_REQUIRED",
             auth.tls_required.then(|| "true".into()),
         ),
+        (
+            "REVENANT_BATCH_APPENDS",
+            opts.batch_appends.then(|| "true".into()),
+        ),
     ]
     .into_iter()
     .filter_map(|(k, v)| Some((k, v?)))
@@ -171,6 +179,7 @@ impl NatsArgs {
                 key_file: self.encryption_key_file.clone(),
                 keys: self.encryption_keys.clone(),
             },
+            batch_appends: self.batch_appends,
             ..NatsOptions::default()
         }
     }

@@ -92,6 +92,12 @@ pub const STATUS_ERROR: &str = "error";
 
 /// JetStream optimistic concurrency: the last stored sequence on the subject.
 pub const EXPECTED_LAST_SUBJECT_SEQUENCE: &str = "Nats-Expected-Last-Subject-Sequence";
+/// An atomic batch's id (ADR-50): oplog appends of several workers stored as one write.
+pub const BATCH_ID: &str = "Nats-Batch-Id";
+/// A message's place in its atomic batch, from 1.
+pub const BATCH_SEQUENCE: &str = "Nats-Batch-Sequence";
+/// On the last message of an atomic batch: `1` commits it.
+pub const BATCH_COMMIT: &str = "Nats-Batch-Commit";
 /// JetStream per-message TTL (`allow_msg_ttl` streams).
 pub const MSG_TTL: &str = "Nats-TTL";
 /// JetStream message schedule (`@at <RFC3339>`, cron forms), on `allow_msg_schedules` streams.

@@ -27,6 +27,7 @@
 //! does not interpret entries (that is the executor's replay).
 
 mod answers;
+pub(crate) mod batch;
 mod read;
 
 use async_nats::HeaderMap;
@@ -113,14 +114,8 @@ impl OplogStore {
             headers::OPLOG_COUNT,
             batch.entries.len().to_string().as_str(),
         );
-        let ack = self
-            .nats
-            .jetstream()
-            .publish_with_headers(subject, h, payload.into())
-            .await
-            .map_err(|e| self.publish_error(w, e))?;
-        match ack.await {
-            Ok(ack) => Ok(ack.sequence),
+        match self.nats.store_append(subject, h, payload.into()).await {
+            Ok(sequence) => Ok(sequence),
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                 let actual = self.last_seq(w).await.ok();
                 Err(AppendError::Fenced {

@@ -186,7 +186,11 @@ impl Nats {
             plain(
                 ns.oplog_stream(),
                 vec![ns.oplog_wildcard()],
-                Box::new(|c| c.allow_direct = true),
+                Box::new(|c| {
+                    c.allow_direct = true;
+                    // Appends of several workers share one write ([`crate::oplog::batch`]).
+                    c.allow_atomic_publish = true;
+                }),
             ),
             plain(
                 ns.dead_stream(),

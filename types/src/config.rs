@@ -47,6 +47,12 @@ pub struct NatsOptions {
     pub auth: NatsAuth,
     /// Encryption at rest of oplog payloads, results and blobs. Default: off.
     pub encryption: EncryptionOptions,
+    /// Oplog appends of different workers made at the same moment share one stored
+    /// write (a JetStream atomic batch, each append keeping its own fence). For servers
+    /// at `sync_interval: always`, where it saves an fsync per append (1.2–1.4× the
+    /// invocations per second measured); with JetStream's default it costs throughput
+    /// (0.6–0.7×). Default false.
+    pub batch_appends: bool,
 }
 
 /// Where the AES-256-GCM keys of encryption at rest come from (ARCHITECTURE.md
@@ -134,6 +140,7 @@ impl Default for NatsOptions {
             executor_record_ttl_secs: 3_600,
             auth: NatsAuth::default(),
             encryption: EncryptionOptions::default(),
+            batch_appends: false,
         }
     }
 }

@@ -74,3 +74,74 @@ async fn invocations_waiting_for_a_worker_share_commits_and_are_answered_in_orde
         "{N} invocations took {messages} oplog messages: not grouped"
     );
 }
+
+/// With `batch-appends`, the commits of different workers made at the same moment share
+/// atomic batches: 100 counters, 10 invocations each, all waiting when the executor
+/// starts, every one
+/// answered with its counter's running total and the oplogs holding each once.
+#[tokio::test(flavor = "multi_thread")]
+async fn with_batched_appends_many_workers_commit_together_and_each_answer_is_its_own() {
+    const WORKERS: u64 = 100;
+    const EACH: u64 = 10;
+    let mut env = Env::with_options(&[("counter", revenant_guests::COUNTER)], |o| {
+        o.batch_appends = true
+    })
+    .await;
+    let nats = env.nats.clone();
+    let replies = nats.replies().await.unwrap();
+    let mut inboxes = Vec::new();
+    // All sent before an executor runs, so that many workers commit at the same moment.
+    for round in 0..EACH {
+        for n in 0..WORKERS {
+            let inbox = replies.inbox();
+            let req = InvocationRequest {
+                function: "add".into(),
+                idempotency_key: Some(format!("b-{n}-{round}")),
+                reply_to: Some(inbox.subject().to_owned()),
+                content_type: Some(headers::CONTENT_TYPE_JSON.into()),
+                body: Bytes::from_static(b"[1]"),
+                ..Default::default()
+            };
+            let w = worker(&format!("counter/b-{n}"));
+            assert!(!nats.publish_invocation(&w, &req).await.unwrap().duplicate);
+            inboxes.push((n, inbox));
+        }
+    }
+    let _exec = env.executor().await;
+    let mut totals = vec![Vec::new(); WORKERS as usize];
+    for (n, mut inbox) in inboxes {
+        let outcome = tokio::time::timeout(TIMEOUT, inbox.next())
+            .await
+            .unwrap_or_else(|_| panic!("counter/b-{n} not answered within {TIMEOUT:?}"))
+            .expect("reply");
+        let total = answer(outcome)
+            .expect("an answer")
+            .as_u64()
+            .expect("a total");
+        totals[n as usize].push(total);
+    }
+    for (n, mut t) in totals.into_iter().enumerate() {
+        t.sort_unstable();
+        assert_eq!(t, (1..=EACH).collect::<Vec<_>>(), "counter/b-{n}");
+        let entries = oplog(&nats, &format!("counter/b-{n}")).await;
+        let completed = entries
+            .iter()
+            .filter(|(_, e)| matches!(e, OplogEntry::InvocationCompleted { .. }))
+            .count();
+        assert_eq!(completed, EACH as usize, "counter/b-{n}: each applied once");
+    }
+    // Some commits were stored in batches.
+    let mut s = nats
+        .jetstream()
+        .get_stream(nats.namespace().oplog_stream())
+        .await
+        .unwrap();
+    let last = s.info().await.unwrap().state.last_sequence;
+    let mut batched = 0;
+    for seq in 1..=last {
+        let stored = s.get_raw_message(seq).await.unwrap();
+        batched += usize::from(stored.headers.get(headers::BATCH_ID).is_some());
+    }
+    assert!(batched > 0, "none of {last} commits was stored in a batch");
+    eprintln!("{batched} of {last} oplog messages were stored in batches");
+}

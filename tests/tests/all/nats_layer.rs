@@ -582,3 +582,67 @@ async fn invalid_names_are_refused_before_any_nats_call() {
         Err(Error::Connect { .. })
     ));
 }
+
+/// Appends of many workers at once share atomic batches (`oplog::batch`); each keeps
+/// its own fence: a stale one among them is fenced alone, every other append is
+/// stored with the sequence it was answered, and each oplog reads back in order.
+#[tokio::test]
+async fn concurrent_appends_of_many_workers_share_batches_and_keep_their_own_fences() {
+    let server = NatsServer::start();
+    let nats = connect(&NatsOptions {
+        batch_appends: true,
+        ..server.options()
+    })
+    .await;
+    let store = nats.oplog();
+    const WORKERS: usize = 300;
+    const ROUNDS: u64 = 4;
+    let entry = |i: u64| OplogEntry::Deleted { at: i, before: i };
+    let appends = (0..WORKERS).map(|n| {
+        let store = store.clone();
+        async move {
+            let w = worker("batched", &format!("w-{n}"));
+            let mut last = 0;
+            for round in 1..=ROUNDS {
+                let batch = OplogBatch {
+                    first: round,
+                    entries: vec![entry(round)],
+                };
+                // Worker 7 writes its third round with a stale fence.
+                let expected = if n == 7 && round == 3 { last - 1 } else { last };
+                match store.append(&w, expected, &batch).await {
+                    Ok(seq) => last = seq,
+                    Err(AppendError::Fenced { actual, .. }) => {
+                        assert_eq!((n, round, actual), (7, 3, Some(last)));
+                        return (w, last, round - 1);
+                    }
+                    Err(e) => panic!("{w}: {e}"),
+                }
+            }
+            (w, last, ROUNDS)
+        }
+    });
+    let done = futures::future::join_all(appends).await;
+    let mut batched = 0;
+    for (w, last, rounds) in done {
+        let read = store.read(&w, 1).await.unwrap();
+        assert_eq!(
+            read.last_seq, last,
+            "{w}: the answered sequence is the stored one"
+        );
+        let indexes: Vec<u64> = read.entries.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, (1..=rounds).collect::<Vec<_>>(), "{w}");
+        let stored = nats
+            .jetstream()
+            .get_stream(nats.namespace().oplog_stream())
+            .await
+            .unwrap()
+            .get_last_raw_message_by_subject(&nats.namespace().oplog_subject(&w))
+            .await
+            .unwrap();
+        if stored.headers.get("Nats-Batch-Id").is_some() {
+            batched += 1;
+        }
+    }
+    assert!(batched > 0, "no append was stored in a batch");
+}
