@@ -12,7 +12,9 @@
 //!
 //! Nothing waits to fill a batch: an append alone goes out at once as a plain publish;
 //! appends queue only while [`IN_FLIGHT`] batches are on their way, and the next batch
-//! takes whatever queued meanwhile ([`take`]).
+//! takes whatever queued meanwhile ([`take`]). The server keeps at most 50 batches open
+//! per stream (all executors together): past that a batch is refused and its appends go
+//! one by one, so nothing is lost, only the saving.
 
 use std::sync::Arc;
 

@@ -64,7 +64,7 @@ async fn a_long_sleep_suspends_the_worker_and_its_schedule_wakes_it_once_on_time
     let started = now_ms();
     let sleep = tokio::spawn({
         let nats = nats.clone();
-        async move { invoke(&nats, w, "sleep", json!([2_500]), Some("nap")).await }
+        async move { invoke(&nats, w, "sleep", json!([3_500]), Some("nap")).await }
     });
 
     // Suspended on its timer, visibly: the oplog says so and so does the worker record.
@@ -78,7 +78,7 @@ async fn a_long_sleep_suspends_the_worker_and_its_schedule_wakes_it_once_on_time
 
     let woke = sleep.await.unwrap().expect("the sleep returns");
     let woke = woke.as_u64().expect("the wake time");
-    let lateness = woke as i64 - (started as i64 + 2_500);
+    let lateness = woke as i64 - (started as i64 + 3_500);
     assert!(
         (0..1_500).contains(&lateness),
         "woke {lateness} ms after its deadline"
@@ -89,7 +89,7 @@ async fn a_long_sleep_suspends_the_worker_and_its_schedule_wakes_it_once_on_time
     assert_eq!(count(&env, w, "invocation-completed").await, 1);
     // A duplicate is answered from the oplog, without sleeping again.
     assert_eq!(
-        invoke(&nats, w, "sleep", json!([2_500]), Some("nap")).await,
+        invoke(&nats, w, "sleep", json!([3_500]), Some("nap")).await,
         Ok(json!(woke))
     );
     assert_eq!(count(&env, w, "suspended").await, 1);
