@@ -140,7 +140,15 @@ async fn publish(
                 return;
             }
             Err(e) => {
-                tracing::debug!(appends = batch.len(), error = %e, "an oplog batch was refused; appending one by one");
+                // Said once as a warning: a server that refuses every batch (older than 2.12,
+                // or at its open-batch limit) takes the saving away, not the appends.
+                static WARNED: std::sync::atomic::AtomicBool =
+                    std::sync::atomic::AtomicBool::new(false);
+                if WARNED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::debug!(appends = batch.len(), error = %e, "an oplog batch was refused; appending one by one");
+                } else {
+                    tracing::warn!(appends = batch.len(), error = %e, "an oplog batch was refused; appending one by one (said once; later refusals are logged at debug)");
+                }
             }
         }
     }
