@@ -43,7 +43,7 @@ struct Trust {
     /// when this `Nats` wraps a given client (it takes invocations itself then).
     intake: tokio::sync::OnceCell<Option<async_nats::Client>>,
     separate_intake: bool,
-    /// Where oplog appends are batched across workers ([`Nats::store_append`]), started
+    /// Where oplog appends are batched across workers ([`Nats::appender`]), started
     /// on first use; `None` inside when batching is off.
     appender: std::sync::OnceLock<Option<crate::oplog::batch::Appender>>,
 }
@@ -105,49 +105,17 @@ impl Nats {
         }
     }
 
-    /// Stores an oplog append (`headers` carry its fence) and returns its stream
-    /// sequence: through the cross-worker batching of [`crate::oplog::batch`] when
-    /// `batch_appends` is on, else as a plain JetStream publish.
-    pub(crate) async fn store_append(
-        &self,
-        subject: String,
-        headers: async_nats::HeaderMap,
-        payload: bytes::Bytes,
-    ) -> std::result::Result<u64, async_nats::jetstream::context::PublishError> {
-        use crate::oplog::batch::{Append, Appender};
-        let appender = self.trust.appender.get_or_init(|| {
-            self.opts
-                .batch_appends
-                .then(|| Appender::start(self.js.clone(), self.client.clone()))
-        });
-        let (subject, headers, payload) = match appender {
-            Some(appender) => {
-                let (done, stored) = tokio::sync::oneshot::channel();
-                match appender.submit(Append {
-                    subject,
-                    headers,
-                    payload,
-                    done,
-                }) {
-                    // Its fate unknown (the task is gone): an error, and the fence of the
-                    // next append tells whether it was stored.
-                    Ok(()) => {
-                        return stored.await.unwrap_or_else(|_| {
-                            Err(async_nats::jetstream::context::PublishError::new(
-                                async_nats::jetstream::context::PublishErrorKind::Other,
-                            ))
-                        });
-                    }
-                    Err(a) => (a.subject, a.headers, a.payload),
-                }
-            }
-            None => (subject, headers, payload),
-        };
-        self.js
-            .publish_with_headers(subject, headers, payload)
-            .await?
-            .await
-            .map(|ack| ack.sequence)
+    /// The connection's cross-worker appender ([`crate::oplog::batch`]), started on
+    /// first use; `None` when `batch_appends` is off.
+    pub(crate) fn appender(&self) -> Option<&crate::oplog::batch::Appender> {
+        self.trust
+            .appender
+            .get_or_init(|| {
+                self.opts.batch_appends.then(|| {
+                    crate::oplog::batch::Appender::start(self.js.clone(), self.client.clone())
+                })
+            })
+            .as_ref()
     }
 
     /// Seals a value Revenant stores for a worker (oplog payloads, results), when

@@ -114,7 +114,7 @@ impl OplogStore {
             headers::OPLOG_COUNT,
             batch.entries.len().to_string().as_str(),
         );
-        match self.nats.store_append(subject, h, payload.into()).await {
+        match batch::store(&self.nats, subject, h, payload.into()).await {
             Ok(sequence) => Ok(sequence),
             Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
                 let actual = self.last_seq(w).await.ok();

@@ -60,6 +60,46 @@ impl Appender {
     }
 }
 
+/// Stores an oplog append (`headers` carry its fence) and returns its stream sequence:
+/// through the connection's appender when `batch_appends` is on, else (or when the
+/// appender is gone) as a plain JetStream publish.
+pub(crate) async fn store(
+    nats: &crate::Nats,
+    subject: String,
+    headers: HeaderMap,
+    payload: Bytes,
+) -> Result<u64, PublishError> {
+    let (subject, headers, payload) = match nats.appender() {
+        Some(appender) => {
+            let (done, stored) = oneshot::channel();
+            let append = Append {
+                subject,
+                headers,
+                payload,
+                done,
+            };
+            match appender.submit(append) {
+                // Its fate unknown (the task is gone): an error, and the fence of the next
+                // append tells whether it was stored.
+                Ok(()) => {
+                    return stored.await.unwrap_or_else(|_| {
+                        Err(PublishError::new(
+                            async_nats::jetstream::context::PublishErrorKind::Other,
+                        ))
+                    });
+                }
+                Err(a) => (a.subject, a.headers, a.payload),
+            }
+        }
+        None => (subject, headers, payload),
+    };
+    nats.jetstream()
+        .publish_with_headers(subject, headers, payload)
+        .await?
+        .await
+        .map(|ack| ack.sequence)
+}
+
 /// What [`take`] needs to know of an append.
 pub(crate) trait Queued {
     fn subject(&self) -> &str;

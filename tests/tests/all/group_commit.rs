@@ -18,6 +18,26 @@ use serde_json::json;
 
 const N: u64 = 400;
 
+/// Publishes `add(1)` to counter `w` under `key`; returns the inbox its answer comes to.
+async fn add_one(
+    nats: &revenant_nats::Nats,
+    replies: &revenant_nats::reply::Replies,
+    w: &revenant_types::WorkerId,
+    key: String,
+) -> revenant_nats::reply::ReplyInbox {
+    let inbox = replies.inbox();
+    let req = InvocationRequest {
+        function: "add".into(),
+        idempotency_key: Some(key),
+        reply_to: Some(inbox.subject().to_owned()),
+        content_type: Some(headers::CONTENT_TYPE_JSON.into()),
+        body: Bytes::from_static(b"[1]"),
+        ..Default::default()
+    };
+    assert!(!nats.publish_invocation(w, &req).await.unwrap().duplicate);
+    inbox
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn invocations_waiting_for_a_worker_share_commits_and_are_answered_in_order() {
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
@@ -26,17 +46,7 @@ async fn invocations_waiting_for_a_worker_share_commits_and_are_answered_in_orde
     let replies = nats.replies().await.unwrap();
     let mut inboxes = Vec::new();
     for i in 0..N {
-        let inbox = replies.inbox();
-        let req = InvocationRequest {
-            function: "add".into(),
-            idempotency_key: Some(format!("g-{i}")),
-            reply_to: Some(inbox.subject().to_owned()),
-            content_type: Some(headers::CONTENT_TYPE_JSON.into()),
-            body: Bytes::from_static(b"[1]"),
-            ..Default::default()
-        };
-        assert!(!nats.publish_invocation(&w, &req).await.unwrap().duplicate);
-        inboxes.push(inbox);
+        inboxes.push(add_one(&nats, &replies, &w, format!("g-{i}")).await);
     }
     let exec = env.executor().await;
     for (i, mut inbox) in inboxes.into_iter().enumerate() {
@@ -93,17 +103,8 @@ async fn with_batched_appends_many_workers_commit_together_and_each_answer_is_it
     // All sent before an executor runs, so that many workers commit at the same moment.
     for round in 0..EACH {
         for n in 0..WORKERS {
-            let inbox = replies.inbox();
-            let req = InvocationRequest {
-                function: "add".into(),
-                idempotency_key: Some(format!("b-{n}-{round}")),
-                reply_to: Some(inbox.subject().to_owned()),
-                content_type: Some(headers::CONTENT_TYPE_JSON.into()),
-                body: Bytes::from_static(b"[1]"),
-                ..Default::default()
-            };
             let w = worker(&format!("counter/b-{n}"));
-            assert!(!nats.publish_invocation(&w, &req).await.unwrap().duplicate);
+            let inbox = add_one(&nats, &replies, &w, format!("b-{n}-{round}")).await;
             inboxes.push((n, inbox));
         }
     }
