@@ -35,6 +35,9 @@ pub use crate::exports::{lookup_func, lookup_func_type};
 
 use crate::store::WorkerCtx;
 
+mod lru;
+pub use lru::Lru;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ComponentError {
     #[error(
@@ -104,60 +107,6 @@ fn index_functions(
         .collect()
 }
 
-/// At most `capacity` values by key; inserting past it drops the least recently
-/// used (read or inserted) one. Pure bookkeeping: O(n) eviction, for small n.
-#[derive(Debug)]
-pub struct Lru<K, V> {
-    capacity: usize,
-    tick: u64,
-    entries: HashMap<K, (V, u64)>,
-}
-
-impl<K: std::hash::Hash + Eq + Clone, V: Clone> Lru<K, V> {
-    /// Holds at most `capacity` values (at least one).
-    pub fn new(capacity: usize) -> Self {
-        Self {
-            capacity: capacity.max(1),
-            tick: 0,
-            entries: HashMap::new(),
-        }
-    }
-
-    /// The value under `key`, now the most recently used.
-    pub fn get(&mut self, key: &K) -> Option<V> {
-        self.tick += 1;
-        let tick = self.tick;
-        self.entries.get_mut(key).map(|(v, used)| {
-            *used = tick;
-            v.clone()
-        })
-    }
-
-    /// Stores `value` under `key`; returns the key evicted to make room, if any.
-    pub fn insert(&mut self, key: K, value: V) -> Option<K> {
-        self.tick += 1;
-        self.entries.insert(key, (value, self.tick));
-        if self.entries.len() <= self.capacity {
-            return None;
-        }
-        let oldest = self
-            .entries
-            .iter()
-            .min_by_key(|(_, (_, used))| *used)
-            .map(|(k, _)| k.clone())?;
-        self.entries.remove(&oldest);
-        Some(oldest)
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
-}
-
 /// How many loaded versions a cache keeps unless told otherwise.
 const DEFAULT_CAPACITY: usize = 64;
 
@@ -171,6 +120,10 @@ pub struct ComponentCache {
     /// One load at a time per version: a thousand first invocations of a component
     /// fetch and compile it once, the others wait for that load.
     loading: Mutex<HashMap<(ComponentName, u64), LoadGate>>,
+    /// The latest version the registry last named for each durable (not ephemeral)
+    /// component: what a worker recovered for an invocation is instantiated with while
+    /// its oplog is read ([`ComponentCache::latest_seen`]).
+    latest_seen: Mutex<HashMap<ComponentName, u64>>,
 }
 
 /// Held while one version is being loaded.
@@ -186,6 +139,7 @@ impl ComponentCache {
             cache_dir,
             loaded: Mutex::new(Lru::new(DEFAULT_CAPACITY)),
             loading: Mutex::default(),
+            latest_seen: Mutex::default(),
         })
     }
 
@@ -266,6 +220,29 @@ impl ComponentCache {
             .unwrap_or_else(|e| e.into_inner())
             .remove(&key);
         loaded
+    }
+
+    /// Notes `record` as the latest version the registry names for its component; an
+    /// ephemeral one is forgotten instead (its workers keep no journal a spare could
+    /// be built on).
+    pub fn saw_latest(&self, record: &ComponentRecord) {
+        let mut seen = self.latest_seen.lock().unwrap_or_else(|e| e.into_inner());
+        if record.ephemeral {
+            seen.remove(&record.name);
+        } else if seen.get(&record.name) != Some(&record.version) {
+            seen.insert(record.name.clone(), record.version);
+        }
+    }
+
+    /// The version last noted by [`ComponentCache::saw_latest`], when it is loaded: a
+    /// guess (the registry may have a newer one by now), never a fetch.
+    pub fn latest_seen(&self, name: &ComponentName) -> Option<Arc<LoadedComponent>> {
+        let version = *self
+            .latest_seen
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(name)?;
+        self.cached(&(name.clone(), version))
     }
 
     fn cached(&self, key: &(ComponentName, u64)) -> Option<Arc<LoadedComponent>> {
@@ -417,24 +394,6 @@ fn callee_functions(
 mod tests {
     use super::*;
     use crate::values::test_support::guest_component;
-
-    #[test]
-    fn the_cache_drops_the_least_recently_used_version_when_full() {
-        let mut lru = Lru::new(2);
-        assert_eq!(lru.insert("a", 1), None);
-        assert_eq!(lru.insert("b", 2), None);
-        assert_eq!(lru.get(&"a"), Some(1), "a is now the most recently used");
-        assert_eq!(lru.insert("c", 3), Some("b"));
-        assert_eq!(
-            (lru.get(&"b"), lru.get(&"a"), lru.get(&"c")),
-            (None, Some(1), Some(3))
-        );
-        assert_eq!(lru.len(), 2);
-        // A capacity of zero still holds the one being used.
-        let mut one = Lru::new(0);
-        assert_eq!(one.insert("x", 1), None);
-        assert_eq!(one.insert("y", 2), Some("x"));
-    }
 
     #[test]
     fn functions_are_found_by_full_braced_and_world_level_names() {

@@ -63,10 +63,7 @@ impl Room {
     /// A place for one worker in memory, held as long as the worker is; waits while
     /// the executor is full. Taking the last one tells idle mailboxes to make room.
     pub async fn enter(&self) -> tokio::sync::OwnedSemaphorePermit {
-        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
-            if self.permits.available_permits() == 0 {
-                self.pressure.notify_waiters();
-            }
+        if let Some(permit) = self.try_enter() {
             return permit;
         }
         // Counted as waiting until it enters or its recovery is dropped.
@@ -86,6 +83,15 @@ impl Room {
                 return permit;
             }
         }
+    }
+
+    /// [`Room::enter`] when there is room now; `None` (nothing waited for) when not.
+    pub fn try_enter(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        let permit = self.permits.clone().try_acquire_owned().ok()?;
+        if self.permits.available_permits() == 0 {
+            self.pressure.notify_waiters();
+        }
+        Some(permit)
     }
 
     /// Whether a worker idle for `idle` leaves now that it was told room is short.

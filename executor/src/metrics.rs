@@ -27,6 +27,7 @@ const REJECTED: &str = "revenant_executor_rejected_total";
 const RECOVERIES: &str = "revenant_executor_worker_recoveries_total";
 const RECOVERY_SECONDS: &str = "revenant_executor_worker_recovery_seconds";
 const REPLAYED: &str = "revenant_executor_replayed_entries_total";
+const EARLY_INSTANCES: &str = "revenant_executor_early_instances_total";
 const SHARDS_HELD: &str = "revenant_executor_shards_held";
 const WORKERS: &str = "revenant_executor_workers_in_memory";
 const CLAIMS: &str = "revenant_executor_shard_claims_total";
@@ -82,6 +83,10 @@ impl Default for ExecutorMetrics {
             &LATENCY_BUCKETS,
         );
         r.describe_counter(REPLAYED, "Oplog entries read while recovering workers.");
+        r.describe_counter(
+            EARLY_INSTANCES,
+            "Instances built while a worker's oplog was read, by whether the worker took it (used: true) or it was dropped.",
+        );
         r.describe_gauge(SHARDS_HELD, "Shards this executor holds a lease on.");
         r.describe_gauge(WORKERS, "Workers in memory.");
         r.describe_counter(
@@ -189,6 +194,12 @@ impl ExecutorMetrics {
         self.registry.inc(RECOVERIES, &[], 1);
         self.registry.inc(REPLAYED, &[], entries as u64);
         self.registry.observe(RECOVERY_SECONDS, &[], seconds);
+    }
+
+    /// An instance built while a worker's oplog was read, `used` by the worker or not.
+    pub fn early_instance(&self, used: bool) {
+        let used = if used { "true" } else { "false" };
+        self.registry.inc(EARLY_INSTANCES, &[("used", used)], 1);
     }
 
     pub fn worker_dropped(&self) {

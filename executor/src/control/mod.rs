@@ -146,7 +146,14 @@ pub(crate) async fn crash(
 ) -> (Result<WorkerState, ErrorBody>, Flow) {
     set(slot, None, in_memory);
     let started = std::time::Instant::now();
-    let w = match Box::pin(Worker::recover(env.clone(), id.clone(), events.clone())).await {
+    let w = match Box::pin(Worker::recover(
+        env.clone(),
+        id.clone(),
+        events.clone(),
+        false,
+    ))
+    .await
+    {
         Ok(w) => w,
         Err(e) => {
             let (error, flow) = oplog_error(id, &e);

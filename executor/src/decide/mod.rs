@@ -41,6 +41,7 @@ pub mod index;
 pub mod room;
 pub mod schedule;
 pub mod snapshot;
+pub mod spare;
 pub mod subscription;
 pub mod update;
 

@@ -133,6 +133,31 @@ impl Journal {
         }
     }
 
+    /// Moves a journal made by [`Journal::new`] at `(1, 0)` and used by nothing since
+    /// (an instance built before the oplog was read, see [`crate::worker`]'s spare) to
+    /// where the read left the oplog, as if it had been made there. `false`, and
+    /// unchanged, when it was used: an entry pushed, an append made or under way.
+    pub fn reposition(
+        &self,
+        next_index: OplogIndex,
+        last_seq: u64,
+        remote_ends: HashMap<OplogIndex, HostValue>,
+    ) -> bool {
+        let Ok(mut writer) = self.inner.writer.try_lock() else {
+            return false;
+        };
+        let mut st = self.state();
+        if st.cursor.next_index() != 1 || writer.last_seq != 0 || st.fenced {
+            return false;
+        }
+        st.cursor = Cursor::new(next_index, remote_ends);
+        writer.last_seq = last_seq;
+        self.inner
+            .durable
+            .send_replace(next_index.saturating_sub(1));
+        true
+    }
+
     /// Whether this is an ephemeral worker's journal ([`Journal::in_memory`]).
     pub fn is_in_memory(&self) -> bool {
         self.inner.in_memory

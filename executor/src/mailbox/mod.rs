@@ -196,7 +196,9 @@ pub(crate) async fn mailbox(
                 Decision::Recover => {
                     // A long recovery keeps what it holds alive (not redelivered meanwhile).
                     // Boxed: a recovery's future is large, and the mailbox's would be too.
-                    let recovering = Box::pin(recover(&env, &id, &mut worker, &in_memory, &out_tx));
+                    let early = matches!(inv, Invocation::Message(_)); // see Worker::recover
+                    let recovering =
+                        Box::pin(recover(&env, &id, &mut worker, &in_memory, &out_tx, early));
                     match control::keep_alive_while(recovering, inv.message(), &queue).await {
                         Ok(status) => recovered_status.deferred = Some(status),
                         Err(WorkerError::Component(error)) => break Decision::Reject(error),

@@ -19,7 +19,8 @@ use crate::inbox::Invocation;
 use crate::status::{Summary, event};
 use crate::worker::{Worker, WorkerError};
 
-/// Brings the worker into memory; returns the status to record (deferred, see
+/// Brings the worker into memory, building an instance while its oplog is read when
+/// `early` (see [`Worker::recover`]); returns the status to record (deferred, see
 /// [`RecoveredStatus`]).
 pub(super) async fn recover(
     env: &Arc<WorkerEnv>,
@@ -27,13 +28,20 @@ pub(super) async fn recover(
     worker: &mut Option<Worker>,
     in_memory: &AtomicU64,
     out_tx: &EventSink,
+    early: bool,
 ) -> Result<(Summary, WorkerStatus), WorkerError> {
     // A worker held without an instance gives up its place for the one recovered.
     if let Some(w) = worker.as_mut() {
         w.leave_room();
     }
     // Boxed: recovery (instantiate, replay) is a large future (clippy::large_futures).
-    let w = Box::pin(Worker::recover(env.clone(), id.clone(), out_tx.clone())).await?;
+    let w = Box::pin(Worker::recover(
+        env.clone(),
+        id.clone(),
+        out_tx.clone(),
+        early,
+    ))
+    .await?;
     let status = (Summary::of(&w), decide::status_of(w.view(None)));
     if worker.replace(w).is_none() {
         in_memory.fetch_add(1, Ordering::Relaxed);
@@ -54,7 +62,7 @@ pub(super) async fn wake(
     kind: Kind,
 ) -> Result<control::Flow, ErrorBody> {
     if worker.is_none() {
-        match Box::pin(recover(env, id, worker, in_memory, out_tx)).await {
+        match Box::pin(recover(env, id, worker, in_memory, out_tx, false)).await {
             Ok(_) => {}
             Err(WorkerError::Component(error)) => return Err(error),
             Err(e) => {

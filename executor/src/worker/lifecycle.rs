@@ -15,6 +15,17 @@ use crate::durable::waits::{PromiseBook, Wait};
 use crate::durable::{CommitError, Journal};
 use crate::replay::ParkedInvocation;
 
+/// Enters the promises the plan says the worker created, and the payloads of those
+/// completed, in `book`.
+pub(super) fn record_promises(book: &PromiseBook, plan: &crate::replay::ReplayPlan) {
+    for index in &plan.promises {
+        book.created(*index);
+    }
+    for (index, payload) in &plan.promise_payloads {
+        book.complete(*index, payload.clone());
+    }
+}
+
 impl Worker {
     /// Takes what the plan says of the worker's state (not its instance or tail).
     pub(super) fn adopt(&mut self, plan: &crate::replay::ReplayPlan) {
@@ -32,12 +43,7 @@ impl Worker {
         self.forgot_keys = !plan.from_start && !plan.snapshots.is_empty();
         self.since_snapshot = super::snapshot::since_last(plan);
         let book = PromiseBook::default();
-        for index in &plan.promises {
-            book.created(*index);
-        }
-        for (index, payload) in &plan.promise_payloads {
-            book.complete(*index, payload.clone());
-        }
+        record_promises(&book, plan);
         self.promises = Arc::new(book);
     }
 

@@ -16,6 +16,7 @@ mod inspect;
 mod lifecycle;
 mod restore;
 mod snapshot;
+mod spare;
 mod update;
 
 pub use error::WorkerError;
@@ -111,74 +112,12 @@ pub struct Worker {
     /// Its place in the executor's memory ([`crate::context::Room`]), taken by its first
     /// instance and held as long as it is in memory.
     room: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// An instance built while its oplog was read, for its first instance ([`spare`]);
+    /// only ever set during [`Worker::recover`].
+    spare: Option<Live>,
 }
 
 impl Worker {
-    /// Brings a worker back from its oplog, creating it (with the latest component
-    /// version, no args or env) when the oplog is empty.
-    pub async fn recover(
-        env: Arc<WorkerEnv>,
-        id: WorkerId,
-        events: EventSink,
-    ) -> Result<Worker, WorkerError> {
-        let started = Instant::now();
-        // The latest component version is looked up alongside (not after) the oplog read:
-        // a new worker needs it, and one round trip less is most of a cold start.
-        let components = env.nats.components();
-        let (read, latest) = tokio::join!(read_plan(&env, &id), components.latest(&id.component));
-        if let Ok(Some(record)) = &latest
-            && record.ephemeral
-        {
-            return Worker::ephemeral(env, id, events, record.version).await;
-        }
-        let (plan, journal) = read?;
-        let read_at = started.elapsed();
-        let entries = plan.entries;
-        let create = match plan.create.clone() {
-            Some(c) => c,
-            None => {
-                let latest = latest
-                    .map_err(|e| WorkerError::ComponentLoad(e.to_string()))?
-                    .ok_or_else(|| {
-                        WorkerError::from_component(crate::components::ComponentError::Unknown(
-                            id.component.clone(),
-                        ))
-                    })?;
-                let create = CreateInfo {
-                    at: now_ms(),
-                    component_version: latest.version,
-                    args: vec![],
-                    env: vec![],
-                };
-                // Committed with the first invocation (one append instead of two): a worker
-                // whose first invocation never commits was never created.
-                journal.push(OplogEntry::Create {
-                    at: create.at,
-                    component_version: create.component_version,
-                    args: vec![],
-                    env: vec![],
-                });
-                create
-            }
-        };
-        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
-        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
-            worker.restore(plan).await?;
-        } else if worker.suspended.is_some() {
-            worker.catch_up().await?;
-        }
-        let took = started.elapsed();
-        tracing::debug!(
-            worker = %worker.id,
-            entries,
-            read_us = read_at.as_micros() as u64,
-            replay_us = (took - read_at).as_micros() as u64,
-            "recovered"
-        );
-        worker.env.metrics.recovered(entries, took.as_secs_f64());
-        Ok(worker)
-    }
-
     /// Gives up its place in memory ([`crate::context::Room`]): it is about to be
     /// replaced by a recovered worker, which takes its own.
     pub(crate) fn leave_room(&mut self) {
@@ -240,6 +179,7 @@ impl Worker {
             uncommitted_spans: Vec::new(),
             ephemeral: false,
             room: None,
+            spare: None,
         };
         worker.adopt(plan);
         worker

@@ -6,23 +6,113 @@
 //! on a fresh instance; with none left (the history before them trimmed), the worker
 //! is failed saying why.
 
+use std::sync::Arc;
+use std::time::Instant;
+
 use revenant_types::WorkerId;
 use revenant_types::now_ms;
 use revenant_types::oplog::OplogEntry;
 
+use super::spare::Spare;
 use super::{Worker, WorkerError, error};
 use crate::attempt;
+use crate::components::LoadedComponent;
 use crate::context::{WorkerEnv, event};
 use crate::decide::snapshot::{Base, SnapshotRef, recovery_bases};
+use crate::durable::stdio::EventSink;
 use crate::durable::{CallContext, Journal};
 use crate::live::{Args, Live};
-use crate::replay::{self, ReplayInvocation, ReplayPlan};
+use crate::replay::{self, CreateInfo, ReplayInvocation, ReplayPlan};
 use crate::store::StoreSpec;
 
 /// How many recorded invocations a replay re-runs between yields to the runtime.
 const REPLAY_YIELD_EVERY: usize = 256;
 
 impl Worker {
+    /// Brings a worker back from its oplog, creating it (with the latest component
+    /// version, no args or env) when the oplog is empty. With `early` (a recovery for an
+    /// invocation), an instance is built while the oplog is read ([`super::spare`]).
+    pub async fn recover(
+        env: Arc<WorkerEnv>,
+        id: WorkerId,
+        events: EventSink,
+        early: bool,
+    ) -> Result<Worker, WorkerError> {
+        let started = Instant::now();
+        // The latest component version is looked up alongside (not after) the oplog read:
+        // a new worker needs it, and one round trip less is most of a cold start.
+        let components = env.nats.components();
+        let (read, latest, spare) = tokio::join!(
+            read_plan(&env, &id),
+            components.latest(&id.component),
+            Spare::build(early, &env, &id, &events),
+        );
+        if let Ok(Some(record)) = &latest {
+            env.components.saw_latest(record);
+            if record.ephemeral {
+                return Worker::ephemeral(env, id, events, record.version).await;
+            }
+        }
+        let (plan, mut journal) = read?;
+        let read_at = started.elapsed();
+        let entries = plan.entries;
+        let create = match plan.create.clone() {
+            Some(c) => c,
+            None => {
+                let latest = latest
+                    .map_err(|e| WorkerError::ComponentLoad(e.to_string()))?
+                    .ok_or_else(|| {
+                        WorkerError::from_component(crate::components::ComponentError::Unknown(
+                            id.component.clone(),
+                        ))
+                    })?;
+                CreateInfo {
+                    at: now_ms(),
+                    component_version: latest.version,
+                    args: vec![],
+                    env: vec![],
+                }
+            }
+        };
+        let built = spare.is_some();
+        let spare = Spare::serving(spare, &plan, &create, &journal).await;
+        if built {
+            env.metrics.early_instance(spare.is_some());
+        }
+        if let Some(s) = &spare {
+            journal = s.journal.clone();
+        }
+        if plan.create.is_none() {
+            // Committed with the first invocation (one append instead of two): a worker
+            // whose first invocation never commits was never created.
+            journal.push(OplogEntry::Create {
+                at: create.at,
+                component_version: create.component_version,
+                args: vec![],
+                env: vec![],
+            });
+        }
+        let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
+        if let Some(s) = spare {
+            s.give_to(&mut worker, &plan);
+        }
+        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
+            worker.restore(plan).await?;
+        } else if worker.suspended.is_some() {
+            worker.catch_up().await?;
+        }
+        let took = started.elapsed();
+        tracing::debug!(
+            worker = %worker.id,
+            entries,
+            read_us = read_at.as_micros() as u64,
+            replay_us = (took - read_at).as_micros() as u64,
+            "recovered"
+        );
+        worker.env.metrics.recovered(entries, took.as_secs_f64());
+        Ok(worker)
+    }
+
     /// Throws the instance away and rebuilds it from the oplog (after a trap or deadline).
     pub(super) async fn rebuild(&mut self) -> Result<(), WorkerError> {
         self.live = None;
@@ -42,7 +132,10 @@ impl Worker {
         let version = self.create.component_version;
         let rebuilt = self
             .rebuild_state(version, &plan.snapshots, plan.invocations, plan.from_start)
-            .await?;
+            .await;
+        // A spare the rebuild did not take (a snapshot it could not load) is not kept.
+        self.spare = None;
+        let rebuilt = rebuilt?;
         match rebuilt {
             Ok(_) => Ok(()),
             Err(message) => self.fail(message).await,
@@ -120,12 +213,16 @@ impl Worker {
         live.load(bytes).await
     }
 
-    /// A fresh instance of the worker's component version (no state); `Ok(Err)` when
-    /// instantiating fails the same way every time (a trap in its start, more memory
-    /// than the limit at start).
+    /// A fresh instance of the worker's component version (no state): the spare built
+    /// while its oplog was read when [`Worker::recover`] kept one, else built now.
+    /// `Ok(Err)` when instantiating fails the same way every time (a trap in its start,
+    /// more memory than the limit at start).
     pub(super) async fn instantiate(&mut self) -> Result<Result<Live, String>, WorkerError> {
         if self.room.is_none() {
             self.room = Some(self.env.room.enter().await);
+        }
+        if let Some(live) = self.spare.take() {
+            return Ok(Ok(live));
         }
         let loaded = self
             .env
@@ -133,10 +230,6 @@ impl Worker {
             .get(&self.id.component, self.create.component_version)
             .await
             .map_err(WorkerError::from_component)?;
-        let instantiate_error = |message: String| WorkerError::Instantiate {
-            worker: self.id.clone(),
-            message,
-        };
         let spec = StoreSpec {
             id: &self.id,
             create: &self.create,
@@ -147,22 +240,7 @@ impl Worker {
             opts: &self.env.opts,
             dirs: &self.env.dirs,
         };
-        let mut store = spec.build(&loaded.engine).map_err(|e| {
-            instantiate_error(format!("{e} (under {})", self.env.work_dir.display()))
-        })?;
-        match loaded.pre.instantiate_async(&mut store).await {
-            Ok(instance) => Ok(Ok(Live {
-                loaded,
-                store,
-                instance,
-            })),
-            Err(e) if error::deterministic_instantiation_failure(&e) => Ok(Err(format!(
-                "the component could not be instantiated: {e:#}"
-            ))),
-            // Anything else (the host out of address space or memory) may pass: retried, the
-            // delivery limit bounding it.
-            Err(e) => Err(instantiate_error(format!("{e:#}"))),
-        }
+        instantiate(&self.env, loaded, &spec).await
     }
 
     /// Re-runs recorded invocations on the instance; the last one, if it never
@@ -273,4 +351,32 @@ pub(super) async fn read_plan(
         plan.remote_ends.clone(),
     );
     Ok((plan, journal))
+}
+
+/// A fresh instance of `loaded` in a store built from `spec` (see [`Worker::instantiate`]).
+pub(super) async fn instantiate(
+    env: &WorkerEnv,
+    loaded: Arc<LoadedComponent>,
+    spec: &StoreSpec<'_>,
+) -> Result<Result<Live, String>, WorkerError> {
+    let instantiate_error = |message: String| WorkerError::Instantiate {
+        worker: spec.id.clone(),
+        message,
+    };
+    let mut store = spec
+        .build(&loaded.engine)
+        .map_err(|e| instantiate_error(format!("{e} (under {})", env.work_dir.display())))?;
+    match loaded.pre.instantiate_async(&mut store).await {
+        Ok(instance) => Ok(Ok(Live {
+            loaded,
+            store,
+            instance,
+        })),
+        Err(e) if error::deterministic_instantiation_failure(&e) => Ok(Err(format!(
+            "the component could not be instantiated: {e:#}"
+        ))),
+        // Anything else (the host out of address space or memory) may pass: retried, the
+        // delivery limit bounding it.
+        Err(e) => Err(instantiate_error(format!("{e:#}"))),
+    }
 }

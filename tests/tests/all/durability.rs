@@ -242,7 +242,13 @@ async fn another_executor_replays_the_same_state_and_randomness() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_worker_dropped_for_idleness_recovers() {
     let mut env = Env::new(&[("counter", revenant_guests::COUNTER)]).await;
-    let exec = env.executor_with(|o| o.idle_timeout_ms = 200).await;
+    let metrics = common::free_local_addr();
+    let exec = env
+        .executor_with(|o| {
+            o.idle_timeout_ms = 200;
+            o.metrics_listen = Some(metrics.clone());
+        })
+        .await;
     let nats = &env.nats;
     let w = "counter/sleepy";
     let r = invoke(nats, w, "add-random", json!([]), None)
@@ -270,6 +276,21 @@ async fn a_worker_dropped_for_idleness_recovers() {
         .filter(|(_, e)| matches!(e, OplogEntry::Create { .. }))
         .count();
     assert_eq!(creates, 1, "recovered, not created again");
+    // The recovery replayed on the instance built while the oplog was read (the
+    // executor had seen the component's latest version when it created the worker),
+    // and the worker's next commits were fenced where the read left the oplog.
+    let early = common::metric(
+        &metrics,
+        "revenant_executor_early_instances_total{used=\"true\"}",
+    );
+    assert!(
+        early.await >= 1.0,
+        "the recovery took the instance built during its read"
+    );
+    assert_eq!(
+        invoke(nats, w, "add", json!([1]), None).await,
+        Ok(json!(r.wrapping_add(3)))
+    );
     exec.stop().await;
 }
 
