@@ -64,6 +64,25 @@ fn place(nats: &Nats, w: &str) -> tokio::task::JoinHandle<Option<String>> {
     })
 }
 
+/// What the oplogs of order `w` and of its steps hold, one entry a line: printed when
+/// the order was not answered, so that a failure says where the workflow stopped.
+async fn journals(nats: &Nats, w: &str) -> String {
+    let mut out = String::new();
+    for c in std::iter::once("order").chain(STEPS) {
+        match nats.oplog().read(&id(c, w), 1).await {
+            Ok(read) => {
+                out += &format!("\n{c}/{w} (last sequence {}):", read.last_seq);
+                for (i, e) in read.entries {
+                    let line: String = format!("{e:?}").chars().take(240).collect();
+                    out += &format!("\n  {i}: {line}");
+                }
+            }
+            Err(e) => out += &format!("\n{c}/{w}: {e}"),
+        }
+    }
+    out
+}
+
 fn assert_complete(w: &str, summary: Option<String>) {
     let summary = summary.unwrap_or_else(|| panic!("order {w} was not answered with a summary"));
     assert!(
@@ -210,6 +229,9 @@ async fn two_hundred_orders_with_executor_kills_complete_with_each_step_applied_
     let mut answered = 0;
     for caller in callers {
         for (w, summary) in caller.await.expect("caller") {
+            if summary.is_none() {
+                eprintln!("[test] order {w} unanswered; journals:{}", journals(&nats, &w).await);
+            }
             assert_complete(&w, summary);
             answered += 1;
         }
