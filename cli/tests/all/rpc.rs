@@ -230,7 +230,10 @@ async fn two_hundred_orders_with_executor_kills_complete_with_each_step_applied_
     for caller in callers {
         for (w, summary) in caller.await.expect("caller") {
             if summary.is_none() {
-                eprintln!("[test] order {w} unanswered; journals:{}", journals(&nats, &w).await);
+                eprintln!(
+                    "[test] order {w} unanswered; journals:{}",
+                    journals(&nats, &w).await
+                );
             }
             assert_complete(&w, summary);
             answered += 1;
