@@ -7,12 +7,14 @@
 //! - [`nats_server`]: [`NatsServer`] (single JetStream server, restartable) and
 //!   [`NatsCluster`] (JetStream cluster on loopback).
 //! - [`http_server`]: a local HTTP server counting its requests (durable HTTP tests).
+//! - [`metrics`]: a free address for an executor's metrics endpoint, and one sample's value.
 //! - [`otlp`]: an in-process OTLP/HTTP receiver collecting exported spans (tracing tests).
 //! - [`revenant`]: in-process executors, deploying guests, invoking workers as a NATS client would.
 //! - [`pipeline`]: the clickstream pipeline as a test load, and the check of its results.
 //! - [`wait_until`]: poll an async condition until a deadline.
 
 pub mod http_server;
+pub mod metrics;
 pub mod nats_server;
 pub mod otlp;
 pub mod pipeline;

@@ -65,6 +65,15 @@ impl PromiseBook {
         fresh
     }
 
+    /// Moves every entry of `from` into this book, in place of its own (`from` is
+    /// left empty): an instance built before its worker's promises were known takes
+    /// them without a copy.
+    pub fn take_from(&self, from: &PromiseBook) {
+        let entries = std::mem::take(&mut *from.lock());
+        *self.lock() = entries;
+        self.changed.notify_waiters();
+    }
+
     pub fn get(&self, index: OplogIndex) -> Option<Vec<u8>> {
         self.lock().completed.get(&index).cloned()
     }
@@ -84,5 +93,24 @@ impl PromiseBook {
             }
             changed.await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_book_takes_another_books_entries_and_leaves_it_empty() {
+        let filled = PromiseBook::default();
+        filled.created(3);
+        filled.created(5);
+        assert!(filled.complete(5, b"done".to_vec()));
+        let taker = PromiseBook::default();
+        taker.created(9);
+        taker.take_from(&filled);
+        assert_eq!(taker.contents(), (vec![3, 5], vec![(5, b"done".to_vec())]));
+        assert_eq!(filled.contents(), (vec![], vec![]));
+        assert!(!taker.complete(5, b"again".to_vec()), "completed once");
     }
 }

@@ -17,7 +17,7 @@ use crate::replay::ParkedInvocation;
 
 /// Enters the promises the plan says the worker created, and the payloads of those
 /// completed, in `book`.
-pub(super) fn record_promises(book: &PromiseBook, plan: &crate::replay::ReplayPlan) {
+fn record_promises(book: &PromiseBook, plan: &crate::replay::ReplayPlan) {
     for index in &plan.promises {
         book.created(*index);
     }

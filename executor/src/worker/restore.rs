@@ -94,7 +94,7 @@ impl Worker {
         }
         let mut worker = Worker::without_instance(env, id, events, journal, create, &plan);
         if let Some(s) = spare {
-            s.give_to(&mut worker, &plan);
+            s.give_to(&mut worker);
         }
         if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
             worker.restore(plan).await?;

@@ -15,7 +15,6 @@ use std::sync::Arc;
 use revenant_types::{WorkerId, now_ms};
 
 use super::Worker;
-use super::lifecycle::record_promises;
 use super::restore::instantiate;
 use crate::context::WorkerEnv;
 use crate::decide;
@@ -104,10 +103,11 @@ impl Spare {
     }
 
     /// Hands the instance, its place in memory and its promise book (the one its store
-    /// holds, given what `plan` says) to `worker`, whose journal is the spare's already;
+    /// holds, given the entries `worker`'s own book took from the plan) to `worker`,
+    /// whose journal is the spare's already;
     /// [`Worker::instantiate`] takes the instance first.
-    pub(super) fn give_to(self, worker: &mut Worker, plan: &ReplayPlan) {
-        record_promises(&self.promises, plan);
+    pub(super) fn give_to(self, worker: &mut Worker) {
+        self.promises.take_from(&worker.promises);
         worker.promises = self.promises;
         worker.room = Some(self.room);
         worker.spare = Some(self.live);

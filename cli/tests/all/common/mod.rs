@@ -170,24 +170,7 @@ impl Drop for Executor {
     }
 }
 
-/// A loopback address nobody listens on right now (for an executor's `--metrics-listen`).
-pub fn free_local_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").to_string()
-}
-
-/// The value of one sample (`name{labels} value`) of an executor's `/metrics` at `addr`,
-/// or `None` when the endpoint or the sample is not there.
-pub async fn metric(addr: &str, sample: &str) -> Option<f64> {
-    let text = reqwest::get(format!("http://{addr}/metrics"))
-        .await
-        .ok()?
-        .text()
-        .await
-        .ok()?;
-    text.lines()
-        .find_map(|l| l.strip_prefix(sample)?.strip_prefix(' ')?.parse().ok())
-}
+pub use revenant_tests::metrics::{free_local_addr, metric};
 
 /// Exactly once, for a counter worker after a keyed `add(1)` stream: its `get` equals the
 /// number of distinct keys its callers were answered for, and its oplog (audited) holds

@@ -280,24 +280,4 @@ pub async fn interrupt(nats: &Nats, w: &str) {
 
 pub use revenant_tests::http_server::read_request_head;
 
-/// A loopback address free right now, for an executor's metrics endpoint.
-pub fn free_local_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local address").to_string()
-}
-
-/// The value of the metric line that starts with `series` (name and labels) on the
-/// executor's metrics endpoint at `addr`, 0 when absent.
-pub async fn metric(addr: &str, series: &str) -> f64 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr)
-        .await
-        .expect("connect to the metrics endpoint");
-    let request = format!("GET /metrics HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-    stream.write_all(request.as_bytes()).await.expect("send");
-    let mut body = String::new();
-    stream.read_to_string(&mut body).await.expect("read");
-    body.lines()
-        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
-        .unwrap_or(0.0)
-}
+pub use revenant_tests::metrics::{free_local_addr, metric};
