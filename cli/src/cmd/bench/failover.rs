@@ -208,7 +208,7 @@ pub async fn memory(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result<
         "MiB",
     )
     .compare(format!("{per:.0} B/worker over rest"))
-    .target("small constant per worker", per <= 4096.0);
+    .target("≤ 2 KB per worker", per <= 2048.0);
     r.row(
         S,
         "worker creation (child executor)",

@@ -45,7 +45,7 @@ pub async fn latency(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Result
     let row = r.row(S, "p50", p50, "ms");
     row.compare(text);
     if let Some(x) = x {
-        row.target("≤ 1.5× floor", x <= 1.5);
+        row.target("≤ 1.3× floor", x <= 1.3);
     }
     let floor_p99 = r.value(floor::SECTION, "sequential p99");
     let (_, text) = ratio(p99, floor_p99);
@@ -129,7 +129,7 @@ pub async fn throughput(env: &Env, a: &BenchArgs, r: &mut Report) -> anyhow::Res
     let row = r.row(S, "invocations", rate, "inv/s");
     row.compare(text);
     if let Some(x) = x {
-        row.target("≥ 10000/s and ≥ 0.30× floor", rate >= 10_000.0 && x >= 0.30);
+        row.target("≥ 0.5× floor", x >= 0.5);
     } else {
         row.target("≥ 10000/s", rate >= 10_000.0);
     }

@@ -18,7 +18,7 @@ pub struct Row {
     /// E.g. "1.42× floor".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub compare: Option<String>,
-    /// The target, e.g. "≤ 1.5× floor".
+    /// The target, e.g. "≤ 1.3× floor".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// Whether the target is met.
@@ -229,7 +229,7 @@ mod tests {
     fn the_table_lists_every_row_and_marks_missed_targets() {
         let mut r = Report::default();
         r.row("latency", "p50", 1.25, "ms")
-            .target("≤ 1.5× floor", false);
+            .target("≤ 1.3× floor", false);
         r.fail("throughput", "lost 3 invocations");
         let t = r.table();
         assert!(t.contains("latency") && t.contains("1.250") && t.contains("MISSED"));
