@@ -142,6 +142,12 @@ impl ReplayPlan {
     pub fn incomplete(&self) -> Option<&ReplayInvocation> {
         self.invocations.last().filter(|i| i.outcome.is_none())
     }
+
+    /// Whether the worker needs an instance now: not failed, interrupted or suspended
+    /// (those wait without one until they are resumed, if ever).
+    pub fn needs_instance(&self) -> bool {
+        self.failed.is_none() && !self.interrupted && self.suspended.is_none()
+    }
 }
 
 /// Computes the plan from the whole oplog (entries with their indexes, in order).

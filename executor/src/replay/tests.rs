@@ -455,3 +455,24 @@ fn an_update_applies_only_once_it_succeeded_and_a_snapshot_update_ends_full_repl
     assert_eq!(by_snapshot.create.map(|c| c.component_version), Some(2));
     assert!(!by_snapshot.from_start);
 }
+
+#[test]
+fn only_a_worker_neither_failed_interrupted_nor_suspended_needs_an_instance() {
+    assert!(ReplayPlan::default().needs_instance());
+    for plan in [
+        ReplayPlan {
+            failed: Some("trap".into()),
+            ..ReplayPlan::default()
+        },
+        ReplayPlan {
+            interrupted: true,
+            ..ReplayPlan::default()
+        },
+        ReplayPlan {
+            suspended: Some(vec!["timer".into()]),
+            ..ReplayPlan::default()
+        },
+    ] {
+        assert!(!plan.needs_instance(), "{plan:?}");
+    }
+}

@@ -110,7 +110,7 @@ impl Worker {
         self.adopt(&plan);
         self.tail = None;
         self.live = None;
-        if self.failed.is_none() && !self.interrupted && self.suspended.is_none() {
+        if plan.needs_instance() {
             self.restore(plan).await?;
         }
         Ok(())

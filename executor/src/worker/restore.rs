@@ -96,7 +96,7 @@ impl Worker {
         if let Some(s) = spare {
             s.give_to(&mut worker);
         }
-        if worker.failed.is_none() && !worker.interrupted && worker.suspended.is_none() {
+        if plan.needs_instance() {
             worker.restore(plan).await?;
         } else if worker.suspended.is_some() {
             worker.catch_up().await?;

@@ -89,9 +89,9 @@ impl Spare {
         read: &Journal,
     ) -> Option<Spare> {
         let spare = spare?;
-        let needs_instance = plan.failed.is_none() && !plan.interrupted && plan.suspended.is_none();
         let own_args_or_env = !create.args.is_empty() || !create.env.is_empty();
         let version = create.component_version;
+        let needs_instance = plan.needs_instance();
         if !decide::spare::serves(spare.version, version, own_args_or_env, needs_instance) {
             return None;
         }
