@@ -32,21 +32,8 @@ pub(crate) async fn run_shard(
     mut stop: watch::Receiver<bool>,
 ) {
     let nats = env.nats.clone();
-    let mut messages = loop {
-        let opened = tokio::select! {
-            opened = nats.shard_messages(shard, consumer_settings(&env.opts)) => opened,
-            _ = stop.changed() => return,
-        };
-        match opened {
-            Ok(m) => break Box::pin(m),
-            Err(e) => {
-                tracing::warn!(shard, error = %e, "could not open shard consumer; retrying");
-                tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                    _ = stop.changed() => return,
-                }
-            }
-        }
+    let Some(mut messages) = take(shard, &env, &mut stop).await else {
+        return;
     };
     let mut mailboxes: HashMap<WorkerId, Mailbox> = HashMap::new();
     let mut workers = JoinSet::new();
@@ -86,7 +73,17 @@ pub(crate) async fn run_shard(
                         tracing::warn!(shard, error = %e, "shard consumer error");
                         continue;
                     }
-                    None => break,
+                    // Deliveries were lost on the way (`revenant_nats::deliveries`), or the
+                    // pull ended: the consumer is taken again, as on takeover, so what is
+                    // pending comes back in stream order before anything after it. What the
+                    // mailboxes hold goes on; its redeliveries are answered as duplicates.
+                    None => match take(shard, &env, &mut stop).await {
+                        Some(m) => {
+                            messages = m;
+                            continue;
+                        }
+                        None => break,
+                    },
                 };
                 if let Some(refusal) = msg.refused.clone() {
                     reject(&env, &Invocation::Message(msg), refusal.error).await;
@@ -117,6 +114,35 @@ pub(crate) async fn run_shard(
     drop(registration);
     drop(mailboxes);
     while workers.join_next().await.is_some() {}
+}
+
+type Messages = std::pin::Pin<
+    Box<
+        dyn futures::Stream<
+                Item = revenant_nats::Result<revenant_nats::invocations::InvocationMessage>,
+            > + Send,
+    >,
+>;
+
+/// Takes the shard's consumer over (see `Nats::shard_messages`), retrying until it can;
+/// `None` when stopped first.
+async fn take(shard: u32, env: &WorkerEnv, stop: &mut watch::Receiver<bool>) -> Option<Messages> {
+    loop {
+        let opened = tokio::select! {
+            opened = env.nats.shard_messages(shard, consumer_settings(&env.opts)) => opened,
+            _ = stop.changed() => return None,
+        };
+        match opened {
+            Ok(m) => return Some(Box::pin(m)),
+            Err(e) => {
+                tracing::warn!(shard, error = %e, "could not open shard consumer; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    _ = stop.changed() => return None,
+                }
+            }
+        }
+    }
 }
 
 /// The shard consumer's settings: JetStream delivers an invocation once more than

@@ -18,7 +18,9 @@
 //! redelivers them in the order they were queued (naks, failed deliveries), not
 //! the order they arrived: the new owner gathers them first and hands them out
 //! in stream order ([`in_stream_order`]), so a worker's invocations keep their
-//! order across the takeover.
+//! order across the takeover. An owner whose deliveries were lost on the way (a
+//! connection dropped with them, the server restarted) takes its shard's consumer the
+//! same way again before it runs anything delivered after them ([`crate::deliveries`]).
 //!
 //! The idempotency key of a stored invocation is [`idempotency_key`]'s: the
 //! first of `Nats-Msg-Id`, `Rvn-Idempotency-Key`,
@@ -439,7 +441,7 @@ impl Nats {
             .get_consumer_from_stream(name.clone(), stream_name)
             .await
             .map_err(|e| Error::nats("open the consumer for intake", e))?;
-        let mut messages = consumer
+        let messages = consumer
             .stream()
             .expires(PULL_EXPIRES)
             .heartbeat(PULL_HEARTBEAT)
@@ -448,6 +450,8 @@ impl Nats {
             .await
             .map_err(|e| Error::nats("consume", e))?
             .map(|m| m.map_err(|e| Error::nats("receive a message", e)));
+        // Read from the middle of its deliveries; it ends where deliveries were lost.
+        let mut messages = Box::pin(crate::deliveries::in_sequence(name.clone(), None, messages));
         // What the previous owner held comes first, in whatever order JetStream queued it
         // for redelivery (naks, failed deliveries): gathered and put back in stream order,
         // so each worker's messages keep their arrival order across the takeover.
@@ -468,7 +472,13 @@ impl Nats {
                     }
                 }
                 Ok(Some(Err(e))) => tracing::warn!(consumer = %name, error = %e, "consumer error"),
-                Ok(None) | Err(_) => break,
+                // Deliveries lost while gathering: what was gathered comes again, in order,
+                // when the reader takes the consumer again (the stream has ended).
+                Ok(None) => {
+                    taken_over.clear();
+                    break;
+                }
+                Err(_) => break,
             }
         }
         let taken_over = in_stream_order(taken_over, |m| info(m).0)

@@ -39,6 +39,7 @@ pub mod bench_support;
 pub mod client;
 pub mod connect;
 pub mod control;
+pub mod deliveries;
 pub mod drills;
 pub mod error;
 pub mod headers;

@@ -109,6 +109,32 @@ pub async fn publish_clicks(nats: &Nats, clicks: &[(String, u64)], first: usize)
     }
 }
 
+/// The invocations worker `sessionize/<user>`'s oplog holds, in journal order: each
+/// idempotency key (its source sequence) with when it started (ms since the epoch) and
+/// when it completed. Printed for a worker that saw a click out of order or twice, so a
+/// failure says which click came late, and when.
+async fn invocation_order(nats: &Nats, user: &str) -> String {
+    use revenant_types::oplog::OplogEntry;
+    let w = revenant_types::WorkerId::parse("sessionize", user).expect("worker id");
+    let read = match nats.oplog().read(&w, 1).await {
+        Ok(read) => read,
+        Err(e) => return format!("[pipeline]   {w}: oplog unreadable: {e}"),
+    };
+    let mut out = format!("[pipeline]   {w} (last oplog sequence {}):", read.last_seq);
+    for (i, e) in read.entries {
+        match e {
+            OplogEntry::InvocationStarted {
+                at,
+                idempotency_key,
+                ..
+            } => out += &format!(" [{i} {idempotency_key} started {at}"),
+            OplogEntry::InvocationCompleted { at, .. } => out += &format!(" completed {at}]"),
+            other => out += &format!(" {}", other.kind()),
+        }
+    }
+    out
+}
+
 /// Stage 2's totals of `day`.
 pub async fn day_totals(nats: &Nats, day: &str) -> Totals {
     let t = invoke(nats, &format!("daily/day-{day}"), "totals", json!([]), None)
@@ -162,6 +188,7 @@ pub async fn assert_pipeline_result(nats: &Nats, published: &[(String, u64)]) {
                     let v = stats["violations"].as_u64().unwrap_or(0);
                     if v > 0 {
                         eprintln!("[pipeline] sessionize/{u}: {stats}");
+                        eprintln!("{}", invocation_order(nats, u).await);
                     }
                     violations += v;
                 }

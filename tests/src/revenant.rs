@@ -210,3 +210,35 @@ pub fn workspace_root() -> PathBuf {
         .expect("workspace root")
         .to_path_buf()
 }
+
+/// Another reader of durable pull consumer `consumer` of `stream`: once its owner's pull
+/// waits, one pull for one message is registered behind it, so it takes one of the next
+/// deliveries and never acknowledges it — to the owner, a delivery lost on the way (as
+/// with a connection that dropped with it in flight). Await the pull's first message.
+pub async fn other_reader(
+    stream: &revenant_nats::async_nats::jetstream::stream::Stream,
+    consumer: &str,
+) -> revenant_nats::async_nats::jetstream::consumer::pull::Batch {
+    let waiting = |n: usize| {
+        crate::wait_until(
+            "pull requests waiting on the consumer",
+            Duration::from_secs(60),
+            move || async move {
+                let info = stream.clone().consumer_info(consumer).await.ok()?;
+                (info.num_waiting >= n).then_some(())
+            },
+        )
+    };
+    waiting(1).await;
+    let pull: revenant_nats::async_nats::jetstream::consumer::PullConsumer =
+        stream.get_consumer(consumer).await.expect("the consumer");
+    let batch = pull
+        .fetch()
+        .max_messages(1)
+        .expires(Duration::from_secs(10))
+        .messages()
+        .await
+        .expect("pull one message");
+    waiting(2).await;
+    batch
+}

@@ -50,7 +50,12 @@ async fn a_pipeline_applies_every_click_once_in_order_across_kill_9_and_a_nats_r
         deploy(&nats, name, path).await;
     }
     pipeline(&nats, 256).await;
-    let dir = tempfile::tempdir().expect("temp dir");
+    // RVN_TEST_KEEP_LOGS keeps the executors' logs (`sub-<n>.err`) after the test.
+    let dir = tempfile::Builder::new()
+        .disable_cleanup(std::env::var_os("RVN_TEST_KEEP_LOGS").is_some())
+        .tempdir()
+        .expect("temp dir");
+    eprintln!("[test] executors' logs in {}", dir.path().display());
     let url = server.url();
     let mut next_id = 0;
     let spawn = |next_id: &mut usize| {
@@ -87,7 +92,11 @@ async fn a_pipeline_applies_every_click_once_in_order_across_kill_9_and_a_nats_r
         }
         round += 1;
         if round == 3 {
-            eprintln!("[test] restarting nats-server");
+            eprintln!(
+                "[test] {:?}: restarting nats-server (at {} ms since the epoch)",
+                started.elapsed(),
+                revenant_types::now_ms()
+            );
             server.restart();
             continue;
         }
@@ -100,9 +109,10 @@ async fn a_pipeline_applies_every_click_once_in_order_across_kill_9_and_a_nats_r
             .unwrap_or(round % executors.len());
         let mut dead = executors.remove(victim);
         eprintln!(
-            "[test] {:?}: SIGKILL {} (round {round})",
+            "[test] {:?}: SIGKILL {} (round {round}, at {} ms since the epoch)",
             started.elapsed(),
-            dead.id
+            dead.id,
+            revenant_types::now_ms()
         );
         dead.kill();
         executors.push(spawn(&mut next_id));

@@ -151,7 +151,9 @@ impl Forwarder {
                     Some(Ok(m)) => self.arrived(m),
                     Some(Err(e)) => tracing::debug!(subscription = %name, error = %e, "source consumer"),
                     None => {
-                        // The pull stream ended (the server went away): take the consumer again.
+                        // The pull stream ended (the server went away, or deliveries were lost
+                        // on the way: `revenant_nats::deliveries`): take the consumer again, anew
+                        // from its ack floor, so what is unacknowledged comes in stream order.
                         let reopen = async {
                             tokio::time::sleep(Duration::from_millis(500)).await;
                             self.open().await

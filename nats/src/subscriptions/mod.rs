@@ -662,6 +662,7 @@ impl Nats {
             .create_consumer(config)
             .await
             .map_err(|e| Error::nats("create the subscription's consumer", e))?;
+        let consumer_name = name.clone();
         let consumer: consumer::PullConsumer = self
             .intake()
             .await?
@@ -675,11 +676,14 @@ impl Nats {
             .max_bytes_per_batch(self.pull_bytes())
             .messages()
             .await
-            .map_err(|e| Error::nats("consume the subscription's stream", e))?;
-        Ok(messages.map(|m| {
-            m.map(SourceMessage::new)
-                .map_err(|e| Error::nats("receive a subscription's message", e))
-        }))
+            .map_err(|e| Error::nats("consume the subscription's stream", e))?
+            .map(|m| m.map_err(|e| Error::nats("receive a subscription's message", e)));
+        // Created anew: its deliveries count from 1, and the stream ends where any were lost
+        // (the forwarder then takes the consumer again from its ack floor).
+        Ok(
+            crate::deliveries::in_sequence(consumer_name, Some(1), messages)
+                .map(|m| m.map(SourceMessage::new)),
+        )
     }
 
     /// How far behind subscription `spec`'s consumer is.

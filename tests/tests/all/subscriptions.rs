@@ -3,7 +3,8 @@
 //! and in order per user, the daily totals equal to the offline computation, the
 //! source consumer never holding more than the window); poison messages under
 //! `dead-letter` (to `RVN_DEAD` with the reason, the key goes on) and `block-key`
-//! (the key stops, others go on; retry under a new key; skip); pause and resume.
+//! (the key stops, others go on; retry under a new key; skip); pause and resume; a
+//! delivery lost on the way applied before the key's later messages.
 //! Kill -9 of executors and a nats-server restart are in `cli/tests/all/subscriptions.rs`.
 
 use std::sync::Arc;
@@ -16,7 +17,7 @@ use revenant_nats::Nats;
 use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::subscriptions::{NewSubscription, SUBSCRIPTION};
 use revenant_tests::pipeline::{DRAIN, PIPELINE, assert_pipeline_result, pipeline, publish_clicks};
-use revenant_tests::revenant::invoke;
+use revenant_tests::revenant::{invoke, other_reader};
 use revenant_tests::wait_until;
 use serde_json::json;
 
@@ -273,4 +274,34 @@ async fn a_paused_subscription_delivers_nothing_and_resumes_where_it_stopped() {
         (sessions_of(&nats, "k1").await == 25).then_some(())
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_delivery_lost_on_the_way_is_applied_before_the_messages_after_it() {
+    let mut env = Env::new(&PIPELINE).await;
+    let _exec = env.executor().await;
+    let nats = env.nats.clone();
+    pipeline(&nats, 8).await;
+    // Another reader takes one delivery of the subscription's consumer and never
+    // acknowledges it: to the forwarder that delivery is lost on the way, as with a
+    // connection that dropped with it in flight. Left to the ack wait, it would come
+    // 30 s late, after the user's later clicks were applied (a violation of order).
+    let name = nats.namespace().subscription_consumer("clicks");
+    let stream = nats.jetstream().get_stream("CLICKS").await.unwrap();
+    let mut rogue = other_reader(&stream, &name).await;
+    let clicks = generate(4, 200, 7);
+    publish_clicks(&nats, &clicks, 0).await;
+    let stolen = tokio::time::timeout(DRAIN, futures::StreamExt::next(&mut rogue))
+        .await
+        .expect("the other reader took a delivery")
+        .unwrap()
+        .unwrap();
+    let (subject, sequence) = (
+        stolen.subject.to_string(),
+        stolen.info().unwrap().stream_sequence,
+    );
+    drop(stolen);
+    drop(rogue);
+    eprintln!("[test] the other reader took click {sequence} ({subject})");
+    assert_pipeline_result(&nats, &clicks).await;
 }

@@ -3,7 +3,8 @@
 //! earlier owner acknowledged is run or answered again, however far back an old
 //! held invocation keeps the ack floor; an invocation that keeps failing
 //! delivery is given up after `max-deliveries` with an answer and a dead letter;
-//! dead-lettering survives headers JetStream would act on (`Nats-TTL`).
+//! dead-lettering survives headers JetStream would act on (`Nats-TTL`); a delivery
+//! lost on the way (taken by another reader here) runs before the invocations after it.
 
 use crate::common;
 
@@ -15,7 +16,7 @@ use futures::StreamExt;
 use revenant_nats::async_nats::HeaderMap;
 use revenant_nats::invocations::{ACK_WAIT, InvocationRequest, ShardConsumer};
 use revenant_nats::{Nats, headers};
-use revenant_tests::revenant::{Answer, answer_of, invoke};
+use revenant_tests::revenant::{Answer, answer_of, invoke, other_reader};
 use serde_json::json;
 
 /// JetStream-publishes `add(value)` to `w` with key `key`, answered on `reply`.
@@ -233,5 +234,86 @@ async fn a_rejected_invocation_with_a_ttl_header_is_still_dead_lettered() {
             .get("Rvn-Original-Nats-Msg-Id")
             .map(|v| v.as_str()),
         Some("ttl-1")
+    );
+}
+
+/// The keys of `w`'s invocations in the order its oplog started them.
+async fn started_keys(nats: &Nats, w: &str) -> Vec<String> {
+    common::oplog(nats, w)
+        .await
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            revenant_types::oplog::OplogEntry::InvocationStarted {
+                idempotency_key, ..
+            } => Some(idempotency_key),
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deliveries_lost_on_the_way_run_before_the_invocations_after_them() {
+    // One shard: every invocation comes through the one consumer.
+    let mut env =
+        Env::with_options(&[("counter", revenant_guests::COUNTER)], |o| o.shards = 1).await;
+    let nats = env.nats.clone();
+    let _executor = env.executor().await;
+    let w = "counter/ordered";
+    assert_eq!(
+        invoke(&nats, w, "add", json!([1]), Some("o-00")).await,
+        Ok(json!(1))
+    );
+    // Another reader takes one delivery of the shard's consumer and never acknowledges
+    // it: to the executor that delivery is lost on the way, as with a connection that
+    // dropped with it in flight. Left to the ack wait, it would run 10 s late, after the
+    // invocations published behind it.
+    let stream = nats
+        .jetstream()
+        .get_stream(nats.namespace().invoke_stream())
+        .await
+        .unwrap();
+    let mut rogue = other_reader(&stream, "shard-0").await;
+    let replies = nats.client().new_inbox();
+    let mut answers = nats.client().subscribe(replies.clone()).await.unwrap();
+    const N: usize = 40;
+    let keys: Vec<String> = (0..=N).map(|i| format!("o-{i:02}")).collect();
+    for key in &keys[1..] {
+        publish_add(&nats, w, 1, key, &replies).await;
+    }
+    let stolen = tokio::time::timeout(TIMEOUT, rogue.next())
+        .await
+        .expect("the other reader took a delivery")
+        .unwrap()
+        .unwrap();
+    let stolen_key = stolen
+        .headers
+        .as_ref()
+        .and_then(|h| h.get(headers::MSG_ID))
+        .map(|v| v.as_str().to_owned())
+        .unwrap();
+    assert_ne!(
+        stolen_key, keys[N],
+        "the other reader took the last invocation: nothing came after it to overtake it"
+    );
+    drop(stolen);
+    drop(rogue);
+    let started = Instant::now();
+    let mut answered = 0;
+    while answered < N {
+        tokio::time::timeout(TIMEOUT, answers.next())
+            .await
+            .expect("every invocation answered")
+            .unwrap();
+        answered += 1;
+    }
+    assert_eq!(
+        started_keys(&nats, w).await,
+        keys,
+        "the worker ran its invocations in arrival order ({stolen_key} was taken by the other reader)"
+    );
+    assert!(
+        started.elapsed() < ACK_WAIT,
+        "the lost delivery came back before its ack wait: {:?}",
+        started.elapsed()
     );
 }
