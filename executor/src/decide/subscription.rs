@@ -7,6 +7,9 @@
 //! That is what keeps a key in order whatever happens below: the executor may
 //! redeliver an invocation late (a takeover, a worker dropped mid-append), and two
 //! invocations of one worker in flight could then swap; one at a time cannot.
+//! It needs the forwarder to see each message before the next of its key: a
+//! delivery lost on the way ends the source stream, and the consumer is taken again
+//! from its ack floor (`revenant_nats::deliveries`), so none is seen out of order.
 //! Throughput comes from many keys in flight at once (the window), as a Kafka
 //! partition's order comes from one consumer per partition. A failure under
 //! `block-key` stops the key until the operator retries the message (under a new
