@@ -5,10 +5,11 @@
 //! JetStream numbers a consumer's deliveries 1, 2, 3, … (the consumer sequence in
 //! each message's ack subject: one more for every delivery, redeliveries too). A reader
 //! that sees a number other than the next lost deliveries on the way: a connection
-//! dropped with them in flight, or the server was killed after sending them. The
-//! consumer counts those as delivered and sends them again only after its ack wait,
-//! behind whatever it delivers meanwhile, so later invocations of a worker (later
-//! messages of a key) would overtake them. A reader therefore takes nothing out of
+//! dropped with them in flight, or the server was killed after sending them (a
+//! restarted server may also count again from an older saved state: a step back, taken
+//! the same way). The consumer counts those as delivered and sends them again only
+//! after its ack wait, behind whatever it delivers meanwhile, so later invocations of a
+//! worker (later messages of a key) would overtake them. A reader therefore takes nothing out of
 //! sequence: [`in_sequence`] ends its stream at the first such delivery, and the reader
 //! takes the consumer again — a subscription's anew from its ack floor, a shard's
 //! through the takeover that queues what is pending for redelivery and hands it out in
